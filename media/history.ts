@@ -1,0 +1,524 @@
+/// <reference lib="dom" />
+/**
+ * Script of the cost-history webview (bundled by esbuild to media/history.js, IIFE, browser).
+ * Talks to src/vscode/historyPanel.ts through the typed protocol in src/shared/historyProtocol.ts.
+ * Renders with DOM APIs only (no innerHTML with data), so ledger text can never become markup.
+ */
+import type { LedgerEntry, LedgerSummary } from '../src/core/ledger';
+import {
+  addToSummary,
+  buildChart,
+  emptySummary,
+  entryKey,
+  formatCompact,
+  formatDuration,
+  formatNumber,
+  formatTime,
+  insertionIndex,
+  matchesFilter,
+  pointsKind,
+  sortEntries,
+  statusLabel,
+} from '../src/shared/historyModel';
+import {
+  EMPTY_FILTER,
+  EntryCursor,
+  FromWebview,
+  HistoryFilter,
+  HistoryWebviewState,
+  isDay,
+  isToWebview,
+  parseWebviewState,
+  SORT_KEYS,
+  SortKey,
+  SortState,
+  ToWebview,
+} from '../src/shared/historyProtocol';
+
+interface VsCodeApi {
+  postMessage(msg: unknown): void;
+  getState(): unknown;
+  setState(state: unknown): void;
+}
+declare function acquireVsCodeApi(): VsCodeApi;
+
+const vscode = acquireVsCodeApi();
+const SVG_NS = 'http://www.w3.org/2000/svg';
+/** Default direction when a column is first sorted: text ascending, numbers and time descending. */
+const FIRST_DIR: Record<SortKey, SortState['dir']> = {
+  time: 'desc',
+  model: 'asc',
+  tokensIn: 'desc',
+  tokensOut: 'desc',
+  points: 'desc',
+  balanceAfter: 'desc',
+  status: 'asc',
+  durationMs: 'desc',
+};
+
+// ---- state -------------------------------------------------------------------------------------
+
+const restored = parseWebviewState(vscode.getState());
+const state: HistoryWebviewState = restored ?? { filter: { ...EMPTY_FILTER }, sort: { key: 'time', dir: 'desc' }, scrollY: 0, rows: 0 };
+/** Loaded entries in file order (oldest first). */
+let loaded: LedgerEntry[] = [];
+/** `loaded` in display order. */
+let shown: LedgerEntry[] = [];
+const keys = new Set<string>();
+let summary: LedgerSummary = emptySummary();
+let models: string[] = [];
+let hasMore = false;
+let oldest: EntryCursor | undefined;
+let nextRequestId = 1;
+let pendingInit = -1;
+let pendingMore = -1;
+/** Scroll position to restore after the first data arrives. */
+let scrollToRestore: number | undefined = restored ? restored.scrollY : undefined;
+
+function saveState(): void {
+  vscode.setState(state);
+}
+
+function send(msg: FromWebview): void {
+  vscode.postMessage(msg);
+}
+
+// ---- elements ----------------------------------------------------------------------------------
+
+function el<T extends HTMLElement>(id: string): T {
+  const e = document.getElementById(id);
+  if (!e) throw new Error(`history: missing #${id}`);
+  return e as T;
+}
+
+const modelSelect = el<HTMLSelectElement>('filter-model');
+const fromInput = el<HTMLInputElement>('filter-from');
+const toInput = el<HTMLInputElement>('filter-to');
+const clearButton = el<HTMLButtonElement>('clear-filters');
+const exportButton = el<HTMLButtonElement>('export-csv');
+const exportStatus = el<HTMLElement>('export-status');
+const totalsBox = el<HTMLElement>('totals');
+const chartBox = el<HTMLElement>('chart-box');
+const chart = document.getElementById('points-chart') as unknown as SVGSVGElement;
+const table = el<HTMLTableElement>('history-table');
+const tbody = table.tBodies[0];
+const rowsInfo = el<HTMLElement>('rows-info');
+const loadMoreButton = el<HTMLButtonElement>('load-more');
+
+function h<K extends keyof HTMLElementTagNameMap>(tag: K, props: { className?: string; text?: string } = {}, ...children: Node[]): HTMLElementTagNameMap[K] {
+  const e = document.createElement(tag);
+  if (props.className) e.className = props.className;
+  if (props.text !== undefined) e.textContent = props.text;
+  for (const c of children) e.appendChild(c);
+  return e;
+}
+
+function svg<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string, string | number>, text?: string): SVGElementTagNameMap[K] {
+  const e = document.createElementNS(SVG_NS, tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+// ---- requests ----------------------------------------------------------------------------------
+
+function readFilterControls(): HistoryFilter {
+  return {
+    model: modelSelect.value || null,
+    from: isDay(fromInput.value) ? fromInput.value : null,
+    to: isDay(toInput.value) ? toInput.value : null,
+  };
+}
+
+function writeFilterControls(f: HistoryFilter): void {
+  ensureModelOption(f.model);
+  modelSelect.value = f.model ?? '';
+  fromInput.value = f.from ?? '';
+  toInput.value = f.to ?? '';
+  toInput.min = f.from ?? '';
+  fromInput.max = f.to ?? '';
+}
+
+function requestData(kind: 'ready' | 'setFilter'): void {
+  const requestId = nextRequestId++;
+  pendingInit = requestId;
+  pendingMore = -1;
+  table.setAttribute('aria-busy', 'true');
+  if (kind === 'ready') send({ type: 'ready', requestId, filter: state.filter, rows: state.rows });
+  else send({ type: 'setFilter', requestId, filter: state.filter });
+}
+
+function onFilterChange(): void {
+  state.filter = readFilterControls();
+  toInput.min = state.filter.from ?? '';
+  fromInput.max = state.filter.to ?? '';
+  state.rows = 0;
+  state.scrollY = 0;
+  saveState();
+  requestData('setFilter');
+}
+
+modelSelect.addEventListener('change', onFilterChange);
+fromInput.addEventListener('change', onFilterChange);
+toInput.addEventListener('change', onFilterChange);
+el<HTMLFormElement>('filters').addEventListener('submit', (ev) => ev.preventDefault());
+clearButton.addEventListener('click', () => {
+  writeFilterControls(EMPTY_FILTER);
+  onFilterChange();
+});
+
+exportButton.addEventListener('click', () => {
+  exportButton.disabled = true;
+  setStatus('Exporting…', false);
+  send({ type: 'requestExport', filter: state.filter });
+});
+
+loadMoreButton.addEventListener('click', () => {
+  if (!oldest || pendingMore >= 0) return;
+  pendingMore = nextRequestId++;
+  loadMoreButton.disabled = true;
+  loadMoreButton.textContent = 'Loading…';
+  send({ type: 'loadMore', requestId: pendingMore, filter: state.filter, before: oldest });
+});
+
+for (const button of Array.from(table.querySelectorAll<HTMLButtonElement>('button.sort-button'))) {
+  button.addEventListener('click', () => {
+    const key = button.dataset.sort as SortKey;
+    if (!SORT_KEYS.includes(key)) return;
+    state.sort = state.sort.key === key ? { key, dir: state.sort.dir === 'asc' ? 'desc' : 'asc' } : { key, dir: FIRST_DIR[key] };
+    saveState();
+    shown = sortEntries(loaded, state.sort);
+    renderTable();
+  });
+}
+
+let scrollQueued = false;
+window.addEventListener('scroll', () => {
+  if (scrollQueued) return;
+  scrollQueued = true;
+  requestAnimationFrame(() => {
+    scrollQueued = false;
+    state.scrollY = Math.round(window.scrollY);
+    saveState();
+  });
+});
+
+function setStatus(text: string, error: boolean): void {
+  exportStatus.textContent = text;
+  exportStatus.classList.toggle('error', error);
+}
+
+// ---- messages ----------------------------------------------------------------------------------
+
+window.addEventListener('message', (ev: MessageEvent) => {
+  const msg: unknown = ev.data;
+  if (!isToWebview(msg)) return;
+  handle(msg);
+});
+
+function handle(msg: ToWebview): void {
+  switch (msg.type) {
+    case 'init': {
+      if (msg.requestId !== pendingInit) return; // an answer to an older filter
+      pendingInit = -1;
+      loaded = msg.entries;
+      keys.clear();
+      for (const e of loaded) keys.add(entryKey(e));
+      summary = msg.summary;
+      models = msg.models;
+      hasMore = msg.hasMore;
+      oldest = loaded.length > 0 ? { time: loaded[0].time, id: loaded[0].id } : undefined;
+      renderModelOptions();
+      shown = sortEntries(loaded, state.sort);
+      renderAll();
+      table.removeAttribute('aria-busy');
+      if (scrollToRestore !== undefined) {
+        const y = scrollToRestore;
+        scrollToRestore = undefined;
+        requestAnimationFrame(() => window.scrollTo(0, y));
+      }
+      return;
+    }
+    case 'more': {
+      if (msg.requestId !== pendingMore) return;
+      pendingMore = -1;
+      const fresh = msg.entries.filter((e) => !keys.has(entryKey(e)));
+      for (const e of fresh) keys.add(entryKey(e));
+      loaded = [...fresh, ...loaded];
+      hasMore = msg.hasMore && msg.entries.length > 0;
+      if (msg.entries.length > 0) oldest = { time: msg.entries[0].time, id: msg.entries[0].id };
+      state.rows = loaded.length;
+      saveState();
+      shown = sortEntries(loaded, state.sort);
+      renderTable();
+      return;
+    }
+    case 'append': {
+      const e = msg.entry;
+      if (!models.includes(e.model)) {
+        models = [...models, e.model].sort((a, b) => a.localeCompare(b));
+        renderModelOptions();
+      }
+      if (!matchesFilter(e, msg.day, state.filter) || keys.has(entryKey(e))) return;
+      keys.add(entryKey(e));
+      loaded.push(e);
+      summary = addToSummary(summary, e, msg.day);
+      const at = insertionIndex(shown, e, state.sort);
+      shown.splice(at, 0, e);
+      insertRow(e, at);
+      scheduleOverview();
+      return;
+    }
+    case 'exportResult':
+      exportButton.disabled = false;
+      if (msg.ok) setStatus(`Exported ${formatNumber(msg.count ?? 0)} requests to ${msg.path ?? 'the file'}.`, false);
+      else if (msg.cancelled) setStatus('Export cancelled.', false);
+      else setStatus(`Export failed: ${msg.error ?? 'unknown error'}`, true);
+      return;
+    case 'refresh':
+      requestData('setFilter');
+      return;
+    case 'error':
+      table.removeAttribute('aria-busy');
+      pendingInit = -1;
+      pendingMore = -1;
+      exportButton.disabled = false;
+      setStatus(`Error: ${msg.message}`, true);
+      renderTable();
+      return;
+  }
+}
+
+// ---- rendering ---------------------------------------------------------------------------------
+
+function ensureModelOption(model: string | null): void {
+  if (model === null) return;
+  if (!Array.from(modelSelect.options).some((o) => o.value === model)) modelSelect.appendChild(new Option(model, model));
+}
+
+function renderModelOptions(): void {
+  const keep = state.filter.model;
+  const options = [new Option('All models', '')];
+  const names = keep !== null && !models.includes(keep) ? [...models, keep] : models;
+  for (const m of names) options.push(new Option(m, m));
+  modelSelect.replaceChildren(...options);
+  modelSelect.value = keep ?? '';
+}
+
+function renderAll(): void {
+  renderTable();
+  renderOverview();
+}
+
+let overviewQueued = false;
+function scheduleOverview(): void {
+  if (overviewQueued) return;
+  overviewQueued = true;
+  requestAnimationFrame(() => {
+    overviewQueued = false;
+    renderOverview();
+    renderRowsInfo();
+  });
+}
+
+function renderOverview(): void {
+  renderTotals();
+  renderChart();
+}
+
+function numCell(tag: 'td' | 'th', text: string): HTMLTableCellElement {
+  return h(tag, { className: 'num', text });
+}
+
+function rowFor(e: LedgerEntry): HTMLTableRowElement {
+  const tr = h('tr', { className: 'entry' });
+  tr.dataset.model = e.model;
+  tr.dataset.status = e.status;
+  tr.dataset.id = e.id;
+  const timeCell = h('th');
+  timeCell.scope = 'row';
+  const time = h('time', { text: formatTime(e.time) });
+  time.dateTime = e.time;
+  timeCell.appendChild(time);
+  const kind = pointsKind(e);
+  const kindCell = h('td', {}, h('span', { className: kind === 'est.' ? 'tag tag-est' : kind ? 'tag tag-actual' : '', text: kind || '—' }));
+  if (kind === 'est.') kindCell.title = 'Estimated: Poe did not report this request in time';
+  const status = h('span', { className: `status status-${e.status}`, text: statusLabel(e.status) });
+  const statusCell = h('td', {}, status);
+  const details = [`HTTP ${e.httpStatus}`, e.endpoint, e.stream ? 'stream' : '', e.clipped ? 'clipped' : '', e.retries ? `${e.retries} retr${e.retries === 1 ? 'y' : 'ies'}` : '', e.client, e.error ?? '']
+    .filter(Boolean)
+    .join(' · ');
+  statusCell.title = details;
+  const modelCell = h('td', { className: 'model', text: e.model });
+  modelCell.title = e.model;
+  tr.append(
+    timeCell,
+    modelCell,
+    numCell('td', formatNumber(e.tokensIn)),
+    numCell('td', formatNumber(e.tokensOut)),
+    numCell('td', formatNumber(e.points)),
+    kindCell,
+    numCell('td', formatNumber(e.balanceAfter)),
+    statusCell,
+    numCell('td', formatDuration(e.durationMs)),
+  );
+  return tr;
+}
+
+function emptyRow(): HTMLTableRowElement {
+  const text = pendingInit >= 0 ? 'Loading…' : anyFilter() ? 'No requests match these filters.' : 'No requests recorded yet.';
+  const td = h('td', { className: 'empty muted', text });
+  td.colSpan = 9;
+  return h('tr', { className: 'placeholder' }, td);
+}
+
+function anyFilter(): boolean {
+  return state.filter.model !== null || state.filter.from !== null || state.filter.to !== null;
+}
+
+function renderTable(): void {
+  for (const th of Array.from(table.querySelectorAll<HTMLTableCellElement>('th[data-sort]'))) {
+    const active = th.dataset.sort === state.sort.key;
+    th.setAttribute('aria-sort', active ? (state.sort.dir === 'asc' ? 'ascending' : 'descending') : 'none');
+    th.classList.toggle('sorted', active);
+    const ind = th.querySelector('.sort-indicator');
+    if (ind) ind.textContent = active ? (state.sort.dir === 'asc' ? ' ▲' : ' ▼') : '';
+  }
+  const frag = document.createDocumentFragment();
+  if (shown.length === 0) frag.appendChild(emptyRow());
+  for (const e of shown) frag.appendChild(rowFor(e));
+  tbody.replaceChildren(frag);
+  renderRowsInfo();
+  renderMore();
+}
+
+function insertRow(e: LedgerEntry, index: number): void {
+  const placeholder = tbody.querySelector('tr.placeholder');
+  if (placeholder) placeholder.remove();
+  const tr = rowFor(e);
+  tr.classList.add('new');
+  const rows = tbody.querySelectorAll('tr.entry');
+  tbody.insertBefore(tr, rows[index] ?? null);
+}
+
+function renderRowsInfo(): void {
+  const total = summary.totals.requests;
+  rowsInfo.textContent =
+    total === 0 ? '' : loaded.length >= total ? `${formatNumber(total)} request${total === 1 ? '' : 's'}` : `Showing the latest ${formatNumber(loaded.length)} of ${formatNumber(total)} requests`;
+}
+
+function renderMore(): void {
+  loadMoreButton.hidden = !hasMore || !oldest;
+  loadMoreButton.disabled = pendingMore >= 0;
+  loadMoreButton.textContent = pendingMore >= 0 ? 'Loading…' : 'Load older requests';
+}
+
+function renderTotals(): void {
+  const t = summary.totals;
+  const card = (label: string, value: string, note?: string): HTMLElement => {
+    const dd = h('dd', { text: value });
+    if (note) dd.appendChild(h('span', { className: 'note', text: note }));
+    return h('div', { className: 'card' }, h('dt', { text: label }), dd);
+  };
+  const cards = h(
+    'dl',
+    { className: 'cards' },
+    card('Requests', formatNumber(t.requests)),
+    card('Points', formatNumber(t.points), t.estimatedPoints > 0 ? ` (${formatNumber(t.estimatedPoints)} est.)` : undefined),
+    card('Tokens in', formatNumber(t.tokensIn)),
+    card('Tokens out', formatNumber(t.tokensOut)),
+  );
+  cards.id = 'totals-cards';
+
+  const breakdown = (
+    id: string,
+    caption: string,
+    first: string,
+    rows: Array<{ name: string; requests: number; points: number; tokensIn: number; tokensOut: number }>,
+  ): HTMLElement => {
+    const tableEl = h('table', { className: 'breakdown' });
+    tableEl.id = id;
+    tableEl.appendChild(h('caption', { text: caption }));
+    const head = h('tr');
+    for (const [label, num] of [[first, false], ['Requests', true], ['Points', true], ['Tokens in', true], ['Tokens out', true]] as const) {
+      const th = h('th', { className: num ? 'num' : '', text: label });
+      th.scope = 'col';
+      head.appendChild(th);
+    }
+    tableEl.appendChild(h('thead', {}, head));
+    const body = h('tbody');
+    for (const r of rows) {
+      const th = h('th', { text: r.name });
+      th.scope = 'row';
+      body.appendChild(
+        h('tr', {}, th, numCell('td', formatNumber(r.requests)), numCell('td', formatNumber(r.points)), numCell('td', formatNumber(r.tokensIn)), numCell('td', formatNumber(r.tokensOut))),
+      );
+    }
+    if (rows.length === 0) {
+      const td = h('td', { className: 'muted', text: 'No requests' });
+      td.colSpan = 5;
+      body.appendChild(h('tr', {}, td));
+    }
+    tableEl.appendChild(body);
+    const wrap = h('div', { className: 'breakdown-scroll' }, tableEl);
+    wrap.tabIndex = 0; // scrollable region reachable by keyboard
+    wrap.setAttribute('role', 'region');
+    wrap.setAttribute('aria-label', caption);
+    return wrap;
+  };
+
+  const days = [...summary.byDay].reverse().map((d) => ({ name: d.day, ...d }));
+  const byModel = summary.byModel.map((m) => ({ name: m.model, ...m }));
+  totalsBox.replaceChildren(
+    cards,
+    breakdown('totals-by-day', 'By day', 'Day', days),
+    breakdown('totals-by-model', 'By model', 'Model', byModel),
+  );
+}
+
+function renderChart(): void {
+  const width = Math.max(240, Math.floor(chartBox.clientWidth || 480));
+  const height = 200;
+  const g = buildChart(summary.byDay, { width, height, maxLabels: Math.max(2, Math.floor(width / 90)) });
+  chart.setAttribute('viewBox', `0 0 ${width} ${height}`);
+  chart.setAttribute('width', String(width));
+  chart.setAttribute('height', String(height));
+  const desc = chart.querySelector('desc');
+  const nodes: Node[] = desc ? [desc] : [];
+  if (g.bars.length === 0) {
+    nodes.push(svg('text', { x: width / 2, y: height / 2, 'text-anchor': 'middle', class: 'chart-empty' }, 'No points in this range'));
+    chart.replaceChildren(...nodes);
+    return;
+  }
+  for (const t of g.yTicks) {
+    nodes.push(svg('line', { x1: g.plot.left, x2: g.plot.right, y1: t.y, y2: t.y, class: t.value === 0 ? 'axis' : 'grid' }));
+    nodes.push(svg('text', { x: g.plot.left - 6, y: t.y, 'text-anchor': 'end', 'dominant-baseline': 'middle', class: 'tick' }, formatCompact(t.value)));
+  }
+  for (const b of g.bars) {
+    const label = `${b.from === b.to ? b.from : `${b.from} – ${b.to}`}: ${formatNumber(b.points)} points, ${formatNumber(b.requests)} request${b.requests === 1 ? '' : 's'}`;
+    // A full-height hit area so thin or empty days still show their tooltip.
+    const group = svg('g', { class: 'bar-group' });
+    group.appendChild(svg('title', {}, label));
+    group.appendChild(svg('rect', { x: b.x, y: g.plot.top, width: b.w, height: g.plot.bottom - g.plot.top, class: 'bar-hit' }));
+    if (b.h > 0) group.appendChild(svg('rect', { x: b.x, y: b.y, width: b.w, height: Math.max(1, b.h), class: 'bar' }));
+    nodes.push(group);
+  }
+  for (const l of g.xLabels) nodes.push(svg('text', { x: l.x, y: g.plot.bottom + 16, 'text-anchor': 'middle', class: 'tick' }, l.text));
+  chart.replaceChildren(...nodes);
+}
+
+let lastChartWidth = 0;
+new ResizeObserver(() => {
+  const w = Math.floor(chartBox.clientWidth);
+  if (w !== lastChartWidth) {
+    lastChartWidth = w;
+    renderChart();
+  }
+}).observe(chartBox);
+
+// ---- start -------------------------------------------------------------------------------------
+
+writeFilterControls(state.filter);
+saveState();
+requestData('ready');
+renderTable();

@@ -1,0 +1,62 @@
+// Runs the test suites and prints one closing line `N passed, N failed` (CI reads it).
+// Usage: node scripts/test.mjs [unit|integration|host|e2e|all]   (default: all)
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import * as path from 'node:path';
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+const which = process.argv[2] ?? 'all';
+
+function run(cmd, args, opts = {}) {
+  execFileSync(cmd, args, { stdio: 'inherit', cwd: root, ...opts });
+}
+
+function findTests(dir) {
+  if (!existsSync(dir)) return [];
+  const out = [];
+  for (const name of readdirSync(dir)) {
+    const p = path.join(dir, name);
+    if (statSync(p).isDirectory()) out.push(...findTests(p));
+    else if (name.endsWith('.test.js')) out.push(p);
+  }
+  return out.sort();
+}
+
+async function runMocha(files, timeout) {
+  const Mocha = require('mocha');
+  const mocha = new Mocha({ reporter: 'spec', timeout, color: !process.env.CI });
+  for (const f of files) mocha.addFile(f);
+  return await new Promise((resolve) => {
+    const runner = mocha.run(() => resolve({ passed: runner.stats.passes, failed: runner.stats.failures, pending: runner.stats.pending }));
+  });
+}
+
+const totals = { passed: 0, failed: 0, pending: 0 };
+function add(r) {
+  totals.passed += r.passed;
+  totals.failed += r.failed;
+  totals.pending += r.pending ?? 0;
+}
+
+run(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.test.json']);
+run(process.execPath, ['esbuild.mjs']);
+
+const suites = which === 'all' ? ['unit', 'integration', 'host', 'e2e'] : [which];
+for (const suite of suites) {
+  if (suite === 'unit' || suite === 'integration') {
+    const files = findTests(path.join(root, 'out', 'test', suite));
+    console.log(`\n== ${suite}: ${files.length} files`);
+    add(await runMocha(files, suite === 'unit' ? 10_000 : 30_000));
+  } else if (suite === 'host' || suite === 'e2e') {
+    const script = path.join(root, 'scripts', 'vscode-host', `run-${suite}.mjs`);
+    if (!existsSync(script)) continue;
+    const { runSuite } = await import(script);
+    console.log(`\n== ${suite} (real VS Code host)`);
+    add(await runSuite({ root }));
+  }
+}
+
+console.log(`\n${totals.passed} passed, ${totals.failed} failed${totals.pending ? `, ${totals.pending} skipped` : ''}`);
+process.exit(totals.failed > 0 || totals.passed === 0 ? 1 : 0);

@@ -1,0 +1,102 @@
+/**
+ * Headless entry: `npm start` / `node dist/cli.js`. Configured by environment variables and a `.env`
+ * file in the working directory (see README "Headless mode").
+ */
+import { DEFAULT_CONFIG } from './core/config';
+import { apiKeyFromEnv, bundledModelsFile, configFromEnv, ENV_VARS, EnvConfigError, loadDotEnv } from './core/envConfig';
+import { consoleLogger, registerSecret } from './core/log';
+import { createProxyRuntime } from './core/proxy';
+import { RegistryError } from './core/registry';
+import { PROXY_VERSION } from './core/version';
+
+function usage(): string {
+  const rows = ENV_VARS.map((v) => `  ${v.name.padEnd(24)} ${v.description}`).join('\n');
+  return `poe-proxy ${PROXY_VERSION} — a local OpenAI-compatible proxy for Poe\n\nUsage: poe-proxy            (configure with environment variables or a .env file)\n\nEnvironment:\n${rows}\n`;
+}
+
+async function main(): Promise<number> {
+  if (process.argv.includes('--help') || process.argv.includes('-h')) {
+    process.stdout.write(usage());
+    return 0;
+  }
+  if (process.argv.includes('--version')) {
+    process.stdout.write(`${PROXY_VERSION}\n`);
+    return 0;
+  }
+  const envFile = loadDotEnv(process.cwd(), process.env);
+  let config;
+  try {
+    config = configFromEnv(process.env);
+  } catch (err) {
+    if (err instanceof EnvConfigError) {
+      process.stderr.write(`poe-proxy: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  const level = (process.env.LOG_LEVEL ?? 'info') as 'debug' | 'info' | 'warn';
+  const logger = consoleLogger(['debug', 'info', 'warn'].includes(level) ? level : 'info');
+  const apiKey = apiKeyFromEnv(process.env);
+  registerSecret(apiKey);
+  registerSecret(config.accessKey);
+  if (envFile) logger.info(`read settings from ${envFile}`);
+  if (!apiKey) logger.warn('no POE_API_KEY set: requests will be answered with 401 until you set it (get a key at https://poe.com/api_key)');
+
+  let runtime;
+  try {
+    runtime = await createProxyRuntime({ config, bundledModelsFile: bundledModelsFile(__dirname), getApiKey: () => apiKey, logger });
+  } catch (err) {
+    if (err instanceof RegistryError) {
+      process.stderr.write(`poe-proxy: invalid models file: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  try {
+    await runtime.server.listen();
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const where = `${config.host}:${config.port}`;
+    if (e.code === 'EADDRINUSE') {
+      process.stderr.write(`poe-proxy: port ${config.port} on ${config.host} is already in use (another proxy or program). Stop it or choose another port: PORT=${config.port === DEFAULT_CONFIG.port ? 9877 : config.port + 1} npm start\n`);
+    } else if (e.code === 'EACCES') {
+      process.stderr.write(`poe-proxy: not allowed to listen on ${where}; pick a port above 1024.\n`);
+    } else {
+      process.stderr.write(`poe-proxy: cannot listen on ${where}: ${e.message}\n`);
+    }
+    await runtime.dispose();
+    return 1;
+  }
+  const url = runtime.server.url!;
+  process.stdout.write(`Poe proxy ${PROXY_VERSION} listening on ${url} (OpenAI base URL: ${url}/v1), ${runtime.registry.models.length} models from ${runtime.registry.source}, upstream ${config.poeBaseUrl}\n`);
+
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) {
+      process.stderr.write('poe-proxy: forced exit\n');
+      process.exit(130);
+    }
+    stopping = true;
+    logger.info(`${signal}: stopping (in-flight requests get ${config.shutdownGraceMs / 1000} s)`);
+    runtime.dispose().then(
+      () => process.exit(0),
+      (err) => {
+        process.stderr.write(`poe-proxy: error while stopping: ${(err as Error).message}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  return -1; // keep running
+}
+
+main().then(
+  (code) => {
+    if (code >= 0) process.exit(code);
+  },
+  (err) => {
+    process.stderr.write(`poe-proxy: ${(err as Error).stack ?? err}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,589 @@
+/**
+ * POST /v1/chat/completions: validation, guards, clipping, the retry ladder, and the relay
+ * (streamed chunk by chunk, never buffered) with the usage footer and the ledger entry.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { clipMessages, type ClipResult } from './clip';
+import { assistantCompletion, chunk, completionAsSse, usageChunk, ZERO_USAGE } from './completions';
+import type { ProxyConfig } from './config';
+import { extractUpstreamMessage, ProxyError, upstreamErrorType, upstreamHint } from './errors';
+import { renderFooter, stripFooters, formatPoints } from './footer';
+import type { LedgerEntry } from './ledger';
+import type { Logger } from './log';
+import { contentText, type ChatChunk, type ChatCompletion, type ChatMessage, type ChatRequest, type Usage } from './openaiTypes';
+import { estimatePoints, type ModelEntry, type ModelRegistry } from './registry';
+import { applyRungs, LadderMemory, RUNGS } from './retryLadder';
+import { SSE_DONE, SSE_PING, SseParser, sseData } from './sse';
+import { encodingForModel, type TokenCounter } from './tokens';
+import { parseRetryAfter, readBody, UpstreamConnectionError, type UpstreamClient } from './upstream';
+import type { PoeUsage } from './usage';
+import { validateChatRequest } from './validate';
+
+export interface ChatServices {
+  config: ProxyConfig;
+  registry: ModelRegistry;
+  upstream: UpstreamClient;
+  usage: PoeUsage;
+  tokens: TokenCounter;
+  ladder: LadderMemory;
+  logger: Logger;
+  getApiKey(): string | undefined;
+  record(entry: LedgerEntry): void;
+}
+
+const MAX_JSON_RESPONSE_BYTES = 64 * 1024 * 1024;
+const PER_MESSAGE_OVERHEAD = 4;
+
+/** The outcome of one exchange, filled in as it goes and written to the ledger at the end. */
+interface Outcome {
+  status: LedgerEntry['status'];
+  httpStatus: number;
+  usage?: Usage;
+  points: number | null;
+  pointsEstimated: boolean;
+  retries: number;
+  clipped: boolean;
+  error?: string;
+}
+
+export class ChatExchange {
+  private readonly started = Date.now();
+  private readonly abort = new AbortController();
+  private sseCommitted = false;
+  private pingTimer: NodeJS.Timeout | undefined;
+  private finished = false;
+  private request!: ChatRequest;
+  private model: ModelEntry | undefined;
+  private wantsStream = false;
+  private clip: ClipResult | undefined;
+  private readonly outcome: Outcome = { status: 'ok', httpStatus: 200, points: null, pointsEstimated: false, retries: 0, clipped: false };
+
+  constructor(
+    private readonly svc: ChatServices,
+    private readonly req: IncomingMessage,
+    private readonly res: ServerResponse,
+    private readonly client: string,
+  ) {
+    // A client that goes away stops the upstream request at once: points must not keep burning.
+    res.once('close', () => {
+      if (!res.writableFinished) {
+        this.outcome.status = 'aborted';
+        this.abort.abort();
+      }
+      this.stopPings();
+    });
+  }
+
+  get signal(): AbortSignal {
+    return this.abort.signal;
+  }
+
+  async run(body: unknown): Promise<void> {
+    try {
+      await this.handle(body);
+    } catch (err) {
+      this.fail(err);
+    } finally {
+      this.stopPings();
+    }
+  }
+
+  private async handle(body: unknown): Promise<void> {
+    const { config, registry } = this.svc;
+    this.request = validateChatRequest(body);
+    const model = registry.resolve(this.request.model);
+    if (!model) {
+      throw new ProxyError(
+        404,
+        `Model "${this.request.model}" is not in the proxy's model registry (${registry.source}). List the available ids with GET /v1/models, or add it to models.yaml (VS Code: "Poe: Pick Models").`,
+        'not_found_error',
+        'model_not_found',
+        'model',
+      );
+    }
+    this.model = model;
+    this.wantsStream = this.request.stream ?? (config.streamByDefault && model.modality === 'text');
+    if (!this.svc.getApiKey()) {
+      throw new ProxyError(
+        401,
+        'No Poe API key is configured, so nothing was sent to Poe. Get a key at https://poe.com/api_key, then run "Poe: Set API Key" in VS Code, or set POE_API_KEY for the headless proxy.',
+        'authentication_error',
+        'no_api_key',
+      );
+    }
+
+    if (await this.pausedByBalance()) return;
+
+    const messages = stripFooters(this.request.messages);
+    this.clip = await this.clipContext(messages, model);
+    this.outcome.clipped = this.clip.clipped;
+    await this.checkCostCap(model, this.clip);
+
+    const upstreamStream = this.wantsStream && model.modality === 'text';
+    const upstreamBody: ChatRequest = { ...this.request, model: model.id, messages: this.clip.messages, stream: upstreamStream };
+    if (upstreamBody.n !== undefined) upstreamBody.n = 1;
+    if (upstreamStream) upstreamBody.stream_options = { ...(this.request.stream_options ?? {}), include_usage: true };
+    else delete upstreamBody.stream_options;
+
+    if (this.wantsStream) this.startPings();
+    const upRes = await this.send(upstreamBody, model);
+    if (upstreamStream) await this.relayStream(upRes, model);
+    else await this.relayJson(upRes, model);
+  }
+
+  // ---- guards -------------------------------------------------------------------------------
+
+  private async pausedByBalance(): Promise<boolean> {
+    const { config, usage } = this.svc;
+    if (config.pointsCutoff <= 0) return false;
+    const balance = await usage.getBalance();
+    if (balance === undefined || balance >= config.pointsCutoff) return false;
+    const text =
+      `⏸ Poe proxy paused: your Poe balance is ${formatPoints(balance)} points, below the cutoff of ${formatPoints(config.pointsCutoff)}. ` +
+      'Nothing was sent to Poe and no points were spent. To continue, add points at https://poe.com, or lower the cutoff ' +
+      '(VS Code setting "poeProxy.pointsCutoff"; headless: POINTS_CUTOFF, 0 turns the pause off).';
+    const completion = assistantCompletion(this.model!.id, text, { ...ZERO_USAGE, cost_points: 0, cost_points_estimated: false });
+    this.outcome.status = 'paused';
+    this.outcome.points = 0;
+    if (this.wantsStream) {
+      this.commitSse({});
+      this.res.end(completionAsSse(completion, this.request.stream_options?.include_usage === true));
+    } else {
+      this.sendJson(200, completion);
+    }
+    this.finish();
+    return true;
+  }
+
+  private async clipContext(messages: ChatMessage[], model: ModelEntry): Promise<ClipResult> {
+    const { config, registry } = this.svc;
+    const contextLimit = registry.contextLimit(model, config.contextLimit);
+    const reserve = this.request.max_tokens ?? this.request.max_completion_tokens ?? Math.min(config.outputReserve, model.maxOutputTokens ?? Number.POSITIVE_INFINITY);
+    // Never let a huge reserve leave no room at all for the conversation.
+    const limit = Math.max(Math.floor(contextLimit / 4), contextLimit - reserve);
+    const result = await clipMessages(messages, { limit, encoding: encodingForModel(model.id, model.encoding) }, this.svc.tokens);
+    if (result.clipped) {
+      this.svc.logger.info(`clipped context for ${model.id}: dropped ${result.droppedMessages}, shortened ${result.truncatedMessages}, ~${result.tokens}/${limit} tokens`);
+    }
+    return result;
+  }
+
+  private async checkCostCap(model: ModelEntry, clip: ClipResult): Promise<void> {
+    const cap = this.svc.config.maxPointsPerMessage;
+    if (cap <= 0) return;
+    const input = await this.countPromptTokens(clip);
+    const output = this.request.max_tokens ?? this.request.max_completion_tokens ?? model.maxOutputTokens ?? this.svc.config.outputReserve;
+    const estimate = estimatePoints(model, input + output);
+    if (estimate <= cap) return;
+    const cheaper = this.svc.registry.cheaperThan(model, input + output);
+    this.outcome.status = 'refused';
+    throw new ProxyError(
+      400,
+      `Refused before calling Poe: this request could cost up to ~${formatPoints(estimate)} points (${input.toLocaleString('en-US')} input + ${output.toLocaleString('en-US')} max output tokens on ${model.id}), above the per-message cap of ${formatPoints(cap)}. ` +
+        `Lower max_tokens, shorten the conversation${cheaper.length ? `, pick a cheaper model (${cheaper.map((m) => m.id).join(', ')})` : ''}, or raise the cap (VS Code "poeProxy.maxPointsPerMessage"; headless MAX_POINTS_PER_MESSAGE, 0 = off).`,
+      'invalid_request_error',
+      'cost_limit_exceeded',
+    );
+  }
+
+  private async countPromptTokens(clip: ClipResult): Promise<number> {
+    const texts = clip.messages.map((m) => contentText(m.content) + (m.tool_calls ? JSON.stringify(m.tool_calls) : ''));
+    const counts = await this.svc.tokens.count(texts, encodingForModel(this.model!.id, this.model!.encoding));
+    return counts.reduce((a, b) => a + b + PER_MESSAGE_OVERHEAD, 0);
+  }
+
+  // ---- upstream -----------------------------------------------------------------------------
+
+  /** Sends with the 400 ladder and bounded retries for 429/5xx/connection errors; resolves on a 200. */
+  private async send(initial: ChatRequest, model: ModelEntry): Promise<IncomingMessage> {
+    const { upstream, ladder, logger, config } = this.svc;
+    let rung = ladder.startRung(model.id);
+    let body = applyRungs(initial, rung);
+    let transient = 0;
+    for (;;) {
+      let res: IncomingMessage;
+      try {
+        res = await upstream.request({ method: 'POST', path: '/v1/chat/completions', body: JSON.stringify(body), signal: this.signal });
+      } catch (err) {
+        if (this.signal.aborted) throw err;
+        const e = err as UpstreamConnectionError;
+        if (transient < config.upstreamRetries) {
+          const wait = this.backoff(transient++);
+          logger.warn(`Poe connection failed (${e.message}); retry ${transient}/${config.upstreamRetries} in ${wait} ms`);
+          this.outcome.retries++;
+          await this.sleep(wait);
+          continue;
+        }
+        throw new ProxyError(502, `Could not get an answer from Poe: ${e.message}. Check your network and the Poe base URL (${upstream.baseUrl}), then retry.`, 'upstream_error', e.code === 'ETIMEDOUT' ? 'upstream_timeout' : 'upstream_unreachable');
+      }
+      const status = res.statusCode ?? 502;
+      if (status >= 200 && status < 300) {
+        ladder.remember(model.id, rung);
+        return res;
+      }
+      const message = extractUpstreamMessage(await readBody(res, 1024 * 1024).catch(() => '')) || `HTTP ${status}`;
+      if (status === 400) {
+        let next: ChatRequest | undefined;
+        while (!next && rung < RUNGS.length) next = RUNGS[rung++].apply(body);
+        if (next) {
+          logger.warn(`Poe 400 for ${model.id}: "${message}"; retrying with rung ${rung}: ${RUNGS[rung - 1].name}`);
+          this.outcome.retries++;
+          body = next;
+          continue;
+        }
+      }
+      const retryAfter = parseRetryAfter(res.headers['retry-after']);
+      if ((status === 429 || status >= 500) && transient < config.upstreamRetries) {
+        const wait = retryAfter !== undefined ? Math.min(retryAfter * 1000, config.retryMaxDelayMs) : this.backoff(transient);
+        transient++;
+        logger.warn(`Poe ${status} for ${model.id}: "${message}"; retry ${transient}/${config.upstreamRetries} in ${wait} ms`);
+        this.outcome.retries++;
+        await this.sleep(wait);
+        continue;
+      }
+      const headers: Record<string, string> = {};
+      if (retryAfter !== undefined) headers['retry-after'] = String(Math.ceil(retryAfter));
+      throw new ProxyError(status, `Poe answered ${status}: ${message} — ${upstreamHint(status)}`, upstreamErrorType(status), `upstream_${status}`, null, headers);
+    }
+  }
+
+  private backoff(attempt: number): number {
+    const { retryBaseDelayMs, retryMaxDelayMs } = this.svc.config;
+    const jitter = 0.8 + Math.random() * 0.4;
+    return Math.min(retryMaxDelayMs, Math.round(retryBaseDelayMs * 2 ** attempt * jitter));
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const onAbort = (): void => {
+        clearTimeout(t);
+        reject(new UpstreamConnectionError('request aborted by the client', 'ABORTED'));
+      };
+      const t = setTimeout(() => {
+        this.signal.removeEventListener('abort', onAbort);
+        resolve();
+      }, ms);
+      this.signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  // ---- relays -------------------------------------------------------------------------------
+
+  private async relayStream(up: IncomingMessage, model: ModelEntry): Promise<void> {
+    this.commitSse(rateLimitHeaders(up));
+    const clientWantsUsage = this.request.stream_options?.include_usage === true;
+    const parser = new SseParser();
+    let text = '';
+    let sawToolCalls = false;
+    let sawFinish = false;
+    let heldFinish: ChatChunk | undefined;
+    let upstreamUsage: Usage | undefined;
+    let base = { id: '', model: model.id, created: Math.floor(this.started / 1000) };
+    let streamError: string | undefined;
+
+    const handleEvent = (data: string): void => {
+      if (data === '[DONE]') return;
+      let obj: ChatChunk & { error?: { message?: string } };
+      try {
+        obj = JSON.parse(data);
+      } catch {
+        this.svc.logger.debug(`ignored a malformed SSE line from Poe: ${data.slice(0, 120)}`);
+        return;
+      }
+      if (obj.error) {
+        streamError = obj.error.message ?? 'Poe reported an error mid-stream';
+        return;
+      }
+      if (obj.id) base = { id: obj.id, model: obj.model ?? model.id, created: obj.created ?? base.created };
+      if (obj.usage) {
+        upstreamUsage = obj.usage;
+        if (!obj.choices || obj.choices.length === 0) return; // held: re-sent at the end with the cost
+        delete obj.usage;
+        data = JSON.stringify(obj);
+      }
+      const choice = obj.choices?.[0];
+      if (choice?.delta) {
+        if (typeof choice.delta.content === 'string') text += choice.delta.content;
+        if (choice.delta.tool_calls?.length) sawToolCalls = true;
+      }
+      if (choice?.finish_reason) {
+        sawFinish = true;
+        if (this.svc.config.footer && !sawToolCalls && choice.finish_reason !== 'tool_calls') {
+          heldFinish = obj;
+          const { content, tool_calls } = choice.delta ?? {};
+          if ((typeof content === 'string' && content.length > 0) || tool_calls?.length) {
+            this.write(sseData(JSON.stringify({ ...obj, choices: [{ ...choice, finish_reason: null }] })), up);
+          }
+          return;
+        }
+      }
+      this.write(sseData(data), up);
+    };
+
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        up.removeAllListeners('data');
+        resolve();
+      };
+      up.on('data', (buf: Buffer) => {
+        this.notePing();
+        try {
+          for (const ev of parser.push(buf)) handleEvent(ev.data);
+        } catch (err) {
+          streamError = (err as Error).message;
+          up.destroy();
+        }
+      });
+      up.once('end', () => {
+        for (const ev of parser.end()) handleEvent(ev.data);
+        done();
+      });
+      up.once('error', (err) => {
+        if (!this.signal.aborted) streamError = `Poe's stream broke off: ${err.message}`;
+      });
+      up.once('close', () => {
+        if (!up.complete && !this.signal.aborted && !streamError) streamError = "Poe's stream broke off before it was complete";
+        done();
+      });
+    });
+
+    this.stopPings();
+    if (this.signal.aborted) {
+      this.outcome.usage = await this.estimateUsage(text, upstreamUsage);
+      this.settlePointsInBackground(model);
+      return;
+    }
+    if (!streamError && !sawFinish) streamError = 'Poe ended the stream without finishing the answer';
+    const usage = await this.estimateUsage(text, upstreamUsage);
+    this.outcome.usage = usage;
+    if (streamError) {
+      this.outcome.status = 'error';
+      this.outcome.httpStatus = 502;
+      this.outcome.error = streamError;
+      this.svc.logger.error(`stream from Poe failed for ${model.id}: ${streamError}`);
+      this.write(sseData(JSON.stringify({ error: { message: `${streamError}. The answer above may be incomplete; retry the request.`, type: 'upstream_error', param: null, code: 'stream_interrupted' } })));
+      this.res.end(SSE_DONE);
+      this.settlePointsInBackground(model);
+      return;
+    }
+
+    const needCost = heldFinish !== undefined || clientWantsUsage;
+    if (needCost) await this.settlePoints(model);
+    else this.settlePointsInBackground(model);
+    if (this.signal.aborted) return;
+
+    if (heldFinish) {
+      this.write(sseData(JSON.stringify(chunk(base, { content: this.footerText(model) }))));
+      const finish = heldFinish.choices[0];
+      this.write(sseData(JSON.stringify({ ...heldFinish, choices: [{ ...finish, delta: {}, finish_reason: finish.finish_reason }] })));
+    }
+    if (clientWantsUsage) this.write(sseData(JSON.stringify(usageChunk(base, this.usageWithCost(usage)))));
+    this.res.end(SSE_DONE);
+    this.finish();
+  }
+
+  private async relayJson(up: IncomingMessage, model: ModelEntry): Promise<void> {
+    const raw = await readBody(up, MAX_JSON_RESPONSE_BYTES);
+    let completion: ChatCompletion;
+    try {
+      completion = JSON.parse(raw) as ChatCompletion;
+      if (!completion || !Array.isArray(completion.choices)) throw new Error('no choices');
+    } catch {
+      throw new ProxyError(502, `Poe returned a response that is not valid chat-completion JSON (${raw.length} bytes). Retry; if it persists, try another model.`, 'upstream_error', 'invalid_upstream_json');
+    }
+    const message = completion.choices[0]?.message;
+    const usage = await this.estimateUsage(typeof message?.content === 'string' ? message.content : '', completion.usage);
+    this.outcome.usage = usage;
+    await this.settlePoints(model);
+    if (this.signal.aborted) return;
+    if (this.svc.config.footer && message && !message.tool_calls?.length && (typeof message.content === 'string' || message.content === null || message.content === undefined)) {
+      message.content = (message.content ?? '') + this.footerText(model);
+    }
+    completion.usage = this.usageWithCost(usage);
+    if (this.wantsStream) {
+      this.commitSse(rateLimitHeaders(up));
+      this.res.end(completionAsSse(completion, this.request.stream_options?.include_usage === true));
+    } else {
+      this.sendJson(200, completion, rateLimitHeaders(up));
+    }
+    this.finish();
+  }
+
+  // ---- usage, points, footer ----------------------------------------------------------------
+
+  private async estimateUsage(completionText: string, upstream: Usage | undefined): Promise<Usage> {
+    if (upstream && typeof upstream.prompt_tokens === 'number' && typeof upstream.completion_tokens === 'number') {
+      return { ...upstream, total_tokens: upstream.total_tokens ?? upstream.prompt_tokens + upstream.completion_tokens };
+    }
+    const prompt = this.clip ? await this.countPromptTokens(this.clip) : 0;
+    const completion = completionText ? await this.svc.tokens.countOne(completionText, encodingForModel(this.model!.id, this.model!.encoding)) : 0;
+    return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion, estimated: true };
+  }
+
+  private async settlePoints(model: ModelEntry, signal: AbortSignal | undefined = this.signal): Promise<void> {
+    const { usage } = this.svc;
+    const entry = await usage.matchPoints({ botName: model.id, startedAt: this.started, finishedAt: Date.now(), signal });
+    if (entry) {
+      this.outcome.points = entry.cost_points;
+      this.outcome.pointsEstimated = false;
+    } else {
+      const u = this.outcome.usage ?? ZERO_USAGE;
+      this.outcome.points = estimatePoints(model, u.prompt_tokens + u.completion_tokens);
+      this.outcome.pointsEstimated = true;
+    }
+    usage.noteSpent(this.outcome.points);
+    usage.refreshBalanceSoon();
+  }
+
+  private settlePointsInBackground(model: ModelEntry): void {
+    // No abort signal: an aborted request may still have been charged, and the ledger should say so.
+    void this.settlePoints(model, undefined)
+      .catch(() => undefined)
+      .finally(() => this.finish());
+  }
+
+  private usageWithCost(usage: Usage): Usage {
+    return { ...usage, cost_points: this.outcome.points, cost_points_estimated: this.outcome.pointsEstimated };
+  }
+
+  private footerText(model: ModelEntry): string {
+    const { config, registry, usage } = this.svc;
+    const u = this.outcome.usage ?? ZERO_USAGE;
+    const warnings: string[] = [];
+    const points = this.outcome.points;
+    if (points !== null && config.pointsPerMessageWarn > 0 && points > config.pointsPerMessageWarn) {
+      const tokens = u.prompt_tokens + u.completion_tokens;
+      const cheaper = registry.cheaperThan(model, tokens);
+      warnings.push(
+        `This message cost ${formatPoints(points)} points, above your warning threshold of ${formatPoints(config.pointsPerMessageWarn)}.` +
+          (cheaper.length ? ` Cheaper ${model.modality} models: ${cheaper.map((m) => `${m.id} (~${formatPoints(estimatePoints(m, tokens))})`).join(', ')}.` : ''),
+      );
+    }
+    return renderFooter({
+      promptTokens: u.prompt_tokens,
+      completionTokens: u.completion_tokens,
+      points,
+      pointsEstimated: this.outcome.pointsEstimated,
+      balance: usage.cachedBalance()?.value ?? null,
+      clippedMessages: this.clip?.droppedMessages,
+      truncatedMessages: this.clip?.truncatedMessages,
+      warnings,
+    });
+  }
+
+  // ---- writing ------------------------------------------------------------------------------
+
+  private commitSse(extra: Record<string, string>): void {
+    if (this.sseCommitted) return;
+    this.sseCommitted = true;
+    this.res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache, no-transform',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+      ...this.clipHeaders(),
+      ...extra,
+    });
+    this.res.flushHeaders();
+  }
+
+  private clipHeaders(): Record<string, string> {
+    if (!this.clip?.clipped) return {};
+    return { 'x-poe-proxy-clipped': `dropped=${this.clip.droppedMessages}; truncated=${this.clip.truncatedMessages}; tokens=${this.clip.tokens}; limit=${this.clip.limit}` };
+  }
+
+  /** Writes to the client; when its buffer is full, pauses the upstream until it drains (backpressure). */
+  private write(data: string, up?: IncomingMessage): void {
+    if (this.res.writableEnded || this.res.destroyed) return;
+    if (!this.res.write(data) && up && !up.isPaused()) {
+      up.pause();
+      this.res.once('drain', () => up.resume());
+    }
+  }
+
+  private sendJson(status: number, body: unknown, extra: Record<string, string> = {}): void {
+    const text = JSON.stringify(body);
+    this.res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...this.clipHeaders(), ...extra });
+    this.res.end(text);
+  }
+
+  /** While waiting for Poe's headers (reasoning models can think for minutes), keep the client's connection alive. */
+  private startPings(): void {
+    const every = this.svc.config.keepAliveIntervalMs;
+    if (every <= 0) return;
+    this.pingTimer = setInterval(() => {
+      if (this.res.writableEnded) return this.stopPings();
+      this.commitSse({});
+      this.res.write(SSE_PING);
+    }, every);
+    this.pingTimer.unref();
+  }
+
+  private notePing(): void {
+    this.pingTimer?.refresh();
+  }
+
+  private stopPings(): void {
+    if (this.pingTimer) clearInterval(this.pingTimer);
+    this.pingTimer = undefined;
+  }
+
+  private fail(err: unknown): void {
+    if (this.signal.aborted) {
+      this.outcome.status = 'aborted';
+      this.finish();
+      return;
+    }
+    const pe =
+      err instanceof ProxyError
+        ? err
+        : new ProxyError(500, `Internal proxy error: ${(err as Error)?.message ?? String(err)}. This is a bug; please report it with the proxy log.`, 'api_error', 'internal_error');
+    if (!(err instanceof ProxyError)) this.svc.logger.error(`chat handler crashed: ${(err as Error)?.stack ?? err}`);
+    if (this.outcome.status === 'ok') this.outcome.status = pe.status === 429 ? 'rate_limited' : 'error';
+    this.outcome.httpStatus = pe.status;
+    this.outcome.error = pe.message;
+    if (this.res.headersSent) {
+      this.write(sseData(JSON.stringify(pe.toBody())));
+      this.res.end(SSE_DONE);
+    } else {
+      this.sendJson(pe.status, pe.toBody(), pe.headers);
+    }
+    this.finish();
+  }
+
+  /** Writes the ledger entry once, whatever path the exchange took. */
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    const u = this.outcome.usage ?? ZERO_USAGE;
+    const entry: LedgerEntry = {
+      time: new Date(this.started).toISOString(),
+      id: this.req.headers['x-request-id']?.toString().slice(0, 64) ?? '',
+      model: this.model?.id ?? String((this.request as ChatRequest | undefined)?.model ?? ''),
+      endpoint: 'chat',
+      stream: this.wantsStream,
+      status: this.outcome.status,
+      httpStatus: this.outcome.status === 'aborted' ? 499 : this.outcome.httpStatus,
+      tokensIn: u.prompt_tokens,
+      tokensOut: u.completion_tokens,
+      points: this.outcome.points,
+      pointsEstimated: this.outcome.pointsEstimated,
+      balanceAfter: this.svc.usage.cachedBalance()?.value ?? null,
+      durationMs: Date.now() - this.started,
+      clipped: this.outcome.clipped,
+      retries: this.outcome.retries,
+      client: this.client,
+      ...(this.outcome.error ? { error: this.outcome.error.slice(0, 500) } : {}),
+    };
+    this.svc.record(entry);
+  }
+}
+
+/** Poe's rate-limit headers, echoed to the client. */
+export function rateLimitHeaders(up: IncomingMessage): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(up.headers)) {
+    if (k.startsWith('x-ratelimit-') && typeof v === 'string') out[k] = v;
+  }
+  return out;
+}

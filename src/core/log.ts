@@ -1,0 +1,57 @@
+/**
+ * The logging surface the core writes to. The VS Code adapter maps it onto a LogOutputChannel,
+ * the CLI onto stderr. Secrets never reach it: `redact` is applied by every sink.
+ */
+export interface Logger {
+  trace(message: string): void;
+  debug(message: string): void;
+  info(message: string): void;
+  warn(message: string): void;
+  error(message: string): void;
+}
+
+export const silentLogger: Logger = {
+  trace() {},
+  debug() {},
+  info() {},
+  warn() {},
+  error() {},
+};
+
+const secrets = new Set<string>();
+
+/** Registers a value (Poe key, access key) that must never appear in a log line. */
+export function registerSecret(value: string | undefined): void {
+  if (value && value.length >= 8) secrets.add(value);
+}
+
+export function forgetSecret(value: string | undefined): void {
+  if (value) secrets.delete(value);
+}
+
+const bearerPattern = /(bearer\s+)[A-Za-z0-9._~+/=-]{8,}/gi;
+
+/** Removes registered secrets and anything that looks like a bearer token. */
+export function redact(message: string): string {
+  let out = message;
+  for (const s of secrets) {
+    if (out.includes(s)) out = out.split(s).join('[redacted]');
+  }
+  return out.replace(bearerPattern, '$1[redacted]');
+}
+
+export function consoleLogger(level: 'debug' | 'info' | 'warn' = 'info', write: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): Logger {
+  const order = { trace: 0, debug: 1, info: 2, warn: 3, error: 4 } as const;
+  const min = order[level];
+  const emit = (lvl: keyof typeof order, message: string): void => {
+    if (order[lvl] < min) return;
+    write(`${new Date().toISOString()} [${lvl}] ${redact(message)}`);
+  };
+  return {
+    trace: (m) => emit('trace', m),
+    debug: (m) => emit('debug', m),
+    info: (m) => emit('info', m),
+    warn: (m) => emit('warn', m),
+    error: (m) => emit('error', m),
+  };
+}

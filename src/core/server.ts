@@ -1,0 +1,415 @@
+/**
+ * The proxy's HTTP server: gatekeeping, routing, body reading, graceful stop.
+ * It owns no VS Code state; the extension and the CLI construct it with their services.
+ */
+import * as http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { ChatExchange, type ChatServices } from './chat';
+import { isLoopbackHost, type ProxyConfig } from './config';
+import { badRequest, ProxyError } from './errors';
+import type { Ledger, LedgerEntry } from './ledger';
+import type { Logger } from './log';
+import { rateLimitError, RateLimiter } from './rateLimit';
+import type { ModelRegistry } from './registry';
+import { LadderMemory } from './retryLadder';
+import { allowedHostValues, checkAccessKey, checkHost, checkJsonContentType, checkOrigin } from './security';
+import type { TokenCounter } from './tokens';
+import { UpstreamClient } from './upstream';
+import { PoeUsage } from './usage';
+import { PROXY_NAME, PROXY_VERSION } from './version';
+
+export interface ProxyServerOptions {
+  config: ProxyConfig;
+  registry: ModelRegistry;
+  getApiKey(): string | undefined;
+  logger: Logger;
+  tokens: TokenCounter;
+  ledger?: Ledger;
+  /** Shared usage service (the status bar reads the same balance); one is created when absent. */
+  usage?: PoeUsage;
+}
+
+type Listener<T> = (value: T) => void;
+
+export class ProxyServer {
+  private server: http.Server | undefined;
+  private readonly sockets = new Set<Socket>();
+  private readonly inFlight = new Set<http.ServerResponse>();
+  private closing = false;
+  private config: ProxyConfig;
+  private registry: ModelRegistry;
+  private upstream: UpstreamClient;
+  readonly usage: PoeUsage;
+  private readonly ownsUsage: boolean;
+  private limiter: RateLimiter;
+  private allowedHosts: Set<string>;
+  private readonly ladder = new LadderMemory();
+  private readonly startedAt = Date.now();
+  private readonly finishListeners = new Set<Listener<LedgerEntry>>();
+  private readonly createdModels = Math.floor(Date.now() / 1000);
+
+  constructor(private readonly opts: ProxyServerOptions) {
+    this.config = opts.config;
+    this.registry = opts.registry;
+    this.upstream = this.makeUpstream(opts.config);
+    this.ownsUsage = !opts.usage;
+    this.usage = opts.usage ?? createUsageService(this.upstream, opts.config, opts.logger);
+    this.limiter = new RateLimiter(opts.config.rateLimit);
+    this.allowedHosts = allowedHostValues(opts.config);
+  }
+
+  /** Starts listening; rejects with EADDRINUSE & co. so callers can explain. */
+  async listen(): Promise<AddressInfo> {
+    const { host, port } = this.config;
+    if (!isLoopbackHost(host) && !this.config.accessKey) {
+      throw new ProxyError(
+        400,
+        `Refusing to listen on ${host}: binding beyond loopback exposes your Poe points to the network. Set a local access key first (VS Code: "Poe: Generate Access Key"; headless: PROXY_API_KEY).`,
+        'invalid_request_error',
+        'access_key_required',
+      );
+    }
+    const server = http.createServer({ keepAlive: true, requestTimeout: 0, headersTimeout: 15_000, maxHeaderSize: 32 * 1024 }, (req, res) => this.onRequest(req, res));
+    server.keepAliveTimeout = 65_000;
+    server.on('connection', (s: Socket) => {
+      s.setNoDelay(true);
+      this.sockets.add(s);
+      s.once('close', () => this.sockets.delete(s));
+    });
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+      if (socket.writable && err.code !== 'ECONNRESET') {
+        socket.end('HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{"error":{"message":"Malformed HTTP request","type":"invalid_request_error","param":null,"code":"bad_http"}}');
+      } else {
+        socket.destroy();
+      }
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    server.on('error', (err) => this.opts.logger.error(`server error: ${err.message}`));
+    this.server = server;
+    const addr = server.address() as AddressInfo;
+    // With port 0 (tests) the real port is known only now.
+    if (this.config.port === 0) this.allowedHosts = allowedHostValues({ ...this.config, port: addr.port });
+    if (!isLoopbackHost(host)) this.opts.logger.warn(`listening on ${host}:${addr.port} — reachable from the network; every request must carry the access key`);
+    return addr;
+  }
+
+  get address(): AddressInfo | undefined {
+    return (this.server?.address() as AddressInfo | null) ?? undefined;
+  }
+
+  get url(): string | undefined {
+    const a = this.address;
+    if (!a) return undefined;
+    const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+    return `http://${host}:${a.port}`;
+  }
+
+  /** Applies settings that do not need a new socket (the caller restarts for host/port). */
+  reconfigure(config: ProxyConfig, registry?: ModelRegistry): void {
+    const baseChanged = config.poeBaseUrl !== this.config.poeBaseUrl;
+    const port = this.address?.port ?? config.port;
+    this.config = config;
+    if (registry) this.registry = registry;
+    this.limiter.update(config.rateLimit);
+    this.allowedHosts = allowedHostValues({ ...config, port });
+    if (baseChanged) {
+      this.upstream.dispose();
+      this.upstream = this.makeUpstream(config);
+    }
+  }
+
+  setRegistry(registry: ModelRegistry): void {
+    this.registry = registry;
+  }
+
+  onDidFinishRequest(listener: Listener<LedgerEntry>): { dispose(): void } {
+    this.finishListeners.add(listener);
+    return { dispose: () => this.finishListeners.delete(listener) };
+  }
+
+  get activeRequests(): number {
+    return this.inFlight.size;
+  }
+
+  /**
+   * Stops accepting requests, gives in-flight streams `graceMs` to finish, then ends them with an
+   * error event and closes every socket.
+   */
+  async close(graceMs = this.config.shutdownGraceMs): Promise<void> {
+    const server = this.server;
+    if (!server || this.closing) return;
+    this.closing = true;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    const deadline = Date.now() + graceMs;
+    while (this.inFlight.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    for (const res of this.inFlight) {
+      if (res.headersSent && !res.writableEnded) {
+        res.end('data: {"error":{"message":"The Poe proxy is shutting down; retry the request.","type":"api_error","param":null,"code":"proxy_shutdown"}}\n\ndata: [DONE]\n\n');
+      }
+    }
+    for (const s of this.sockets) s.destroy();
+    await closed;
+    this.upstream.dispose();
+    if (this.ownsUsage) this.usage.dispose();
+    this.server = undefined;
+  }
+
+  // ---- request handling ---------------------------------------------------------------------
+
+  private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+    this.inFlight.add(res);
+    res.once('close', () => this.inFlight.delete(res));
+    this.route(req, res).catch((err) => this.sendError(res, err));
+  }
+
+  private async route(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    if (this.closing) {
+      res.setHeader('connection', 'close');
+      throw new ProxyError(503, 'The Poe proxy is shutting down; retry in a moment.', 'api_error', 'proxy_shutdown');
+    }
+    checkHost(req, this.allowedHosts);
+    const origin = checkOrigin(req, this.config);
+    if (origin) {
+      res.setHeader('access-control-allow-origin', origin);
+      res.setHeader('vary', 'Origin');
+    }
+    const path = (req.url ?? '/').split('?')[0].replace(/\/+$/, '') || '/';
+    if (req.method === 'OPTIONS' && origin) {
+      res.writeHead(204, {
+        'access-control-allow-methods': 'GET, POST, OPTIONS',
+        'access-control-allow-headers': 'authorization, content-type, x-api-key, anthropic-version, anthropic-beta',
+        'access-control-max-age': '600',
+      });
+      res.end();
+      return;
+    }
+    if (path === '/health') return this.requireMethod(req, 'GET', () => this.sendJson(res, 200, this.health()));
+    checkAccessKey(req, this.config);
+    switch (path) {
+      case '/v1/models':
+      case '/models':
+        return this.requireMethod(req, 'GET', () => this.sendJson(res, 200, this.modelList()));
+      case '/v1/chat/completions':
+      case '/chat/completions':
+        return this.requireMethod(req, 'POST', () => this.chat(req, res));
+      default:
+        throw new ProxyError(404, `No route for ${req.method} ${path}. This proxy serves POST /v1/chat/completions, GET /v1/models and GET /health; point your client's base URL at ${this.url ?? 'http://127.0.0.1:9876'}/v1.`, 'not_found_error', 'unknown_route');
+    }
+  }
+
+  private async requireMethod(req: http.IncomingMessage, method: string, then: () => unknown): Promise<void> {
+    if (req.method !== method) {
+      throw new ProxyError(405, `${req.url} accepts ${method} only, not ${req.method}.`, 'invalid_request_error', 'method_not_allowed', null, { allow: method });
+    }
+    await then();
+  }
+
+  private async chat(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    checkJsonContentType(req);
+    const client = clientKey(req);
+    const slot = this.limiter.take(client);
+    if (!slot.ok) {
+      this.record(rejectedEntry(client, 'rate_limited', 429));
+      throw rateLimitError(slot);
+    }
+    try {
+      const raw = await this.readBody(req);
+      let body: unknown;
+      try {
+        body = JSON.parse(raw);
+      } catch (err) {
+        throw badRequest(`The request body is not valid JSON (${(err as Error).message}). Send a JSON object.`, null, 'invalid_json');
+      }
+      const exchange = new ChatExchange(this.services(), req, res, client);
+      await exchange.run(body);
+    } finally {
+      slot.release();
+    }
+  }
+
+  private services(): ChatServices {
+    return {
+      config: this.config,
+      registry: this.registry,
+      upstream: this.upstream,
+      usage: this.usage,
+      tokens: this.opts.tokens,
+      ladder: this.ladder,
+      logger: this.opts.logger,
+      getApiKey: this.opts.getApiKey,
+      record: (e) => this.record(e),
+    };
+  }
+
+  private record(entry: LedgerEntry): void {
+    const pts = entry.points === null ? '-' : `${entry.points}${entry.pointsEstimated ? ' est.' : ''}`;
+    this.opts.logger.info(`${entry.endpoint} ${entry.model || '?'} ${entry.status} ${entry.httpStatus} ${entry.durationMs}ms tokens ${entry.tokensIn}/${entry.tokensOut} points ${pts} retries ${entry.retries}${entry.error ? ` — ${entry.error}` : ''}`);
+    this.opts.ledger?.append(entry);
+    for (const l of this.finishListeners) {
+      try {
+        l(entry);
+      } catch (err) {
+        this.opts.logger.error(`request listener failed: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  /** Reads the body with a size cap and a deadline (slowloris). */
+  private readBody(req: http.IncomingMessage): Promise<string> {
+    const { maxBodyBytes, bodyTimeoutMs } = this.config;
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > maxBodyBytes) {
+      req.resume();
+      return Promise.reject(tooLarge(maxBodyBytes));
+    }
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      const timer = setTimeout(() => {
+        reject(new ProxyError(408, `The request body did not arrive within ${Math.round(bodyTimeoutMs / 1000)} s.`, 'invalid_request_error', 'body_timeout', null, { connection: 'close' }));
+        req.destroy();
+      }, bodyTimeoutMs);
+      req.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size > maxBodyBytes) {
+          clearTimeout(timer);
+          req.removeAllListeners('data');
+          req.resume();
+          reject(tooLarge(maxBodyBytes));
+          return;
+        }
+        chunks.push(c);
+      });
+      req.once('end', () => {
+        clearTimeout(timer);
+        const buf = Buffer.concat(chunks);
+        // Invalid UTF-8 would otherwise turn silently into U+FFFD and reach Poe.
+        const text = buf.toString('utf8');
+        if (text.includes('\uFFFD') && !isValidUtf8(buf)) {
+          reject(badRequest('The request body is not valid UTF-8.', null, 'invalid_encoding'));
+          return;
+        }
+        resolve(text);
+      });
+      req.once('error', (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
+    });
+  }
+
+  private health(): Record<string, unknown> {
+    return {
+      name: PROXY_NAME,
+      version: PROXY_VERSION,
+      pid: process.pid,
+      uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
+      upstream: this.config.poeBaseUrl,
+      port: this.address?.port ?? this.config.port,
+      models: this.registry.models.length,
+      keyConfigured: Boolean(this.opts.getApiKey()),
+      accessKeyRequired: Boolean(this.config.accessKey),
+    };
+  }
+
+  private modelList(): Record<string, unknown> {
+    return {
+      object: 'list',
+      data: this.registry.models.map((m) => ({
+        id: m.id,
+        object: 'model',
+        created: this.createdModels,
+        owned_by: 'poe',
+        modality: m.modality,
+        context_length: this.registry.contextLimit(m, this.config.contextLimit),
+        ...(m.maxOutputTokens ? { max_output_tokens: m.maxOutputTokens } : {}),
+        pricing: { base_points: m.base, points_per_1k_tokens: m.per1kTokens },
+      })),
+    };
+  }
+
+  private sendJson(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+    const text = JSON.stringify(body);
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+    res.end(text);
+  }
+
+  private sendError(res: http.ServerResponse, err: unknown): void {
+    const pe = err instanceof ProxyError ? err : new ProxyError(500, `Internal proxy error: ${(err as Error)?.message ?? err}`, 'api_error', 'internal_error');
+    if (!(err instanceof ProxyError)) this.opts.logger.error(`request failed: ${(err as Error)?.stack ?? err}`);
+    if (res.headersSent) {
+      if (!res.writableEnded) res.end();
+      return;
+    }
+    if (res.destroyed) return;
+    this.sendJson(res, pe.status, pe.toBody(), pe.headers);
+  }
+
+  private makeUpstream(config: ProxyConfig): UpstreamClient {
+    return new UpstreamClient({
+      baseUrl: config.poeBaseUrl,
+      getApiKey: this.opts.getApiKey,
+      headersTimeoutMs: config.upstreamHeadersTimeoutMs,
+      idleTimeoutMs: config.upstreamIdleTimeoutMs,
+      userAgent: `${PROXY_NAME}/${PROXY_VERSION}`,
+    });
+  }
+}
+
+export function createUsageService(upstream: UpstreamClient, config: ProxyConfig, logger: Logger): PoeUsage {
+  return new PoeUsage({
+    fetchJson: async (path, signal) => {
+      const r = await upstream.getJson(path, signal);
+      return { status: r.status, body: r.body };
+    },
+    balanceTtlMs: config.balanceTtlMs,
+    pointsWaitMs: config.pointsWaitMs,
+    logger,
+  });
+}
+
+/** Rate-limit identity: the remote address (every local tool shares 127.0.0.1, so the bucket is per machine). */
+function clientKey(req: http.IncomingMessage): string {
+  return req.socket.remoteAddress ?? 'unknown';
+}
+
+function rejectedEntry(client: string, status: LedgerEntry['status'], httpStatus: number): LedgerEntry {
+  return {
+    time: new Date().toISOString(),
+    id: '',
+    model: '',
+    endpoint: 'chat',
+    stream: false,
+    status,
+    httpStatus,
+    tokensIn: 0,
+    tokensOut: 0,
+    points: null,
+    pointsEstimated: false,
+    balanceAfter: null,
+    durationMs: 0,
+    clipped: false,
+    retries: 0,
+    client,
+  };
+}
+
+function tooLarge(max: number): ProxyError {
+  return new ProxyError(413, `The request body is larger than ${Math.round(max / 1024 / 1024)} MiB. Shorten the conversation or raise the body limit setting (POE_PROXY_MAX_BODY_MB).`, 'invalid_request_error', 'body_too_large', null, { connection: 'close' });
+}
+
+function isValidUtf8(buf: Buffer): boolean {
+  try {
+    new TextDecoder('utf-8', { fatal: true }).decode(buf);
+    return true;
+  } catch {
+    return false;
+  }
+}

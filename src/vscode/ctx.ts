@@ -1,0 +1,141 @@
+/**
+ * The extension's context: owns every service and its lifetime (as rust-analyzer's `Ctx`). Built
+ * synchronously and cheaply in `activate`; `init()` does the async work (secrets, autostart) after
+ * activation has returned.
+ */
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { apiKeyFromEnv } from '../core/envConfig';
+import { Ledger } from '../core/ledger';
+import { registerSecret } from '../core/log';
+import { BalanceService } from './balance';
+import { registerCommands } from './commands';
+import { Config } from './config';
+import { KeyStore } from './keyStore';
+import { ChannelLogger } from './logger';
+import type { PickerDeps } from './modelPicker';
+import { ModelsStore } from './modelsStore';
+import { ProxyController } from './proxyController';
+import { StatusBar } from './statusBar';
+
+const ENV_KEY_OFFERED = 'poeProxy.envKeyOffered';
+
+export class Ctx implements vscode.Disposable {
+  readonly logger: ChannelLogger;
+  readonly config: Config;
+  readonly keys: KeyStore;
+  readonly ledger: Ledger;
+  readonly balance: BalanceService;
+  readonly models: ModelsStore;
+  readonly controller: ProxyController;
+  readonly statusBar: StatusBar;
+  readonly bundledModelsFile: string;
+  /** Resolves when the startup work (keys loaded, autostart attempted) is done. */
+  readonly ready: Promise<void>;
+  private readonly disposables: vscode.Disposable[] = [];
+
+  constructor(readonly extension: vscode.ExtensionContext) {
+    const own = <T extends vscode.Disposable>(d: T): T => {
+      this.disposables.push(d);
+      return d;
+    };
+    this.logger = own(new ChannelLogger());
+    const dataDir = extension.globalStorageUri.fsPath;
+    this.config = own(new Config(dataDir, (m) => this.logger.warn(m)));
+    this.keys = own(new KeyStore(extension.secrets, this.logger));
+    this.bundledModelsFile = path.join(extension.extensionPath, 'models.yaml');
+    const base = this.config.base;
+    this.ledger = new Ledger({ dir: dataDir, maxBytes: base.ledgerMaxBytes, keepFiles: base.ledgerKeepFiles, logger: this.logger });
+    this.balance = own(
+      new BalanceService({ baseUrl: base.poeBaseUrl, getApiKey: () => this.keys.poeKey, logger: this.logger, balanceTtlMs: base.balanceTtlMs, pointsWaitMs: base.pointsWaitMs }),
+    );
+    this.models = new ModelsStore(extension.globalState, dataDir);
+    this.controller = own(
+      new ProxyController({ config: this.config, keys: this.keys, balance: this.balance, ledger: this.ledger, logger: this.logger, bundledModelsFile: this.bundledModelsFile, models: this.models }),
+    );
+    this.statusBar = own(new StatusBar(this.controller, this.balance, this.keys, this.config));
+    for (const d of registerCommands(this)) own(d);
+    own(this.keys.onDidChange((which) => this.onKeyChanged(which)));
+    own(this.controller.onDidChangeState(() => this.updateContextKeys()));
+    own(
+      vscode.workspace.onDidSaveTextDocument((doc) => {
+        if (doc.uri.scheme === 'file' && path.resolve(doc.uri.fsPath) === path.resolve(this.effectiveModelsFile())) void this.controller.reloadModels();
+      }),
+    );
+    this.updateContextKeys();
+    this.ready = this.init().catch((err) => this.logger.error(`startup failed: ${(err as Error)?.stack ?? err}`));
+  }
+
+  get extensionUri(): vscode.Uri {
+    return this.extension.extensionUri;
+  }
+
+  get pickerDeps(): PickerDeps {
+    return { config: this.config, keys: this.keys, models: this.models, controller: this.controller, bundledModelsFile: this.bundledModelsFile, logger: this.logger };
+  }
+
+  /** The models file the proxy reads: the setting, else the user's picks, else the bundled one. */
+  effectiveModelsFile(): string {
+    return this.config.base.modelsFile ?? this.models.picksFile ?? this.bundledModelsFile;
+  }
+
+  private async init(): Promise<void> {
+    // Let activate() return first.
+    await new Promise((r) => setImmediate(r));
+    await this.keys.load();
+    this.updateContextKeys();
+    this.statusBar.update();
+    if (this.keys.poeKey) void this.balance.refresh();
+    else void this.offerEnvKey();
+    if (this.config.autoStart) await this.controller.start();
+  }
+
+  private onKeyChanged(which: 'apiKey' | 'accessKey'): void {
+    if (which === 'apiKey') {
+      this.balance.keyChanged();
+      this.logger.info(this.keys.poeKey ? 'Poe API key changed' : 'Poe API key removed');
+    }
+    this.updateContextKeys();
+  }
+
+  /** Offers once (remembered in globalState) to store POE_API_KEY from the environment. */
+  private async offerEnvKey(): Promise<void> {
+    const envKey = apiKeyFromEnv(process.env);
+    if (!envKey || this.keys.poeKey || this.extension.globalState.get<boolean>(ENV_KEY_OFFERED)) return;
+    registerSecret(envKey);
+    await this.extension.globalState.update(ENV_KEY_OFFERED, true);
+    const answer = await vscode.window.showInformationMessage(
+      "Poe: POE_API_KEY is set in VS Code's environment. Check it with Poe and keep it in VS Code's secret storage as your Poe API key?",
+      'Use It',
+      'No',
+    );
+    if (answer === 'Use It') await vscode.commands.executeCommand('poeProxy.setApiKey', envKey);
+  }
+
+  private updateContextKeys(): void {
+    const s = this.controller.state;
+    const set = (key: string, value: unknown): void => void vscode.commands.executeCommand('setContext', key, value).then(undefined, () => undefined);
+    set('poeProxy.state', s.kind);
+    set('poeProxy.running', s.kind === 'running');
+    set('poeProxy.served', s.kind === 'running' || s.kind === 'external');
+    set('poeProxy.hasKey', Boolean(this.keys.poeKey));
+    set('poeProxy.hasAccessKey', Boolean(this.keys.localAccessKey));
+  }
+
+  /** Stops the proxy (in-flight streams get a short grace) and flushes the ledger. */
+  async shutdown(): Promise<void> {
+    await this.controller.shutdown();
+    await this.ledger.flush().catch(() => undefined);
+  }
+
+  dispose(): void {
+    for (const d of this.disposables.reverse()) {
+      try {
+        d.dispose();
+      } catch (err) {
+        this.logger.error(`dispose failed: ${(err as Error).message}`);
+      }
+    }
+    this.disposables.length = 0;
+  }
+}

@@ -1,0 +1,152 @@
+/**
+ * "Poe: Pick Models": Poe's live GET /v1/models merged with models.yaml in a multi-select QuickPick
+ * grouped by modality; the picks decide what the proxy's /v1/models exposes and are saved as a
+ * models.yaml in the extension's global storage.
+ */
+import * as vscode from 'vscode';
+import type { Logger } from '../core/log';
+import { MODALITIES, ModelRegistry, type Modality } from '../core/registry';
+import { UpstreamClient } from '../core/upstream';
+import { PROXY_NAME, PROXY_VERSION } from '../core/version';
+import type { Config } from './config';
+import type { KeyStore } from './keyStore';
+import type { ModelsStore } from './modelsStore';
+import { describePrice, mergeCandidates, parseLiveModels, type Candidate, type LiveModel } from './modelsYaml';
+import type { ProxyController } from './proxyController';
+
+export interface PickerDeps {
+  config: Config;
+  keys: KeyStore;
+  models: ModelsStore;
+  controller: ProxyController;
+  bundledModelsFile: string;
+  logger: Logger;
+}
+
+const MODALITY_LABEL: Record<Modality, string> = { text: 'Text', image: 'Image', video: 'Video', audio: 'Audio' };
+
+/** Fetches Poe's live model list; undefined (logged) when it cannot. */
+export async function fetchLiveModels(baseUrl: string, getApiKey: () => string | undefined, logger: Logger, timeoutMs = 15_000): Promise<{ models?: LiveModel[]; error?: string }> {
+  const client = new UpstreamClient({ baseUrl, getApiKey, headersTimeoutMs: timeoutMs, idleTimeoutMs: timeoutMs, userAgent: `${PROXY_NAME}/${PROXY_VERSION}` });
+  try {
+    const res = await client.getJson('/v1/models', AbortSignal.timeout(timeoutMs));
+    if (res.status < 200 || res.status >= 300) return { error: `HTTP ${res.status}` };
+    const models = parseLiveModels(res.body);
+    if (models.length === 0) return { error: 'an empty or unexpected model list' };
+    return { models };
+  } catch (err) {
+    logger.warn(`pick models: cannot list Poe's models: ${(err as Error).message}`);
+    return { error: (err as Error).message };
+  } finally {
+    client.dispose();
+  }
+}
+
+/** The registry the picks are taken from: the explicit models file setting, else the bundled one. */
+export async function sourceRegistry(config: Config, bundled: string): Promise<ModelRegistry> {
+  return ModelRegistry.load(config.base.modelsFile ?? bundled);
+}
+
+interface Item extends vscode.QuickPickItem {
+  candidate?: Candidate;
+}
+
+function toItems(candidates: Candidate[]): Item[] {
+  const items: Item[] = [];
+  for (const modality of MODALITIES) {
+    const group = candidates.filter((c) => c.entry.modality === modality).sort((a, b) => a.entry.id.localeCompare(b.entry.id));
+    if (group.length === 0) continue;
+    items.push({ label: MODALITY_LABEL[modality], kind: vscode.QuickPickItemKind.Separator });
+    for (const c of group) {
+      const notes: string[] = [];
+      if (c.liveOnly) notes.push('not in models.yaml: prices unknown');
+      if (c.live === false) notes.push('not listed by Poe right now');
+      items.push({
+        label: c.entry.id,
+        description: c.liveOnly && c.entry.base === 0 && c.entry.per1kTokens === 0 ? 'price unknown' : describePrice(c.entry),
+        detail: notes.length > 0 ? notes.join(' · ') : undefined,
+        picked: c.picked,
+        candidate: c,
+      });
+    }
+  }
+  return items;
+}
+
+async function showPicker(candidates: Candidate[], liveError: string | undefined): Promise<Candidate[] | undefined> {
+  const qp = vscode.window.createQuickPick<Item>();
+  qp.title = 'Poe: Pick Models';
+  qp.placeholder = liveError ? `Poe's live list is unavailable (${liveError}); showing models.yaml` : 'Models the proxy lists on /v1/models (type to filter)';
+  qp.canSelectMany = true;
+  qp.matchOnDescription = true;
+  qp.matchOnDetail = true;
+  qp.items = toItems(candidates);
+  qp.selectedItems = qp.items.filter((i) => i.picked);
+  return new Promise((resolve) => {
+    let done = false;
+    qp.onDidAccept(() => {
+      const chosen = qp.selectedItems.map((i) => i.candidate).filter((c): c is Candidate => Boolean(c));
+      if (chosen.length === 0) {
+        qp.placeholder = 'Pick at least one model (or press Escape to keep the current ones)';
+        return;
+      }
+      done = true;
+      resolve(chosen);
+      qp.hide();
+    });
+    qp.onDidHide(() => {
+      if (!done) resolve(undefined);
+      qp.dispose();
+    });
+    qp.show();
+  });
+}
+
+/**
+ * Runs the picker. `ids` (tests, scripts) skips the UI and picks those models; ids unknown to both
+ * models.yaml and Poe's live list are ignored. Returns the saved ids, or undefined when cancelled.
+ */
+export async function pickModels(deps: PickerDeps, ids?: readonly string[]): Promise<string[] | undefined> {
+  let source: ModelRegistry;
+  try {
+    source = await sourceRegistry(deps.config, deps.bundledModelsFile);
+  } catch (err) {
+    void vscode.window.showErrorMessage(`Poe: cannot read the models file: ${(err as Error).message}`, 'Open Models File').then((a) => {
+      if (a) void vscode.commands.executeCommand('poeProxy.openModelsFile');
+    });
+    return undefined;
+  }
+  let previous: ModelRegistry | undefined;
+  const picksFile = deps.models.picksFile;
+  if (picksFile) previous = await ModelRegistry.load(picksFile).catch(() => undefined);
+
+  const fetched = await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: "Poe: fetching Poe's model list…", cancellable: false },
+    () => fetchLiveModels(deps.config.baseUrl, () => deps.keys.poeKey, deps.logger),
+  );
+  const candidates = mergeCandidates(source, previous, fetched.models, deps.models.selected);
+
+  let chosen: Candidate[] | undefined;
+  if (ids) {
+    const wanted = new Set(ids.map((i) => i.toLowerCase()));
+    chosen = candidates.filter((c) => wanted.has(c.entry.id.toLowerCase()));
+    if (chosen.length === 0) return undefined;
+  } else {
+    if (fetched.error) void vscode.window.showWarningMessage(`Poe: could not list Poe's live models (${fetched.error}); showing models.yaml only.`);
+    chosen = await showPicker(candidates, fetched.error);
+    if (!chosen) return undefined;
+  }
+  await deps.models.save(chosen, { textMaxTokens: source.textMaxTokens, source: source.source });
+  await deps.controller.reloadModels();
+  const saved = chosen.map((c) => c.entry.id);
+  const explicit = deps.config.base.modelsFile;
+  const dropped = explicit ? chosen.filter((c) => c.liveOnly).length : 0;
+  deps.logger.info(`picked ${saved.length} models (saved to ${deps.models.picksPath})`);
+  if (!ids) {
+    void vscode.window.showInformationMessage(
+      `Poe proxy lists ${saved.length} model${saved.length === 1 ? '' : 's'} now.` +
+        (dropped > 0 ? ` ${dropped} of them are not in your poeProxy.modelsFile and stay hidden until you add them there.` : ''),
+    );
+  }
+  return saved;
+}

@@ -1,0 +1,371 @@
+/**
+ * Owns the proxy's lifetime in this window: start, stop, restart, live settings changes, and the
+ * several-windows case (only one window serves the port; the others show "served by another window"
+ * and take over when that window goes away).
+ */
+import * as vscode from 'vscode';
+import type { ProxyConfig } from '../core/config';
+import { ProxyError } from '../core/errors';
+import type { Ledger, LedgerEntry } from '../core/ledger';
+import { createProxyRuntime, loadRegistry, type ProxyRuntime } from '../core/proxy';
+import { RegistryError, type ModelRegistry } from '../core/registry';
+import { createTokenCounter, type TokenCounter } from '../core/tokens';
+import type { BalanceService } from './balance';
+import type { Config } from './config';
+import { probeHealth } from './health';
+import type { KeyStore } from './keyStore';
+import type { ChannelLogger } from './logger';
+import type { ModelsStore } from './modelsStore';
+import { RESTART_KEYS } from './settings';
+
+export type ProxyStateKind = 'stopped' | 'starting' | 'running' | 'external' | 'error';
+
+export interface ProxyState {
+  kind: ProxyStateKind;
+  /** Root URL of the proxy serving the port (ours, or another window's for `external`), without /v1. */
+  url?: string;
+  port?: number;
+  /** What went wrong (`error`), or who serves the port (`external`). */
+  message?: string;
+}
+
+export interface ControllerDeps {
+  config: Config;
+  keys: KeyStore;
+  balance: BalanceService;
+  ledger: Ledger;
+  logger: ChannelLogger;
+  bundledModelsFile: string;
+  models: ModelsStore;
+}
+
+/** How often a window that does not serve checks whether the serving window went away. */
+export const TAKEOVER_INTERVAL_MS = 5_000;
+/** In-flight streams get this long when VS Code shuts the extension down. */
+export const DEACTIVATE_GRACE_MS = 2_000;
+
+export class ProxyController implements vscode.Disposable {
+  private runtime: ProxyRuntime | undefined;
+  private runtimeSubs: vscode.Disposable[] = [];
+  private tokens: TokenCounter | undefined;
+  private current: ProxyConfig | undefined;
+  private stateValue: ProxyState = { kind: 'stopped' };
+  private readonly stateEmitter = new vscode.EventEmitter<ProxyState>();
+  readonly onDidChangeState = this.stateEmitter.event;
+  private readonly requestEmitter = new vscode.EventEmitter<LedgerEntry>();
+  /** A request through this window's proxy finished (any outcome). */
+  readonly onDidFinishRequest = this.requestEmitter.event;
+  private lastEntry: LedgerEntry | undefined;
+  /** Whether the user (or autoStart) wants the proxy up; `Stop` clears it. */
+  private wanted = false;
+  private ops: Promise<unknown> = Promise.resolve();
+  private takeoverTimer: ReturnType<typeof setInterval> | undefined;
+  private disposed = false;
+  private readonly subs: vscode.Disposable[] = [];
+
+  constructor(private readonly deps: ControllerDeps) {
+    this.subs.push(
+      deps.config.onDidChange((e) => this.applySettings(e.keys)),
+      deps.keys.onDidChange((which) => {
+        if (which === 'accessKey') this.applySettings([]);
+      }),
+    );
+  }
+
+  get state(): ProxyState {
+    return { ...this.stateValue };
+  }
+
+  /** The running server of this window, if it serves. */
+  get server(): ProxyRuntime['server'] | undefined {
+    return this.runtime?.server;
+  }
+
+  get registry(): ModelRegistry | undefined {
+    return this.runtime?.registry;
+  }
+
+  /** The config the running server uses. */
+  get activeConfig(): ProxyConfig | undefined {
+    return this.current;
+  }
+
+  get lastRequest(): LedgerEntry | undefined {
+    return this.lastEntry;
+  }
+
+  get isWanted(): boolean {
+    return this.wanted;
+  }
+
+  start(): Promise<void> {
+    this.wanted = true;
+    return this.queue(() => this.doStart());
+  }
+
+  stop(graceMs?: number): Promise<void> {
+    this.wanted = false;
+    return this.queue(() => this.doStop(graceMs));
+  }
+
+  restart(): Promise<void> {
+    this.wanted = true;
+    return this.queue(async () => {
+      await this.doStop();
+      await this.doStart();
+    });
+  }
+
+  /** Loads the models again (after Pick Models or an edit of the models file). */
+  reloadModels(): Promise<void> {
+    return this.queue(async () => {
+      const rt = this.runtime;
+      if (!rt || !this.current) return;
+      // The picks file may have appeared or gone since the start: work out the models file again.
+      const config = this.deps.config.proxyConfig({ accessKey: this.current.accessKey, modelsFile: this.deps.models.picksFile });
+      const registry = await this.loadRegistryOrReport(config);
+      if (registry && this.runtime === rt) {
+        rt.server.reconfigure(config, registry);
+        rt.registry = registry;
+        this.current = config;
+        this.deps.logger.info(`models reloaded: ${registry.models.length} from ${registry.source}`);
+      }
+    });
+  }
+
+  /** Resolves once every queued start/stop/reconfigure has finished. */
+  idle(): Promise<void> {
+    return this.queue(async () => {});
+  }
+
+  private queue(op: () => Promise<void>): Promise<void> {
+    const next = this.ops.then(op, op);
+    this.ops = next.catch((err) => this.deps.logger.error(`proxy controller: ${(err as Error)?.stack ?? err}`));
+    return next;
+  }
+
+  private setState(s: ProxyState): void {
+    const prev = this.stateValue;
+    this.stateValue = s;
+    if (prev.kind !== s.kind || prev.url !== s.url || prev.message !== s.message) this.stateEmitter.fire({ ...s });
+  }
+
+  // ---- start / stop ---------------------------------------------------------------------------
+
+  private async doStart(retryOnRace = true): Promise<void> {
+    if (this.disposed || this.runtime) return;
+    this.stopTakeover();
+    this.setState({ kind: 'starting' });
+    const accessKey = await this.ensureAccessKey();
+    const config = this.deps.config.proxyConfig({ accessKey, modelsFile: this.deps.models.picksFile });
+    this.tokens ??= createTokenCounter({ logger: this.deps.logger });
+    let runtime: ProxyRuntime;
+    try {
+      runtime = await createProxyRuntime({
+        config,
+        bundledModelsFile: this.deps.bundledModelsFile,
+        getApiKey: () => this.deps.keys.poeKey,
+        logger: this.deps.logger,
+        tokens: this.tokens,
+        ledger: this.deps.ledger,
+        usage: this.deps.balance.usage,
+        selectedModels: this.deps.models.selected,
+      });
+    } catch (err) {
+      this.fail(err instanceof RegistryError ? `Invalid models file: ${err.message}` : `Cannot start the proxy: ${(err as Error).message}`, err instanceof RegistryError ? 'models' : 'logs');
+      return;
+    }
+    try {
+      await runtime.server.listen();
+    } catch (err) {
+      await runtime.dispose().catch(() => undefined);
+      await this.onListenError(err as NodeJS.ErrnoException, config, retryOnRace);
+      return;
+    }
+    if (this.disposed || !this.wanted) {
+      // Stopped while we were starting.
+      await runtime.dispose().catch(() => undefined);
+      this.setState({ kind: 'stopped' });
+      return;
+    }
+    this.runtime = runtime;
+    this.current = config;
+    this.runtimeSubs = [
+      runtime.server.onDidFinishRequest((entry) => {
+        this.lastEntry = entry;
+        this.requestEmitter.fire(entry);
+      }),
+    ];
+    const url = runtime.server.url!;
+    this.deps.logger.info(`listening on ${url} (OpenAI base URL ${url}/v1), ${runtime.registry.models.length} models from ${runtime.registry.source}, upstream ${config.poeBaseUrl}${config.accessKey ? ', access key required' : ''}`);
+    this.setState({ kind: 'running', url, port: runtime.server.address?.port });
+    if (this.deps.keys.poeKey) void this.deps.balance.refresh();
+  }
+
+  private async onListenError(e: NodeJS.ErrnoException, config: ProxyConfig, retryOnRace: boolean): Promise<void> {
+    const where = `${config.host}:${config.port}`;
+    if (e.code === 'EADDRINUSE') {
+      const probe = await probeHealth(config.host, config.port);
+      if (probe.kind === 'poe-proxy') {
+        this.deps.logger.info(`port ${config.port} is served by another Poe proxy (pid ${probe.pid ?? '?'}, probably another VS Code window); this window uses it`);
+        this.setState({ kind: 'external', url: probe.url, port: config.port, message: `Served by another window (pid ${probe.pid ?? '?'})` });
+        this.startTakeover();
+        return;
+      }
+      if (probe.kind === 'nothing' && retryOnRace) {
+        // The other proxy went away between our listen and the probe: try once more.
+        return this.doStart(false);
+      }
+      this.fail(`Port ${config.port} on ${config.host} is in use by another program (${probe.detail}). Choose another port.`, 'port');
+      return;
+    }
+    if (e instanceof ProxyError) {
+      this.fail(e.message, 'logs');
+      return;
+    }
+    if (e.code === 'EACCES') {
+      this.fail(`Not allowed to listen on ${where}; choose a port above 1024.`, 'port');
+      return;
+    }
+    if (e.code === 'EADDRNOTAVAIL' || e.code === 'ENOTFOUND') {
+      this.fail(`Cannot listen on ${where}: this machine has no such address (poeProxy.host).`, 'logs');
+      return;
+    }
+    this.fail(`Cannot listen on ${where}: ${e.message}`, 'logs');
+  }
+
+  private fail(message: string, action: 'port' | 'models' | 'logs'): void {
+    this.deps.logger.error(message);
+    this.setState({ kind: 'error', message });
+    if (this.disposed) return;
+    const actions = action === 'port' ? ['Use Another Port', 'Show Logs'] : action === 'models' ? ['Open Models File', 'Show Logs'] : ['Show Logs'];
+    void vscode.window.showErrorMessage(`Poe proxy: ${message}`, ...actions).then((picked) => {
+      if (picked === 'Use Another Port') void vscode.commands.executeCommand('poeProxy.changePort');
+      else if (picked === 'Open Models File') void vscode.commands.executeCommand('poeProxy.openModelsFile');
+      else if (picked === 'Show Logs') this.deps.logger.show();
+    });
+  }
+
+  private async doStop(graceMs?: number): Promise<void> {
+    this.stopTakeover();
+    const rt = this.runtime;
+    const grace = graceMs ?? this.current?.shutdownGraceMs ?? 5_000;
+    this.runtime = undefined;
+    this.current = undefined;
+    for (const s of this.runtimeSubs) s.dispose();
+    this.runtimeSubs = [];
+    if (rt) {
+      const active = rt.server.activeRequests;
+      if (active > 0) this.deps.logger.info(`stopping: ${active} request(s) in flight get up to ${Math.round(grace / 1000)} s`);
+      try {
+        await rt.server.close(grace);
+        await rt.dispose();
+      } catch (err) {
+        this.deps.logger.error(`error while stopping the proxy: ${(err as Error).message}`);
+      }
+      this.deps.logger.info('stopped');
+    }
+    this.setState({ kind: 'stopped' });
+  }
+
+  // ---- several windows ------------------------------------------------------------------------
+
+  private startTakeover(): void {
+    this.stopTakeover();
+    this.takeoverTimer = setInterval(() => void this.checkTakeover(), TAKEOVER_INTERVAL_MS);
+    this.takeoverTimer.unref?.();
+  }
+
+  private stopTakeover(): void {
+    if (this.takeoverTimer) clearInterval(this.takeoverTimer);
+    this.takeoverTimer = undefined;
+  }
+
+  private async checkTakeover(): Promise<void> {
+    if (this.stateValue.kind !== 'external' || !this.wanted || this.disposed) return;
+    const { host, port } = this.deps.config.base;
+    const probe = await probeHealth(host, port);
+    if (probe.kind === 'nothing' && this.stateValue.kind === 'external' && this.wanted) {
+      this.deps.logger.info(`the proxy on port ${port} went away; this window takes over`);
+      await this.queue(() => this.doStart());
+    }
+  }
+
+  // ---- live settings --------------------------------------------------------------------------
+
+  private applySettings(keys: string[]): void {
+    if (keys.includes('baseUrl')) this.deps.balance.setBaseUrl(this.deps.config.baseUrl);
+    if (!this.wanted || this.disposed) return;
+    void this.queue(async () => {
+      const rt = this.runtime;
+      const needsRestart = keys.some((k) => RESTART_KEYS.includes(k));
+      if (!rt) {
+        // Not serving: a new port/host (or any change after an error) is worth another try.
+        if (this.stateValue.kind === 'error' || (needsRestart && this.stateValue.kind === 'external')) await this.doStart();
+        return;
+      }
+      if (needsRestart) {
+        this.deps.logger.info(`settings changed (${keys.join(', ')}): restarting`);
+        await this.doStop();
+        await this.doStart();
+        return;
+      }
+      const accessKey = await this.ensureAccessKey();
+      const config = this.deps.config.proxyConfig({ accessKey, modelsFile: this.deps.models.picksFile });
+      let registry: ModelRegistry | undefined;
+      if (keys.includes('modelsFile')) registry = await this.loadRegistryOrReport(config);
+      if (this.runtime !== rt) return;
+      rt.server.reconfigure(config, registry);
+      if (registry) rt.registry = registry;
+      this.current = config;
+      if (keys.length > 0) this.deps.logger.info(`settings applied: ${keys.join(', ')}`);
+    });
+  }
+
+  private async loadRegistryOrReport(config: ProxyConfig): Promise<ModelRegistry | undefined> {
+    try {
+      return await loadRegistry(config, this.deps.bundledModelsFile, this.deps.models.selected);
+    } catch (err) {
+      const message = err instanceof RegistryError ? `Invalid models file: ${err.message}` : `Cannot load the models: ${(err as Error).message}`;
+      this.deps.logger.error(`${message} (keeping the previous models)`);
+      void vscode.window.showErrorMessage(`Poe proxy: ${message}. The previous models stay in use.`, 'Open Models File').then((a) => {
+        if (a) void vscode.commands.executeCommand('poeProxy.openModelsFile');
+      });
+      return undefined;
+    }
+  }
+
+  /** The access key when one is required, generating (and announcing) one the first time. */
+  private async ensureAccessKey(): Promise<string | undefined> {
+    if (!this.deps.config.accessKeyRequired) return undefined;
+    const existing = this.deps.keys.localAccessKey;
+    if (existing) return existing;
+    const key = await this.deps.keys.generateAccessKey();
+    this.deps.logger.info('generated a local access key (clients must send it as Authorization: Bearer <key>)');
+    void vscode.window
+      .showInformationMessage('Poe proxy now requires a local access key from clients. A new key was generated and stored in VS Code\'s secret storage.', 'Copy Access Key')
+      .then((a) => {
+        if (a) void vscode.commands.executeCommand('poeProxy.copyAccessKey');
+      });
+    return key;
+  }
+
+  /** Stops serving (giving in-flight streams `graceMs`) and releases everything. */
+  async shutdown(graceMs = DEACTIVATE_GRACE_MS): Promise<void> {
+    if (this.disposed) return;
+    this.wanted = false;
+    await this.queue(() => this.doStop(graceMs));
+    this.disposed = true;
+    this.stopTakeover();
+    const tokens = this.tokens;
+    this.tokens = undefined;
+    await tokens?.dispose().catch(() => undefined);
+  }
+
+  dispose(): void {
+    void this.shutdown();
+    for (const s of this.subs) s.dispose();
+    this.stateEmitter.dispose();
+    this.requestEmitter.dispose();
+  }
+}

@@ -1,0 +1,193 @@
+import * as assert from 'node:assert/strict';
+import { promises as fsp } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Ledger, LedgerEntry, parseLedgerText, summarize } from '../../src/core/ledger';
+import { clampRows, historyCsv, hostDay, loadHistory, loadOlder } from '../../src/vscode/historyData';
+import { renderHistoryDocument } from '../../src/vscode/historyHtml';
+import { EMPTY_FILTER, MAX_RESTORE_ROWS, PAGE_SIZE } from '../../src/shared/historyProtocol';
+
+function at(day: string, hour = 12, minute = 0): string {
+  const [y, m, d] = day.split('-').map(Number);
+  return new Date(y, m - 1, d, hour, minute).toISOString();
+}
+
+function entry(i: number, over: Partial<LedgerEntry> = {}): LedgerEntry {
+  return {
+    time: at('2025-03-01', 12, i % 60),
+    id: `req-${String(i).padStart(4, '0')}`,
+    model: 'GPT-4.1',
+    endpoint: 'chat',
+    stream: true,
+    status: 'ok',
+    httpStatus: 200,
+    tokensIn: 100,
+    tokensOut: 50,
+    points: 10,
+    pointsEstimated: false,
+    balanceAfter: 990,
+    durationMs: 1234,
+    clipped: false,
+    retries: 0,
+    client: 'cline',
+    ...over,
+  };
+}
+
+/** CSV rows (without header) parsed back into ids: the id is the 2nd column. */
+function csvIds(csv: string): string[] {
+  return csv
+    .split('\r\n')
+    .slice(1)
+    .filter(Boolean)
+    .map((line) => line.split(',')[1]);
+}
+
+describe('historyData (host side of the history panel)', () => {
+  let dir: string;
+  let ledger: Ledger;
+  // Three days, two models, plus one entry with a broken time.
+  const entries: LedgerEntry[] = [
+    entry(1, { time: at('2025-03-01', 9), model: 'A', points: 5 }),
+    entry(2, { time: at('2025-03-01', 23, 59), model: 'B', points: 7, pointsEstimated: true }),
+    entry(3, { time: at('2025-03-02', 0, 0), model: 'A', points: null }),
+    entry(4, { time: at('2025-03-02', 15), model: 'B', points: 11, error: '=HYPERLINK("x")' }),
+    entry(5, { time: 'not-a-time', model: 'A', points: 1 }),
+    entry(6, { time: at('2025-03-03', 8), model: 'A', points: 13 }),
+  ];
+
+  beforeEach(async () => {
+    dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'hist-'));
+    ledger = new Ledger({ dir, maxBytes: 0, keepFiles: 0 });
+    for (const e of entries) ledger.append(e);
+    await ledger.flush();
+  });
+
+  afterEach(async () => {
+    await fsp.rm(dir, { recursive: true, force: true });
+  });
+
+  it('hostDay is the local day, or empty for a broken time', () => {
+    assert.equal(hostDay(entries[1]), '2025-03-01');
+    assert.equal(hostDay(entries[2]), '2025-03-02');
+    assert.equal(hostDay(entries[4]), '');
+  });
+
+  it('clampRows keeps restore requests within bounds', () => {
+    assert.equal(clampRows(0), PAGE_SIZE);
+    assert.equal(clampRows(PAGE_SIZE + 10.7), PAGE_SIZE + 10);
+    assert.equal(clampRows(1e9), MAX_RESTORE_ROWS);
+    assert.equal(clampRows(NaN), PAGE_SIZE);
+  });
+
+  it('loads everything without a filter, with every model and the full summary', async () => {
+    const snap = await loadHistory(ledger, EMPTY_FILTER);
+    assert.equal(snap.entries.length, entries.length);
+    assert.equal(snap.hasMore, false);
+    assert.deepEqual(snap.models, ['A', 'B']);
+    assert.deepEqual(snap.summary, summarize(await ledger.read()));
+  });
+
+  it('filters by model and by local-day range; the model list stays complete', async () => {
+    const snap = await loadHistory(ledger, { model: 'A', from: '2025-03-02', to: '2025-03-03' });
+    assert.deepEqual(
+      snap.entries.map((e) => e.id),
+      ['req-0003', 'req-0006'],
+    );
+    assert.deepEqual(snap.models, ['A', 'B']);
+    assert.equal(snap.summary.totals.requests, 2);
+    assert.equal(snap.summary.totals.points, 13);
+    assert.deepEqual(
+      snap.summary.byDay.map((d) => [d.day, d.points]),
+      [
+        ['2025-03-02', 0],
+        ['2025-03-03', 13],
+      ],
+    );
+    assert.deepEqual(
+      snap.summary.byModel.map((m) => m.model),
+      ['A'],
+    );
+    const day1 = await loadHistory(ledger, { model: null, from: '2025-03-01', to: '2025-03-01' });
+    assert.deepEqual(
+      day1.entries.map((e) => e.id),
+      ['req-0001', 'req-0002'],
+      '23:59 belongs to the day, 00:00 of the next day does not',
+    );
+    assert.equal(day1.summary.totals.estimatedPoints, 7);
+  });
+
+  it('caps the rows sent and pages back through the rest', async () => {
+    const many = new Ledger({ dir: path.join(dir, 'many'), maxBytes: 0, keepFiles: 0 });
+    const list = Array.from({ length: 25 }, (_, i) => entry(i, { time: at('2025-03-01', 10, Math.floor(i / 3)) })); // shared timestamps
+    for (const e of list) many.append(e);
+    await many.flush();
+    const first = await loadHistory(many, EMPTY_FILTER, 10);
+    assert.equal(first.entries.length, 10);
+    assert.equal(first.hasMore, true);
+    assert.equal(first.summary.totals.requests, 25, 'the summary covers every matching entry, not just the page');
+    const got = [...first.entries];
+    let more = true;
+    while (more) {
+      const page = await loadOlder(many, EMPTY_FILTER, { time: got[0].time, id: got[0].id }, 10);
+      got.unshift(...page.entries);
+      more = page.hasMore;
+    }
+    assert.deepEqual(
+      got.map((e) => e.id),
+      list.map((e) => e.id),
+    );
+  });
+
+  it('exports only the filtered rows as CSV, oldest first, with the ledger columns', async () => {
+    const { csv, count } = await historyCsv(ledger, { model: 'B', from: null, to: null });
+    assert.equal(count, 2);
+    assert.deepEqual(csvIds(csv), ['req-0002', 'req-0004']);
+    assert.ok(csv.startsWith('time,id,model,'));
+    assert.ok(csv.includes(`"'=HYPERLINK(""x"")"`), 'formula-looking text is defused by toCsv');
+    const ranged = await historyCsv(ledger, { model: null, from: '2025-03-02', to: null });
+    assert.deepEqual(csvIds(ranged.csv), ['req-0003', 'req-0004', 'req-0006']);
+    const none = await historyCsv(ledger, { model: 'nope', from: null, to: null });
+    assert.equal(none.count, 0);
+    assert.equal(none.csv.split('\r\n').filter(Boolean).length, 1, 'header only');
+  });
+
+  it('works on an empty ledger', async () => {
+    const empty = new Ledger({ dir: path.join(dir, 'empty'), maxBytes: 0, keepFiles: 0 });
+    const snap = await loadHistory(empty, EMPTY_FILTER);
+    assert.deepEqual(snap.entries, []);
+    assert.deepEqual(snap.models, []);
+    assert.equal(snap.summary.totals.requests, 0);
+    assert.deepEqual(await loadOlder(empty, EMPTY_FILTER, { time: at('2025-03-01'), id: 'x' }), { entries: [], hasMore: false });
+    assert.equal(parseLedgerText((await historyCsv(empty, EMPTY_FILTER)).csv).length, 0);
+  });
+});
+
+describe('historyHtml', () => {
+  const html = renderHistoryDocument({
+    csp: "default-src 'none'; style-src https://x; script-src 'nonce-abc+/='; img-src https://x data:;",
+    nonce: 'abc+/=',
+    scriptUri: 'https://x/media/history.js',
+    styleUri: 'https://x/media/history.css',
+  });
+
+  it('carries the CSP and loads the script with its nonce', () => {
+    assert.match(html, /<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src https:\/\/x; script-src 'nonce-abc\+\/='; img-src https:\/\/x data:;">/);
+    assert.match(html, /<script nonce="abc\+\/=" src="https:\/\/x\/media\/history.js"><\/script>/);
+    assert.equal((html.match(/<script/g) ?? []).length, 1, 'no other (inline) script');
+    assert.doesNotMatch(html, /style="/, 'no inline styles (the CSP would block them)');
+  });
+
+  it('has the DOM ids the script and the e2e tests rely on', () => {
+    for (const id of ['history-table', 'totals', 'points-chart', 'export-csv', 'filter-model', 'filter-from', 'filter-to', 'clear-filters', 'load-more', 'export-status', 'rows-info']) {
+      assert.match(html, new RegExp(`id="${id}"`), id);
+    }
+  });
+
+  it('labels every control and scopes every header', () => {
+    for (const id of ['filter-model', 'filter-from', 'filter-to']) assert.match(html, new RegExp(`<label for="${id}">`), id);
+    const ths = html.match(/<th\b[^>]*>/g) ?? [];
+    assert.ok(ths.length >= 9);
+    for (const th of ths) assert.match(th, /scope="col"/, th);
+  });
+});

@@ -1,0 +1,358 @@
+import { strict as assert } from 'node:assert';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Tiktoken } from 'js-tiktoken/lite';
+import { createTokenEngine } from '../../src/core/tokens/engine';
+import {
+  createTokenCounter,
+  encodingForModel,
+  estimateTokens,
+  MAX_PIECE_BYTES,
+  utf8Length,
+  type ManagedTokenCounter,
+} from '../../src/core/tokens';
+import { TokenCountCache } from '../../src/core/tokens/lru';
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const gptTokenizer = require('gpt-tokenizer/encoding/o200k_base') as { countTokens(text: string, opts?: { disallowedSpecial?: Set<string> }): number };
+
+const tokensDir = path.resolve(__dirname, '../../src/core/tokens');
+const realWorker = path.join(tokensDir, 'worker.js');
+const indexModule = path.join(tokensDir, 'index.js');
+
+let o200k: Tiktoken | undefined;
+let cl100k: Tiktoken | undefined;
+function ref(encoding: 'o200k_base' | 'cl100k_base' = 'o200k_base'): Tiktoken {
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  if (encoding === 'cl100k_base') return (cl100k ??= new Tiktoken(require('js-tiktoken/ranks/cl100k_base')));
+  return (o200k ??= new Tiktoken(require('js-tiktoken/ranks/o200k_base')));
+  /* eslint-enable @typescript-eslint/no-require-imports */
+}
+const refCount = (text: string, encoding: 'o200k_base' | 'cl100k_base' = 'o200k_base'): number => ref(encoding).encode(text, [], []).length;
+
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+function randomLetters(n: number, seed = 1): string {
+  const r = seeded(seed);
+  let s = '';
+  for (let i = 0; i < n; i++) s += String.fromCharCode(97 + Math.floor(r() * 26));
+  return s;
+}
+
+const SAMPLES: Record<string, string> = {
+  english: "The quick brown fox jumps over the lazy dog. It's a well-known pangram; we've used it for years, haven't we?\n\nNew paragraph.",
+  code: 'export async function fetchUser(id: string): Promise<User> {\n  const res = await fetch(`/api/users/${id}`, { headers: { accept: "application/json" } });\n  if (!res.ok) throw new Error(`HTTP ${res.status}`);\n  return (await res.json()) as User;\n}\n\t\t// tabs and    spaces   \r\n',
+  json: JSON.stringify({ id: 123456789, name: 'Zoë', tags: ['a', 'b'], nested: { deep: [1.5, -2e10, null, true] } }, null, 2),
+  cjk: '你好，世界。这是一个测试句子，没有空格的中文文本也要正确计算。日本語のテキストも、ひらがなとカタカナと漢字を含みます。한국어 문장도 있습니다.',
+  emoji: 'Emoji 👍🏽 👨‍👩‍👧‍👦 🎉🚀 🇯🇵 and accents: café naïve Ωμέγα Привет мир ١٢٣ 𝔘𝔫𝔦𝔠𝔬𝔡𝔢',
+  whitespace: '   leading\n\n\n   \t  trailing   \n' + ' '.repeat(70) + 'x' + '\n'.repeat(30),
+  numbers: '1234567890 3.14159 1e-7 0xdeadbeef 2025-01-01T00:00:00Z',
+  // pieces close to (but within) the bound stay exact
+  nearBound: `${'='.repeat(MAX_PIECE_BYTES)} ${'é'.repeat(MAX_PIECE_BYTES / 2)} ${'的'.repeat(Math.floor(MAX_PIECE_BYTES / 3))}`,
+  longMixed: 'Lorem ipsum dolor sit amet, consectetur adipiscing elit. '.repeat(400) + '\n```ts\nconst x = 1;\n```\n'.repeat(300),
+};
+
+/** Writes a worker script that wraps the real worker (or replaces it). */
+function fakeWorker(dir: string, name: string, body: string): string {
+  const file = path.join(dir, name);
+  writeFileSync(file, body);
+  return file;
+}
+
+describe('tokens', function () {
+  this.timeout(60_000);
+  const counters: ManagedTokenCounter[] = [];
+  const counter = (opts?: Parameters<typeof createTokenCounter>[0]): ManagedTokenCounter => {
+    const c = createTokenCounter({ timeoutMs: 30_000, ...opts });
+    counters.push(c);
+    return c;
+  };
+  let tmp: string;
+
+  before(() => {
+    tmp = mkdtempSync(path.join(os.tmpdir(), 'poe-tokens-'));
+  });
+  after(async () => {
+    await Promise.all(counters.map((c) => c.dispose()));
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
+  describe('helpers', () => {
+    it('utf8Length counts UTF-8 bytes', () => {
+      assert.equal(utf8Length(''), 0);
+      assert.equal(utf8Length('abc'), 3);
+      assert.equal(utf8Length('é'), 2);
+      assert.equal(utf8Length('€'), 3);
+      assert.equal(utf8Length('😀'), 4);
+      assert.equal(utf8Length('\ud800'), 3); // lone surrogate → U+FFFD
+    });
+
+    it('estimateTokens is positive and never above the byte length', () => {
+      for (const s of Object.values(SAMPLES)) {
+        const e = estimateTokens(s);
+        assert.ok(e > 0 && e <= utf8Length(s), `${e} for ${s.length} chars`);
+      }
+      assert.equal(estimateTokens(''), 0);
+      assert.equal(estimateTokens('a'), 1);
+    });
+
+    it('encodingForModel: o200k by default, the registry value when given, cl100k for GPT-3.5/GPT-4 classics', () => {
+      assert.equal(encodingForModel('Claude-Sonnet-4.5'), 'o200k_base');
+      assert.equal(encodingForModel('GPT-4o'), 'o200k_base');
+      assert.equal(encodingForModel('GPT-4.1'), 'o200k_base');
+      assert.equal(encodingForModel('GPT-5'), 'o200k_base');
+      assert.equal(encodingForModel('whatever', 'cl100k_base'), 'cl100k_base');
+      assert.equal(encodingForModel('GPT-4-Classic', 'o200k_base'), 'o200k_base');
+      assert.equal(encodingForModel('GPT-4-Classic'), 'cl100k_base');
+      assert.equal(encodingForModel('GPT-3.5-Turbo'), 'cl100k_base');
+      assert.equal(encodingForModel('gpt-4'), 'cl100k_base');
+      assert.equal(encodingForModel('Llama-3', 'nonsense'), 'o200k_base');
+    });
+
+    it('TokenCountCache evicts least recently used entries by total characters', () => {
+      const cache = new TokenCountCache(3 * (100 + 32));
+      const a = 'a'.repeat(100);
+      const b = 'b'.repeat(100);
+      const c = 'c'.repeat(100);
+      const d = 'd'.repeat(100);
+      cache.set(a, 'o200k_base', 1);
+      cache.set(b, 'o200k_base', 2);
+      cache.set(c, 'o200k_base', 3);
+      assert.equal(cache.get(a, 'o200k_base'), 1); // a is now the most recent
+      cache.set(d, 'o200k_base', 4); // evicts b, the least recent
+      assert.equal(cache.get(b, 'o200k_base'), undefined);
+      assert.equal(cache.get(a, 'o200k_base'), 1);
+      assert.equal(cache.get(c, 'o200k_base'), 3);
+      assert.equal(cache.get(d, 'o200k_base'), 4);
+      assert.equal(cache.size, 3);
+      assert.equal(cache.totalChars, 3 * 132);
+      assert.equal(cache.evictions, 1);
+      // per encoding, and an estimate never overwrites an exact count
+      assert.equal(cache.get(a, 'cl100k_base'), undefined);
+      cache.set(a, 'o200k_base', 99, true);
+      assert.equal(cache.get(a, 'o200k_base'), 1);
+      cache.set(a, 'cl100k_base', 7, true);
+      assert.equal(cache.isEstimate(a, 'cl100k_base'), true);
+      cache.set(a, 'cl100k_base', 8);
+      assert.equal(cache.get(a, 'cl100k_base'), 8);
+      assert.equal(cache.isEstimate(a, 'cl100k_base'), false);
+      // a text larger than the whole cache is not stored
+      cache.set('x'.repeat(1000), 'o200k_base', 1);
+      assert.equal(cache.size, 3);
+    });
+  });
+
+  describe('engine (in-process, as the worker runs it)', () => {
+    const engine = createTokenEngine();
+
+    it('counts exactly like js-tiktoken encode() for ordinary text (o200k and cl100k)', () => {
+      for (const [name, text] of Object.entries(SAMPLES)) {
+        assert.equal(engine.count(text, 'o200k_base').count, refCount(text), `o200k ${name}`);
+        assert.equal(engine.count(text, 'cl100k_base').count, refCount(text, 'cl100k_base'), `cl100k ${name}`);
+      }
+    });
+
+    it('counts special-token strings as ordinary text and never throws', () => {
+      const texts = ['<|endoftext|>', 'before <|endofprompt|> after', '<|fim_prefix|><|fim_middle|><|fim_suffix|>', '<|im_start|>user'];
+      assert.throws(() => ref().encode('<|endoftext|>')); // the library default, which we must avoid
+      for (const t of texts) {
+        const n = engine.count(t, 'o200k_base').count;
+        assert.equal(n, refCount(t));
+        assert.ok(n > 1, 'not collapsed into one special token');
+        assert.equal(engine.count(t, 'cl100k_base').count, refCount(t, 'cl100k_base'));
+      }
+    });
+
+    it('bounds long runs without a split: close to the exact count, far faster', () => {
+      const run = randomLetters(3000, 5);
+      const t0 = Date.now();
+      const guarded = engine.count(run, 'o200k_base').count;
+      const guardedMs = Date.now() - t0;
+      const exact = refCount(run);
+      assert.ok(Math.abs(guarded - exact) / exact < 0.03, `guarded ${guarded} vs exact ${exact}`);
+      assert.equal(engine.count('a'.repeat(4000), 'o200k_base').count, refCount('a'.repeat(4000)));
+      assert.ok(guardedMs < 2000, `took ${guardedMs} ms`);
+    });
+
+    it('stops at the deadline and estimates the rest', () => {
+      const big = 'word '.repeat(50_000);
+      const r = engine.count(big, 'o200k_base', Date.now() - 1);
+      assert.equal(r.estimated, true);
+      assert.ok(r.count > 0 && r.count <= utf8Length(big));
+    });
+  });
+
+  describe('counter (worker)', () => {
+    let sharedCounter: ManagedTokenCounter | undefined;
+    /** One warm counter for the tests that do not need a fresh one (each cold start costs ~0.5-2 s). */
+    const shared = (): ManagedTokenCounter => (sharedCounter ??= counter());
+
+    it('does not load js-tiktoken or start a worker at import or construction', () => {
+      const script = `
+        const t = require(${JSON.stringify(indexModule)});
+        const c = t.createTokenCounter();
+        const tik = Object.keys(require.cache).filter((k) => k.includes('js-tiktoken')).length;
+        process.stdout.write(JSON.stringify({ tik, starts: c.stats().workerStarts }));`;
+      const out = JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 20_000 }));
+      assert.deepEqual(out, { tik: 0, starts: 0 });
+    });
+
+    it('starts the worker on the first count only, and empty input never starts it', async () => {
+      const c = counter();
+      assert.equal(c.stats().workerStarts, 0);
+      assert.deepEqual(await c.count(['', '']), [0, 0]);
+      assert.equal(c.stats().workerStarts, 0);
+      assert.equal(c.stats().workerRunning, false);
+      assert.equal(await c.countOne('hello world'), refCount('hello world'));
+      assert.equal(c.stats().workerStarts, 1);
+      assert.equal(c.stats().workerRunning, true);
+    });
+
+    it('counts exactly like js-tiktoken through the worker, for both encodings', async () => {
+      const c = shared();
+      const texts = Object.values(SAMPLES);
+      assert.deepEqual(await c.count(texts), texts.map((t) => refCount(t)));
+      assert.deepEqual(await c.count(texts, 'cl100k_base'), texts.map((t) => refCount(t, 'cl100k_base')));
+      assert.deepEqual(await c.count(['<|endoftext|> hi', '<|endofprompt|>']), ['<|endoftext|> hi', '<|endofprompt|>'].map((t) => refCount(t)));
+      assert.equal(c.stats().estimatedTexts, 0);
+    });
+
+    it('counts a 20k-char run of "a" and 20k random letters without blocking the event loop', async () => {
+      const c = shared();
+      await c.countOne('warm up');
+      for (const text of ['a'.repeat(20_000), randomLetters(20_000, 9)]) {
+        let ticks = 0;
+        const iv = setInterval(() => ticks++, 5);
+        const t0 = Date.now();
+        const n = await c.countOne(text);
+        const ms = Date.now() - t0;
+        clearInterval(iv);
+        // A quadratic merge takes 16-36 s here; bounded chunks take a fraction of a second.
+        assert.ok(ms < 5000, `took ${ms} ms`);
+        assert.ok(ticks >= 3 || ms < 20, `event loop ticked ${ticks} times in ${ms} ms`);
+        const exactish = gptTokenizer.countTokens(text, { disallowedSpecial: new Set() });
+        assert.ok(Math.abs(n - exactish) / exactish < 0.03, `${n} vs ${exactish}`);
+      }
+      assert.equal(c.stats().estimatedTexts, 0);
+    });
+
+    it('caches per text: the next turn only sends the new texts; duplicates are sent once', async () => {
+      const c = shared();
+      const turn1 = ['system prompt', 'first question', 'first answer'];
+      const before = c.stats().textsSent;
+      await c.count(turn1);
+      const sent = c.stats().textsSent;
+      assert.equal(sent, before + 3);
+      const turn2 = [...turn1, 'second question', 'second question'];
+      const counts = await c.count(turn2);
+      assert.equal(c.stats().textsSent, sent + 1);
+      assert.deepEqual(counts, turn2.map((t) => refCount(t)));
+      assert.ok(c.stats().cacheHits >= 3);
+      // per encoding
+      await c.count(turn1, 'cl100k_base');
+      assert.equal(c.stats().textsSent, sent + 4);
+    });
+
+    it('evicts least recently used counts when the character budget is exceeded', async () => {
+      const c = counter({ cacheMaxChars: 2 * (1000 + 32) });
+      const [a, b, d] = ['a', 'b', 'd'].map((ch) => `${ch} `.repeat(500));
+      await c.count([a]);
+      await c.count([b]);
+      await c.count([a]); // refresh a
+      await c.count([d]); // evicts b
+      const sent = c.stats().textsSent;
+      await c.count([a, d]);
+      assert.equal(c.stats().textsSent, sent, 'a and d are cached');
+      await c.count([b]);
+      assert.equal(c.stats().textsSent, sent + 1, 'b was evicted');
+      assert.ok(c.stats().cacheEvictions >= 1);
+      assert.ok(c.stats().cacheChars <= 2 * 1032);
+    });
+
+    it('restarts a crashed worker, answering the crashed request with estimates', async () => {
+      const file = fakeWorker(
+        tmp,
+        'crashing.js',
+        `const { parentPort } = require('node:worker_threads');
+         parentPort.on('message', (m) => { if (m && Array.isArray(m.texts) && m.texts.includes('__crash__')) process.exit(7); });
+         require(${JSON.stringify(realWorker)});`,
+      );
+      const c = counter({ workerPath: file });
+      assert.equal(await c.countOne('hello there'), refCount('hello there'));
+      const counts = await c.count(['__crash__', 'innocent bystander']);
+      assert.deepEqual(counts, [estimateTokens('__crash__'), estimateTokens('innocent bystander')]);
+      assert.equal(c.stats().workerCrashes, 1);
+      assert.equal(c.stats().workerRunning, false);
+      assert.equal(await c.countOne('after the crash'), refCount('after the crash'));
+      assert.equal(c.stats().workerStarts, 2);
+      // The text that was being counted is remembered as an estimate: it is not sent again.
+      const sent = c.stats().textsSent;
+      assert.equal(await c.countOne('__crash__'), estimateTokens('__crash__'));
+      assert.equal(c.stats().textsSent, sent);
+    });
+
+    it('falls back to estimates when the worker cannot run at all, and never throws', async () => {
+      const file = fakeWorker(tmp, 'dies.js', 'process.exit(3);');
+      const c = counter({ workerPath: file });
+      for (let i = 0; i < 5; i++) {
+        const counts = await c.count([`text number ${i}`, 'more text']);
+        assert.deepEqual(counts, [estimateTokens(`text number ${i}`), estimateTokens('more text')]);
+      }
+      assert.ok(c.stats().workerStarts <= 3, 'stops restarting after repeated crashes');
+    });
+
+    it('answers with estimates when the worker misses the deadline; a late answer still fills the cache', async () => {
+      const file = fakeWorker(
+        tmp,
+        'slow.js',
+        `const { parentPort } = require('node:worker_threads');
+         const { handle } = require(${JSON.stringify(realWorker)});
+         parentPort.removeAllListeners('message');
+         parentPort.on('message', (m) => setTimeout(() => parentPort.postMessage(handle(m)), 400));`,
+      );
+      const c = counter({ workerPath: file, timeoutMs: 100 });
+      const t0 = Date.now();
+      const n = await c.countOne('slow worker text');
+      assert.equal(n, estimateTokens('slow worker text'));
+      assert.ok(Date.now() - t0 < 380, 'did not wait for the worker');
+      assert.equal(c.stats().timeouts, 1);
+      for (let i = 0; i < 300 && c.stats().cacheEntries === 0; i++) await new Promise((r) => setTimeout(r, 50));
+      const sent = c.stats().textsSent;
+      assert.equal(await c.countOne('slow worker text'), refCount('slow worker text'));
+      assert.equal(c.stats().textsSent, sent, 'served from the cache filled by the late answer');
+    });
+
+    it('never keeps the process alive', () => {
+      const script = `
+        const t = require(${JSON.stringify(indexModule)});
+        const c = t.createTokenCounter();
+        c.warm();
+        c.countOne('hello').then((n) => process.stdout.write(String(n)));`;
+      const t0 = Date.now();
+      const out = execFileSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 30_000 });
+      assert.equal(Number(out), refCount('hello'));
+      assert.ok(Date.now() - t0 < 30_000);
+    });
+
+    it('warm() starts the worker in the background; dispose() stops it and later counts are estimates', async () => {
+      const c = counter();
+      c.warm();
+      c.warm();
+      assert.equal(c.stats().workerStarts, 1);
+      assert.equal(await c.countOne('after warm'), refCount('after warm'));
+      await c.dispose();
+      assert.equal(c.stats().workerRunning, false);
+      assert.equal(await c.countOne('after dispose'), estimateTokens('after dispose'));
+      assert.equal(c.stats().workerStarts, 1);
+    });
+  });
+});

@@ -1,0 +1,165 @@
+import { strict as assert } from 'node:assert';
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { DEFAULT_CONFIG, makeConfig } from '../../src/core/config';
+import { ModelRegistry } from '../../src/core/registry';
+import { mergeCandidates, parseLiveModels, renderModelsYaml } from '../../src/vscode/modelsYaml';
+import { accessKeyRequired, changedKeys, diffValues, readSettings, SETTINGS, specDefault, userValue, type Inspected } from '../../src/vscode/settings';
+
+const root = path.resolve(__dirname, '../../..');
+const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
+const props: Record<string, Record<string, unknown>> = pkg.contributes.configuration.properties;
+
+describe('VS Code settings (package.json ↔ DEFAULT_CONFIG)', () => {
+  it('every poeProxy.* setting in package.json has a spec, and every spec is contributed', () => {
+    const contributed = Object.keys(props).sort();
+    const specified = SETTINGS.map((s) => `poeProxy.${s.key}`).sort();
+    assert.deepEqual(contributed, specified);
+  });
+
+  for (const spec of SETTINGS) {
+    it(`poeProxy.${spec.key}: package.json default, type, bounds and scope match the spec and DEFAULT_CONFIG`, () => {
+      const p = props[`poeProxy.${spec.key}`];
+      assert.ok(p, 'contributed');
+      assert.deepEqual(p.default, specDefault(spec), 'default equals DEFAULT_CONFIG');
+      assert.equal(p.type, spec.kind);
+      assert.equal(p.minimum, spec.minimum);
+      assert.equal(p.maximum, spec.maximum);
+      assert.equal(p.scope, spec.scope);
+      assert.ok(typeof p.markdownDescription === 'string' && (p.markdownDescription as string).length > 20, 'described');
+    });
+  }
+
+  it('the defaults read from an empty settings store are exactly DEFAULT_CONFIG', () => {
+    const byKey = new Map(Object.entries(props).map(([k, v]) => [k.slice('poeProxy.'.length), { defaultValue: v.default } as Inspected]));
+    const read = readSettings((key) => byKey.get(key));
+    assert.deepEqual(read.problems, []);
+    const cfg = makeConfig({ ...read.overrides, dataDir: DEFAULT_CONFIG.dataDir });
+    assert.deepEqual(cfg, makeConfig({}));
+    assert.equal(read.autoStart, true);
+    assert.equal(read.requireAccessKey, false);
+  });
+
+  it('the settings that can redirect the key or open the proxy are application-scoped', () => {
+    for (const key of ['port', 'host', 'baseUrl', 'modelsFile', 'requireAccessKey', 'pointsCutoff', 'maxPointsPerMessage']) {
+      assert.equal(props[`poeProxy.${key}`].scope, 'application', key);
+    }
+  });
+});
+
+describe('readSettings', () => {
+  it('takes only the user (global) value of application settings: workspace and folder values are ignored', () => {
+    const values: Record<string, Inspected> = {
+      baseUrl: { defaultValue: 'https://api.poe.com', globalValue: 'https://user.example/v1/', workspaceValue: 'http://evil.example', workspaceFolderValue: 'http://evil2.example' },
+      port: { defaultValue: 9876, workspaceValue: 1234 },
+      pointsCutoff: { defaultValue: 100000, workspaceValue: 0 },
+    };
+    const read = readSettings((k) => values[k]);
+    const cfg = makeConfig(read.overrides);
+    assert.equal(cfg.poeBaseUrl, 'https://user.example', 'user value, normalised (no /v1, no slash)');
+    assert.equal(cfg.port, 9876);
+    assert.equal(cfg.pointsCutoff, 100000);
+  });
+
+  it('window-scoped autoStart takes the most specific value', () => {
+    const read = readSettings((k) => (k === 'autoStart' ? { defaultValue: true, globalValue: true, workspaceValue: false } : undefined));
+    assert.equal(read.autoStart, false);
+  });
+
+  it('maps nested rate limit keys and modelsFile "" → undefined', () => {
+    const values: Record<string, Inspected> = {
+      'rateLimit.burst': { globalValue: 3 },
+      'rateLimit.requestsPerMinute': { globalValue: 0 },
+      modelsFile: { globalValue: '' },
+    };
+    const cfg = makeConfig(readSettings((k) => values[k]).overrides);
+    assert.deepEqual(cfg.rateLimit, { requestsPerMinute: 0, burst: 3, maxConcurrent: DEFAULT_CONFIG.rateLimit.maxConcurrent });
+    assert.equal(cfg.modelsFile, undefined);
+    const withFile = makeConfig(readSettings((k) => (k === 'modelsFile' ? { globalValue: ' /tmp/m.yaml ' } : undefined)).overrides);
+    assert.equal(withFile.modelsFile, '/tmp/m.yaml');
+  });
+
+  it('replaces invalid values by the default and says which', () => {
+    const values: Record<string, Inspected> = {
+      port: { globalValue: 70000 },
+      baseUrl: { globalValue: 'ftp://x' },
+      'rateLimit.burst': { globalValue: 2.5 },
+      footer: { globalValue: 'yes' },
+    };
+    const read = readSettings((k) => values[k]);
+    const cfg = makeConfig(read.overrides);
+    assert.equal(cfg.port, DEFAULT_CONFIG.port);
+    assert.equal(cfg.poeBaseUrl, DEFAULT_CONFIG.poeBaseUrl);
+    assert.equal(cfg.rateLimit.burst, DEFAULT_CONFIG.rateLimit.burst);
+    assert.equal(cfg.footer, DEFAULT_CONFIG.footer);
+    assert.equal(read.problems.length, 4);
+    assert.match(read.problems.join('\n'), /poeProxy\.port: must be ≤ 65535/);
+  });
+
+  it('userValue prefers the global value over the default, never the workspace value', () => {
+    assert.equal(userValue({ defaultValue: 1, workspaceValue: 2 }), 1);
+    assert.equal(userValue({ defaultValue: 1, globalValue: 3, workspaceValue: 2 }), 3);
+    assert.equal(userValue(undefined), undefined);
+  });
+
+  it('the access key is required on request and always beyond loopback', () => {
+    assert.equal(accessKeyRequired('127.0.0.1', false), false);
+    assert.equal(accessKeyRequired('::1', false), false);
+    assert.equal(accessKeyRequired('127.0.0.1', true), true);
+    assert.equal(accessKeyRequired('0.0.0.0', false), true);
+    assert.equal(accessKeyRequired('192.168.1.5', false), true);
+  });
+
+  it('diffValues reports only settings whose effective value changed', () => {
+    const a = readSettings((k) => (k === 'port' ? { globalValue: 1111 } : undefined)).values;
+    const b = readSettings((k) => (k === 'port' ? { globalValue: 1111, workspaceValue: 2222 } : k === 'footer' ? { globalValue: false } : undefined)).values;
+    assert.deepEqual(diffValues(a, b), ['footer']);
+    assert.deepEqual(diffValues(a, a), []);
+  });
+
+  it('changedKeys lists the touched settings', () => {
+    assert.deepEqual(changedKeys((s) => s === 'poeProxy.port' || s === 'poeProxy.rateLimit.burst' || s === 'editor.fontSize'), ['port', 'rateLimit.burst']);
+  });
+});
+
+describe('picked models file', () => {
+  const source = ModelRegistry.parse(
+    'defaults:\n  text_max_tokens: 200000\nmodels:\n  text:\n    - poe_name: GPT-4.1\n      base: 10\n      per_1k_tokens: 2\n      max_tokens: 1000000\n      aliases: [gpt-4.1-2025]\n      encoding: o200k_base\n      tools: true\n  image:\n    - poe_name: GPT-Image-1\n      base: 300\n',
+    'src.yaml',
+  );
+
+  it('renders a models.yaml the registry reads back, live-only models at price 0 with a comment', () => {
+    const live = parseLiveModels({
+      object: 'list',
+      data: [{ id: 'GPT-4.1' }, { id: 'New-Bot' }, { id: 'Pic-Bot', architecture: { output_modalities: ['image'] } }, { id: 'new-bot' }, { nope: 1 }],
+    });
+    assert.deepEqual(live.map((m) => [m.id, m.modality]), [['GPT-4.1', 'text'], ['New-Bot', 'text'], ['Pic-Bot', 'image']]);
+    const candidates = mergeCandidates(source, undefined, live, undefined);
+    assert.deepEqual(candidates.map((c) => [c.entry.id, c.liveOnly, c.live, c.picked]), [
+      ['GPT-4.1', false, true, true],
+      ['GPT-Image-1', false, false, true],
+      ['New-Bot', true, true, false],
+      ['Pic-Bot', true, true, false],
+    ]);
+    const text = renderModelsYaml(candidates, { textMaxTokens: source.textMaxTokens, source: 'src.yaml' });
+    assert.match(text, /prices unknown/);
+    const back = ModelRegistry.parse(text, 'picks.yaml');
+    assert.deepEqual(back.models, [
+      { ...source.models[0] },
+      { id: 'New-Bot', modality: 'text', base: 0, per1kTokens: 0, aliases: [], maxTokens: undefined, maxOutputTokens: undefined, encoding: undefined, tools: undefined },
+      { ...source.models[1] },
+      { id: 'Pic-Bot', modality: 'image', base: 0, per1kTokens: 0, aliases: [], maxTokens: undefined, maxOutputTokens: undefined, encoding: undefined, tools: undefined },
+    ]);
+    assert.equal(back.textMaxTokens, 200000);
+  });
+
+  it('earlier picks decide what is pre-selected, and keep live-only models known', () => {
+    const previous = ModelRegistry.parse('models:\n  text:\n    - poe_name: Old-Live-Bot\n      base: 0\n', 'picks.yaml');
+    const c = mergeCandidates(source, previous, undefined, ['gpt-image-1', 'Old-Live-Bot']);
+    assert.deepEqual(c.map((x) => [x.entry.id, x.liveOnly, x.live, x.picked]), [
+      ['GPT-4.1', false, undefined, false],
+      ['GPT-Image-1', false, undefined, true],
+      ['Old-Live-Bot', true, undefined, true],
+    ]);
+  });
+});
