@@ -190,13 +190,11 @@ describe('chat completions through the proxy (openai SDK)', function () {
     const stream = await proxy.client().chat.completions.create({ model: 'GPT-4.1', messages: [{ role: 'user', content: 'long' }], stream: true }, { signal: controller.signal });
     const aborted = fake.waitForAbort(3000);
     let n = 0;
-    await assert.rejects(
-      (async () => {
-        for await (const _ of stream) {
-          if (++n === 3) controller.abort();
-        }
-      })(),
-    );
+    // The openai SDK ends the iteration quietly (no throw) when its own signal aborts.
+    for await (const _ of stream) {
+      if (++n === 3) controller.abort();
+    }
+    assert.ok(n >= 3 && n < 200, `${n} chunks: the stream must stop early`);
     const rec = await aborted;
     assert.equal(rec.aborted, true);
     assert.equal(rec.path, '/v1/chat/completions');

@@ -82,7 +82,7 @@ describe('ModelRegistry', () => {
   });
 
   it('rejects unknown fields, modalities, duplicates and missing poe_name', () => {
-    expectRegistryError(sample.replace('max_tokens: 32000', 'max_tokenz: 32000'), { line: 15, field: /max_tokenz/ });
+    expectRegistryError(sample.replace('max_tokens: 32000', 'max_tokenz: 32000'), { line: 14, field: /max_tokenz/ });
     expectRegistryError(sample.replace('image:', 'pictures:'), { field: /models\.pictures/ });
     expectRegistryError(sample.replace('poe_name: Cheap-Bot', 'poe_name: gpt-4.1'), { field: /poe_name/ });
     expectRegistryError(sample.replace('poe_name: Cheap-Bot', 'poe_nam: Cheap-Bot'), { field: /poe_nam/ });
