@@ -73,7 +73,8 @@ export class ModelRegistry {
       node?.range ? lines.linePos(node.range[0]).line : undefined;
     if (doc.errors.length > 0) {
       const e = doc.errors[0];
-      const line = e.linePos?.[0]?.line;
+      // prettyErrors is off (its message quotes the source), so linePos is unset: derive the line from pos.
+      const line = e.linePos?.[0]?.line ?? lines.linePos(e.pos[0]).line;
       throw new RegistryError(file, line, 'yaml', e.message.split('\n')[0]);
     }
     const root = doc.contents;

@@ -88,6 +88,7 @@ describe('ModelRegistry', () => {
     expectRegistryError(sample.replace('poe_name: Cheap-Bot', 'poe_nam: Cheap-Bot'), { field: /poe_nam/ });
     expectRegistryError('models: {}\n', { field: /models/ });
     expectRegistryError('models:\n  text: [\n', { field: /yaml/ });
+    expectRegistryError('models:\n  text:\n    - poe_name: A\n      base: 1\n      base: 2\n', { line: 5, field: /yaml/ });
   });
 
   it('loads the bundled models.yaml with at least two models in every modality', async () => {
