@@ -2,12 +2,14 @@
  * POST /v1/chat/completions: validation, guards, clipping, the retry ladder, and the relay
  * (streamed chunk by chunk, never buffered) with the usage footer and the ledger entry.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { clipMessages, type ClipResult } from './clip';
 import { assistantCompletion, chunk, completionAsSse, usageChunk, ZERO_USAGE } from './completions';
 import type { ProxyConfig } from './config';
-import { extractUpstreamMessage, ProxyError, upstreamErrorType, upstreamHint } from './errors';
+import { ledgerEntry, newOutcome, settlePoints } from './accounting';
+import { ProxyError } from './errors';
 import { renderFooter, stripFooters, formatPoints } from './footer';
+import { costCapError, pausedBalance, pausedText } from './guards';
 import type { LedgerEntry } from './ledger';
 import type { Logger } from './log';
 import { contentText, type ChatChunk, type ChatCompletion, type ChatMessage, type ChatRequest, type Usage } from './openaiTypes';
@@ -15,7 +17,8 @@ import { estimatePoints, type ModelEntry, type ModelRegistry } from './registry'
 import { applyRungs, LadderMemory, RUNGS } from './retryLadder';
 import { SSE_DONE, SSE_PING, SseParser, sseData } from './sse';
 import { encodingForModel, type TokenCounter } from './tokens';
-import { parseRetryAfter, readBody, UpstreamConnectionError, type UpstreamClient } from './upstream';
+import { readBody, type UpstreamClient } from './upstream';
+import { sendWithRetries } from './upstreamRetry';
 import type { PoeUsage } from './usage';
 import { validateChatRequest } from './validate';
 
@@ -31,20 +34,29 @@ export interface ChatServices {
   record(entry: LedgerEntry): void;
 }
 
+/**
+ * Where an exchange writes its answer. Node's ServerResponse satisfies it structurally; inProcess.ts
+ * has an in-memory one so VS Code's language-model provider runs the same pipeline without HTTP.
+ */
+export interface ResponseSink {
+  readonly headersSent: boolean;
+  readonly writableEnded: boolean;
+  readonly writableFinished: boolean;
+  readonly destroyed: boolean;
+  writeHead(status: number, headers: Record<string, string | number>): unknown;
+  flushHeaders(): void;
+  write(chunk: string): boolean;
+  end(chunk?: string): unknown;
+  once(event: 'close' | 'drain', listener: () => void): unknown;
+}
+
+/** The request fields an exchange reads (only `x-request-id`). */
+export interface RequestInfo {
+  readonly headers: Record<string, string | string[] | undefined>;
+}
+
 const MAX_JSON_RESPONSE_BYTES = 64 * 1024 * 1024;
 const PER_MESSAGE_OVERHEAD = 4;
-
-/** The outcome of one exchange, filled in as it goes and written to the ledger at the end. */
-interface Outcome {
-  status: LedgerEntry['status'];
-  httpStatus: number;
-  usage?: Usage;
-  points: number | null;
-  pointsEstimated: boolean;
-  retries: number;
-  clipped: boolean;
-  error?: string;
-}
 
 export class ChatExchange {
   private readonly started = Date.now();
@@ -56,12 +68,12 @@ export class ChatExchange {
   private model: ModelEntry | undefined;
   private wantsStream = false;
   private clip: ClipResult | undefined;
-  private readonly outcome: Outcome = { status: 'ok', httpStatus: 200, points: null, pointsEstimated: false, retries: 0, clipped: false };
+  private readonly outcome = newOutcome();
 
   constructor(
     private readonly svc: ChatServices,
-    private readonly req: IncomingMessage,
-    private readonly res: ServerResponse,
+    private readonly req: RequestInfo,
+    private readonly res: ResponseSink,
     private readonly client: string,
   ) {
     // A client that goes away stops the upstream request at once: points must not keep burning.
@@ -134,14 +146,9 @@ export class ChatExchange {
   // ---- guards -------------------------------------------------------------------------------
 
   private async pausedByBalance(): Promise<boolean> {
-    const { config, usage } = this.svc;
-    if (config.pointsCutoff <= 0) return false;
-    const balance = await usage.getBalance();
-    if (balance === undefined || balance >= config.pointsCutoff) return false;
-    const text =
-      `⏸ Poe proxy paused: your Poe balance is ${formatPoints(balance)} points, below the cutoff of ${formatPoints(config.pointsCutoff)}. ` +
-      'Nothing was sent to Poe and no points were spent. To continue, add points at https://poe.com, or lower the cutoff ' +
-      '(VS Code setting "poeProxy.pointsCutoff"; headless: POINTS_CUTOFF, 0 turns the pause off).';
+    const balance = await pausedBalance(this.svc.config, this.svc.usage);
+    if (balance === undefined) return false;
+    const text = pausedText(balance, this.svc.config.pointsCutoff);
     const completion = assistantCompletion(this.model!.id, text, { ...ZERO_USAGE, cost_points: 0, cost_points_estimated: false });
     this.outcome.status = 'paused';
     this.outcome.points = 0;
@@ -169,21 +176,13 @@ export class ChatExchange {
   }
 
   private async checkCostCap(model: ModelEntry, clip: ClipResult): Promise<void> {
-    const cap = this.svc.config.maxPointsPerMessage;
-    if (cap <= 0) return;
+    if (this.svc.config.maxPointsPerMessage <= 0) return;
     const input = await this.countPromptTokens(clip);
     const output = this.request.max_tokens ?? this.request.max_completion_tokens ?? model.maxOutputTokens ?? this.svc.config.outputReserve;
-    const estimate = estimatePoints(model, input + output);
-    if (estimate <= cap) return;
-    const cheaper = this.svc.registry.cheaperThan(model, input + output);
+    const refusal = costCapError(this.svc.config, this.svc.registry, model, input, output);
+    if (!refusal) return;
     this.outcome.status = 'refused';
-    throw new ProxyError(
-      400,
-      `Refused before calling Poe: this request could cost up to ~${formatPoints(estimate)} points (${input.toLocaleString('en-US')} input + ${output.toLocaleString('en-US')} max output tokens on ${model.id}), above the per-message cap of ${formatPoints(cap)}. ` +
-        `Lower max_tokens, shorten the conversation${cheaper.length ? `, pick a cheaper model (${cheaper.map((m) => m.id).join(', ')})` : ''}, or raise the cap (VS Code "poeProxy.maxPointsPerMessage"; headless MAX_POINTS_PER_MESSAGE, 0 = off).`,
-      'invalid_request_error',
-      'cost_limit_exceeded',
-    );
+    throw refusal;
   }
 
   private async countPromptTokens(clip: ClipResult): Promise<number> {
@@ -199,72 +198,27 @@ export class ChatExchange {
     const { upstream, ladder, logger, config } = this.svc;
     let rung = ladder.startRung(model.id);
     let body = applyRungs(initial, rung);
-    let transient = 0;
-    for (;;) {
-      let res: IncomingMessage;
-      try {
-        res = await upstream.request({ method: 'POST', path: '/v1/chat/completions', body: JSON.stringify(body), signal: this.signal });
-      } catch (err) {
-        if (this.signal.aborted) throw err;
-        const e = err as UpstreamConnectionError;
-        if (transient < config.upstreamRetries) {
-          const wait = this.backoff(transient++);
-          logger.warn(`Poe connection failed (${e.message}); retry ${transient}/${config.upstreamRetries} in ${wait} ms`);
-          this.outcome.retries++;
-          await this.sleep(wait);
-          continue;
-        }
-        throw new ProxyError(502, `Could not get an answer from Poe: ${e.message}. Check your network and the Poe base URL (${upstream.baseUrl}), then retry.`, 'upstream_error', e.code === 'ETIMEDOUT' ? 'upstream_timeout' : 'upstream_unreachable');
-      }
-      const status = res.statusCode ?? 502;
-      if (status >= 200 && status < 300) {
-        ladder.remember(model.id, rung);
-        return res;
-      }
-      const message = extractUpstreamMessage(await readBody(res, 1024 * 1024).catch(() => '')) || `HTTP ${status}`;
-      if (status === 400) {
+    const res = await sendWithRetries({
+      upstream,
+      config,
+      logger,
+      signal: this.signal,
+      path: '/v1/chat/completions',
+      body: () => JSON.stringify(body),
+      label: model.id,
+      retryNow: (status, message) => {
+        if (status !== 400) return false;
         let next: ChatRequest | undefined;
         while (!next && rung < RUNGS.length) next = RUNGS[rung++].apply(body);
-        if (next) {
-          logger.warn(`Poe 400 for ${model.id}: "${message}"; retrying with rung ${rung}: ${RUNGS[rung - 1].name}`);
-          this.outcome.retries++;
-          body = next;
-          continue;
-        }
-      }
-      const retryAfter = parseRetryAfter(res.headers['retry-after']);
-      if ((status === 429 || status >= 500) && transient < config.upstreamRetries) {
-        const wait = retryAfter !== undefined ? Math.min(retryAfter * 1000, config.retryMaxDelayMs) : this.backoff(transient);
-        transient++;
-        logger.warn(`Poe ${status} for ${model.id}: "${message}"; retry ${transient}/${config.upstreamRetries} in ${wait} ms`);
-        this.outcome.retries++;
-        await this.sleep(wait);
-        continue;
-      }
-      const headers: Record<string, string> = {};
-      if (retryAfter !== undefined) headers['retry-after'] = String(Math.ceil(retryAfter));
-      throw new ProxyError(status, `Poe answered ${status}: ${message} — ${upstreamHint(status)}`, upstreamErrorType(status), `upstream_${status}`, null, headers);
-    }
-  }
-
-  private backoff(attempt: number): number {
-    const { retryBaseDelayMs, retryMaxDelayMs } = this.svc.config;
-    const jitter = 0.8 + Math.random() * 0.4;
-    return Math.min(retryMaxDelayMs, Math.round(retryBaseDelayMs * 2 ** attempt * jitter));
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const onAbort = (): void => {
-        clearTimeout(t);
-        reject(new UpstreamConnectionError('request aborted by the client', 'ABORTED'));
-      };
-      const t = setTimeout(() => {
-        this.signal.removeEventListener('abort', onAbort);
-        resolve();
-      }, ms);
-      this.signal.addEventListener('abort', onAbort, { once: true });
+        if (!next) return false;
+        logger.warn(`Poe 400 for ${model.id}: "${message}"; retrying with rung ${rung}: ${RUNGS[rung - 1].name}`);
+        body = next;
+        return true;
+      },
+      onRetry: () => this.outcome.retries++,
     });
+    ladder.remember(model.id, rung);
+    return res;
   }
 
   // ---- relays -------------------------------------------------------------------------------
@@ -420,19 +374,8 @@ export class ChatExchange {
     return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion, estimated: true };
   }
 
-  private async settlePoints(model: ModelEntry, signal: AbortSignal | undefined = this.signal): Promise<void> {
-    const { usage } = this.svc;
-    const entry = await usage.matchPoints({ botName: model.id, startedAt: this.started, finishedAt: Date.now(), signal });
-    if (entry) {
-      this.outcome.points = entry.cost_points;
-      this.outcome.pointsEstimated = false;
-    } else {
-      const u = this.outcome.usage ?? ZERO_USAGE;
-      this.outcome.points = estimatePoints(model, u.prompt_tokens + u.completion_tokens);
-      this.outcome.pointsEstimated = true;
-    }
-    usage.noteSpent(this.outcome.points);
-    usage.refreshBalanceSoon();
+  private settlePoints(model: ModelEntry, signal: AbortSignal | undefined = this.signal): Promise<void> {
+    return settlePoints(this.svc.usage, model, this.started, this.outcome, signal);
   }
 
   private settlePointsInBackground(model: ModelEntry): void {
@@ -555,26 +498,12 @@ export class ChatExchange {
   private finish(): void {
     if (this.finished) return;
     this.finished = true;
-    const u = this.outcome.usage ?? ZERO_USAGE;
-    const entry: LedgerEntry = {
-      time: new Date(this.started).toISOString(),
-      id: this.req.headers['x-request-id']?.toString().slice(0, 64) ?? '',
-      model: this.model?.id ?? String((this.request as ChatRequest | undefined)?.model ?? ''),
-      endpoint: 'chat',
-      stream: this.wantsStream,
-      status: this.outcome.status,
-      httpStatus: this.outcome.status === 'aborted' ? 499 : this.outcome.httpStatus,
-      tokensIn: u.prompt_tokens,
-      tokensOut: u.completion_tokens,
-      points: this.outcome.points,
-      pointsEstimated: this.outcome.pointsEstimated,
-      balanceAfter: this.svc.usage.cachedBalance()?.value ?? null,
-      durationMs: Date.now() - this.started,
-      clipped: this.outcome.clipped,
-      retries: this.outcome.retries,
-      client: this.client,
-      ...(this.outcome.error ? { error: this.outcome.error.slice(0, 500) } : {}),
-    };
+    const model = this.model?.id ?? String((this.request as ChatRequest | undefined)?.model ?? '');
+    const balanceAfter = this.svc.usage.cachedBalance()?.value ?? null;
+    const entry = ledgerEntry(
+      { startedAt: this.started, requestId: this.req.headers['x-request-id'], model, endpoint: 'chat', stream: this.wantsStream, client: this.client, balanceAfter },
+      this.outcome,
+    );
     this.svc.record(entry);
   }
 }

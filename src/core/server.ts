@@ -234,6 +234,14 @@ export class ProxyServer {
     }
   }
 
+  /**
+   * The chat pipeline's services for requests that do not come over HTTP (VS Code's language-model
+   * provider, via inProcess.ts): same guards, ledger and onDidFinishRequest listeners.
+   */
+  inProcessServices(): ChatServices {
+    return this.services();
+  }
+
   private services(): ChatServices {
     return {
       config: this.config,
