@@ -1,0 +1,74 @@
+/**
+ * The bookkeeping of one proxied exchange, whatever its endpoint: its outcome, the points it cost
+ * (Poe's Usage API, else the models.yaml estimate) and the ledger entry written when it ends.
+ */
+import type { LedgerEntry } from './ledger';
+import type { Usage } from './openaiTypes';
+import { estimatePoints, type ModelEntry } from './registry';
+import type { PoeUsage } from './usage';
+
+/** Filled in as the exchange goes and written to the ledger at the end. */
+export interface Outcome {
+  status: LedgerEntry['status'];
+  httpStatus: number;
+  usage?: Usage;
+  points: number | null;
+  pointsEstimated: boolean;
+  retries: number;
+  clipped: boolean;
+  error?: string;
+}
+
+export function newOutcome(): Outcome {
+  return { status: 'ok', httpStatus: 200, points: null, pointsEstimated: false, retries: 0, clipped: false };
+}
+
+/**
+ * Sets `outcome.points` from Poe's points history (matched by bot and time window), else from the
+ * estimate over `outcome.usage`; then tells the balance service what was spent.
+ */
+export async function settlePoints(usage: PoeUsage, model: ModelEntry, startedAt: number, outcome: Outcome, signal?: AbortSignal): Promise<void> {
+  const entry = await usage.matchPoints({ botName: model.id, startedAt, finishedAt: Date.now(), signal });
+  if (entry) {
+    outcome.points = entry.cost_points;
+    outcome.pointsEstimated = false;
+  } else {
+    const u = outcome.usage;
+    outcome.points = estimatePoints(model, (u?.prompt_tokens ?? 0) + (u?.completion_tokens ?? 0));
+    outcome.pointsEstimated = true;
+  }
+  usage.noteSpent(outcome.points);
+  usage.refreshBalanceSoon();
+}
+
+export interface LedgerFacts {
+  startedAt: number;
+  requestId: string | string[] | undefined;
+  model: string;
+  endpoint: LedgerEntry['endpoint'];
+  stream: boolean;
+  client: string;
+  balanceAfter: number | null;
+}
+
+export function ledgerEntry(f: LedgerFacts, o: Outcome): LedgerEntry {
+  return {
+    time: new Date(f.startedAt).toISOString(),
+    id: f.requestId?.toString().slice(0, 64) ?? '',
+    model: f.model,
+    endpoint: f.endpoint,
+    stream: f.stream,
+    status: o.status,
+    httpStatus: o.status === 'aborted' ? 499 : o.httpStatus,
+    tokensIn: o.usage?.prompt_tokens ?? 0,
+    tokensOut: o.usage?.completion_tokens ?? 0,
+    points: o.points,
+    pointsEstimated: o.pointsEstimated,
+    balanceAfter: f.balanceAfter,
+    durationMs: Date.now() - f.startedAt,
+    clipped: o.clipped,
+    retries: o.retries,
+    client: f.client,
+    ...(o.error ? { error: o.error.slice(0, 500) } : {}),
+  };
+}

@@ -1,0 +1,40 @@
+/**
+ * The guards every generation endpoint applies before calling Poe: the balance pause and the hard
+ * per-message cap. Each endpoint renders the outcome in its own wire format.
+ */
+import type { ProxyConfig } from './config';
+import { ProxyError } from './errors';
+import { formatPoints } from './footer';
+import { estimatePoints, type ModelEntry, type ModelRegistry } from './registry';
+import type { PoeUsage } from './usage';
+
+/** The balance when it is below the cutoff (the request must not reach Poe), else undefined. */
+export async function pausedBalance(config: ProxyConfig, usage: PoeUsage): Promise<number | undefined> {
+  if (config.pointsCutoff <= 0) return undefined;
+  const balance = await usage.getBalance();
+  return balance !== undefined && balance < config.pointsCutoff ? balance : undefined;
+}
+
+export function pausedText(balance: number, cutoff: number): string {
+  return (
+    `⏸ Poe proxy paused: your Poe balance is ${formatPoints(balance)} points, below the cutoff of ${formatPoints(cutoff)}. ` +
+    'Nothing was sent to Poe and no points were spent. To continue, add points at https://poe.com, or lower the cutoff ' +
+    '(VS Code setting "poeProxy.pointsCutoff"; headless: POINTS_CUTOFF, 0 turns the pause off).'
+  );
+}
+
+/** The refusal for a request whose worst-case estimate is above MAX_POINTS_PER_MESSAGE, or undefined. */
+export function costCapError(config: ProxyConfig, registry: ModelRegistry, model: ModelEntry, input: number, output: number): ProxyError | undefined {
+  const cap = config.maxPointsPerMessage;
+  if (cap <= 0) return undefined;
+  const estimate = estimatePoints(model, input + output);
+  if (estimate <= cap) return undefined;
+  const cheaper = registry.cheaperThan(model, input + output);
+  return new ProxyError(
+    400,
+    `Refused before calling Poe: this request could cost up to ~${formatPoints(estimate)} points (${input.toLocaleString('en-US')} input + ${output.toLocaleString('en-US')} max output tokens on ${model.id}), above the per-message cap of ${formatPoints(cap)}. ` +
+      `Lower max_tokens, shorten the conversation${cheaper.length ? `, pick a cheaper model (${cheaper.map((m) => m.id).join(', ')})` : ''}, or raise the cap (VS Code "poeProxy.maxPointsPerMessage"; headless MAX_POINTS_PER_MESSAGE, 0 = off).`,
+    'invalid_request_error',
+    'cost_limit_exceeded',
+  );
+}
