@@ -5,6 +5,7 @@
  */
 import * as http from 'node:http';
 import * as https from 'node:https';
+import { ProxyError } from './errors';
 
 export interface UpstreamOptions {
   baseUrl: string;
@@ -92,7 +93,7 @@ export class UpstreamClient {
       };
       const onAbort = (): void => fail(new UpstreamConnectionError('request aborted by the client', 'ABORTED'));
       const headerTimer = setTimeout(
-        () => fail(new UpstreamConnectionError(`Poe sent no response headers within ${Math.round(this.opts.headersTimeoutMs / 1000)} s`, 'ETIMEDOUT')),
+        () => fail(new UpstreamConnectionError(`Poe sent no response headers within ${duration(this.opts.headersTimeoutMs)}`, 'ETIMEDOUT')),
         this.opts.headersTimeoutMs,
       );
       req.signal?.addEventListener('abort', onAbort, { once: true });
@@ -114,11 +115,20 @@ export class UpstreamClient {
         };
         req.signal?.addEventListener('abort', onBodyAbort, { once: true });
         res.once('close', () => req.signal?.removeEventListener('abort', onBodyAbort));
-        // Idle timeout between body bytes: a stalled stream must not hang forever.
-        res.socket.setTimeout(this.opts.idleTimeoutMs, () => {
-          res.destroy(new UpstreamConnectionError(`Poe went silent for ${Math.round(this.opts.idleTimeoutMs / 1000)} s mid-response`, 'EIDLE'));
-        });
-        res.once('end', () => res.socket?.setTimeout(0));
+        // Idle timeout between body bytes: a stalled stream must not hang forever. The listener is
+        // removed again because keep-alive sockets are reused (one listener per request would leak).
+        const socket = res.socket;
+        const onIdle = (): void => {
+          res.destroy(new UpstreamConnectionError(`Poe went silent for ${duration(this.opts.idleTimeoutMs)} mid-response`, 'EIDLE'));
+        };
+        socket.setTimeout(this.opts.idleTimeoutMs);
+        socket.on('timeout', onIdle);
+        const clearIdle = (): void => {
+          socket.setTimeout(0);
+          socket.off('timeout', onIdle);
+        };
+        res.once('end', clearIdle);
+        res.once('close', clearIdle);
         resolve(res);
       });
       outgoing.end(req.body);
@@ -143,11 +153,16 @@ export class UpstreamClient {
   }
 }
 
-/** Reads a whole (non-streaming) body with a size cap. */
+/**
+ * Reads a whole (non-streaming) body with a size cap. A body that breaks off (reset, idle timeout, too
+ * large) rejects with a 502 ProxyError, so every caller answers its client with a clear upstream error.
+ */
 export function readBody(res: http.IncomingMessage, maxBytes: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    const broke = (why: string): void =>
+      reject(new ProxyError(502, `Poe's answer broke off before it was complete (${why}). Retry the request; if it keeps happening, check your network or try another model.`, 'upstream_error', 'upstream_interrupted'));
     res.on('data', (c: Buffer) => {
       size += c.length;
       if (size > maxBytes) {
@@ -157,11 +172,16 @@ export function readBody(res: http.IncomingMessage, maxBytes: number): Promise<s
       chunks.push(c);
     });
     res.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    res.once('error', reject);
+    res.once('error', (err) => broke(err.message));
     res.once('close', () => {
-      if (!res.complete) reject(new UpstreamConnectionError('Poe closed the connection before the response was complete', 'ECONNRESET'));
+      if (!res.complete) broke('connection closed');
     });
   });
+}
+
+/** "300 ms" or "15 s": timeouts are shown in the unit they were set in. */
+function duration(ms: number): string {
+  return ms < 1000 ? `${ms} ms` : `${Math.round(ms / 1000)} s`;
 }
 
 /** Seconds from a Retry-After header (delta-seconds or HTTP date); undefined when absent or unparsable. */
