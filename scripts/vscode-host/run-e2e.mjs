@@ -100,7 +100,9 @@ async function runModule(file, { root, extensionDevelopmentPath, artifactsDir, b
     }
     const serverLog = path.join(artifactsDir, `e2e-${safe}-code-server.log`);
     writeFileSync(serverLog, '');
-    const vsix = mod.vsix ? path.resolve(root, mod.vsix) : undefined;
+    // prepare() may build the package itself (so the test covers `npm run package` too).
+    const vsixPath = prep.vsix ?? mod.vsix;
+    const vsix = vsixPath ? path.resolve(root, vsixPath) : undefined;
     server = await startCodeServer({
       settings: { ...(mod.settings ?? {}), ...(prep.settings ?? {}) },
       env: prep.env,

@@ -82,6 +82,8 @@ export interface E2ePrepare {
   env?: Record<string, string>;
   /** Files to create in the workspace, path relative to it -> content. */
   workspaceFiles?: Record<string, string>;
+  /** A .vsix to install instead of loading the development folder (wins over the module's `vsix`). */
+  vsix?: string;
   /** Called after the module finished (also on failure), e.g. to close a fake server. */
   cleanup?: () => void | Promise<void>;
 }

@@ -1,0 +1,99 @@
+// Small helpers shared by the e2e modules (not a module itself: the runner only loads *.e2e.js).
+// Callbacks given to frame.evaluate/$$eval run in the webview, not in Node: they reach the DOM
+// through `globalThis as any` because the test program is compiled without the DOM lib.
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as net from 'node:net';
+import type { Frame, Page } from 'playwright-core';
+
+/** A port that was free a moment ago on 127.0.0.1 (for the proxy's `poeProxy.port`). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Polls `probe` until it returns something truthy; the error names `what` and the last value seen. */
+export async function waitFor<T>(what: string, probe: () => T | undefined | null | false | Promise<T | undefined | null | false>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v) return v;
+      last = v;
+    } catch (err) {
+      last = err instanceof Error ? err.message : err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${JSON.stringify(last)})`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** GET http://127.0.0.1:port/path as JSON (no keep-alive, 5 s bound). */
+export function getJson(port: number, path: string): Promise<{ status: number; body: any }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        try {
+          resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) });
+        } catch {
+          reject(new Error(`GET ${path}: not JSON (${res.statusCode}): ${text.slice(0, 200)}`));
+        }
+      });
+    });
+    req.on('error', reject);
+    req.setTimeout(5000, () => req.destroy(new Error(`GET ${path} timed out`)));
+  });
+}
+
+/** One row of the history table, as the user sees it. */
+export interface HistoryRow {
+  model: string;
+  status: string;
+  cells: string[];
+}
+
+/** The cost-history webview's frame: the one holding `#history-table` (title check keeps it specific). */
+export function isHistoryFrame(f: Frame): Promise<boolean> {
+  return f.evaluate(() => !!(globalThis as any).document.getElementById('history-table') && (globalThis as any).document.title === 'Poe Cost History');
+}
+
+/** Entry rows of the history table, in display order. */
+export function historyRows(frame: Frame): Promise<HistoryRow[]> {
+  return frame.$$eval('#history-table tbody tr.entry', (trs) =>
+    trs.map((tr) => ({
+      model: (tr as any).dataset.model ?? '',
+      status: (tr as any).dataset.status ?? '',
+      cells: Array.from((tr as any).children as any[]).map((c) => (c.textContent ?? '').trim()),
+    })),
+  );
+}
+
+/** Column indexes of `HistoryRow.cells` (see src/vscode/historyHtml.ts). */
+export const COL = { time: 0, model: 1, tokensIn: 2, tokensOut: 3, points: 4, kind: 5, balanceAfter: 6, status: 7, duration: 8 } as const;
+
+/** The Requests/Points/… cards of the Totals section: label -> text. */
+export function totalsCards(frame: Frame): Promise<Record<string, string>> {
+  return frame.$$eval('#totals-cards .card', (cards) =>
+    Object.fromEntries(cards.map((c) => [(c.querySelector('dt')?.textContent ?? '').trim(), (c.querySelector('dd')?.firstChild?.textContent ?? '').trim()])),
+  );
+}
+
+/** Grouped like the webview prints numbers (en-US, no fraction for integers). */
+export function grouped(n: number): string {
+  return n.toLocaleString('en-US', { maximumFractionDigits: 2 });
+}
+
+/** Clicks the editor tab titled `title` (brings a hidden webview panel back). */
+export async function clickTab(page: Page, title: string): Promise<void> {
+  await page.locator('.tabs-container .tab', { hasText: title }).first().click({ timeout: 10_000 });
+}
