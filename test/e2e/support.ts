@@ -97,3 +97,33 @@ export function grouped(n: number): string {
 export async function clickTab(page: Page, title: string): Promise<void> {
   await page.locator('.tabs-container .tab', { hasText: title }).first().click({ timeout: 10_000 });
 }
+
+/**
+ * Names of the entries of a zip file (a .vsix), read from its central directory. Enough for
+ * checking what a package holds without an unzip tool or a zip dependency (no zip64, no comment
+ * longer than 64 KiB — vsce writes neither).
+ */
+export function zipEntryNames(zip: Buffer): string[] {
+  const EOCD = 0x06054b50;
+  const CDH = 0x02014b50;
+  let eocd = -1;
+  for (let i = zip.length - 22; i >= Math.max(0, zip.length - 22 - 0xffff); i--) {
+    if (zip.readUInt32LE(i) === EOCD) {
+      eocd = i;
+      break;
+    }
+  }
+  if (eocd < 0) throw new Error('not a zip file: no end of central directory record');
+  const count = zip.readUInt16LE(eocd + 10);
+  let at = zip.readUInt32LE(eocd + 16);
+  const names: string[] = [];
+  for (let n = 0; n < count; n++) {
+    if (zip.readUInt32LE(at) !== CDH) throw new Error(`zip: bad central directory header at ${at}`);
+    const nameLen = zip.readUInt16LE(at + 28);
+    const extraLen = zip.readUInt16LE(at + 30);
+    const commentLen = zip.readUInt16LE(at + 32);
+    names.push(zip.toString('utf8', at + 46, at + 46 + nameLen));
+    at += 46 + nameLen + extraLen + commentLen;
+  }
+  return names;
+}
