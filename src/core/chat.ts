@@ -333,7 +333,8 @@ export class ChatExchange {
     }
     if (clientWantsUsage) this.write(sseData(JSON.stringify(usageChunk(base, this.usageWithCost(usage)))));
     this.res.end(SSE_DONE);
-    this.finish();
+    // Without a footer or usage chunk the points settle in the background, which writes the ledger entry.
+    if (needCost) this.finish();
   }
 
   private async relayJson(up: IncomingMessage, model: ModelEntry): Promise<void> {
