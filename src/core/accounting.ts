@@ -2,6 +2,7 @@
  * The bookkeeping of one proxied exchange, whatever its endpoint: its outcome, the points it cost
  * (Poe's Usage API, else the models.yaml estimate) and the ledger entry written when it ends.
  */
+import { ProxyError } from './errors';
 import type { LedgerEntry } from './ledger';
 import type { Usage } from './openaiTypes';
 import { estimatePoints, type ModelEntry } from './registry';
@@ -39,6 +40,18 @@ export async function settlePoints(usage: PoeUsage, model: ModelEntry, startedAt
   }
   usage.noteSpent(outcome.points);
   usage.refreshBalanceSoon();
+}
+
+/** Any failure as a ProxyError (an unexpected one is a 500 that asks for a bug report), noted in the outcome. */
+export function noteFailure(outcome: Outcome, err: unknown): ProxyError {
+  const pe =
+    err instanceof ProxyError
+      ? err
+      : new ProxyError(500, `Internal proxy error: ${(err as Error)?.message ?? String(err)}. This is a bug; please report it with the proxy log.`, 'api_error', 'internal_error');
+  if (outcome.status === 'ok') outcome.status = pe.status === 429 ? 'rate_limited' : 'error';
+  outcome.httpStatus = pe.status;
+  outcome.error = pe.message;
+  return pe;
 }
 
 export interface LedgerFacts {

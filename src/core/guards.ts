@@ -8,6 +8,25 @@ import { formatPoints } from './footer';
 import { estimatePoints, type ModelEntry, type ModelRegistry } from './registry';
 import type { PoeUsage } from './usage';
 
+export function unknownModelError(requested: string, registry: ModelRegistry): ProxyError {
+  return new ProxyError(
+    404,
+    `Model "${requested}" is not in the proxy's model registry (${registry.source}). List the available ids with GET /v1/models, or add it to models.yaml (VS Code: "Poe: Pick Models").`,
+    'not_found_error',
+    'model_not_found',
+    'model',
+  );
+}
+
+export function noApiKeyError(): ProxyError {
+  return new ProxyError(
+    401,
+    'No Poe API key is configured, so nothing was sent to Poe. Get a key at https://poe.com/api_key, then run "Poe: Set API Key" in VS Code, or set POE_API_KEY for the headless proxy.',
+    'authentication_error',
+    'no_api_key',
+  );
+}
+
 /** The balance when it is below the cutoff (the request must not reach Poe), else undefined. */
 export async function pausedBalance(config: ProxyConfig, usage: PoeUsage): Promise<number | undefined> {
   if (config.pointsCutoff <= 0) return undefined;

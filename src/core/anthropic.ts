@@ -1,0 +1,236 @@
+/**
+ * Anthropic Messages API (Claude Code, the Anthropic SDK): POST /v1/messages passed through to Poe's
+ * Anthropic-compatible endpoint, POST /v1/messages/count_tokens answered locally, the model list in
+ * Anthropic's shape, and errors and the paused message in Anthropic's format.
+ *
+ * Which models: Poe's Anthropic endpoint serves only Anthropic's own bots, so /v1/messages takes the
+ * registry entries whose poe_name starts with "Claude" (case-insensitive); others get a 400 that
+ * names the Claude models and points at /v1/chat/completions.
+ */
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { badRequest, ProxyError } from './errors';
+import type { Logger } from './log';
+import type { RelayState, WireDialect } from './passthrough';
+import type { ModelEntry, ModelRegistry } from './registry';
+import { encodingForModel, type TokenCounter } from './tokens';
+
+export const ANTHROPIC_PATH = '/v1/messages';
+/** Sent upstream when a client (e.g. curl) omits the header: Poe requires one. */
+export const DEFAULT_ANTHROPIC_VERSION = '2023-06-01';
+
+/**
+ * anthropic-beta values forwarded to Poe; any other value is dropped, because Poe answers 400 to a
+ * beta it does not know (Claude Code sends several, e.g. claude-code-20250219, oauth-2025-04-20).
+ */
+export const ANTHROPIC_BETA_ALLOWLIST: readonly string[] = [
+  'prompt-caching-2024-07-31',
+  'token-efficient-tools-2025-02-19',
+  'interleaved-thinking-2025-05-14',
+  'fine-grained-tool-streaming-2025-05-14',
+  'output-128k-2025-02-19',
+  'context-1m-2025-08-07',
+];
+
+const PER_MESSAGE_OVERHEAD = 4;
+
+export function isClaudeModel(model: ModelEntry): boolean {
+  return /^claude/i.test(model.id);
+}
+
+/** Splits an anthropic-beta header into the values Poe accepts and the ones dropped. */
+export function filterBetas(header: string | string[] | undefined): { kept: string[]; dropped: string[] } {
+  const values = (Array.isArray(header) ? header.join(',') : (header ?? ''))
+    .split(',')
+    .map((v) => v.trim())
+    .filter(Boolean);
+  const allowed = new Set(ANTHROPIC_BETA_ALLOWLIST);
+  return { kept: values.filter((v) => allowed.has(v)), dropped: values.filter((v) => !allowed.has(v)) };
+}
+
+/** Anthropic's error type for an HTTP status. */
+export function anthropicErrorType(status: number): string {
+  switch (status) {
+    case 400:
+    case 405:
+    case 415:
+      return 'invalid_request_error';
+    case 401:
+      return 'authentication_error';
+    case 402:
+      return 'billing_error';
+    case 403:
+      return 'permission_error';
+    case 404:
+      return 'not_found_error';
+    case 408:
+      return 'timeout_error';
+    case 413:
+      return 'request_too_large';
+    case 429:
+      return 'rate_limit_error';
+    case 529:
+      return 'overloaded_error';
+    default:
+      return status >= 500 ? 'api_error' : 'invalid_request_error';
+  }
+}
+
+export function anthropicErrorBody(err: ProxyError): { type: 'error'; error: { type: string; message: string } } {
+  return { type: 'error', error: { type: anthropicErrorType(err.status), message: err.message } };
+}
+
+function sse(type: string, data: Record<string, unknown>): string {
+  return `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`;
+}
+
+function messageId(): string {
+  return `msg_${randomBytes(12).toString('hex')}`;
+}
+
+const ZERO_USAGE = { input_tokens: 0, output_tokens: 0 };
+
+export function anthropicMessage(model: string, text: string): Record<string, unknown> {
+  return { id: messageId(), type: 'message', role: 'assistant', model, content: [{ type: 'text', text }], stop_reason: 'end_turn', stop_sequence: null, usage: ZERO_USAGE };
+}
+
+/** A whole message as the event stream Anthropic sends (message_start … message_stop). */
+export function anthropicMessageStream(model: string, text: string): string {
+  const message = { id: messageId(), type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage: ZERO_USAGE };
+  return (
+    sse('message_start', { message }) +
+    sse('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }) +
+    sse('content_block_delta', { index: 0, delta: { type: 'text_delta', text } }) +
+    sse('content_block_stop', { index: 0 }) +
+    sse('message_delta', { delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { output_tokens: 0 } }) +
+    sse('message_stop', {})
+  );
+}
+
+/** Text of an Anthropic content value (string or blocks), tool calls and results included. */
+function contentTexts(content: unknown, out: string[]): void {
+  if (typeof content === 'string') {
+    out.push(content);
+    return;
+  }
+  if (!Array.isArray(content)) return;
+  for (const block of content) {
+    if (!block || typeof block !== 'object') continue;
+    const b = block as Record<string, unknown>;
+    if (typeof b.text === 'string') out.push(b.text);
+    else if (typeof b.thinking === 'string') out.push(b.thinking);
+    else if (b.type === 'tool_use') out.push(`${String(b.name ?? '')}${JSON.stringify(b.input ?? {})}`);
+    else if (b.type === 'tool_result') contentTexts(b.content, out);
+  }
+}
+
+/** The texts a Messages request sends (system, messages, tool definitions), one per message or tool. */
+export function anthropicInputTexts(body: Record<string, unknown>): string[] {
+  const out: string[] = [];
+  const system: string[] = [];
+  contentTexts(body.system, system);
+  if (system.length) out.push(system.join('\n'));
+  if (Array.isArray(body.messages)) {
+    for (const m of body.messages) {
+      const parts: string[] = [];
+      contentTexts((m as { content?: unknown } | null)?.content, parts);
+      out.push(parts.join('\n'));
+    }
+  }
+  if (Array.isArray(body.tools)) for (const t of body.tools) out.push(JSON.stringify(t));
+  return out;
+}
+
+function inputTokensOf(u: Record<string, unknown> | undefined): number | undefined {
+  if (!u || typeof u.input_tokens !== 'number') return undefined;
+  // Cached input is still input Poe processed (and prices).
+  const cached = (typeof u.cache_creation_input_tokens === 'number' ? u.cache_creation_input_tokens : 0) + (typeof u.cache_read_input_tokens === 'number' ? u.cache_read_input_tokens : 0);
+  return u.input_tokens + cached;
+}
+
+function readUsage(u: unknown, state: RelayState): void {
+  if (!u || typeof u !== 'object') return;
+  const usage = u as Record<string, unknown>;
+  const input = inputTokensOf(usage);
+  if (input !== undefined) state.inputTokens = input;
+  if (typeof usage.output_tokens === 'number') state.outputTokens = usage.output_tokens;
+}
+
+export function anthropicDialect(logger: Logger): WireDialect {
+  return {
+    endpoint: 'messages',
+    upstreamPath: ANTHROPIC_PATH,
+    checkModel(model) {
+      if (isClaudeModel(model) && model.modality === 'text') return;
+      throw new ProxyError(
+        400,
+        `${model.id} is not a Claude model: POST /v1/messages serves only Claude models (models.yaml entries whose poe_name starts with "Claude"), because Poe's Anthropic-compatible endpoint only serves Anthropic's bots. Pick a Claude model, or send this model to POST /v1/chat/completions.`,
+        'invalid_request_error',
+        'model_not_supported',
+        'model',
+      );
+    },
+    upstreamHeaders(req: IncomingMessage) {
+      const version = req.headers['anthropic-version'];
+      const headers: Record<string, string> = { 'anthropic-version': (Array.isArray(version) ? version[0] : version) || DEFAULT_ANTHROPIC_VERSION };
+      const { kept, dropped } = filterBetas(req.headers['anthropic-beta']);
+      if (dropped.length) logger.debug(`anthropic-beta: dropped ${dropped.join(', ')} (not on the list Poe accepts)`);
+      if (kept.length) headers['anthropic-beta'] = kept.join(',');
+      return headers;
+    },
+    inputTexts: anthropicInputTexts,
+    maxOutputTokens: (body) => (typeof body.max_tokens === 'number' ? body.max_tokens : undefined),
+    pausedJson: anthropicMessage,
+    pausedStream: anthropicMessageStream,
+    errorBody: anthropicErrorBody,
+    errorEvent: (err) => sse('error', { error: anthropicErrorBody(err).error }),
+    onEvent(type, data, state) {
+      switch (type) {
+        case 'message_start':
+          readUsage(data.message?.usage, state);
+          break;
+        case 'content_block_delta': {
+          const d = data.delta ?? {};
+          const piece = d.text ?? d.partial_json ?? d.thinking;
+          if (typeof piece === 'string') state.text += piece;
+          break;
+        }
+        case 'message_delta':
+          readUsage(data.usage, state);
+          break;
+        case 'message_stop':
+          state.completed = true;
+          break;
+        case 'error':
+          state.failed = String(data.error?.message ?? 'Poe reported an error in the stream');
+          break;
+      }
+    },
+    onJson(body: unknown, state: RelayState) {
+      const b = body as { usage?: unknown; content?: unknown } | null;
+      readUsage(b?.usage, state);
+      const parts: string[] = [];
+      contentTexts(b?.content, parts);
+      state.text = parts.join('');
+      state.completed = true;
+    },
+  };
+}
+
+/** POST /v1/messages/count_tokens, answered locally with the tokenizer: nothing reaches Poe. */
+export async function countTokens(body: unknown, registry: ModelRegistry, tokens: TokenCounter): Promise<{ input_tokens: number }> {
+  if (!body || typeof body !== 'object' || Array.isArray(body)) throw badRequest('The request body must be a JSON object.', null, 'invalid_body');
+  const b = body as Record<string, unknown>;
+  if (!Array.isArray(b.messages)) throw badRequest('`messages` is required: the conversation to count.', 'messages', 'missing_messages');
+  // An unknown model still gets a count (with the default encoding): counting costs nothing.
+  const model = typeof b.model === 'string' ? registry.resolve(b.model) : undefined;
+  const counts = await tokens.count(anthropicInputTexts(b), encodingForModel(model?.id ?? String(b.model ?? ''), model?.encoding));
+  return { input_tokens: counts.reduce((a, n) => a + n + PER_MESSAGE_OVERHEAD, 0) };
+}
+
+/** GET /v1/models for a client that sent anthropic-version: the Claude models, in Anthropic's list shape. */
+export function anthropicModelList(registry: ModelRegistry, createdSeconds: number): Record<string, unknown> {
+  const createdAt = new Date(createdSeconds * 1000).toISOString();
+  const data = registry.models.filter((m) => isClaudeModel(m) && m.modality === 'text').map((m) => ({ type: 'model', id: m.id, display_name: m.id, created_at: createdAt }));
+  return { data, has_more: false, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null };
+}

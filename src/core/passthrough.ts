@@ -1,0 +1,298 @@
+/**
+ * A generation request passed through to Poe in the client's own wire format (Anthropic Messages,
+ * OpenAI Responses): the same gate, guards, upstream retries, points and ledger as chat completions,
+ * but the answer is relayed byte for byte — whole events as they arrive, parsed on the side only to
+ * pick up usage. What differs between formats lives in a `WireDialect`.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ledgerEntry, newOutcome, noteFailure, settlePoints } from './accounting';
+import { rateLimitHeaders, type ChatServices } from './chat';
+import { badRequest, ProxyError } from './errors';
+import { costCapError, noApiKeyError, pausedBalance, pausedText, unknownModelError } from './guards';
+import type { LedgerEntry } from './ledger';
+import type { ModelEntry } from './registry';
+import { relayWrite, SSE_HEADERS, wholeEventsLength } from './relay';
+import { SseParser, type SseEvent } from './sse';
+import { encodingForModel } from './tokens';
+import { readBody } from './upstream';
+import { sendWithRetries } from './upstreamRetry';
+
+export type PassthroughServices = Omit<ChatServices, 'ladder'>;
+
+/** What a relay learns from the upstream answer while passing it on. */
+export interface RelayState {
+  inputTokens?: number;
+  outputTokens?: number;
+  /** Generated text (and tool arguments), for a token estimate when Poe reports no usage. */
+  text: string;
+  /** The format's terminal event arrived (`message_stop`, `response.completed`, …). */
+  completed: boolean;
+  /** Poe reported an error in the stream (already relayed to the client in its format). */
+  failed?: string;
+  /** Responses events carry a sequence number; an error event the proxy adds continues it. */
+  lastSequence?: number;
+}
+
+export interface WireDialect {
+  endpoint: LedgerEntry['endpoint'];
+  upstreamPath: string;
+  /** Throws (a ProxyError with a hint) when this endpoint cannot serve the model. */
+  checkModel(model: ModelEntry): void;
+  /** Headers forwarded to Poe besides the Poe key (never the client's key). */
+  upstreamHeaders(req: IncomingMessage): Record<string, string>;
+  /** The request's input as texts, for the cost cap and token estimates. */
+  inputTexts(body: Record<string, unknown>): string[];
+  maxOutputTokens(body: Record<string, unknown>): number | undefined;
+  /** The paused answer, as the format's JSON object or its whole event stream. */
+  pausedJson(model: string, text: string): unknown;
+  pausedStream(model: string, text: string): string;
+  errorBody(err: ProxyError): unknown;
+  /** An error event ending a stream that already started. */
+  errorEvent(err: ProxyError, state: RelayState): string;
+  /** One streamed event, its data already parsed as JSON (events that are not JSON are relayed but not read). */
+  onEvent(type: string | undefined, data: Record<string, any>, state: RelayState): void;
+  onJson(body: unknown, state: RelayState): void;
+}
+
+const MAX_JSON_RESPONSE_BYTES = 64 * 1024 * 1024;
+const PER_MESSAGE_OVERHEAD = 4;
+
+export class PassthroughExchange {
+  private readonly started = Date.now();
+  private readonly abort = new AbortController();
+  private readonly outcome = newOutcome();
+  private readonly state: RelayState = { text: '', completed: false };
+  private finished = false;
+  private model: ModelEntry | undefined;
+  private requestedModel = '';
+  private wantsStream = false;
+  private inputTexts: string[] = [];
+
+  constructor(
+    private readonly svc: PassthroughServices,
+    private readonly dialect: WireDialect,
+    private readonly req: IncomingMessage,
+    private readonly res: ServerResponse,
+    private readonly client: string,
+  ) {
+    // A client that goes away stops the upstream request at once: points must not keep burning.
+    res.once('close', () => {
+      if (!res.writableFinished) {
+        this.outcome.status = 'aborted';
+        this.abort.abort();
+      }
+    });
+  }
+
+  async run(body: unknown): Promise<void> {
+    try {
+      await this.handle(body);
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  private async handle(raw: unknown): Promise<void> {
+    const { config, registry } = this.svc;
+    const dialect = this.dialect;
+    if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw badRequest('The request body must be a JSON object.', null, 'invalid_body');
+    const body = raw as Record<string, unknown>;
+    if (typeof body.model !== 'string' || body.model === '') throw badRequest('`model` is required: a poe_name or alias from models.yaml (GET /v1/models lists them).', 'model', 'missing_model');
+    if (body.stream !== undefined && typeof body.stream !== 'boolean') throw badRequest('`stream` must be true or false.', 'stream', 'invalid_type');
+    this.requestedModel = body.model;
+    this.wantsStream = body.stream === true;
+    const model = registry.resolve(body.model);
+    if (!model) throw unknownModelError(body.model, registry);
+    dialect.checkModel(model);
+    this.model = model;
+    if (!this.svc.getApiKey()) throw noApiKeyError();
+    this.inputTexts = dialect.inputTexts(body);
+
+    const balance = await pausedBalance(config, this.svc.usage);
+    if (balance !== undefined) return this.answerPaused(model, pausedText(balance, config.pointsCutoff));
+    if (config.maxPointsPerMessage > 0) {
+      const output = dialect.maxOutputTokens(body) ?? model.maxOutputTokens ?? config.outputReserve;
+      const refusal = costCapError(config, registry, model, await this.countInput(), output);
+      if (refusal) {
+        this.outcome.status = 'refused';
+        throw refusal;
+      }
+    }
+
+    const upstreamBody = JSON.stringify({ ...body, model: model.id });
+    const up = await sendWithRetries({
+      upstream: this.svc.upstream,
+      config,
+      logger: this.svc.logger,
+      signal: this.abort.signal,
+      path: dialect.upstreamPath,
+      body: () => upstreamBody,
+      headers: dialect.upstreamHeaders(this.req),
+      label: model.id,
+      onRetry: () => this.outcome.retries++,
+    });
+    if (this.wantsStream) await this.relayStream(up);
+    else await this.relayJson(up);
+  }
+
+  private answerPaused(model: ModelEntry, text: string): void {
+    this.outcome.status = 'paused';
+    this.outcome.points = 0;
+    if (this.wantsStream) {
+      this.res.writeHead(200, { ...SSE_HEADERS });
+      this.res.end(this.dialect.pausedStream(model.id, text));
+    } else {
+      this.sendJson(200, JSON.stringify(this.dialect.pausedJson(model.id, text)));
+    }
+    this.finish();
+  }
+
+  // ---- relays -------------------------------------------------------------------------------
+
+  private async relayStream(up: IncomingMessage): Promise<void> {
+    this.res.writeHead(200, { ...SSE_HEADERS, ...rateLimitHeaders(up) });
+    this.res.flushHeaders();
+    const parser = new SseParser();
+    let pending: Buffer | undefined; // the start of an event whose end has not arrived yet
+    let streamError: string | undefined;
+
+    await new Promise<void>((resolve) => {
+      up.on('data', (chunk: Buffer) => {
+        try {
+          for (const ev of parser.push(chunk)) this.readEvent(ev);
+        } catch (err) {
+          streamError = (err as Error).message;
+          up.destroy();
+          return;
+        }
+        const data = pending ? Buffer.concat([pending, chunk]) : chunk;
+        const whole = wholeEventsLength(data);
+        pending = whole < data.length ? Buffer.from(data.subarray(whole)) : undefined;
+        if (whole > 0) relayWrite(this.res, whole === data.length ? data : data.subarray(0, whole), up);
+      });
+      up.once('end', () => {
+        for (const ev of parser.end()) this.readEvent(ev);
+        // A last event without its blank line is still whole once the stream ended.
+        if (pending) relayWrite(this.res, Buffer.concat([pending, Buffer.from('\n\n')]));
+        pending = undefined;
+        resolve();
+      });
+      up.once('error', (err) => {
+        if (!this.abort.signal.aborted && !streamError) streamError = `Poe's stream broke off: ${err.message}`;
+      });
+      up.once('close', () => {
+        if (!up.complete && !this.abort.signal.aborted && !streamError) streamError = "Poe's stream broke off before it was complete";
+        resolve();
+      });
+    });
+
+    if (!this.abort.signal.aborted) {
+      if (!streamError && !this.state.completed && !this.state.failed) streamError = 'Poe ended the stream without finishing the answer';
+      if (streamError) {
+        this.svc.logger.error(`stream from Poe failed for ${this.model?.id}: ${streamError}`);
+        const pe = new ProxyError(502, `${streamError}. The answer above may be incomplete; retry the request.`, 'upstream_error', 'stream_interrupted');
+        this.res.end(this.dialect.errorEvent(pe, this.state));
+        this.noteError(502, streamError);
+      } else {
+        if (this.state.failed) this.noteError(502, this.state.failed);
+        this.res.end();
+      }
+    }
+    await this.settleInBackground();
+  }
+
+  private readEvent(ev: SseEvent): void {
+    let data: unknown;
+    try {
+      data = JSON.parse(ev.data);
+    } catch {
+      return; // not ours to judge: relayed as Poe sent it
+    }
+    if (data && typeof data === 'object') this.dialect.onEvent((data as { type?: string }).type ?? ev.event, data as Record<string, unknown>, this.state);
+  }
+
+  private async relayJson(up: IncomingMessage): Promise<void> {
+    const raw = await readBody(up, MAX_JSON_RESPONSE_BYTES);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(raw);
+    } catch {
+      throw new ProxyError(502, `Poe returned a response that is not valid JSON (${raw.length} bytes). Retry; if it persists, try another model.`, 'upstream_error', 'invalid_upstream_json');
+    }
+    this.dialect.onJson(parsed, this.state);
+    // Poe's own bytes go to the client unchanged.
+    this.sendJson(200, raw, rateLimitHeaders(up));
+    await this.settleInBackground();
+  }
+
+  // ---- accounting ---------------------------------------------------------------------------
+
+  private async countInput(): Promise<number> {
+    const model = this.model!;
+    const counts = await this.svc.tokens.count(this.inputTexts, encodingForModel(model.id, model.encoding));
+    return counts.reduce((a, b) => a + b + PER_MESSAGE_OVERHEAD, 0);
+  }
+
+  /** Usage as Poe reported it, else estimated from the request and the relayed text. */
+  private async usage(): Promise<void> {
+    const model = this.model!;
+    const { inputTokens, outputTokens, text } = this.state;
+    const estimated = inputTokens === undefined || outputTokens === undefined;
+    const prompt = inputTokens ?? (await this.countInput());
+    const completion = outputTokens ?? (text ? await this.svc.tokens.countOne(text, encodingForModel(model.id, model.encoding)) : 0);
+    this.outcome.usage = { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion, ...(estimated ? { estimated: true } : {}) };
+  }
+
+  /** The client has its answer; the points are matched afterwards (an aborted request may have been charged too). */
+  private async settleInBackground(): Promise<void> {
+    await this.usage();
+    void settlePoints(this.svc.usage, this.model!, this.started, this.outcome)
+      .catch(() => undefined)
+      .finally(() => this.finish());
+  }
+
+  private noteError(status: number, message: string): void {
+    this.outcome.status = 'error';
+    this.outcome.httpStatus = status;
+    this.outcome.error = message;
+  }
+
+  // ---- writing ------------------------------------------------------------------------------
+
+  private sendJson(status: number, text: string, extra: Record<string, string> = {}): void {
+    this.res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...extra });
+    this.res.end(text);
+  }
+
+  private fail(err: unknown): void {
+    if (this.abort.signal.aborted) {
+      this.outcome.status = 'aborted';
+      this.finish();
+      return;
+    }
+    const pe = noteFailure(this.outcome, err);
+    if (!(err instanceof ProxyError)) this.svc.logger.error(`${this.dialect.endpoint} handler crashed: ${(err as Error)?.stack ?? err}`);
+    if (this.res.headersSent) {
+      if (!this.res.writableEnded) this.res.end(this.dialect.errorEvent(pe, this.state));
+    } else if (!this.res.destroyed) {
+      this.sendJson(pe.status, JSON.stringify(this.dialect.errorBody(pe)), pe.headers);
+    }
+    this.finish();
+  }
+
+  /** Writes the ledger entry once, whatever path the exchange took. */
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    const facts = {
+      startedAt: this.started,
+      requestId: this.req.headers['x-request-id'],
+      model: this.model?.id ?? this.requestedModel,
+      endpoint: this.dialect.endpoint,
+      stream: this.wantsStream,
+      client: this.client,
+      balanceAfter: this.svc.usage.cachedBalance()?.value ?? null,
+    };
+    this.svc.record(ledgerEntry(facts, this.outcome));
+  }
+}
