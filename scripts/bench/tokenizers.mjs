@@ -260,7 +260,8 @@ function loadCompiled(outDir) {
 
 export async function runTokenizerBench(options = {}) {
   const { outDir = 'out', targetTokens = 200_000, coldRuns = 3, runs = 2, log = () => {} } = options;
-  const compiled = loadCompiled(outDir);
+  // `modules`: {tokens, engine, clip} already loaded (scripts/bench.mjs passes its own build).
+  const compiled = options.modules ?? loadCompiled(outDir);
   const result = { node: process.version, cpus: (await import('node:os')).cpus().length, targetTokens };
 
   log('cold loads…');

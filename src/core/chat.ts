@@ -11,7 +11,7 @@ import { ProxyError } from './errors';
 import { renderFooter, stripFooters, formatPoints } from './footer';
 import { costCapError, pausedBalance, pausedText } from './guards';
 import type { LedgerEntry } from './ledger';
-import type { Logger } from './log';
+import { redact, type Logger } from './log';
 import { contentText, type ChatChunk, type ChatCompletion, type ChatMessage, type ChatRequest, type Usage } from './openaiTypes';
 import { estimatePoints, type ModelEntry, type ModelRegistry } from './registry';
 import { applyRungs, LadderMemory, RUNGS } from './retryLadder';
@@ -245,7 +245,7 @@ export class ChatExchange {
         return;
       }
       if (obj.error) {
-        streamError = obj.error.message ?? 'Poe reported an error mid-stream';
+        streamError = redact(obj.error.message ?? 'Poe reported an error mid-stream'); // Poe may quote the key back
         return;
       }
       if (obj.id) base = { id: obj.id, model: obj.model ?? model.id, created: obj.created ?? base.created };

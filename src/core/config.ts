@@ -58,6 +58,8 @@ export interface ProxyConfig {
   maxBodyBytes: number;
   /** Time allowed for a client to send its whole request body. */
   bodyTimeoutMs: number;
+  /** Time allowed for a client to send its request headers (slowloris). */
+  headersTimeoutMs: number;
   /** Extra `Host` header values accepted besides loopback names with the port. */
   allowedHosts: string[];
   /** `Origin` values allowed to call the proxy (browser pages); none by default. */
@@ -105,6 +107,7 @@ export const DEFAULT_CONFIG: Readonly<ProxyConfig> = Object.freeze({
   keepAliveIntervalMs: 15_000,
   maxBodyBytes: 32 * 1024 * 1024,
   bodyTimeoutMs: 30_000,
+  headersTimeoutMs: 15_000,
   allowedHosts: [],
   allowedOrigins: [],
   accessKey: undefined,

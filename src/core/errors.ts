@@ -2,6 +2,8 @@
  * Errors in OpenAI's JSON shape: `{error:{message,type,param,code}}`.
  * Every error the proxy itself produces goes through `ProxyError` so the message always carries a hint.
  */
+import { redact } from './log';
+
 export type OpenAIErrorType =
   | 'invalid_request_error'
   | 'authentication_error'
@@ -27,7 +29,8 @@ export class ProxyError extends Error {
     /** Extra response headers such as Retry-After. */
     readonly headers: Record<string, string> = {},
   ) {
-    super(message);
+    // Upstream messages are quoted into errors, and Poe may quote the key back: never echo a secret.
+    super(redact(message));
     this.name = 'ProxyError';
   }
 

@@ -16,6 +16,7 @@ import { allowedHostValues, checkAccessKey, checkHost, checkJsonContentType, che
 import type { TokenCounter } from './tokens';
 import { UpstreamClient } from './upstream';
 import { PoeUsage } from './usage';
+import { registerSecret } from './log';
 import { PROXY_NAME, PROXY_VERSION } from './version';
 
 export interface ProxyServerOptions {
@@ -56,6 +57,7 @@ export class ProxyServer {
     this.usage = opts.usage ?? createUsageService(this.upstream, opts.config, opts.logger);
     this.limiter = new RateLimiter(opts.config.rateLimit);
     this.allowedHosts = allowedHostValues(opts.config);
+    registerSecret(opts.config.accessKey); // log sinks and error messages redact it, whoever built the config
   }
 
   /** Starts listening; rejects with EADDRINUSE & co. so callers can explain. */
@@ -69,7 +71,13 @@ export class ProxyServer {
         'access_key_required',
       );
     }
-    const server = http.createServer({ keepAlive: true, requestTimeout: 0, headersTimeout: 15_000, maxHeaderSize: 32 * 1024 }, (req, res) => this.onRequest(req, res));
+    const { headersTimeoutMs } = this.config;
+    // requireHostHeader off: a request without Host gets our own 403 (DNS-rebinding gate), not Node's bare 400.
+    // The checking interval bounds how late a slowloris connection is cut (Node's default is 30 s).
+    const server = http.createServer(
+      { keepAlive: true, requestTimeout: 0, headersTimeout: headersTimeoutMs, connectionsCheckingInterval: Math.min(1_000, headersTimeoutMs), maxHeaderSize: 32 * 1024, requireHostHeader: false },
+      (req, res) => this.onRequest(req, res),
+    );
     server.keepAliveTimeout = 65_000;
     server.on('connection', (s: Socket) => {
       s.setNoDelay(true);
@@ -77,11 +85,8 @@ export class ProxyServer {
       s.once('close', () => this.sockets.delete(s));
     });
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-      if (socket.writable && err.code !== 'ECONNRESET') {
-        socket.end('HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{"error":{"message":"Malformed HTTP request","type":"invalid_request_error","param":null,"code":"bad_http"}}');
-      } else {
-        socket.destroy();
-      }
+      if (socket.writable && err.code !== 'ECONNRESET') socket.end(clientErrorResponse(err.code));
+      else socket.destroy();
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -149,11 +154,15 @@ export class ProxyServer {
     server.closeIdleConnections();
     const deadline = Date.now() + graceMs;
     while (this.inFlight.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    const flushed: Promise<unknown>[] = [];
     for (const res of this.inFlight) {
       if (res.headersSent && !res.writableEnded) {
+        flushed.push(new Promise((resolve) => res.once('finish', resolve).once('close', resolve)));
         res.end('data: {"error":{"message":"The Poe proxy is shutting down; retry the request.","type":"api_error","param":null,"code":"proxy_shutdown"}}\n\ndata: [DONE]\n\n');
       }
     }
+    // Let those last events reach the sockets (bounded: a client that does not read is not waited for).
+    if (flushed.length) await Promise.race([Promise.all(flushed), new Promise((r) => setTimeout(r, 1_000).unref())]);
     for (const s of this.sockets) s.destroy();
     await closed;
     this.upstream.dispose();
@@ -281,8 +290,11 @@ export class ProxyServer {
       const chunks: Buffer[] = [];
       let size = 0;
       const timer = setTimeout(() => {
-        reject(new ProxyError(408, `The request body did not arrive within ${Math.round(bodyTimeoutMs / 1000)} s.`, 'invalid_request_error', 'body_timeout', null, { connection: 'close' }));
-        req.destroy();
+        // The 408 goes out with Connection: close, which ends the socket; destroy later only as a backstop.
+        req.removeAllListeners('data');
+        req.pause();
+        reject(new ProxyError(408, `The request body did not arrive within ${Math.round(bodyTimeoutMs / 1000)} s. Send the whole body at once, or check what is slowing the client down.`, 'invalid_request_error', 'body_timeout', null, { connection: 'close' }));
+        setTimeout(() => req.destroy(), 2_000).unref();
       }, bodyTimeoutMs);
       req.on('data', (c: Buffer) => {
         size += c.length;
@@ -407,6 +419,18 @@ function rejectedEntry(client: string, status: LedgerEntry['status'], httpStatus
     retries: 0,
     client,
   };
+}
+
+/** Raw answers for requests Node rejects before they reach a handler (bad syntax, header timeout, huge headers). */
+function clientErrorResponse(code: string | undefined): string {
+  const [status, text, message] =
+    code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'Request Timeout', 'The request headers did not arrive in time; send the whole request at once.']
+      : code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'Request Header Fields Too Large', 'The request headers are larger than 32 KiB; send fewer or smaller headers.']
+        : [400, 'Bad Request', 'Malformed HTTP request; send a valid HTTP/1.1 request.'];
+  const body = JSON.stringify({ error: { message, type: 'invalid_request_error', param: null, code: status === 400 ? 'bad_http' : status === 408 ? 'headers_timeout' : 'headers_too_large' } });
+  return `HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
 }
 
 function tooLarge(max: number): ProxyError {

@@ -6,6 +6,7 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { ProxyError } from './errors';
+import { registerSecret } from './log';
 
 export interface UpstreamOptions {
   baseUrl: string;
@@ -57,6 +58,7 @@ export class UpstreamClient {
    */
   request(req: UpstreamRequest): Promise<http.IncomingMessage> {
     const key = this.opts.getApiKey();
+    registerSecret(key); // whatever supplied the key, logs and error messages must redact it
     const basePath = this.base.pathname.replace(/\/+$/, '');
     const headers: Record<string, string | number> = {
       accept: req.method === 'POST' ? 'application/json, text/event-stream' : 'application/json',

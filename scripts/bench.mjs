@@ -1,0 +1,241 @@
+#!/usr/bin/env node
+// `npm run bench`: the proxy's benchmark, in one run, side by side on loopback with the fake Poe upstream.
+//   1. added latency, non-streaming (direct / minimal node:http pass-through / the proxy), concurrency 1 and 64
+//   2. streaming: TTFB and total of a 2,000-chunk stream, throughput at 100 concurrent streams, per-chunk delay
+//   3. clipping a 200k-token conversation (first time, next turn) + js-tiktoken vs gpt-tokenizer
+//   4. the extension: bundle size, activation in a real VS Code host, tokenizer load time
+//   5. the proxy's RSS before and after 10,000 requests
+// Medians over several runs. Writes bench/results/bench-<time>.{json,md} and latest.{json,md}, prints the markdown.
+//
+// Options: --runs N (default 3)  --no-host (skip the VS Code host)  --host-runs N (default 1)
+//          --no-tokenizers (skip the tokenizer comparison)  --quick (fewer requests, for a smoke run)
+import { mkdirSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { buildForBench, ROOT } from './bench/build.mjs';
+import { clippingRuns, tokenizerComparison } from './bench/clipping.mjs';
+import { bundleFacts, hostActivation, tokenizerLoad } from './bench/extension.mjs';
+import { formatMarkdown as tokenizerMarkdown } from './bench/tokenizers.mjs';
+import { latencyRun, memoryRun, startTopology, streamingRun } from './bench/relay.mjs';
+import { fmt, median, medianOf, pass, ratio } from './bench/stats.mjs';
+
+const args = process.argv.slice(2);
+const opt = (name, dflt) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? Number(args[i + 1]) : dflt;
+};
+const quick = args.includes('--quick');
+const runs = opt('--runs', quick ? 1 : 3);
+const withHost = !args.includes('--no-host');
+const hostRuns = opt('--host-runs', 1);
+const withTokenizers = !args.includes('--no-tokenizers');
+const log = (m) => process.stderr.write(`bench: ${m}\n`);
+
+const RESULTS = path.join(ROOT, 'bench', 'results');
+mkdirSync(RESULTS, { recursive: true });
+
+const LAT = quick ? { c1Total: 300, c64Total: 1000, warmup: 100 } : { c1Total: 2000, c64Total: 6400, warmup: 300 };
+const STREAM = quick
+  ? { chunks: 2000, singleRepeats: 2, concurrentStreams: 100, stampStreams: 5, stampChunks: 100, stampDelayMs: 5 }
+  : { chunks: 2000, singleRepeats: 5, concurrentStreams: 100, stampStreams: 10, stampChunks: 200, stampDelayMs: 5 };
+
+const started = Date.now();
+const result = {
+  startedAt: new Date(started).toISOString(),
+  machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, loadavg: os.loadavg(), totalMemMB: Math.round(os.totalmem() / 1048576), node: process.version, platform: `${os.platform()} ${os.release()}` },
+  options: { runs, quick, withHost, hostRuns, latency: LAT, streaming: STREAM },
+};
+
+log('building (esbuild, production, into bench/results/build)…');
+const build = await buildForBench();
+result.build = { ms: build.ms, sizes: build.sizes };
+
+// ── 1, 2, 5: relay ──
+const topo = await startTopology({ build, resultsDir: RESULTS });
+try {
+  result.latencyRuns = [];
+  result.streamingRuns = [];
+  for (let r = 0; r < runs; r++) {
+    log(`run ${r + 1}/${runs}: latency…`);
+    result.latencyRuns.push(await latencyRun(topo.targets, topo.pids, LAT));
+    log(`run ${r + 1}/${runs}: streaming…`);
+    result.streamingRuns.push(await streamingRun(topo.targets, topo.pids, STREAM));
+  }
+  log('memory: 10,000 requests through the proxy…');
+  result.memory = await memoryRun(topo.targets.proxy, topo.proxyPid, { requests: quick ? 2000 : 10_000 });
+} finally {
+  await topo.stop();
+}
+
+// ── 3: clipping ──
+log('clipping a 200k-token conversation…');
+result.clipping = await clippingRuns(build.support, { runs, log });
+if (withTokenizers) {
+  log('tokenizers: js-tiktoken vs gpt-tokenizer…');
+  result.tokenizers = await tokenizerComparison(build.support, log);
+}
+
+// ── 4: extension ──
+result.extension = { bundle: bundleFacts(build), tokenizerLoad: await tokenizerLoad(build.support, 3) };
+if (withHost) {
+  log(`activation in a real VS Code host (${hostRuns} run(s))…`);
+  result.extension.host = await hostActivation(build, { runs: hostRuns, log });
+}
+result.finishedAt = new Date().toISOString();
+result.machine.loadavgAfter = os.loadavg();
+
+// ── medians and targets ──
+const PATHS = ['direct', 'floor', 'proxyNoPoints', 'proxy'];
+const LABEL = { direct: 'direct to the fake upstream', floor: 'minimal node:http pass-through', proxyNoPoints: 'proxy, POINTS_WAIT_MS=0', proxy: 'proxy, default settings' };
+const lat = {};
+for (const c of ['c1', 'c64']) {
+  lat[c] = {};
+  for (const p of PATHS) {
+    const m = (f) => medianOf(result.latencyRuns, `${p}.${c}.${f}`);
+    lat[c][p] = { p50: m('p50'), p99: m('p99'), rps: m('rps'), cpuUs: m('relayCpuUsPerReq'), errors: result.latencyRuns.reduce((s, x) => s + x[p][c].errors, 0) };
+  }
+  for (const p of PATHS) {
+    const d = lat[c].direct;
+    Object.assign(lat[c][p], { addedP50: lat[c][p].p50 - d.p50, addedP99: lat[c][p].p99 - d.p99, ratioP50: ratio(lat[c][p].p50, d.p50), ratioP99: ratio(lat[c][p].p99, d.p99) });
+  }
+}
+const st = {};
+for (const p of PATHS) {
+  const m = (f) => medianOf(result.streamingRuns, `${p}.${f}`);
+  st[p] = {
+    ttfbMs: m('ttfbMs'),
+    totalMs: m('totalMs'),
+    chunksPerSec: m('throughput.chunksPerSec'),
+    chunksPerSecWhole: m('throughput.chunksPerSecWholeStreams'),
+    cpuUsPerChunk: m('throughput.relayCpuUsPerChunk'),
+    delayP50: m('chunkDelay.p50'),
+    delayP99: m('chunkDelay.p99'),
+    delayMax: m('chunkDelay.max'),
+    chunksSeen: result.streamingRuns.map((x) => x[p].chunkDelay.chunks),
+    chunksExpected: result.streamingRuns[0][p].chunkDelay.expected,
+  };
+}
+for (const p of PATHS) st[p].throughputRatio = ratio(st[p].chunksPerSec, st.direct.chunksPerSec);
+const clip = {
+  firstColdMs: medianOf(result.clipping.runs, 'firstColdMs'),
+  firstWarmWorkerMs: medianOf(result.clipping.runs, 'firstWarmWorkerMs'),
+  nextTurnMs: medianOf(result.clipping.runs, 'nextTurnMs'),
+  nextTurnMaxMs: Math.max(...result.clipping.runs.map((r) => r.nextTurnMaxMs)),
+};
+const host = result.extension.host;
+const MB = 1048576;
+const targets = [
+  { name: 'added p50 latency at concurrency 64 (proxy, default settings)', target: '< 0.3 ms', value: lat.c64.proxy.addedP50, unit: 'ms', ok: lat.c64.proxy.addedP50 < 0.3 },
+  { name: 'added p99 latency at concurrency 64 (proxy, default settings)', target: '< 2 ms', value: lat.c64.proxy.addedP99, unit: 'ms', ok: lat.c64.proxy.addedP99 < 2 },
+  { name: 'added p50 latency at concurrency 64 (proxy, POINTS_WAIT_MS=0)', target: '< 0.3 ms', value: lat.c64.proxyNoPoints.addedP50, unit: 'ms', ok: lat.c64.proxyNoPoints.addedP50 < 0.3 },
+  { name: 'added p99 latency at concurrency 64 (proxy, POINTS_WAIT_MS=0)', target: '< 2 ms', value: lat.c64.proxyNoPoints.addedP99, unit: 'ms', ok: lat.c64.proxyNoPoints.addedP99 < 2 },
+  { name: 'streaming throughput, 100 streams, vs direct', target: '≥ 0.9×', value: st.proxy.throughputRatio, unit: '×', ok: st.proxy.throughputRatio >= 0.9 },
+  { name: 'next-turn clip of a 200k-token conversation', target: '< 5 ms', value: clip.nextTurnMs, unit: 'ms', ok: clip.nextTurnMs < 5 },
+  { name: 'activation (activate entry → return, real host)', target: '< 20 ms', value: host?.activationMs, unit: 'ms', ok: host && Number.isFinite(host.activationMs) ? host.activationMs < 20 : undefined },
+  {
+    name: 'dist/extension.js (production) without tokenizer ranks',
+    target: '< 1 MB, no ranks',
+    value: build.sizes.extension / MB,
+    unit: 'MB',
+    ok: build.sizes.extension < MB && !result.extension.bundle.tokenizerInExtension,
+  },
+];
+result.summary = { latency: lat, streaming: st, clipping: clip, targets };
+
+// ── markdown ──
+const L = [];
+const m = result.machine;
+L.push(`## Benchmark — ${result.startedAt}`);
+L.push('');
+L.push(
+  `Machine: ${m.cpus} cores (${m.cpuModel}), ${m.totalMemMB} MB, Node ${m.node}, ${m.platform}; load average ${m.loadavg.map((x) => x.toFixed(2)).join(' / ')} at start, ${m.loadavgAfter.map((x) => x.toFixed(2)).join(' / ')} at the end. ` +
+    `Figures are medians over ${runs} run(s); every party (client, fake upstream, pass-through, proxy) is its own process on loopback.`,
+);
+L.push('');
+L.push('### Targets');
+L.push('');
+L.push('| Target | Goal | Measured | Met |');
+L.push('|---|---|---|---|');
+for (const t of targets) L.push(`| ${t.name} | ${t.target} | ${t.unit === '×' ? `${fmt(t.value)}×` : `${fmt(t.value, t.unit === 'MB' ? 3 : 2)} ${t.unit}`} | ${pass(t.ok)} |`);
+L.push('');
+for (const [c, title] of [
+  ['c1', 'concurrency 1'],
+  ['c64', 'concurrency 64'],
+]) {
+  L.push(`### 1. Non-streaming latency, ${title} (${c === 'c1' ? LAT.c1Total : LAT.c64Total} requests per run)`);
+  L.push('');
+  L.push('| Path | p50 | p99 | added p50 | added p99 | p50 ratio | p99 ratio | req/s | relay CPU / request |');
+  L.push('|---|---|---|---|---|---|---|---|---|');
+  for (const p of PATHS) {
+    const x = lat[c][p];
+    const direct = p === 'direct';
+    L.push(
+      `| ${LABEL[p]} | ${fmt(x.p50)} ms | ${fmt(x.p99)} ms | ${direct ? '—' : `${fmt(x.addedP50)} ms`} | ${direct ? '—' : `${fmt(x.addedP99)} ms`} | ${direct ? '—' : `${fmt(x.ratioP50)}×`} | ${direct ? '—' : `${fmt(x.ratioP99)}×`} | ${fmt(x.rps, 0)} | ${direct ? '—' : `${fmt(x.cpuUs, 0)} µs`} |`,
+    );
+  }
+  L.push('');
+}
+L.push(`### 2. Streaming (${STREAM.chunks}-chunk streams)`);
+L.push('');
+L.push(`| Path | TTFB, 1 stream | total, 1 stream | chunks/s, ${STREAM.concurrentStreams} streams | vs direct | chunks/s incl. stream end | relay CPU / chunk | per-chunk delay p50 / p99 / max |`);
+L.push('|---|---|---|---|---|---|---|---|');
+for (const p of PATHS) {
+  const x = st[p];
+  L.push(
+    `| ${LABEL[p]} | ${fmt(x.ttfbMs)} ms | ${fmt(x.totalMs)} ms | ${fmt(x.chunksPerSec, 0)} | ${fmt(x.throughputRatio)}× | ${fmt(x.chunksPerSecWhole, 0)} | ${p === 'direct' ? '—' : `${fmt(x.cpuUsPerChunk, 1)} µs`} | ${fmt(x.delayP50)} / ${fmt(x.delayP99)} / ${fmt(x.delayMax)} ms |`,
+  );
+}
+L.push('');
+L.push(
+  `Per-chunk delay: ${STREAM.stampStreams} concurrent streams of ${STREAM.stampChunks} chunks ${STREAM.stampDelayMs} ms apart; each chunk carries the monotonic time the fake wrote it, the client subtracts it from the arrival time. ` +
+    `Chunks seen per run: ${PATHS.map((p) => `${p} ${st[p].chunksSeen.join('/')}`).join(', ')} of ${st.direct.chunksExpected}.`,
+);
+L.push('');
+const cl = result.clipping;
+L.push(`### 3. Clipping a 200k-token conversation (${cl.conversationMessages} messages, limit ${cl.limit.toLocaleString('en-US')} tokens)`);
+L.push('');
+L.push('| | median |');
+L.push('|---|---|');
+L.push(`| First time, cold (worker starts, loads o200k, counts everything) | ${fmt(clip.firstColdMs, 0)} ms |`);
+L.push(`| First time, warm worker, empty cache | ${fmt(clip.firstWarmWorkerMs, 0)} ms |`);
+L.push(`| Next turn: one new user message, the rest cached (fresh JSON strings) | ${fmt(clip.nextTurnMs)} ms (max ${fmt(clip.nextTurnMaxMs)} ms) |`);
+L.push(`| Result | dropped ${cl.runs[0].first.dropped}, truncated ${cl.runs[0].first.truncated}, ~${cl.runs[0].first.tokensAfterClip.toLocaleString('en-US')} tokens kept |`);
+L.push('');
+if (result.tokenizers) {
+  L.push(tokenizerMarkdown(result.tokenizers).replace(/^### /gm, '#### '));
+  L.push('');
+}
+const ex = result.extension;
+L.push('### 4. Extension');
+L.push('');
+L.push('| | |');
+L.push('|---|---|');
+L.push(`| dist/extension.js (production, minified) | ${(ex.bundle.extensionBytes / 1024).toFixed(0)} KiB; tokenizer code or ranks inside: ${ex.bundle.tokenizerInExtension ? 'yes ❌' : 'no'} |`);
+L.push(`| dist/tokenWorker.js (loaded lazily, in a worker thread) | ${(ex.bundle.tokenWorkerBytes / 1024).toFixed(0)} KiB |`);
+L.push(`| dist/cli.js | ${(ex.bundle.cliBytes / 1024).toFixed(0)} KiB |`);
+if (host) {
+  L.push(`| Activation, real host (activate entry → return), median of ${host.runs} | ${fmt(host.activationMs, 1)} ms${host.samples.length ? ` (module load + activate: ${fmt(median(host.samples.map((s) => s.loadAndActivateMs)), 1)} ms)` : ''} |`);
+  L.push(`| Tokenizer cold start in the host (worker spawn → first count) | ${fmt(host.tokenizerInHostMs, 0)} ms; longest event-loop gap meanwhile ${fmt(host.tokenizerInHostMaxGapMs, 1)} ms |`);
+  if (host.errors.length) L.push(`| Host errors | ${host.errors.join('; ')} |`);
+} else {
+  L.push('| Activation, real host | not measured (--no-host) |');
+}
+L.push(`| Tokenizer cold start in plain Node (worker spawn → first count), median of 3 | ${fmt(ex.tokenizerLoad.workerColdStartMs, 0)} ms |`);
+L.push('');
+const mem = result.memory;
+L.push(`### 5. Memory (proxy, default settings, ${mem.requests.toLocaleString('en-US')} requests: 3 in 4 non-streaming, 1 in 4 a 50-chunk stream, concurrency 64)`);
+L.push('');
+L.push('| RSS before | RSS after | after 3 s idle | growth | errors |');
+L.push('|---|---|---|---|---|');
+L.push(`| ${fmt(mem.beforeMB, 1)} MB | ${fmt(mem.afterMB, 1)} MB | ${fmt(mem.afterIdle3sMB, 1)} MB | ${fmt(mem.growthMB, 1)} MB | ${mem.errors} |`);
+L.push('');
+L.push(`Total bench time ${((Date.now() - started) / 1000).toFixed(0)} s.`);
+const md = L.join('\n');
+
+const stamp = result.startedAt.replace(/[:.]/g, '-');
+writeFileSync(path.join(RESULTS, `bench-${stamp}.json`), JSON.stringify(result, null, 2));
+writeFileSync(path.join(RESULTS, `bench-${stamp}.md`), `${md}\n`);
+writeFileSync(path.join(RESULTS, 'latest.json'), JSON.stringify(result, null, 2));
+writeFileSync(path.join(RESULTS, 'latest.md'), `${md}\n`);
+process.stdout.write(`${md}\n`);
+log(`results: bench/results/bench-${stamp}.{json,md}`);
