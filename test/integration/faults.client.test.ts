@@ -1,0 +1,226 @@
+/**
+ * What clients and shutdowns can do to a stream: keep-alive pings while Poe is silent, a client that
+ * disconnects (the upstream request must stop within 100 ms), a client that stops reading (the proxy
+ * must not buffer without bound), and a graceful stop.
+ */
+import { strict as assert } from 'node:assert';
+import * as http from 'node:http';
+import { performance } from 'node:perf_hooks';
+import { DEFAULT_CONFIG, type ConfigOverrides } from '../../src/core/config';
+import { FakePoe } from '../support/fakePoe';
+import { startProxy, TEST_FAKE_MODELS, type TestProxy } from '../support/proxyHarness';
+import { ledgerEntries, openAiError, postChat, sleep, sseData, sseText } from '../support/rawClient';
+
+const ask = (text: string, extra: Record<string, unknown> = {}) => ({ model: 'GPT-4.1', messages: [{ role: 'user', content: text }], ...extra });
+
+/** Starts a streaming chat and resolves, paused, once the first body bytes arrived; the caller decides what to do next. */
+function openStream(url: string, body: unknown): Promise<{ req: http.ClientRequest; res: http.IncomingMessage; first: Buffer }> {
+  const u = new URL(url);
+  const text = JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: u.hostname, port: u.port, path: '/v1/chat/completions', method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) } }, (res) => {
+      res.once('data', (first: Buffer) => {
+        res.pause(); // nothing is lost before the caller attaches its own listener
+        resolve({ req, res, first });
+      });
+      res.once('error', () => undefined);
+    });
+    req.on('error', reject);
+    req.end(text);
+  });
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+describe('client faults and graceful stop', function () {
+  let fake: FakePoe;
+  let proxy: TestProxy | undefined;
+  const unhandled: unknown[] = [];
+  const onUnhandled = (e: unknown): void => void unhandled.push(e);
+
+  before(async () => {
+    fake = await FakePoe.start({ models: TEST_FAKE_MODELS });
+    process.on('unhandledRejection', onUnhandled);
+  });
+  after(async () => {
+    process.off('unhandledRejection', onUnhandled);
+    await fake.close();
+  });
+  beforeEach(() => fake.reset());
+  afterEach(async () => {
+    await proxy?.close();
+    proxy = undefined;
+    assert.deepEqual(unhandled, [], 'no unhandled rejection');
+  });
+
+  const start = async (overrides: ConfigOverrides = {}): Promise<TestProxy> => {
+    proxy = await startProxy(fake, overrides);
+    return proxy;
+  };
+
+  describe('keep-alive pings', () => {
+    it('defaults to one `: ping` every 15 s', () => {
+      assert.equal(DEFAULT_CONFIG.keepAliveIntervalMs, 15_000);
+    });
+
+    it('sends `: ping` comments while Poe is silent between chunks, and the content stays intact', async () => {
+      const p = await start({ keepAliveIntervalMs: 50 });
+      fake.reply = () => ({ chunks: ['thinking', ' done', ' now'], chunkDelayMs: 300 });
+      const r = await postChat(p.url, ask('x', { stream: true }));
+      const pings = r.body.split(': ping\n\n').length - 1;
+      assert.ok(pings >= 4, `${pings} pings during ~600 ms of silence at a 50 ms interval`);
+      assert.ok(sseText(r.body).startsWith('thinking done now'));
+      assert.equal(sseData(r.body).at(-1), '[DONE]');
+      // The official SDK ignores the comments.
+      const stream = await p.client().chat.completions.create({ model: 'GPT-4.1', messages: [{ role: 'user', content: 'x' }], stream: true });
+      let text = '';
+      for await (const ch of stream) text += ch.choices[0]?.delta?.content ?? '';
+      assert.ok(text.startsWith('thinking done now'), text);
+    });
+
+    it('sends no pings while Poe keeps talking, nor to a JSON client', async () => {
+      const p = await start({ keepAliveIntervalMs: 200 });
+      fake.reply = () => ({ chunks: Array.from({ length: 12 }, (_, i) => `w${i} `), chunkDelayMs: 40 });
+      const busy = await postChat(p.url, ask('x', { stream: true }));
+      assert.ok(!busy.body.includes(': ping'), 'chunks every 40 ms keep the 200 ms ping timer from firing');
+      fake.reply = () => ({ chunks: ['a', 'b'], chunkDelayMs: 400 });
+      const json = await postChat(p.url, ask('x'));
+      assert.equal(json.status, 200);
+      assert.ok(JSON.parse(json.body).choices[0].message.content.startsWith('ab'));
+    });
+  });
+
+  describe('client disconnects', () => {
+    it('a client that disconnects mid-stream aborts the upstream request within 100 ms', async () => {
+      const p = await start();
+      fake.reply = () => ({ chunks: Array.from({ length: 500 }, (_, i) => `w${i} `), chunkDelayMs: 10 });
+      const latencies: number[] = [];
+      for (let i = 0; i < 7; i++) {
+        const { req, res } = await openStream(p.url, ask('long', { stream: true }));
+        const aborted = fake.waitForAbort(3000);
+        const t0 = performance.now();
+        res.destroy();
+        req.destroy();
+        const rec = await aborted;
+        latencies.push(performance.now() - t0);
+        assert.equal(rec.aborted, true);
+        assert.ok(rec.chunksSent < 500, 'the upstream stream stopped early');
+      }
+      // eslint-disable-next-line no-console
+      console.log(`      disconnect → upstream abort: median ${median(latencies).toFixed(1)} ms, max ${Math.max(...latencies).toFixed(1)} ms (${latencies.length} runs)`);
+      assert.ok(median(latencies) < 100, `median ${median(latencies).toFixed(1)} ms`);
+      const entries = await ledgerEntries(p, 7);
+      assert.equal(entries.filter((e) => e.status === 'aborted' && e.httpStatus === 499).length, 7, 'each abort is in the ledger');
+    });
+
+    it('a disconnect while Poe has not answered yet, or during a retry wait, stops the upstream work', async () => {
+      const p = await start({ keepAliveIntervalMs: 50, upstreamRetries: 2, retryMaxDelayMs: 30_000 });
+      fake.enqueueFault({ kind: 'stall-before-headers' });
+      const stalled = await openStream(p.url, ask('x', { stream: true })); // first bytes are a ping
+      const aborted = fake.waitForAbort(3000);
+      stalled.req.destroy();
+      assert.equal((await aborted).fault, 'stall-before-headers');
+
+      fake.enqueueFault({ kind: 'status', status: 429, headers: { 'retry-after': '20' } });
+      const waiting = await openStream(p.url, ask('x', { stream: true }));
+      await sleep(100);
+      waiting.req.destroy();
+      await sleep(300);
+      assert.equal(fake.chatRequests().length, 2, 'no retry is sent for a client that left');
+      const entries = await ledgerEntries(p, 2);
+      assert.deepEqual(
+        entries.map((e) => e.status),
+        ['aborted', 'aborted'],
+      );
+    });
+  });
+
+  describe('slow reader', () => {
+    it('pauses the upstream instead of buffering when the client stops reading, then delivers everything intact', async () => {
+      const p = await start({ footer: false });
+      const piece = 'x'.repeat(16 * 1024 - 8);
+      const count = 3000; // ~48 MiB of content
+      fake.reply = () => ({ chunks: Array.from({ length: count }, (_, i) => `${String(i).padStart(7, '0')} ${piece}`) });
+      const { res, first } = await openStream(p.url, ask('big', { stream: true }));
+      const parts: Buffer[] = [first];
+      res.on('data', (c: Buffer) => parts.push(c));
+      res.pause();
+
+      // Wait until the upstream stops sending: it must stall well before the end while the client is not reading.
+      const rec = fake.chatRequests()[0];
+      let last = -1;
+      for (let i = 0; i < 60 && rec.chunksSent !== last; i++) {
+        last = rec.chunksSent;
+        await sleep(150);
+      }
+      const inFlight = (p.server as unknown as { inFlight: Set<http.ServerResponse> }).inFlight;
+      const buffered = [...inFlight].reduce((n, r) => n + r.writableLength, 0);
+      // eslint-disable-next-line no-console
+      console.log(`      slow reader: upstream sent ${rec.chunksSent}/${count} chunks (${((rec.chunksSent * 16) / 1024).toFixed(1)} MiB, the rest is in kernel socket buffers) before stalling; proxy user-space buffer ${(buffered / 1024).toFixed(0)} KiB`);
+      assert.ok(rec.chunksSent < count, `upstream paused (${rec.chunksSent}/${count} chunks sent)`);
+      assert.equal(rec.completed, false);
+      assert.ok(buffered <= 1024 * 1024, `proxy buffers at most ~1 MiB for the client, not the whole stream (${buffered} bytes)`);
+
+      // Reading again drains everything, in order and complete.
+      const ended = new Promise<void>((resolve) => res.once('end', () => resolve()));
+      res.resume();
+      await ended;
+      const text = sseText(Buffer.concat(parts).toString('utf8'));
+      const ids = text.match(/\d{7} /g) ?? [];
+      assert.equal(ids.length, count, 'every chunk arrived');
+      assert.ok(ids.every((id, i) => Number(id) === i), 'in order');
+      assert.equal(text.length, count * (piece.length + 8));
+    });
+  });
+
+  describe('graceful stop', () => {
+    it('refuses new connections, lets a stream that finishes within the grace period complete', async () => {
+      const p = await start();
+      fake.reply = () => ({ chunks: Array.from({ length: 6 }, (_, i) => `p${i} `), chunkDelayMs: 60 });
+      const { res, first } = await openStream(p.url, ask('x', { stream: true }));
+      const parts: Buffer[] = [first];
+      res.on('data', (c: Buffer) => parts.push(c)).resume();
+      const ended = new Promise<void>((resolve) => res.once('end', () => resolve()));
+      const closing = p.server.close(3000);
+      await sleep(20);
+      await assert.rejects(postChat(p.url, ask('late')), /ECONNREFUSED|ECONNRESET|socket hang up/);
+      await ended;
+      await closing;
+      const body = Buffer.concat(parts).toString('utf8');
+      assert.ok(sseText(body).startsWith('p0 p1 p2 p3 p4 p5'), body);
+      assert.ok(!sseData(body).some((d) => d !== '[DONE]' && openAiError(d)), 'no error event');
+      assert.equal(sseData(body).at(-1), '[DONE]');
+    });
+
+    it('ends a stream still running after the grace period with an error event and [DONE], and stops the upstream', async () => {
+      const p = await start();
+      fake.reply = () => ({ chunks: Array.from({ length: 400 }, (_, i) => `q${i} `), chunkDelayMs: 25 });
+      const { res, first } = await openStream(p.url, ask('x', { stream: true }));
+      const parts: Buffer[] = [first];
+      res.on('data', (c: Buffer) => parts.push(c)).resume();
+      const ended = new Promise<void>((resolve) => {
+        res.once('end', () => resolve());
+        res.once('close', () => resolve());
+      });
+      const t0 = Date.now();
+      await p.server.close(300);
+      const took = Date.now() - t0;
+      await ended;
+      const body = Buffer.concat(parts).toString('utf8');
+      assert.ok(sseText(body).startsWith('q0 q1'), 'content before the stop was delivered');
+      const data = sseData(body);
+      assert.equal(data.at(-1), '[DONE]', body.slice(-200));
+      const err = openAiError(data.at(-2) ?? '');
+      assert.equal(err?.code, 'proxy_shutdown');
+      assert.match(err!.message, /retry/);
+      assert.ok(took < 3000, `stopped in ${took} ms (grace 300 ms)`);
+      await sleep(100);
+      const rec = fake.chatRequests()[0];
+      assert.equal(rec.completed, false);
+      assert.ok(rec.chunksSent < 400, 'upstream stopped');
+    });
+  });
+});
