@@ -4,6 +4,7 @@
 // cost-history webview (live update, filter, sort, state restored after the panel was hidden).
 // Screenshots: test-results/e2e-history-*.png.
 import * as assert from 'node:assert';
+import { readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import OpenAI from 'openai';
 import type { Frame } from 'playwright-core';
@@ -29,7 +30,7 @@ export async function prepare(): Promise<E2ePrepare> {
   };
 }
 
-export async function run({ step, helpers, page, artifactsDir, log }: E2eContext): Promise<void> {
+export async function run({ step, helpers, page, artifactsDir, workspace, log }: E2eContext): Promise<void> {
   await step('the status bar asks for a key on a fresh install', () => helpers.statusBarText(/Poe: set key/, { timeout: 60_000 }));
 
   await step('"Poe: Set API Key" from the command palette stores a key the fake accepts', async () => {
@@ -115,7 +116,52 @@ export async function run({ step, helpers, page, artifactsDir, log }: E2eContext
     return { points: usage.cost_points! };
   });
 
+  await step('the webview runs under a strict CSP, its script from media/ with the nonce', async () => {
+    const info = await frame.evaluate(() => {
+      const d = (globalThis as any).document;
+      const scripts = Array.from(d.scripts as any[]);
+      return {
+        csp: d.querySelector('meta[http-equiv="Content-Security-Policy"]')?.getAttribute('content') ?? '',
+        scripts: scripts.map((s) => ({ src: s.src as string, nonce: s.nonce as string, inline: !s.src })),
+      };
+    });
+    assert.match(info.csp, /default-src 'none'/);
+    const nonce = /script-src 'nonce-([^']+)'/.exec(info.csp)?.[1];
+    assert.ok(nonce && nonce.length >= 16, info.csp);
+    assert.ok(!/unsafe-inline|unsafe-eval/.test(info.csp), info.csp);
+    // VS Code injects its own inline preamble (acquireVsCodeApi); ours is the one external script.
+    const ours = info.scripts.filter((x) => !x.inline);
+    assert.strictEqual(ours.length, 1, JSON.stringify(info.scripts));
+    assert.match(ours[0].src, /^https:\/\/.*\.vscode-resource\..*\/media\/history\.js$/, 'loaded through asWebviewUri');
+    assert.strictEqual(ours[0].nonce, nonce);
+  });
+
+  await step("the webview is themed with VS Code's CSS variables", async () => {
+    const theme = await frame.evaluate(() => {
+      const d = (globalThis as any).document;
+      const get = (e: any) => (globalThis as any).getComputedStyle(e);
+      const probe = d.createElement('div');
+      probe.style.backgroundColor = 'var(--vscode-editor-background)';
+      probe.style.color = 'var(--vscode-foreground)';
+      d.body.appendChild(probe);
+      const r = {
+        editorBg: get(d.documentElement).getPropertyValue('--vscode-editor-background').trim(),
+        varBg: get(probe).backgroundColor,
+        varFg: get(probe).color,
+        bodyBg: get(d.body).backgroundColor,
+        bodyFg: get(d.body).color,
+      };
+      probe.remove();
+      return r;
+    });
+    assert.ok(theme.editorBg, 'the workbench passes its theme colours');
+    assert.strictEqual(theme.bodyBg, theme.varBg);
+    assert.strictEqual(theme.bodyFg, theme.varFg);
+  });
+
   await step('screenshot of the history view with the requests', async () => {
+    // Toasts float over the editor area; clear them so the webview is fully visible.
+    await helpers.runCommand('Notifications: Clear All Notifications').catch(() => undefined);
     const full = await helpers.screenshot('history');
     const webview = path.join(artifactsDir, 'e2e-history-webview.png');
     await page.locator('iframe.webview.ready').first().screenshot({ path: webview, timeout: 15_000 });
@@ -169,6 +215,32 @@ export async function run({ step, helpers, page, artifactsDir, log }: E2eContext
     await waitFor('both rows after Clear', async () => (await historyRows(frame)).length === 2);
     const cards = await totalsCards(frame);
     assert.strictEqual(cards.Points, grouped(first.points + second.points));
+  });
+
+  await step('Export CSV writes the filtered rows to the file picked in the save dialog', async () => {
+    await frame.selectOption('#filter-model', 'Claude-Sonnet-4.5');
+    await waitFor('only the Claude row', async () => {
+      const r = await historyRows(frame);
+      return r.length === 1 && r[0].model === 'Claude-Sonnet-4.5';
+    });
+    await frame.click('#export-csv');
+    // code-server's save dialog is a quick input holding the proposed path (in the workspace).
+    const input = page.locator('.quick-input-widget .quick-input-box input');
+    await input.waitFor({ state: 'visible', timeout: 15_000 });
+    // The dialog fills the value in steps (folder first); wait for the proposed file name.
+    await waitFor('the proposed file name', async () => /\/poe-cost-history-Claude-Sonnet-4\.5-\d{4}-\d{2}-\d{2}\.csv$/.test(await input.inputValue()));
+    await page.keyboard.press('Enter');
+    const status = await waitFor('the export status', async () => {
+      const t = (await frame.textContent('#export-status')) ?? '';
+      return t.startsWith('Export') && !t.startsWith('Exporting') && t;
+    });
+    assert.match(status, /^Exported 1 requests to /);
+    const files = readdirSync(workspace).filter((f) => f.endsWith('.csv'));
+    assert.strictEqual(files.length, 1, JSON.stringify(files));
+    const lines = readFileSync(path.join(workspace, files[0]), 'utf8').split(/\r?\n/).filter(Boolean);
+    assert.strictEqual(lines.length, 2, 'header + the one filtered row');
+    assert.match(lines[0], /model/);
+    assert.ok(lines[1].includes('Claude-Sonnet-4.5') && !lines[1].includes('GPT-4.1'), lines[1]);
   });
 
 }
