@@ -11,7 +11,7 @@ import { badRequest, ProxyError } from './errors';
 import { costCapError, noApiKeyError, pausedBalance, pausedText, unknownModelError } from './guards';
 import type { LedgerEntry } from './ledger';
 import type { ModelEntry } from './registry';
-import { relayWrite, SSE_HEADERS, wholeEventsLength } from './relay';
+import { EventAligner, relayWrite, SSE_HEADERS } from './relay';
 import { SseParser, type SseEvent } from './sse';
 import { encodingForModel } from './tokens';
 import { readBody } from './upstream';
@@ -153,7 +153,7 @@ export class PassthroughExchange {
     this.res.writeHead(200, { ...SSE_HEADERS, ...rateLimitHeaders(up) });
     this.res.flushHeaders();
     const parser = new SseParser();
-    let pending: Buffer | undefined; // the start of an event whose end has not arrived yet
+    const aligner = new EventAligner();
     let streamError: string | undefined;
 
     await new Promise<void>((resolve) => {
@@ -165,16 +165,13 @@ export class PassthroughExchange {
           up.destroy();
           return;
         }
-        const data = pending ? Buffer.concat([pending, chunk]) : chunk;
-        const whole = wholeEventsLength(data);
-        pending = whole < data.length ? Buffer.from(data.subarray(whole)) : undefined;
-        if (whole > 0) relayWrite(this.res, whole === data.length ? data : data.subarray(0, whole), up);
+        const ready = aligner.push(chunk);
+        if (ready) relayWrite(this.res, ready, up);
       });
       up.once('end', () => {
         for (const ev of parser.end()) this.readEvent(ev);
-        // A last event without its blank line is still whole once the stream ended.
-        if (pending) relayWrite(this.res, Buffer.concat([pending, Buffer.from('\n\n')]));
-        pending = undefined;
+        const rest = aligner.end();
+        if (rest) relayWrite(this.res, rest);
         resolve();
       });
       up.once('error', (err) => {

@@ -28,11 +28,35 @@ export function relayWrite(res: WritableSink, data: string | Buffer, up?: Incomi
 }
 
 /**
- * Length of the prefix of `buf` made of whole SSE events (up to and including the last blank line),
- * so a relay forwards events intact and never leaves a client with half an event if the stream breaks.
+ * Length of the prefix of `buf` made of whole SSE events (up to and including the last blank line).
  */
 export function wholeEventsLength(buf: Buffer): number {
   const lf = buf.lastIndexOf('\n\n');
   const crlf = buf.lastIndexOf('\n\r\n');
   return Math.max(lf >= 0 ? lf + 2 : 0, crlf >= 0 ? crlf + 3 : 0);
+}
+
+/**
+ * Cuts a byte stream at SSE event boundaries: each chunk is passed on at once up to its last whole
+ * event, and only the start of an unfinished event waits for the rest. A client therefore never gets
+ * half an event, even when the upstream breaks off mid-event and the proxy appends an error event.
+ */
+export class EventAligner {
+  private pending: Buffer | undefined;
+
+  /** The bytes that can go out now (undefined when the chunk completed no event). */
+  push(chunk: Buffer): Buffer | undefined {
+    const data = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
+    const whole = wholeEventsLength(data);
+    this.pending = whole < data.length ? Buffer.from(data.subarray(whole)) : undefined;
+    if (whole === 0) return undefined;
+    return whole === data.length ? data : data.subarray(0, whole);
+  }
+
+  /** At the end of the stream: a last event without its blank line, completed. */
+  end(): Buffer | undefined {
+    const rest = this.pending;
+    this.pending = undefined;
+    return rest && Buffer.concat([rest, Buffer.from('\n\n')]);
+  }
 }

@@ -117,6 +117,21 @@ describe('Anthropic Messages through the proxy (@anthropic-ai/sdk)', function ()
     );
   });
 
+  it('refuses a request above the per-message cap before calling Poe', async () => {
+    await proxy.close();
+    proxy = await startProxy(fake, { maxPointsPerMessage: 1000 });
+    await assert.rejects(anthropic().messages.create({ model: MODEL, max_tokens: 20_000, messages: [{ role: 'user', content: 'q' }] }), (e: unknown) => {
+      assert.ok(e instanceof Anthropic.BadRequestError);
+      assert.match(e.message, /Refused before calling Poe.*per-message cap of 1,000/);
+      return true;
+    });
+    const ok = await anthropic().messages.create({ model: MODEL, max_tokens: 100, messages: [{ role: 'user', content: 'q' }] });
+    assert.equal((ok.content[0] as Anthropic.TextBlock).text, 'Echo: q');
+    assert.equal(messagesCalls().length, 1);
+    const entries = await ledgerEntries(proxy, 2);
+    assert.deepEqual(entries.map((e) => e.status), ['refused', 'ok']);
+  });
+
   it('answers count_tokens locally, without calling Poe', async () => {
     const short = await anthropic().messages.countTokens({ model: MODEL, messages: [{ role: 'user', content: 'hello' }] });
     const long = await anthropic().messages.countTokens({
