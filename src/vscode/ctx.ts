@@ -9,9 +9,11 @@ import { apiKeyFromEnv } from '../core/envConfig';
 import { Ledger } from '../core/ledger';
 import { registerSecret } from '../core/log';
 import { BalanceService } from './balance';
+import { registerClientConfigCommands } from './clientConfigCommands';
 import { registerCommands } from './commands';
 import { Config } from './config';
 import { KeyStore } from './keyStore';
+import { registerLmProvider, type PoeChatProvider } from './lmProvider';
 import { ChannelLogger } from './logger';
 import type { PickerDeps } from './modelPicker';
 import { ModelsStore } from './modelsStore';
@@ -29,6 +31,8 @@ export class Ctx implements vscode.Disposable {
   readonly models: ModelsStore;
   readonly controller: ProxyController;
   readonly statusBar: StatusBar;
+  /** Poe's models for Copilot Chat / vscode.lm. */
+  readonly lm: PoeChatProvider;
   readonly bundledModelsFile: string;
   /** Resolves when the startup work (keys loaded, autostart attempted) is done. */
   readonly ready: Promise<void>;
@@ -55,6 +59,21 @@ export class Ctx implements vscode.Disposable {
     );
     this.statusBar = own(new StatusBar(this.controller, this.balance, this.keys, this.config));
     for (const d of registerCommands(this)) own(d);
+    for (const d of registerClientConfigCommands(this)) own(d);
+    // Poe's models in Copilot Chat / vscode.lm, served in process by the same pipeline.
+    this.lm = own(
+      registerLmProvider({
+        controller: this.controller,
+        config: this.config,
+        keys: this.keys,
+        ledger: this.ledger,
+        balance: this.balance,
+        models: this.models,
+        logger: this.logger,
+        bundledModelsFile: this.bundledModelsFile,
+        onDidFinishDetached: () => this.statusBar.update(),
+      }),
+    );
     own(this.keys.onDidChange((which) => this.onKeyChanged(which)));
     own(this.controller.onDidChangeState(() => this.updateContextKeys()));
     own(

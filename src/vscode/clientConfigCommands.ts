@@ -1,0 +1,197 @@
+/**
+ * "Poe: Configure Claude Code / Codex / Continue / Aider" and "Poe: Undo Client Configuration": the
+ * planners in core/clientConfig.ts behind a preview (a diff per file, then a modal listing the files
+ * and notes) and a backup in the extension's storage that Undo restores exactly.
+ *
+ * Arguments (for tests and scripts; the same checks apply): configure commands take
+ * `{ home?, model?, confirm?: boolean, preview?: boolean }` — `confirm: true` writes without asking,
+ * `preview: false` opens no diff; undo takes `{ id?, confirm?: boolean }`.
+ */
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import {
+  applyPlan,
+  CLIENT_NAMES,
+  defaultModel,
+  listChanges,
+  planClientFromDisk,
+  planIsNoop,
+  undoChange,
+  type ChangeRecord,
+  type ClientId,
+  type ClientModel,
+  type ClientPlan,
+} from '../core/clientConfig';
+import { loadRegistry } from '../core/proxy';
+import type { Ctx } from './ctx';
+
+export const CONFIGURE_COMMANDS: Record<string, ClientId> = {
+  'poeProxy.configureClaudeCode': 'claude-code',
+  'poeProxy.configureCodex': 'codex',
+  'poeProxy.configureContinue': 'continue',
+  'poeProxy.configureAider': 'aider',
+};
+export const UNDO_COMMAND = 'poeProxy.undoClientConfiguration';
+
+const PREVIEW_SCHEME = 'poe-proxy-preview';
+
+interface ConfigureArgs {
+  home?: string;
+  model?: string;
+  confirm?: boolean;
+  preview?: boolean;
+}
+
+export interface ConfigureResult {
+  client: ClientId;
+  /** written: files changed; unchanged: already configured; cancelled: the user said no. */
+  outcome: 'written' | 'unchanged' | 'cancelled';
+  files: string[];
+  changeId?: string;
+}
+
+/** Read-only documents holding the before/after texts the diff shows. */
+class PreviewDocs implements vscode.TextDocumentContentProvider {
+  private readonly texts = new Map<string, string>();
+  private seq = 0;
+
+  provideTextDocumentContent(uri: vscode.Uri): string {
+    return this.texts.get(uri.toString()) ?? '';
+  }
+
+  uri(file: string, side: 'before' | 'after', text: string): vscode.Uri {
+    const uri = vscode.Uri.from({ scheme: PREVIEW_SCHEME, path: file, query: `${side}-${++this.seq}` });
+    this.texts.set(uri.toString(), text);
+    return uri;
+  }
+}
+
+export function registerClientConfigCommands(ctx: Ctx): vscode.Disposable[] {
+  const docs = new PreviewDocs();
+  const run = <T>(id: string, fn: (arg: unknown) => Promise<T>): vscode.Disposable =>
+    vscode.commands.registerCommand(id, async (arg?: unknown) => {
+      try {
+        return await fn(arg);
+      } catch (err) {
+        ctx.logger.error(`${id} failed: ${(err as Error)?.message ?? err}`);
+        void vscode.window.showErrorMessage(`Poe: ${(err as Error)?.message ?? err}`);
+        return undefined;
+      }
+    });
+  return [
+    vscode.workspace.registerTextDocumentContentProvider(PREVIEW_SCHEME, docs),
+    ...Object.entries(CONFIGURE_COMMANDS).map(([id, client]) => run(id, (arg) => configure(ctx, docs, client, (arg ?? {}) as ConfigureArgs))),
+    run(UNDO_COMMAND, (arg) => undo(ctx, (arg ?? {}) as { id?: string; confirm?: boolean })),
+  ];
+}
+
+function backupDir(ctx: Ctx): string {
+  return path.join(ctx.extension.globalStorageUri.fsPath, 'client-config-backups');
+}
+
+/** The URL clients should use: the proxy serving this window, else the configured port. */
+function proxyUrl(ctx: Ctx): string {
+  const url = ctx.controller.state.url;
+  if (url) return url;
+  const host = ctx.config.host === '0.0.0.0' || ctx.config.host === '::' ? '127.0.0.1' : ctx.config.host;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${ctx.config.port}`;
+}
+
+async function textModels(ctx: Ctx): Promise<ClientModel[]> {
+  const config = ctx.controller.activeConfig ?? ctx.config.proxyConfig({ modelsFile: ctx.models.picksFile });
+  const registry = ctx.controller.registry ?? (await loadRegistry(config, ctx.bundledModelsFile, ctx.models.selected));
+  return registry.models
+    .filter((m) => m.modality === 'text')
+    .map((m) => ({ id: m.id, contextLength: registry.contextLimit(m, config.contextLimit), maxOutputTokens: m.maxOutputTokens, base: m.base, per1kTokens: m.per1kTokens, tools: m.tools }));
+}
+
+async function pickModel(client: ClientId, models: ClientModel[]): Promise<string | undefined> {
+  // Coding agents need tool calling: those models first.
+  const sorted = [...models].sort((a, b) => Number(Boolean(b.tools)) - Number(Boolean(a.tools)));
+  const picked = await vscode.window.showQuickPick(
+    sorted.map((m) => ({ label: m.id, description: m.tools ? 'tools' : undefined, detail: `context ${m.contextLength.toLocaleString('en-US')} tokens · ~${m.base} + ${m.per1kTokens}/1k points` })),
+    { title: `Poe: model for ${CLIENT_NAMES[client]}`, placeHolder: 'The default model the client will use' },
+  );
+  return picked?.label;
+}
+
+async function configure(ctx: Ctx, docs: PreviewDocs, client: ClientId, args: ConfigureArgs): Promise<ConfigureResult> {
+  const name = CLIENT_NAMES[client];
+  const models = await textModels(ctx);
+  let model = args.model;
+  if (!model && (client === 'codex' || client === 'aider') && !args.confirm) {
+    model = await pickModel(client, models);
+    if (!model) return { client, outcome: 'cancelled', files: [] };
+  }
+  let accessKey: string | undefined;
+  if (ctx.config.accessKeyRequired) accessKey = ctx.keys.localAccessKey ?? (await ctx.keys.generateAccessKey());
+  const opts = { home: args.home ?? os.homedir(), proxyUrl: proxyUrl(ctx), accessKey, models, model: model ?? defaultModel({ home: '', proxyUrl: '', models }) };
+  const plan = await planClientFromDisk(client, opts);
+  const files = plan.edits.filter((e) => e.before !== e.after).map((e) => e.path);
+  if (planIsNoop(plan)) {
+    if (!args.confirm) void vscode.window.showInformationMessage(`Poe: ${name} is already configured for this proxy; nothing to change.`);
+    return { client, outcome: 'unchanged', files: [] };
+  }
+  if (args.preview !== false) await showDiffs(docs, plan, name);
+  if (!args.confirm && !(await ask(plan, name))) return { client, outcome: 'cancelled', files };
+  const record = await applyPlan(plan, backupDir(ctx));
+  ctx.logger.info(`configured ${name}: wrote ${files.join(', ')} (undo: "Poe: Undo Client Configuration")`);
+  if (!args.confirm) {
+    void vscode.window.showInformationMessage(`Poe: ${name} now uses the proxy (${files.length} file(s) written).`, 'Undo').then((a) => {
+      if (a && record) void vscode.commands.executeCommand(UNDO_COMMAND, { id: record.id, confirm: true });
+    });
+  }
+  return { client, outcome: 'written', files, changeId: record?.id };
+}
+
+async function showDiffs(docs: PreviewDocs, plan: ClientPlan, name: string): Promise<void> {
+  for (const e of plan.edits) {
+    if (e.before === e.after) continue;
+    const left = docs.uri(e.path, 'before', e.before ?? '');
+    const right = docs.uri(e.path, 'after', e.after);
+    const title = `${path.basename(e.path)}: ${e.before === null ? 'new file' : 'current ↔ planned'} (Poe: ${name})`;
+    await vscode.commands.executeCommand('vscode.diff', left, right, title, { preview: false, preserveFocus: true });
+  }
+}
+
+async function ask(plan: ClientPlan, name: string): Promise<boolean> {
+  const lines = plan.edits.filter((e) => e.before !== e.after).map((e) => `${e.before === null ? 'Create' : 'Change'} ${e.path}`);
+  const detail = [...lines, '', ...plan.notes, '', 'A backup is kept: "Poe: Undo Client Configuration" restores the files exactly.'].join('\n');
+  const answer = await vscode.window.showInformationMessage(`Configure ${name} to use the Poe proxy?`, { modal: true, detail }, 'Write');
+  return answer === 'Write';
+}
+
+function describeChange(c: ChangeRecord): string {
+  return `${CLIENT_NAMES[c.client]} — ${new Date(c.time).toLocaleString()}`;
+}
+
+async function undo(ctx: Ctx, args: { id?: string; confirm?: boolean }): Promise<{ undone?: string; restored: string[]; deleted: string[] }> {
+  const dir = backupDir(ctx);
+  const changes = await listChanges(dir);
+  if (changes.length === 0) {
+    if (!args.confirm) void vscode.window.showInformationMessage('Poe: no client configuration to undo.');
+    return { restored: [], deleted: [] };
+  }
+  let target: ChangeRecord | undefined = args.id ? changes.find((c) => c.id === args.id) : undefined;
+  if (args.id && !target) throw new Error(`No client configuration change ${args.id} to undo (already undone?).`);
+  if (!target) {
+    if (args.confirm) target = changes[0];
+    else {
+      const picked = await vscode.window.showQuickPick(
+        changes.map((c) => ({ label: describeChange(c), detail: c.files.map((f) => f.path).join(', '), change: c })),
+        { title: 'Poe: Undo Client Configuration', placeHolder: 'Restore these files to what they held before the change' },
+      );
+      target = picked?.change;
+    }
+  }
+  if (!target) return { restored: [], deleted: [] };
+  // A newer change of the same file would be lost silently: undo that one first.
+  const newer = changes.slice(0, changes.indexOf(target)).find((c) => c.files.some((f) => target!.files.some((t) => t.path === f.path)));
+  if (newer) throw new Error(`${describeChange(newer)} changed the same file later; undo that change first.`);
+  const result = await undoChange(dir, target);
+  const note = result.modifiedSince.length ? ` Edits made since then to ${result.modifiedSince.join(', ')} were replaced.` : '';
+  ctx.logger.info(`undid ${describeChange(target)}: restored ${result.restored.join(', ') || '-'}, deleted ${result.deleted.join(', ') || '-'}`);
+  if (!args.confirm) void vscode.window.showInformationMessage(`Poe: ${CLIENT_NAMES[target.client]} configuration undone.${note}`);
+  return { undone: target.id, restored: result.restored, deleted: result.deleted };
+}

@@ -1,0 +1,272 @@
+/**
+ * Poe's models in Copilot Chat and for other extensions (vscode.lm), as a LanguageModelChatProvider.
+ * Requests run the proxy's chat pipeline in process (core/inProcess.ts): same guards, clipping, retry
+ * ladder, points and ledger as HTTP, without a socket and without the footer (VS Code has its own UI;
+ * the points still go to the ledger, the status bar and the cost history).
+ */
+import * as vscode from 'vscode';
+import type { ChatServices } from '../core/chat';
+import type { ProxyConfig } from '../core/config';
+import { InProcessAbortError, InProcessChatError, runChatInProcess, ToolCallAccumulator } from '../core/inProcess';
+import type { Ledger, LedgerEntry } from '../core/ledger';
+import type { ChatMessage, ChatRequest } from '../core/openaiTypes';
+import { loadRegistry } from '../core/proxy';
+import type { ModelEntry, ModelRegistry } from '../core/registry';
+import { ProxyServer } from '../core/server';
+import { createTokenCounter, encodingForModel, type ManagedTokenCounter } from '../core/tokens';
+import type { BalanceService } from './balance';
+import type { Config } from './config';
+import type { KeyStore } from './keyStore';
+import type { ChannelLogger } from './logger';
+import type { ModelsStore } from './modelsStore';
+import type { ProxyController } from './proxyController';
+
+/** Must match `contributes.languageModelChatProviders[].vendor` in package.json. */
+export const LM_VENDOR = 'poe-proxy';
+/** The ledger's `client` for these requests. */
+export const LM_CLIENT = 'vscode-lm';
+/** OpenAI's per-message framing, as the proxy counts it. */
+const PER_MESSAGE_OVERHEAD = 4;
+
+export interface LmDeps {
+  controller: ProxyController;
+  config: Config;
+  keys: KeyStore;
+  ledger: Ledger;
+  balance: BalanceService;
+  models: ModelsStore;
+  logger: ChannelLogger;
+  bundledModelsFile: string;
+  /** Called after each request this provider ran without this window's server (status bar refresh). */
+  onDidFinishDetached(entry: LedgerEntry): void;
+}
+
+interface PoeModelInfo extends vscode.LanguageModelChatInformation {
+  readonly entry: ModelEntry;
+}
+
+export class PoeChatProvider implements vscode.LanguageModelChatProvider<PoeModelInfo>, vscode.Disposable {
+  private readonly changed = new vscode.EventEmitter<void>();
+  readonly onDidChangeLanguageModelChatInformation = this.changed.event;
+  private readonly subs: vscode.Disposable[] = [];
+  /** Used while this window does not serve (stopped, or another window serves the port). */
+  private detached: { server: ProxyServer; tokens: ManagedTokenCounter; sub: { dispose(): void } } | undefined;
+  private registryCache: Promise<ModelRegistry> | undefined;
+
+  constructor(private readonly deps: LmDeps) {
+    this.subs.push(
+      vscode.lm.registerLanguageModelChatProvider(LM_VENDOR, this),
+      deps.controller.onDidChangeState(() => this.invalidate()),
+      deps.config.onDidChange(() => this.invalidate()),
+    );
+  }
+
+  /** The model list may have changed (start/stop, settings, picks). */
+  invalidate(): void {
+    this.registryCache = undefined;
+    this.changed.fire();
+  }
+
+  // ---- models ---------------------------------------------------------------------------------
+
+  async provideLanguageModelChatInformation(): Promise<PoeModelInfo[]> {
+    const registry = await this.registry().catch((err: Error) => {
+      this.deps.logger.warn(`language models: cannot load the models (${err.message})`);
+      return undefined;
+    });
+    if (!registry) return [];
+    const config = this.config();
+    return registry.models.filter((m) => m.modality === 'text').map((m) => modelInfo(m, registry, config));
+  }
+
+  private config(): ProxyConfig {
+    return this.deps.controller.activeConfig ?? this.deps.config.proxyConfig({ modelsFile: this.deps.models.picksFile });
+  }
+
+  private registry(): Promise<ModelRegistry> {
+    const live = this.deps.controller.registry;
+    if (live) return Promise.resolve(live);
+    this.registryCache ??= loadRegistry(this.config(), this.deps.bundledModelsFile, this.deps.models.selected);
+    return this.registryCache;
+  }
+
+  // ---- requests -------------------------------------------------------------------------------
+
+  /** This window's server when it serves; otherwise a server that never listens, built from the same settings. */
+  private async services(): Promise<ChatServices> {
+    const live = this.deps.controller.server;
+    if (live) return live.inProcessServices();
+    const config = this.config();
+    const registry = await this.registry();
+    if (!this.detached) {
+      const tokens = createTokenCounter({ logger: this.deps.logger });
+      const server = new ProxyServer({
+        config,
+        registry,
+        getApiKey: () => this.deps.keys.poeKey,
+        logger: this.deps.logger,
+        tokens,
+        ledger: this.deps.ledger,
+        usage: this.deps.balance.usage,
+      });
+      const sub = server.onDidFinishRequest((e) => this.deps.onDidFinishDetached(e));
+      this.detached = { server, tokens, sub };
+    } else {
+      this.detached.server.reconfigure(config, registry);
+    }
+    return this.detached.server.inProcessServices();
+  }
+
+  async provideLanguageModelChatResponse(
+    model: PoeModelInfo,
+    messages: readonly vscode.LanguageModelChatRequestMessage[],
+    options: vscode.ProvideLanguageModelChatResponseOptions,
+    progress: vscode.Progress<vscode.LanguageModelResponsePart>,
+    token: vscode.CancellationToken,
+  ): Promise<void> {
+    const request: ChatRequest = { ...modelOptions(options.modelOptions), model: model.id, messages: toOpenAiMessages(messages) };
+    if (options.tools?.length) {
+      request.tools = options.tools.map((t) => ({
+        type: 'function',
+        function: { name: t.name, description: t.description, parameters: t.inputSchema ?? { type: 'object', properties: {} } },
+      }));
+      request.tool_choice = options.toolMode === vscode.LanguageModelChatToolMode.Required ? 'required' : 'auto';
+    }
+    const abort = new AbortController();
+    const cancel = token.onCancellationRequested(() => abort.abort());
+    const calls = new ToolCallAccumulator();
+    const flushCalls = (): void => {
+      for (const c of calls.take()) progress.report(new vscode.LanguageModelToolCallPart(c.id, c.name, c.input));
+    };
+    try {
+      if (token.isCancellationRequested) return;
+      await runChatInProcess(await this.services(), request, {
+        client: LM_CLIENT,
+        signal: abort.signal,
+        onChunk: (chunk) => {
+          const choice = chunk.choices?.[0];
+          if (!choice) return;
+          const text = choice.delta?.content;
+          if (typeof text === 'string' && text.length > 0) progress.report(new vscode.LanguageModelTextPart(text));
+          calls.add(choice.delta);
+          if (choice.finish_reason) flushCalls();
+        },
+      });
+      flushCalls();
+    } catch (err) {
+      if (err instanceof InProcessAbortError) return; // cancelled by the caller: nothing to report
+      if (err instanceof InProcessChatError) throw new Error(`Poe: ${err.message}`);
+      throw err;
+    } finally {
+      cancel.dispose();
+    }
+  }
+
+  async provideTokenCount(model: PoeModelInfo, text: string | vscode.LanguageModelChatRequestMessage): Promise<number> {
+    const services = await this.services().catch(() => undefined);
+    const entry = model.entry;
+    const encoding = encodingForModel(entry.id, entry.encoding);
+    if (!services) return Math.ceil((typeof text === 'string' ? text : messageText(text)).length / 4);
+    if (typeof text === 'string') return services.tokens.countOne(text, encoding);
+    return (await services.tokens.countOne(messageText(text), encoding)) + PER_MESSAGE_OVERHEAD;
+  }
+
+  dispose(): void {
+    for (const s of this.subs) s.dispose();
+    this.changed.dispose();
+    const d = this.detached;
+    this.detached = undefined;
+    if (d) {
+      d.sub.dispose();
+      void d.tokens.dispose();
+    }
+  }
+}
+
+/** Creates the provider, registered under LM_VENDOR until disposed. */
+export function registerLmProvider(deps: LmDeps): PoeChatProvider {
+  return new PoeChatProvider(deps);
+}
+
+function modelInfo(m: ModelEntry, registry: ModelRegistry, config: ProxyConfig): PoeModelInfo {
+  const context = registry.contextLimit(m, config.contextLimit);
+  const output = m.maxOutputTokens ?? config.outputReserve;
+  // The proxy keeps this much of the context free for the answer when it clips; telling VS Code the
+  // same budget means a full prompt is sent as is, not clipped.
+  const reserve = Math.min(config.outputReserve, m.maxOutputTokens ?? Number.POSITIVE_INFINITY);
+  return {
+    id: m.id,
+    name: m.id,
+    family: m.id,
+    version: 'poe',
+    detail: 'Poe',
+    tooltip: `${m.id} via Poe — ~${m.base} points per message + ${m.per1kTokens} per 1k tokens (models.yaml estimate); context ${context.toLocaleString('en-US')} tokens`,
+    maxInputTokens: Math.max(Math.floor(context / 4), context - reserve),
+    maxOutputTokens: output,
+    capabilities: { toolCalling: m.tools === true, imageInput: false },
+    entry: m,
+  };
+}
+
+/** The OpenAI request options VS Code callers may pass in `modelOptions` (anything else is dropped). */
+function modelOptions(o: { readonly [name: string]: unknown } | undefined): Partial<ChatRequest> {
+  const out: Partial<ChatRequest> = {};
+  if (!o) return out;
+  for (const k of ['temperature', 'top_p', 'max_tokens', 'max_completion_tokens', 'stop', 'seed', 'reasoning_effort']) {
+    if (o[k] !== undefined) out[k] = o[k];
+  }
+  return out;
+}
+
+function role(r: vscode.LanguageModelChatMessageRole): 'user' | 'assistant' | 'system' {
+  if (r === vscode.LanguageModelChatMessageRole.User) return 'user';
+  if (r === vscode.LanguageModelChatMessageRole.Assistant) return 'assistant';
+  return 'system'; // the proposed System role (3)
+}
+
+function partText(part: unknown): string {
+  if (part instanceof vscode.LanguageModelTextPart) return part.value;
+  if (part instanceof vscode.LanguageModelPromptTsxPart) return typeof part.value === 'string' ? part.value : JSON.stringify(part.value);
+  if (part && typeof part === 'object' && typeof (part as { value?: unknown }).value === 'string') return (part as { value: string }).value;
+  return '';
+}
+
+function messageText(m: vscode.LanguageModelChatRequestMessage): string {
+  return m.content
+    .map((p) => {
+      if (p instanceof vscode.LanguageModelToolCallPart) return `${p.name}${JSON.stringify(p.input)}`;
+      if (p instanceof vscode.LanguageModelToolResultPart) return p.content.map(partText).join('');
+      return partText(p);
+    })
+    .join('');
+}
+
+/**
+ * VS Code messages → OpenAI messages. Tool calls ride on the assistant message; each tool result
+ * becomes a `tool` message placed right after it (OpenAI's order), before the user's own text.
+ */
+export function toOpenAiMessages(messages: readonly vscode.LanguageModelChatRequestMessage[]): ChatMessage[] {
+  const out: ChatMessage[] = [];
+  for (const m of messages) {
+    const r = role(m.role);
+    let text = '';
+    const toolCalls: NonNullable<ChatMessage['tool_calls']> = [];
+    const results: ChatMessage[] = [];
+    for (const p of m.content) {
+      if (p instanceof vscode.LanguageModelToolCallPart) {
+        toolCalls.push({ id: p.callId, type: 'function', function: { name: p.name, arguments: JSON.stringify(p.input ?? {}) } });
+      } else if (p instanceof vscode.LanguageModelToolResultPart) {
+        results.push({ role: 'tool', tool_call_id: p.callId, content: p.content.map(partText).join('') });
+      } else {
+        text += partText(p);
+      }
+    }
+    out.push(...results);
+    if (r === 'assistant' && toolCalls.length > 0) {
+      out.push({ role: 'assistant', content: text || null, tool_calls: toolCalls });
+    } else if (text || results.length === 0) {
+      out.push({ role: r, content: text, ...(m.name ? { name: m.name } : {}) });
+    }
+  }
+  return out;
+}

@@ -1,0 +1,289 @@
+// Poe's models through vscode.lm in the real extension host (VS Code 1.104 via code-server): the
+// language-model provider served in process by the proxy's pipeline, against a FakePoe; and the
+// "Configure client" commands writing into a temporary HOME and undoing.
+import * as assert from 'assert';
+import { promises as fsp } from 'fs';
+import type { AddressInfo } from 'net';
+import * as net from 'net';
+import * as os from 'os';
+import * as path from 'path';
+import * as vscode from 'vscode';
+import { FOOTER_MARK } from '../../src/core/footer';
+import type { LedgerEntry } from '../../src/core/ledger';
+import type { PoeProxyApi } from '../../src/vscode/extension';
+import { LM_CLIENT, LM_VENDOR } from '../../src/vscode/lmProvider';
+import { DEFAULT_API_KEY, defaultReply, FakePoe } from '../support/fakePoe';
+
+const EXTENSION_ID = 'poe-proxy.poe-proxy-vscode';
+
+function section(): vscode.WorkspaceConfiguration {
+  return vscode.workspace.getConfiguration('poeProxy');
+}
+
+async function setGlobal(key: string, value: unknown): Promise<void> {
+  await section().update(key, value, vscode.ConfigurationTarget.Global);
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitFor<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('Copilot Chat language models (vscode.lm) and client configuration', function () {
+  this.timeout(60_000);
+  let api: PoeProxyApi;
+  let fake: FakePoe;
+  let port: number;
+
+  /** The next ledger entry this window records (HTTP, in process or detached alike). */
+  function nextEntry(pred: (e: LedgerEntry) => boolean = () => true): Promise<LedgerEntry> {
+    return new Promise((resolve) => {
+      const sub = api.ctx.controller.onDidFinishRequest((e) => {
+        if (!pred(e)) return;
+        sub.dispose();
+        resolve(e);
+      });
+    });
+  }
+
+  async function model(id = 'GPT-4.1'): Promise<vscode.LanguageModelChat> {
+    const [m] = await vscode.lm.selectChatModels({ vendor: LM_VENDOR, id });
+    assert.ok(m, `model ${id} from ${LM_VENDOR}`);
+    return m;
+  }
+
+  async function collect(res: vscode.LanguageModelChatResponse): Promise<string[]> {
+    const parts: string[] = [];
+    for await (const t of res.text) parts.push(t);
+    return parts;
+  }
+
+  before(async () => {
+    fake = await FakePoe.start();
+    const ext = vscode.extensions.getExtension<PoeProxyApi>(EXTENSION_ID);
+    assert.ok(ext);
+    api = await ext.activate();
+    await api.ready;
+    await api.ctx.models.reset();
+    port = await freePort();
+    await setGlobal('baseUrl', fake.url);
+    await setGlobal('port', port);
+    await setGlobal('pointsCutoff', undefined);
+    const key = await vscode.commands.executeCommand<{ ok: boolean }>('poeProxy.setApiKey', DEFAULT_API_KEY);
+    assert.strictEqual(key.ok, true);
+    await vscode.commands.executeCommand('poeProxy.start');
+    await waitFor('the proxy running', () => api.state().kind === 'running' && api.state().port === port);
+  });
+
+  after(async () => {
+    fake.reply = defaultReply;
+    for (const key of ['baseUrl', 'port', 'pointsCutoff']) await setGlobal(key, undefined).catch(() => undefined);
+    await api?.ctx.keys.clearPoeKey().catch(() => undefined);
+    await fake?.close();
+  });
+
+  beforeEach(() => {
+    fake.reply = defaultReply;
+  });
+
+  it('vscode.lm.selectChatModels finds the text models of the registry, with context sizes and tool calling', async () => {
+    const models = await vscode.lm.selectChatModels({ vendor: LM_VENDOR });
+    const registry = api.ctx.controller.registry!;
+    const text = registry.models.filter((m) => m.modality === 'text');
+    assert.deepStrictEqual(models.map((m) => m.id).sort(), text.map((m) => m.id).sort());
+    assert.ok(!models.some((m) => m.id === 'GPT-Image-1'), 'image models are not chat models');
+    const gpt = models.find((m) => m.id === 'GPT-4.1')!;
+    assert.strictEqual(gpt.vendor, LM_VENDOR);
+    assert.strictEqual(gpt.name, 'GPT-4.1');
+    const context = registry.contextLimit(registry.resolve('GPT-4.1')!, 0);
+    assert.ok(gpt.maxInputTokens > context / 2 && gpt.maxInputTokens <= context, `maxInputTokens ${gpt.maxInputTokens} within the context ${context}`);
+  });
+
+  it('sendRequest streams the fake upstream\'s text without a footer, and the ledger and status bar see it', async () => {
+    fake.reply = () => ({ chunks: ['Hello', ' from', ' fake', ' Poe'], chunkDelayMs: 30 });
+    const before = fake.chatRequests().length;
+    const entry = nextEntry((e) => e.client === LM_CLIENT);
+    const m = await model();
+    const res = await m.sendRequest([vscode.LanguageModelChatMessage.User('say hello')], {}, new vscode.CancellationTokenSource().token);
+    const parts = await collect(res);
+    assert.strictEqual(parts.join(''), 'Hello from fake Poe');
+    assert.ok(parts.length >= 3, `streamed in pieces (${parts.length})`);
+    assert.ok(!parts.join('').includes(FOOTER_MARK), 'no footer in a language-model answer');
+    const up = fake.chatRequests().slice(before);
+    assert.strictEqual(up.length, 1);
+    assert.strictEqual(up[0].headers.authorization, `Bearer ${DEFAULT_API_KEY}`);
+    assert.deepStrictEqual(up[0].body.messages, [{ role: 'user', content: 'say hello' }]);
+    const e = await entry;
+    assert.strictEqual(e.status, 'ok');
+    assert.strictEqual(e.model, 'GPT-4.1');
+    assert.ok(typeof e.points === 'number' && e.points > 0, `points recorded: ${e.points}`);
+    assert.strictEqual(api.ctx.controller.lastRequest?.client, LM_CLIENT, 'the status bar tooltip reads the same entry');
+    await api.ctx.ledger.flush();
+    const [last] = await api.ctx.ledger.read({ limit: 1 });
+    assert.strictEqual(last.client, LM_CLIENT);
+  });
+
+  it('countTokens returns the tokenizer\'s count for text and messages', async () => {
+    const m = await model();
+    const n = await m.countTokens('hello world, how are you today?');
+    assert.ok(Number.isInteger(n) && n >= 5 && n <= 12, `${n} tokens`);
+    const longer = await m.countTokens('hello world, how are you today? '.repeat(20));
+    assert.ok(longer > n * 10, `${longer} for 20× the text`);
+    const msg = await m.countTokens(vscode.LanguageModelChatMessage.User('hello world, how are you today?'));
+    assert.ok(msg > n, 'a message counts its framing too');
+  });
+
+  it('tool calls come back as LanguageModelToolCallPart, and tool results go up as tool messages', async () => {
+    fake.reply = () => ({ toolCalls: [{ id: 'call_7', name: 'get_weather', arguments: '{"city":"Paris"}' }] });
+    const m = await model();
+    const tools: vscode.LanguageModelChatTool[] = [{ name: 'get_weather', description: 'Weather for a city', inputSchema: { type: 'object', properties: { city: { type: 'string' } } } }];
+    const res = await m.sendRequest([vscode.LanguageModelChatMessage.User('weather in Paris?')], { tools }, new vscode.CancellationTokenSource().token);
+    const calls: vscode.LanguageModelToolCallPart[] = [];
+    for await (const p of res.stream) if (p instanceof vscode.LanguageModelToolCallPart) calls.push(p);
+    assert.strictEqual(calls.length, 1);
+    assert.strictEqual(calls[0].callId, 'call_7');
+    assert.strictEqual(calls[0].name, 'get_weather');
+    assert.deepStrictEqual(calls[0].input, { city: 'Paris' });
+    assert.strictEqual(fake.chatRequests().at(-1)?.body.tools?.[0]?.function?.name, 'get_weather');
+
+    fake.reply = defaultReply;
+    const follow = await m.sendRequest(
+      [
+        vscode.LanguageModelChatMessage.User('weather in Paris?'),
+        vscode.LanguageModelChatMessage.Assistant([new vscode.LanguageModelToolCallPart('call_7', 'get_weather', { city: 'Paris' })]),
+        vscode.LanguageModelChatMessage.User([new vscode.LanguageModelToolResultPart('call_7', [new vscode.LanguageModelTextPart('sunny, 21 °C')])]),
+      ],
+      { tools },
+      new vscode.CancellationTokenSource().token,
+    );
+    await collect(follow);
+    const sent = fake.chatRequests().at(-1)?.body.messages;
+    assert.deepStrictEqual(sent.slice(1), [
+      { role: 'assistant', content: null, tool_calls: [{ id: 'call_7', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }] },
+      { role: 'tool', tool_call_id: 'call_7', content: 'sunny, 21 °C' },
+    ]);
+  });
+
+  // VS Code 1.104 forwards a sendRequest token to the provider only while the request is starting:
+  // the RPC layer drops the cancel listener once $startChatRequest has replied (rpcProtocol's
+  // PendingRPCReply disposes it), so the provider's token is cancelled by the host itself (e.g. when
+  // a chat session is stopped and VS Code cancels the provider call), which is what this drives.
+  it('cancelling the provider\'s token aborts the upstream stream and records "aborted"', async () => {
+    fake.reply = () => ({ chunks: Array.from({ length: 60 }, (_, i) => `w${i} `), chunkDelayMs: 100 });
+    const entry = nextEntry((e) => e.client === LM_CLIENT);
+    const info = (await api.ctx.lm.provideLanguageModelChatInformation()).find((m) => m.id === 'GPT-4.1')!;
+    const cts = new vscode.CancellationTokenSource();
+    const parts: vscode.LanguageModelResponsePart[] = [];
+    const progress: vscode.Progress<vscode.LanguageModelResponsePart> = {
+      report: (p) => {
+        parts.push(p);
+        if (parts.length === 2) cts.cancel();
+      },
+    };
+    const done = api.ctx.lm.provideLanguageModelChatResponse(
+      info,
+      [vscode.LanguageModelChatMessage.User('a long answer please')],
+      { toolMode: vscode.LanguageModelChatToolMode.Auto },
+      progress,
+      cts.token,
+    );
+    const aborted = await fake.waitForAbort(15_000);
+    await done; // a cancelled request ends quietly
+    assert.strictEqual(aborted.path, '/v1/chat/completions');
+    assert.ok(aborted.chunksSent < 60, `upstream stopped early (${aborted.chunksSent} frames)`);
+    assert.ok(parts.length >= 2 && parts.length < 10, `${parts.length} parts before the abort`);
+    assert.ok(parts[0] instanceof vscode.LanguageModelTextPart);
+    assert.strictEqual((await entry).status, 'aborted');
+  });
+
+  it('a token cancelled before sendRequest sends nothing to Poe', async () => {
+    const before = fake.chatRequests().length;
+    const cts = new vscode.CancellationTokenSource();
+    cts.cancel();
+    const m = await model();
+    await assert.rejects(Promise.resolve(m.sendRequest([vscode.LanguageModelChatMessage.User('never')], {}, cts.token)).then((r) => collect(r)));
+    await new Promise((r) => setTimeout(r, 300));
+    assert.strictEqual(fake.chatRequests().length, before);
+  });
+
+  it('shows the paused message below the cutoff and does not call Poe', async () => {
+    await setGlobal('pointsCutoff', 1e12);
+    try {
+      await waitFor('the cutoff applied', () => api.ctx.controller.activeConfig?.pointsCutoff === 1e12);
+      const before = fake.chatRequests().length;
+      const m = await model();
+      const res = await m.sendRequest([vscode.LanguageModelChatMessage.User('hi')], {}, new vscode.CancellationTokenSource().token);
+      assert.match((await collect(res)).join(''), /paused/);
+      assert.strictEqual(fake.chatRequests().length, before);
+    } finally {
+      await setGlobal('pointsCutoff', undefined);
+    }
+  });
+
+  it('keeps answering while this window does not serve (proxy stopped), with the same ledger and status bar', async () => {
+    await vscode.commands.executeCommand('poeProxy.stop');
+    try {
+      assert.strictEqual(api.state().kind, 'stopped');
+      const m = await model();
+      const before = fake.chatRequests().length;
+      const ledgerBefore = (await api.ctx.ledger.read({ limit: 1000 })).length;
+      const res = await m.sendRequest([vscode.LanguageModelChatMessage.User('while stopped')], {}, new vscode.CancellationTokenSource().token);
+      assert.strictEqual((await collect(res)).join(''), 'Echo: while stopped');
+      assert.strictEqual(fake.chatRequests().length, before + 1);
+      await waitFor('the ledger entry', async () => {
+        await api.ctx.ledger.flush();
+        return (await api.ctx.ledger.read({ limit: 1000 })).length > ledgerBefore;
+      });
+      const [last] = await api.ctx.ledger.read({ limit: 1 });
+      assert.strictEqual(last.client, LM_CLIENT);
+    } finally {
+      await vscode.commands.executeCommand('poeProxy.start');
+      await waitFor('the proxy running again', () => api.state().kind === 'running');
+    }
+  });
+
+  it('"Configure Codex" and "Configure Aider" write into HOME, re-runs change nothing, Undo restores exactly', async () => {
+    const home = await fsp.mkdtemp(path.join(os.tmpdir(), 'poe-lm-home-'));
+    try {
+      const aiderConf = path.join(home, '.aider.conf.yml');
+      await fsp.writeFile(aiderConf, '# mine\ndark-mode: true\n');
+      const codex = await vscode.commands.executeCommand<{ outcome: string; files: string[] }>('poeProxy.configureCodex', { home, model: 'GPT-4.1', confirm: true, preview: false });
+      assert.strictEqual(codex.outcome, 'written');
+      const toml = await fsp.readFile(path.join(home, '.codex', 'config.toml'), 'utf8');
+      assert.match(toml, new RegExp(`base_url = "http://127\\.0\\.0\\.1:${port}/v1"`));
+      assert.match(toml, /wire_api = "responses"/);
+      const again = await vscode.commands.executeCommand<{ outcome: string }>('poeProxy.configureCodex', { home, model: 'GPT-4.1', confirm: true, preview: false });
+      assert.strictEqual(again.outcome, 'unchanged');
+
+      const aider = await vscode.commands.executeCommand<{ outcome: string; files: string[] }>('poeProxy.configureAider', { home, model: 'GPT-4.1', confirm: true, preview: false });
+      assert.deepStrictEqual(aider.files.sort(), [aiderConf, path.join(home, '.aider.model.metadata.json')].sort());
+      assert.match(await fsp.readFile(aiderConf, 'utf8'), /dark-mode: true[\s\S]*model: openai\/GPT-4\.1/);
+
+      const u1 = await vscode.commands.executeCommand<{ restored: string[]; deleted: string[] }>('poeProxy.undoClientConfiguration', { confirm: true });
+      assert.deepStrictEqual(u1.restored, [aiderConf], 'the newest change (Aider) first');
+      assert.strictEqual(await fsp.readFile(aiderConf, 'utf8'), '# mine\ndark-mode: true\n');
+      await assert.rejects(fsp.stat(path.join(home, '.aider.model.metadata.json')));
+      const u2 = await vscode.commands.executeCommand<{ deleted: string[] }>('poeProxy.undoClientConfiguration', { confirm: true });
+      assert.deepStrictEqual(u2.deleted, [path.join(home, '.codex', 'config.toml')]);
+      await assert.rejects(fsp.stat(path.join(home, '.codex', 'config.toml')));
+    } finally {
+      await fsp.rm(home, { recursive: true, force: true });
+    }
+  });
+});
