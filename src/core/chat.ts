@@ -6,14 +6,15 @@ import type { IncomingMessage } from 'node:http';
 import { clipMessages, type ClipResult } from './clip';
 import { assistantCompletion, chunk, completionAsSse, usageChunk, ZERO_USAGE } from './completions';
 import type { ProxyConfig } from './config';
-import { ledgerEntry, newOutcome, settlePoints } from './accounting';
+import { ledgerEntry, newOutcome, noteFailure, settlePoints } from './accounting';
 import { ProxyError } from './errors';
 import { renderFooter, stripFooters, formatPoints } from './footer';
-import { costCapError, pausedBalance, pausedText } from './guards';
+import { costCapError, noApiKeyError, pausedBalance, pausedText, unknownModelError } from './guards';
 import type { LedgerEntry } from './ledger';
 import { redact, type Logger } from './log';
 import { contentText, type ChatChunk, type ChatCompletion, type ChatMessage, type ChatRequest, type Usage } from './openaiTypes';
 import { estimatePoints, type ModelEntry, type ModelRegistry } from './registry';
+import { relayWrite, SSE_HEADERS } from './relay';
 import { applyRungs, LadderMemory, RUNGS } from './retryLadder';
 import { SSE_DONE, SSE_PING, SseParser, sseData } from './sse';
 import { encodingForModel, type TokenCounter } from './tokens';
@@ -104,25 +105,10 @@ export class ChatExchange {
     const { config, registry } = this.svc;
     this.request = validateChatRequest(body);
     const model = registry.resolve(this.request.model);
-    if (!model) {
-      throw new ProxyError(
-        404,
-        `Model "${this.request.model}" is not in the proxy's model registry (${registry.source}). List the available ids with GET /v1/models, or add it to models.yaml (VS Code: "Poe: Pick Models").`,
-        'not_found_error',
-        'model_not_found',
-        'model',
-      );
-    }
+    if (!model) throw unknownModelError(this.request.model, registry);
     this.model = model;
     this.wantsStream = this.request.stream ?? (config.streamByDefault && model.modality === 'text');
-    if (!this.svc.getApiKey()) {
-      throw new ProxyError(
-        401,
-        'No Poe API key is configured, so nothing was sent to Poe. Get a key at https://poe.com/api_key, then run "Poe: Set API Key" in VS Code, or set POE_API_KEY for the headless proxy.',
-        'authentication_error',
-        'no_api_key',
-      );
-    }
+    if (!this.svc.getApiKey()) throw noApiKeyError();
 
     if (await this.pausedByBalance()) return;
 
@@ -421,10 +407,7 @@ export class ChatExchange {
     if (this.sseCommitted) return;
     this.sseCommitted = true;
     this.res.writeHead(200, {
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache, no-transform',
-      connection: 'keep-alive',
-      'x-accel-buffering': 'no',
+      ...SSE_HEADERS,
       ...this.clipHeaders(),
       ...extra,
     });
@@ -438,11 +421,7 @@ export class ChatExchange {
 
   /** Writes to the client; when its buffer is full, pauses the upstream until it drains (backpressure). */
   private write(data: string, up?: IncomingMessage): void {
-    if (this.res.writableEnded || this.res.destroyed) return;
-    if (!this.res.write(data) && up && !up.isPaused()) {
-      up.pause();
-      this.res.once('drain', () => up.resume());
-    }
+    relayWrite(this.res, data, up);
   }
 
   private sendJson(status: number, body: unknown, extra: Record<string, string> = {}): void {
@@ -478,14 +457,8 @@ export class ChatExchange {
       this.finish();
       return;
     }
-    const pe =
-      err instanceof ProxyError
-        ? err
-        : new ProxyError(500, `Internal proxy error: ${(err as Error)?.message ?? String(err)}. This is a bug; please report it with the proxy log.`, 'api_error', 'internal_error');
+    const pe = noteFailure(this.outcome, err);
     if (!(err instanceof ProxyError)) this.svc.logger.error(`chat handler crashed: ${(err as Error)?.stack ?? err}`);
-    if (this.outcome.status === 'ok') this.outcome.status = pe.status === 429 ? 'rate_limited' : 'error';
-    this.outcome.httpStatus = pe.status;
-    this.outcome.error = pe.message;
     if (this.res.headersSent) {
       this.write(sseData(JSON.stringify(pe.toBody())));
       this.res.end(SSE_DONE);

@@ -4,13 +4,16 @@
  */
 import * as http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { anthropicDialect, anthropicErrorBody, anthropicModelList, countTokens } from './anthropic';
 import { ChatExchange, type ChatServices } from './chat';
 import { isLoopbackHost, type ProxyConfig } from './config';
 import { badRequest, ProxyError } from './errors';
 import type { Ledger, LedgerEntry } from './ledger';
 import type { Logger } from './log';
+import { PassthroughExchange, type WireDialect } from './passthrough';
 import { rateLimitError, RateLimiter } from './rateLimit';
 import type { ModelRegistry } from './registry';
+import { responsesDialect } from './responses';
 import { LadderMemory } from './retryLadder';
 import { allowedHostValues, checkAccessKey, checkHost, checkJsonContentType, checkOrigin } from './security';
 import type { TokenCounter } from './tokens';
@@ -175,7 +178,7 @@ export class ProxyServer {
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
     this.inFlight.add(res);
     res.once('close', () => this.inFlight.delete(res));
-    this.route(req, res).catch((err) => this.sendError(res, err));
+    this.route(req, res).catch((err) => this.sendError(res, err, speaksAnthropic(req)));
   }
 
   private async route(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -204,12 +207,26 @@ export class ProxyServer {
     switch (path) {
       case '/v1/models':
       case '/models':
-        return this.requireMethod(req, 'GET', () => this.sendJson(res, 200, this.modelList()));
+        return this.requireMethod(req, 'GET', () =>
+          this.sendJson(res, 200, speaksAnthropic(req) ? anthropicModelList(this.registry, this.createdModels) : this.modelList()),
+        );
       case '/v1/chat/completions':
       case '/chat/completions':
         return this.requireMethod(req, 'POST', () => this.chat(req, res));
+      case '/v1/messages':
+        return this.requireMethod(req, 'POST', () => this.passthrough(req, res, anthropicDialect(this.opts.logger)));
+      case '/v1/messages/count_tokens':
+        return this.requireMethod(req, 'POST', () => this.countTokens(req, res));
+      case '/v1/responses':
+      case '/responses':
+        return this.requireMethod(req, 'POST', () => this.passthrough(req, res, responsesDialect));
       default:
-        throw new ProxyError(404, `No route for ${req.method} ${path}. This proxy serves POST /v1/chat/completions, GET /v1/models and GET /health; point your client's base URL at ${this.url ?? 'http://127.0.0.1:9876'}/v1.`, 'not_found_error', 'unknown_route');
+        throw new ProxyError(
+          404,
+          `No route for ${req.method} ${path}. This proxy serves POST /v1/chat/completions, /v1/messages (Anthropic), /v1/messages/count_tokens, /v1/responses, GET /v1/models and GET /health; point your client's base URL at ${this.url ?? 'http://127.0.0.1:9876'}/v1 (Anthropic clients: without /v1).`,
+          'not_found_error',
+          'unknown_route',
+        );
     }
   }
 
@@ -220,24 +237,31 @@ export class ProxyServer {
     await then();
   }
 
-  private async chat(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  private chat(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    return this.generation(req, res, 'chat', (body, client) => new ChatExchange(this.services(), req, res, client).run(body));
+  }
+
+  private passthrough(req: http.IncomingMessage, res: http.ServerResponse, dialect: WireDialect): Promise<void> {
+    return this.generation(req, res, dialect.endpoint, (body, client) => new PassthroughExchange(this.services(), dialect, req, res, client).run(body));
+  }
+
+  /** Counting is local and free: no rate-limit slot, no ledger entry. */
+  private async countTokens(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    checkJsonContentType(req);
+    this.sendJson(res, 200, await countTokens(parseJson(await this.readBody(req)), this.registry, this.opts.tokens));
+  }
+
+  /** The gate every generation endpoint shares: JSON only, a rate-limit slot, the body read and parsed. */
+  private async generation(req: http.IncomingMessage, res: http.ServerResponse, endpoint: LedgerEntry['endpoint'], run: (body: unknown, client: string) => Promise<void>): Promise<void> {
     checkJsonContentType(req);
     const client = clientKey(req);
     const slot = this.limiter.take(client);
     if (!slot.ok) {
-      this.record(rejectedEntry(client, 'rate_limited', 429));
+      this.record(rejectedEntry(client, 'rate_limited', 429, endpoint));
       throw rateLimitError(slot);
     }
     try {
-      const raw = await this.readBody(req);
-      let body: unknown;
-      try {
-        body = JSON.parse(raw);
-      } catch (err) {
-        throw badRequest(`The request body is not valid JSON (${(err as Error).message}). Send a JSON object.`, null, 'invalid_json');
-      }
-      const exchange = new ChatExchange(this.services(), req, res, client);
-      await exchange.run(body);
+      await run(parseJson(await this.readBody(req)), client);
     } finally {
       slot.release();
     }
@@ -361,7 +385,7 @@ export class ProxyServer {
     res.end(text);
   }
 
-  private sendError(res: http.ServerResponse, err: unknown): void {
+  private sendError(res: http.ServerResponse, err: unknown, anthropic = false): void {
     const pe = err instanceof ProxyError ? err : new ProxyError(500, `Internal proxy error: ${(err as Error)?.message ?? err}`, 'api_error', 'internal_error');
     if (!(err instanceof ProxyError)) this.opts.logger.error(`request failed: ${(err as Error)?.stack ?? err}`);
     if (res.headersSent) {
@@ -369,7 +393,7 @@ export class ProxyServer {
       return;
     }
     if (res.destroyed) return;
-    this.sendJson(res, pe.status, pe.toBody(), pe.headers);
+    this.sendJson(res, pe.status, anthropic ? anthropicErrorBody(pe) : pe.toBody(), pe.headers);
   }
 
   private makeUpstream(config: ProxyConfig): UpstreamClient {
@@ -400,12 +424,12 @@ function clientKey(req: http.IncomingMessage): string {
   return req.socket.remoteAddress ?? 'unknown';
 }
 
-function rejectedEntry(client: string, status: LedgerEntry['status'], httpStatus: number): LedgerEntry {
+function rejectedEntry(client: string, status: LedgerEntry['status'], httpStatus: number, endpoint: LedgerEntry['endpoint'] = 'chat'): LedgerEntry {
   return {
     time: new Date().toISOString(),
     id: '',
     model: '',
-    endpoint: 'chat',
+    endpoint,
     stream: false,
     status,
     httpStatus,
@@ -419,6 +443,20 @@ function rejectedEntry(client: string, status: LedgerEntry['status'], httpStatus
     retries: 0,
     client,
   };
+}
+
+function parseJson(raw: string): unknown {
+  try {
+    return JSON.parse(raw);
+  } catch (err) {
+    throw badRequest(`The request body is not valid JSON (${(err as Error).message}). Send a JSON object.`, null, 'invalid_json');
+  }
+}
+
+/** Anthropic clients get Anthropic-shaped errors and model lists: its routes, and GET /v1/models with an anthropic-version header. */
+function speaksAnthropic(req: http.IncomingMessage): boolean {
+  const path = (req.url ?? '').split('?')[0].replace(/\/+$/, '');
+  return path.startsWith('/v1/messages') || (/^(\/v1)?\/models$/.test(path) && req.headers['anthropic-version'] !== undefined);
 }
 
 /** Raw answers for requests Node rejects before they reach a handler (bad syntax, header timeout, huge headers). */
