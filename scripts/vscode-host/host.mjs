@@ -392,7 +392,19 @@ export async function runCommand(page, title, { timeout = TIMEOUTS.command } = {
     throw new Error(`runCommand: no palette entry "${title}" within ${timeout} ms; rows: ${JSON.stringify(seen.slice(0, 10))}`);
   }
   await row.click({ timeout: Math.max(1000, deadline - Date.now()) });
-  await input.waitFor({ state: 'hidden', timeout: Math.max(1000, deadline - Date.now()) }).catch(() => {});
+  // Done when the palette is gone: the widget hid, or the command replaced it with its own quick
+  // input (e.g. a password box), whose value no longer starts with '>'.
+  await page
+    .waitForFunction(
+      () => {
+        const box = document.querySelector('.quick-input-widget .quick-input-box input');
+        const widget = document.querySelector('.quick-input-widget');
+        return !box || !widget || widget.style.display === 'none' || !box.value.startsWith('>');
+      },
+      null,
+      { timeout: Math.max(1000, deadline - Date.now()), polling: 100 },
+    )
+    .catch(() => {});
 }
 
 /**
