@@ -11,8 +11,8 @@ import { badRequest, ProxyError } from './errors';
 import { costCapError, noApiKeyError, pausedBalance, pausedText, unknownModelError } from './guards';
 import type { LedgerEntry } from './ledger';
 import type { ModelEntry } from './registry';
-import { EventAligner, relayWrite, SSE_HEADERS } from './relay';
-import { SseParser, type SseEvent } from './sse';
+import { EventAligner, KeepAlive, relayWrite, SSE_HEADERS } from './relay';
+import { SSE_PING, SseParser, type SseEvent } from './sse';
 import { encodingForModel } from './tokens';
 import { readBody } from './upstream';
 import { sendWithRetries } from './upstreamRetry';
@@ -67,6 +67,8 @@ export class PassthroughExchange {
   private requestedModel = '';
   private wantsStream = false;
   private inputTexts: string[] = [];
+  /** SSE comments while Poe is silent (before its headers, or between events): clients must not time out. */
+  private readonly pings: KeepAlive;
 
   constructor(
     private readonly svc: PassthroughServices,
@@ -75,12 +77,18 @@ export class PassthroughExchange {
     private readonly res: ServerResponse,
     private readonly client: string,
   ) {
+    this.pings = new KeepAlive(svc.config.keepAliveIntervalMs, () => {
+      if (res.writableEnded) return this.pings.stop();
+      this.commitSse({});
+      res.write(SSE_PING);
+    });
     // A client that goes away stops the upstream request at once: points must not keep burning.
     res.once('close', () => {
       if (!res.writableFinished) {
         this.outcome.status = 'aborted';
         this.abort.abort();
       }
+      this.pings.stop();
     });
   }
 
@@ -89,6 +97,8 @@ export class PassthroughExchange {
       await this.handle(body);
     } catch (err) {
       this.fail(err);
+    } finally {
+      this.pings.stop();
     }
   }
 
@@ -120,6 +130,7 @@ export class PassthroughExchange {
     }
 
     const upstreamBody = JSON.stringify({ ...body, model: model.id });
+    if (this.wantsStream) this.pings.start();
     const up = await sendWithRetries({
       upstream: this.svc.upstream,
       config,
@@ -139,7 +150,7 @@ export class PassthroughExchange {
     this.outcome.status = 'paused';
     this.outcome.points = 0;
     if (this.wantsStream) {
-      this.res.writeHead(200, { ...SSE_HEADERS });
+      this.commitSse({});
       this.res.end(this.dialect.pausedStream(model.id, text));
     } else {
       this.sendJson(200, JSON.stringify(this.dialect.pausedJson(model.id, text)));
@@ -150,14 +161,14 @@ export class PassthroughExchange {
   // ---- relays -------------------------------------------------------------------------------
 
   private async relayStream(up: IncomingMessage): Promise<void> {
-    this.res.writeHead(200, { ...SSE_HEADERS, ...rateLimitHeaders(up) });
-    this.res.flushHeaders();
+    this.commitSse(rateLimitHeaders(up));
     const parser = new SseParser();
     const aligner = new EventAligner();
     let streamError: string | undefined;
 
     await new Promise<void>((resolve) => {
       up.on('data', (chunk: Buffer) => {
+        this.pings.touch();
         try {
           for (const ev of parser.push(chunk)) this.readEvent(ev);
         } catch (err) {
@@ -255,6 +266,13 @@ export class PassthroughExchange {
   }
 
   // ---- writing ------------------------------------------------------------------------------
+
+  /** SSE headers, once: pings may have sent them already while Poe had not answered. */
+  private commitSse(extra: Record<string, string>): void {
+    if (this.res.headersSent) return;
+    this.res.writeHead(200, { ...SSE_HEADERS, ...extra });
+    this.res.flushHeaders();
+  }
 
   private sendJson(status: number, text: string, extra: Record<string, string> = {}): void {
     this.res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...extra });

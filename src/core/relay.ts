@@ -60,3 +60,28 @@ export class EventAligner {
     return rest && Buffer.concat([rest, Buffer.from('\n\n')]);
   }
 }
+
+/** Calls `beat` every `everyMs` of silence (0 = never); `touch()` on activity pushes the next beat back. */
+export class KeepAlive {
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly everyMs: number,
+    private readonly beat: () => void,
+  ) {}
+
+  start(): void {
+    if (this.everyMs <= 0 || this.timer) return;
+    this.timer = setInterval(this.beat, this.everyMs);
+    this.timer.unref();
+  }
+
+  touch(): void {
+    this.timer?.refresh();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+}

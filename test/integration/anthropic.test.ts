@@ -84,6 +84,26 @@ describe('Anthropic Messages through the proxy (@anthropic-ai/sdk)', function ()
     assert.equal(entry.points, fake.pointsHistory()[0].cost_points);
   });
 
+  it('keeps a stream alive with SSE comments while Poe has not answered yet', async () => {
+    await proxy.close();
+    proxy = await startProxy(fake, { keepAliveIntervalMs: 50 });
+    fake.reply = async () => {
+      await new Promise((r) => setTimeout(r, 600));
+      return { content: 'late but fine' };
+    };
+    const res = await fetch(`${proxy.url}/v1/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'anthropic-version': '2023-06-01' },
+      body: JSON.stringify({ model: MODEL, max_tokens: 50, stream: true, messages: [{ role: 'user', content: 'q' }] }),
+    });
+    const text = await res.text();
+    assert.ok(text.startsWith(': ping\n\n'), text.slice(0, 80));
+    assert.ok(text.indexOf('event: message_start') > text.indexOf(': ping'));
+    assert.match(text, /event: message_stop/);
+    const viaSdk = await anthropic().messages.stream({ model: MODEL, max_tokens: 50, messages: [{ role: 'user', content: 'q' }] }).finalMessage();
+    assert.equal((viaSdk.content[0] as Anthropic.TextBlock).text, 'late but fine', 'the SDK ignores the comments');
+  });
+
   it('drops anthropic-beta values Poe does not know and keeps the ones it accepts', async () => {
     const msg = await anthropic().messages.create(
       { model: MODEL, max_tokens: 100, messages: [{ role: 'user', content: 'hi' }] },
