@@ -29,7 +29,7 @@ export function checkHost(req: IncomingMessage, allowed: Set<string>): void {
   if (!host || !allowed.has(host)) {
     throw new ProxyError(
       403,
-      `Host "${host || '(empty)'}" is not allowed. The proxy answers only to ${[...allowed].join(', ')}; add other names to the allowed hosts setting (POE_PROXY_ALLOWED_HOSTS) if you really need them.`,
+      `Host "${host || '(empty)'}" is not allowed. The proxy answers only to ${[...allowed].join(', ')}; if you reach it under another name on purpose, add that name with its port to ALLOWED_HOSTS (headless proxy).`,
       'permission_error',
       'host_not_allowed',
     );
@@ -44,7 +44,7 @@ export function checkOrigin(req: IncomingMessage, cfg: GateConfig): string | und
     if (cfg.allowedOrigins.includes(origin) || cfg.allowedOrigins.includes('*')) return origin;
     throw new ProxyError(
       403,
-      `Requests from web pages (Origin ${origin}) are refused so a website cannot spend your Poe points. Add the origin to the allowed origins setting (POE_PROXY_ALLOWED_ORIGINS) if it is yours.`,
+      `Requests from web pages (Origin ${origin}) are refused so a website cannot spend your Poe points. If that page is yours, add its origin to ALLOWED_ORIGINS (headless proxy).`,
       'permission_error',
       'origin_not_allowed',
     );

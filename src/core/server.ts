@@ -472,7 +472,7 @@ function clientErrorResponse(code: string | undefined): string {
 }
 
 function tooLarge(max: number): ProxyError {
-  return new ProxyError(413, `The request body is larger than ${Math.round(max / 1024 / 1024)} MiB. Shorten the conversation or raise the body limit setting (POE_PROXY_MAX_BODY_MB).`, 'invalid_request_error', 'body_too_large', null, { connection: 'close' });
+  return new ProxyError(413, `The request body is larger than ${Math.round(max / 1024 / 1024)} MiB. Shorten the conversation, or raise MAX_BODY_MB (headless proxy).`, 'invalid_request_error', 'body_too_large', null, { connection: 'close' });
 }
 
 function isValidUtf8(buf: Buffer): boolean {

@@ -1,7 +1,8 @@
 import { strict as assert } from 'node:assert';
 import type { IncomingMessage } from 'node:http';
 import { ProxyError } from '../../src/core/errors';
-import { allowedHostValues, checkAccessKey, checkHost, checkJsonContentType, checkOrigin, generateAccessKey, keysMatch } from '../../src/core/security';
+import { forgetSecret, registerSecret } from '../../src/core/log';
+import { allowedHostValues, checkAccessKey, checkHost, checkJsonContentType, checkOrigin, generateAccessKey, keysMatch, presentedKey } from '../../src/core/security';
 
 const req = (headers: Record<string, string>): IncomingMessage => ({ headers }) as unknown as IncomingMessage;
 const status = (fn: () => unknown): number | undefined => {
@@ -45,5 +46,38 @@ describe('security gate', () => {
     assert.ok(keysMatch(key, key));
     assert.ok(!keysMatch(key, key + 'x'));
     assert.notEqual(generateAccessKey(), key);
+  });
+
+  it('treats same-site fetches like cross-site ones, and lets same-origin, none and non-browser requests through', () => {
+    assert.equal(status(() => checkOrigin(req({ 'sec-fetch-site': 'same-site' }), cfg)), 403);
+    for (const site of ['same-origin', 'none']) assert.equal(status(() => checkOrigin(req({ 'sec-fetch-site': site }), cfg)), undefined, site);
+    assert.equal(status(() => checkOrigin(req({ origin: 'null' }), cfg)), 403, 'sandboxed pages send Origin: null');
+    assert.equal(status(() => checkOrigin(req({ origin: 'https://evil.example' }), { ...cfg, allowedOrigins: [] })), 403);
+  });
+
+  it('accepts only JSON media types (+json suffixes included), case-insensitively', () => {
+    for (const t of ['APPLICATION/JSON', 'application/vnd.api+json', 'application/json;charset=UTF-8']) assert.equal(status(() => checkJsonContentType(req({ 'content-type': t }))), undefined, t);
+    for (const t of ['application/jsonx', 'application/x-json', 'text/json', 'multipart/form-data', 'application/x-www-form-urlencoded']) assert.equal(status(() => checkJsonContentType(req({ 'content-type': t }))), 415, t);
+  });
+
+  it('reads the presented key from Bearer (any case) or x-api-key, and compares keys of any length safely', () => {
+    assert.equal(presentedKey(req({ authorization: 'bearer   abc ' })), 'abc');
+    assert.equal(presentedKey(req({ authorization: 'Basic abc' })), undefined);
+    assert.equal(presentedKey(req({ 'x-api-key': ' k ' })), 'k');
+    assert.equal(keysMatch('', 'long-expected-key'), false);
+    assert.equal(keysMatch('x'.repeat(10_000), 'short'), false);
+  });
+
+  it('never puts a registered secret or a bearer token in an error message', () => {
+    const secret = 'poe-secret-for-the-unit-test';
+    registerSecret(secret);
+    try {
+      const e = new ProxyError(401, `Poe answered 401: Incorrect API key provided: ${secret} (Authorization: Bearer abcdefgh12345678)`, 'authentication_error');
+      assert.ok(!e.message.includes(secret));
+      assert.ok(!JSON.stringify(e.toBody()).includes('abcdefgh12345678'));
+      assert.match(e.message, /Incorrect API key provided: \[redacted\]/);
+    } finally {
+      forgetSecret(secret);
+    }
   });
 });
