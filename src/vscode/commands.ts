@@ -219,7 +219,8 @@ async function changePort(ctx: Ctx, given?: number): Promise<number | undefined>
 }
 
 interface MenuItem extends vscode.QuickPickItem {
-  command?: CommandId;
+  /** One of COMMAND_IDS, or another poeProxy.* command (the client configuration ones). */
+  command?: string;
 }
 
 async function showMenu(ctx: Ctx): Promise<void> {
@@ -245,6 +246,16 @@ async function showMenu(ctx: Ctx): Promise<void> {
   add('poeProxy.changePort', '$(plug) Use Another Port');
   add('poeProxy.openModelsFile', '$(file-code) Open Models File');
   add('poeProxy.showLogs', '$(output) Show Logs');
+  items.push({ label: 'Clients', kind: vscode.QuickPickItemKind.Separator });
+  for (const [command, name] of [
+    ['poeProxy.configureClaudeCode', 'Claude Code'],
+    ['poeProxy.configureCodex', 'Codex'],
+    ['poeProxy.configureContinue', 'Continue'],
+    ['poeProxy.configureAider', 'Aider'],
+  ]) {
+    items.push({ label: `$(settings-gear) Configure ${name}`, detail: 'Shows the changes to its settings files before writing', command });
+  }
+  items.push({ label: '$(discard) Undo Client Configuration', command: 'poeProxy.undoClientConfiguration' });
   items.push({ label: 'Keys', kind: vscode.QuickPickItemKind.Separator });
   if (hasKey) add('poeProxy.setApiKey', '$(key) Change API Key');
   if (hasKey) add('poeProxy.clearApiKey', '$(trash) Clear API Key');

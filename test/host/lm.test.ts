@@ -267,6 +267,34 @@ describe('Copilot Chat language models (vscode.lm) and client configuration', fu
     }
   });
 
+  it('"Configure Continue" previews the change as a diff (current ↔ planned) before writing', async () => {
+    const home = await fsp.mkdtemp(path.join(os.tmpdir(), 'poe-lm-home-'));
+    const file = path.join(home, '.continue', 'config.yaml');
+    try {
+      await fsp.mkdir(path.dirname(file), { recursive: true });
+      const before = 'name: Mine\nversion: 1.0.0\nschema: v1\nmodels:\n  - name: Local\n    provider: ollama\n    model: llama3\n';
+      await fsp.writeFile(file, before);
+      const r = await vscode.commands.executeCommand<{ outcome: string; changeId: string }>('poeProxy.configureContinue', { home, confirm: true });
+      assert.strictEqual(r.outcome, 'written');
+      const diff = await waitFor('the preview diff tab', () =>
+        vscode.window.tabGroups.all
+          .flatMap((g) => g.tabs)
+          .map((t) => t.input)
+          .find((i): i is vscode.TabInputTextDiff => i instanceof vscode.TabInputTextDiff && i.modified.scheme === 'poe-proxy-preview' && i.modified.path === file),
+      );
+      assert.strictEqual((await vscode.workspace.openTextDocument(diff.original)).getText(), before);
+      const planned = (await vscode.workspace.openTextDocument(diff.modified)).getText();
+      assert.strictEqual(planned, await fsp.readFile(file, 'utf8'), 'what was previewed is what was written');
+      assert.match(planned, /name: Local[\s\S]*name: "Poe: GPT-4\.1"[\s\S]*apiBase: http:\/\/127\.0\.0\.1:\d+\/v1/);
+      const undone = await vscode.commands.executeCommand<{ undone: string }>('poeProxy.undoClientConfiguration', { id: r.changeId, confirm: true });
+      assert.strictEqual(undone.undone, r.changeId);
+      assert.strictEqual(await fsp.readFile(file, 'utf8'), before);
+    } finally {
+      await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+      await fsp.rm(home, { recursive: true, force: true });
+    }
+  });
+
   it('"Configure Codex" and "Configure Aider" write into HOME, re-runs change nothing, Undo restores exactly', async () => {
     const home = await fsp.mkdtemp(path.join(os.tmpdir(), 'poe-lm-home-'));
     try {
