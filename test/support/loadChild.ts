@@ -1,0 +1,29 @@
+/**
+ * The proxy alone in a child process for the load test, so its memory can be measured without the
+ * fake upstream and the client in the same heap. Forked with --expose-gc and an IPC channel:
+ * it sends {url} once listening, and answers 'mem' with process.memoryUsage() taken after a full GC.
+ */
+import { makeConfig } from '../../src/core/config';
+import { consoleLogger } from '../../src/core/log';
+import { createProxyRuntime } from '../../src/core/proxy';
+
+async function main(): Promise<void> {
+  const overrides = JSON.parse(process.env.LOAD_CHILD_CONFIG ?? '{}');
+  const config = makeConfig({ port: 0, ...overrides });
+  const runtime = await createProxyRuntime({ config, bundledModelsFile: config.modelsFile ?? '', getApiKey: () => process.env.LOAD_CHILD_POE_KEY, logger: consoleLogger('warn') });
+  await runtime.server.listen();
+  process.on('message', (msg) => {
+    if (msg === 'mem') {
+      (globalThis as { gc?: () => void }).gc?.();
+      process.send!({ mem: process.memoryUsage() });
+    } else if (msg === 'stop') {
+      void runtime.dispose().then(() => process.exit(0));
+    }
+  });
+  process.send!({ url: runtime.server.url });
+}
+
+void main().catch((err) => {
+  process.stderr.write(`load child: ${(err as Error).stack ?? err}\n`);
+  process.exit(1);
+});
