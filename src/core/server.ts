@@ -19,7 +19,7 @@ import { allowedHostValues, checkAccessKey, checkHost, checkJsonContentType, che
 import type { TokenCounter } from './tokens';
 import { UpstreamClient } from './upstream';
 import { PoeUsage } from './usage';
-import { registerSecret } from './log';
+import { registerSecret, silentLogger } from './log';
 import { PROXY_NAME, PROXY_VERSION } from './version';
 
 export interface ProxyServerOptions {
@@ -161,7 +161,7 @@ export class ProxyServer {
     for (const res of this.inFlight) {
       if (res.headersSent && !res.writableEnded) {
         flushed.push(new Promise((resolve) => res.once('finish', resolve).once('close', resolve)));
-        res.end('data: {"error":{"message":"The Poe proxy is shutting down; retry the request.","type":"api_error","param":null,"code":"proxy_shutdown"}}\n\ndata: [DONE]\n\n');
+        res.end(shutdownFrame(res.req));
       }
     }
     // Let those last events reach the sockets (bounded: a client that does not read is not waited for).
@@ -443,6 +443,14 @@ function rejectedEntry(client: string, status: LedgerEntry['status'], httpStatus
     retries: 0,
     client,
   };
+}
+
+/** The event that ends a stream cut by shutdown, in the format its client reads. */
+function shutdownFrame(req: http.IncomingMessage | undefined): string {
+  const err = new ProxyError(503, 'The Poe proxy is shutting down; retry the request.', 'api_error', 'proxy_shutdown');
+  const path = (req?.url ?? '').split('?')[0];
+  const dialect = path.startsWith('/v1/messages') ? anthropicDialect(silentLogger) : /^(\/v1)?\/responses/.test(path) ? responsesDialect : undefined;
+  return dialect ? dialect.errorEvent(err, { text: '', completed: false }) : `data: ${JSON.stringify(err.toBody())}\n\ndata: [DONE]\n\n`;
 }
 
 function parseJson(raw: string): unknown {

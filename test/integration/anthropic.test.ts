@@ -5,7 +5,7 @@
 import { strict as assert } from 'node:assert';
 import Anthropic from '@anthropic-ai/sdk';
 import { countPromptTokens, FakePoe, type RecordedRequest } from '../support/fakePoe';
-import { ledgerEntries } from '../support/ledgerWait';
+import { ledgerEntries } from '../support/rawClient';
 import { startProxy, TEST_FAKE_MODELS, type TestProxy } from '../support/proxyHarness';
 
 const MODEL = 'Claude-Sonnet-4.5';
@@ -246,6 +246,22 @@ describe('Anthropic Messages through the proxy (@anthropic-ai/sdk)', function ()
     const [entry] = await ledgerEntries(proxy, 1);
     assert.equal(entry.status, 'aborted');
     assert.equal(entry.httpStatus, 499);
+  });
+
+  it('ends an in-flight stream with an Anthropic error event when the proxy stops', async () => {
+    fake.reply = () => ({ chunks: Array.from({ length: 200 }, (_, i) => `w${i} `), chunkDelayMs: 20 });
+    const stream = anthropic().messages.stream({ model: MODEL, max_tokens: 1000, messages: [{ role: 'user', content: 'long' }] });
+    let n = 0;
+    const flowing = new Promise<void>((resolve) => stream.on('text', () => ++n === 3 && resolve()));
+    const outcome = stream.finalMessage().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    await flowing;
+    await proxy.server.close(50);
+    const err = await outcome;
+    assert.ok(err instanceof Anthropic.APIError, String(err));
+    assert.match(err.message, /shutting down/);
   });
 
   it('accepts the local access key as x-api-key or Bearer and never forwards it', async () => {

@@ -5,7 +5,7 @@
 import { strict as assert } from 'node:assert';
 import OpenAI from 'openai';
 import { countPromptTokens, FakePoe, type RecordedRequest } from '../support/fakePoe';
-import { ledgerEntries } from '../support/ledgerWait';
+import { ledgerEntries } from '../support/rawClient';
 import { startProxy, TEST_FAKE_MODELS, type TestProxy } from '../support/proxyHarness';
 
 describe('Responses API through the proxy (openai SDK)', function () {
