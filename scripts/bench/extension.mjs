@@ -68,6 +68,9 @@ export async function hostActivation(build, { runs = 1, log = () => {} } = {}) {
     process.env.BENCH_SUPPORT = build.support;
     log(`host run ${i + 1}/${runs} (code-server + Chromium)…`);
     const t0 = Date.now();
+    // The runner reports on stdout; the bench's stdout is its markdown, so the runner talks to stderr.
+    const consoleLog = console.log;
+    console.log = (...a) => process.stderr.write(`${a.join(' ')}\n`);
     // autoStart off: activation is what is measured, and the host must not take port 9876.
     const r = await runSuite({
       root: ROOT,
@@ -76,6 +79,8 @@ export async function hostActivation(build, { runs = 1, log = () => {} } = {}) {
       settings: { 'poeProxy.autoStart': false },
       artifactsDir: path.join(ROOT, 'bench', 'results', 'host'),
       timeoutMs: 240_000,
+    }).finally(() => {
+      console.log = consoleLog;
     });
     if (r.failed || !existsSync(out)) {
       errors.push(`host run ${i + 1}: ${r.failed ? 'failed' : 'no result'} (see bench/results/host/)`);
