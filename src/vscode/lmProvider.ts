@@ -164,7 +164,8 @@ export class PoeChatProvider implements vscode.LanguageModelChatProvider<PoeMode
 
   async provideTokenCount(model: PoeModelInfo, text: string | vscode.LanguageModelChatRequestMessage): Promise<number> {
     const services = await this.services().catch(() => undefined);
-    const entry = model.entry;
+    // VS Code hands back the object this provider listed; fall back to the id if it ever does not.
+    const entry = model.entry ?? { id: model.id };
     const encoding = encodingForModel(entry.id, entry.encoding);
     if (!services) return Math.ceil((typeof text === 'string' ? text : messageText(text)).length / 4);
     if (typeof text === 'string') return services.tokens.countOne(text, encoding);
@@ -265,7 +266,8 @@ export function toOpenAiMessages(messages: readonly vscode.LanguageModelChatRequ
     if (r === 'assistant' && toolCalls.length > 0) {
       out.push({ role: 'assistant', content: text || null, tool_calls: toolCalls });
     } else if (text || results.length === 0) {
-      out.push({ role: r, content: text, ...(m.name ? { name: m.name } : {}) });
+      // `name` is left out: OpenAI restricts its characters and Poe's bots do not use it.
+      out.push({ role: r, content: text });
     }
   }
   return out;
