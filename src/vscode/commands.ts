@@ -40,7 +40,11 @@ export function registerCommands(ctx: Ctx): vscode.Disposable[] {
     'poeProxy.restart': () => ctx.controller.restart(),
     'poeProxy.setApiKey': (key) => setApiKey(ctx, typeof key === 'string' ? key : undefined),
     'poeProxy.clearApiKey': () => clearApiKey(ctx),
-    'poeProxy.pickModels': (ids) => pickModels(ctx.pickerDeps, Array.isArray(ids) ? ids.filter((i): i is string => typeof i === 'string') : undefined),
+    'poeProxy.pickModels': async (ids) => {
+      const picked = await pickModels(ctx.pickerDeps, Array.isArray(ids) ? ids.filter((i): i is string => typeof i === 'string') : undefined);
+      ctx.lm.invalidate(); // Copilot Chat's model list follows the picks
+      return picked;
+    },
     'poeProxy.showHistory': () => HistoryPanel.show(ctx.extensionUri, ctx.ledger),
     'poeProxy.copyBaseUrl': () => copyBaseUrl(ctx),
     'poeProxy.refreshBalance': () => refreshBalance(ctx),

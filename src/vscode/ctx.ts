@@ -78,7 +78,7 @@ export class Ctx implements vscode.Disposable {
     own(this.controller.onDidChangeState(() => this.updateContextKeys()));
     own(
       vscode.workspace.onDidSaveTextDocument((doc) => {
-        if (doc.uri.scheme === 'file' && path.resolve(doc.uri.fsPath) === path.resolve(this.effectiveModelsFile())) void this.controller.reloadModels();
+        if (doc.uri.scheme === 'file' && path.resolve(doc.uri.fsPath) === path.resolve(this.effectiveModelsFile())) void this.controller.reloadModels().then(() => this.lm.invalidate());
       }),
     );
     this.updateContextKeys();

@@ -263,7 +263,6 @@ describe('fuzz: malformed requests', function () {
     await Promise.all(Array.from({ length: 16 }, worker));
     agent.destroy();
     const summary = [...byStatus.entries()].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k}×${n}`).join(', ');
-    // eslint-disable-next-line no-console
     console.log(`      fuzz seed ${SEED}: ${COUNT} requests in ${Date.now() - t0} ms — ${summary}`);
     assert.deepEqual(failures.slice(0, 20), [], `${failures.length} of ${COUNT} cases were not a 4xx JSON error`);
     assert.equal(fake.chatRequests().length, 0, 'no malformed request reached Poe');

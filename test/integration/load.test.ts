@@ -82,7 +82,6 @@ describe('load (proxy in its own process)', function () {
     );
     const took = Date.now() - t0;
     const bad = results.map((r, i) => [i, r] as const).filter(([i, r]) => r.status !== 200 || !sseText(r.body).startsWith(`Echo: ${words(i)}`) || sseData(r.body).at(-1) !== '[DONE]');
-    // eslint-disable-next-line no-console
     const mem = await memory();
     console.log(`      ${CONCURRENT} concurrent streams: ${took} ms, ${CONCURRENT - bad.length} intact; proxy RSS after ${mb(mem.rss)}, heap ${mb(mem.heapUsed)}`);
     assert.deepEqual(
@@ -117,7 +116,6 @@ describe('load (proxy in its own process)', function () {
     one.destroy();
     const growth = after.rss - before.rss;
     const heapGrowth = after.heapUsed - before.heapUsed;
-    // eslint-disable-next-line no-console
     console.log(
       `      ${SEQUENTIAL} sequential requests (half streamed): ${took} ms (${((took / SEQUENTIAL) * 1000).toFixed(0)} µs each); proxy RSS after ${WARMUP} warm-up requests ${mb(before.rss)} → ${samples.join(' → ')} → ${mb(after.rss)}: growth ${mb(growth)} (heap ${mb(before.heapUsed)} → ${mb(after.heapUsed)}, ${mb(heapGrowth)})`,
     );
