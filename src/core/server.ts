@@ -78,7 +78,7 @@ export class ProxyServer {
     // requireHostHeader off: a request without Host gets our own 403 (DNS-rebinding gate), not Node's bare 400.
     // The checking interval bounds how late a slowloris connection is cut (Node's default is 30 s).
     const server = http.createServer(
-      { keepAlive: true, requestTimeout: 0, headersTimeout: headersTimeoutMs, connectionsCheckingInterval: Math.min(1_000, headersTimeoutMs), maxHeaderSize: 32 * 1024, requireHostHeader: false },
+      { keepAlive: true, requestTimeout: 0, headersTimeout: headersTimeoutMs, connectionsCheckingInterval: Math.max(100, Math.min(1_000, headersTimeoutMs)), maxHeaderSize: 32 * 1024, requireHostHeader: false },
       (req, res) => this.onRequest(req, res),
     );
     server.keepAliveTimeout = 65_000;
