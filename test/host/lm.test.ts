@@ -117,6 +117,22 @@ describe('Copilot Chat language models (vscode.lm) and client configuration', fu
     assert.ok(gpt.maxInputTokens > context / 2 && gpt.maxInputTokens <= context, `maxInputTokens ${gpt.maxInputTokens} within the context ${context}`);
   });
 
+  it('the model list follows Pick Models', async () => {
+    const all = (await vscode.lm.selectChatModels({ vendor: LM_VENDOR })).length;
+    try {
+      await vscode.commands.executeCommand('poeProxy.pickModels', ['GPT-4.1', 'o3', 'GPT-Image-1']);
+      await waitFor('only the picked text models', async () => {
+        const ids = (await vscode.lm.selectChatModels({ vendor: LM_VENDOR })).map((m) => m.id).sort();
+        return JSON.stringify(ids) === JSON.stringify(['GPT-4.1', 'o3']);
+      });
+    } finally {
+      await api.ctx.models.reset();
+      await api.ctx.controller.reloadModels();
+      api.ctx.lm.invalidate();
+    }
+    await waitFor('all models again', async () => (await vscode.lm.selectChatModels({ vendor: LM_VENDOR })).length === all);
+  });
+
   it('sendRequest streams the fake upstream\'s text without a footer, and the ledger and status bar see it', async () => {
     fake.reply = () => ({ chunks: ['Hello', ' from', ' fake', ' Poe'], chunkDelayMs: 30 });
     const before = fake.chatRequests().length;
