@@ -25,6 +25,12 @@ export function allowedHostValues(cfg: GateConfig): Set<string> {
 
 /** Throws a 403 for a Host that is not ours (a DNS-rebinding page would send its own domain). */
 export function checkHost(req: IncomingMessage, allowed: Set<string>): void {
+  // Node keeps only the first of several Host lines; a request with two is ambiguous, so refuse it (RFC 9112 §3.2).
+  let hostLines = 0;
+  for (let i = 0; i < (req.rawHeaders?.length ?? 0); i += 2) if (req.rawHeaders[i].toLowerCase() === 'host') hostLines++;
+  if (hostLines > 1) {
+    throw new ProxyError(400, 'The request has more than one Host header. Send exactly one.', 'invalid_request_error', 'duplicate_host');
+  }
   const host = (req.headers.host ?? '').toLowerCase();
   if (!host || !allowed.has(host)) {
     throw new ProxyError(

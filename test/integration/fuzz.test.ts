@@ -6,6 +6,7 @@
  */
 import { strict as assert } from 'node:assert';
 import * as http from 'node:http';
+import * as net from 'node:net';
 import { FakePoe } from '../support/fakePoe';
 import { startProxy, TEST_FAKE_MODELS, type TestProxy } from '../support/proxyHarness';
 import { openAiError, postChat, rawRequest, type RawResponse } from '../support/rawClient';
@@ -270,6 +271,55 @@ describe('fuzz: malformed requests', function () {
     const kinds = new Set(cases.map((c) => c.kind));
     for (const k of ['bad-json', 'not-object', 'bad-model', 'bad-messages', 'bad-field', 'huge', 'invalid-utf8', 'content-type', 'origin', 'host', 'route']) assert.ok(kinds.has(k), `generated ${k} cases`);
     assert.ok(byStatus.size >= 8, 'a variety of errors');
+  });
+
+  it('answers malformed HTTP itself (garbage request lines, bad headers, broken chunking, smuggling) with a 4xx JSON error', async () => {
+    const g = new Gen(prng(SEED + 1));
+    const port = Number(new URL(proxy.url).port);
+    const host = `127.0.0.1:${port}`;
+    const body = JSON.stringify({ model: 'GPT-4.1', messages: [{ role: 'user', content: 'x' }] });
+    const garbage = (): string => Array.from({ length: 1 + g.int(40) }, () => String.fromCharCode(1 + g.int(126))).join('').replace(/[\r\n]/g, '');
+    const cases: Array<[string, string | Buffer]> = [];
+    for (let i = 0; i < 200; i++) {
+      cases.push(
+        g.pick<() => [string, string | Buffer]>([
+          () => ['request line', `${garbage()}\r\n\r\n`],
+          () => ['method', `${g.pick(['G@T', 'POST\x01', '', 'GET GET'])} /v1/models HTTP/1.1\r\nHost: ${host}\r\n\r\n`],
+          () => ['version', `GET /v1/models HTTP/${g.pick(['9.9', '1', 'x', '1.1.1'])}\r\nHost: ${host}\r\n\r\n`],
+          () => ['header name', `GET /v1/models HTTP/1.1\r\nHost: ${host}\r\n${g.pick(['X A', 'X\x01A', '(x)', ' lead', 'x\x7f'])}: v\r\n\r\n`],
+          () => ['header value', Buffer.concat([Buffer.from(`POST /v1/chat/completions HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\nX-V: a`), Buffer.from([g.pick([0x00, 0x01, 0x0b, 0x7f])]), Buffer.from(`b\r\nContent-Length: ${body.length}\r\n\r\n${body}`)])],
+          () => ['content-length', `POST /v1/chat/completions HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\nContent-Length: ${g.pick(['abc', '-1', '1 2', '0x10', '99999999999999999999'])}\r\n\r\n${body}`],
+          () => ['chunked', `POST /v1/chat/completions HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n${g.pick(['zz', '-5', '5;\x01', 'ffffffffffffffffff'])}\r\n${body}\r\n0\r\n\r\n`],
+          () => ['smuggling', `POST /v1/chat/completions HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nTransfer-Encoding: ${g.pick(['chunked', 'gzip, chunked', ' chunked'])}\r\n\r\n${body}`],
+          () => ['two hosts', `GET /v1/models HTTP/1.1\r\nHost: ${host}\r\nHost: evil.example\r\n\r\n`],
+        ])(),
+      );
+    }
+    const failures: string[] = [];
+    const seen = new Map<string, number>();
+    for (const [kind, bytes] of cases) {
+      const answer = await new Promise<string>((resolve) => {
+        const sock = net.connect(port, '127.0.0.1');
+        const parts: Buffer[] = [];
+        const timer = setTimeout(() => sock.destroy(), 3000);
+        sock.on('data', (c: Buffer) => parts.push(c));
+        sock.on('error', () => undefined);
+        sock.on('close', () => {
+          clearTimeout(timer);
+          resolve(Buffer.concat(parts).toString('utf8'));
+        });
+        sock.write(bytes);
+        sock.end();
+      });
+      const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1]);
+      const json = answer.slice(answer.indexOf('\r\n\r\n') + 4);
+      const key = `${kind} ${status}`;
+      seen.set(key, (seen.get(key) ?? 0) + 1);
+      if (!(status >= 400 && status < 500) || !openAiError(json)) failures.push(`${kind} ${JSON.stringify(bytes.toString().slice(0, 120))} → ${JSON.stringify(answer.slice(0, 200))}`);
+    }
+    console.log(`      malformed HTTP: ${cases.length} cases — ${[...seen.entries()].map(([k, n]) => `${k}×${n}`).join(', ')}`);
+    assert.deepEqual(failures.slice(0, 10), [], `${failures.length} malformed HTTP requests were not answered with a 4xx JSON error`);
+    assert.equal(fake.chatRequests().length, 0);
   });
 
   it('still serves normal requests afterwards', async () => {

@@ -23,6 +23,13 @@ describe('security gate', () => {
     for (const h of ['', 'evil.com', 'evil.com:9876', '127.0.0.1:80', 'localhost']) assert.equal(status(() => checkHost(req({ host: h }), hosts)), 403, h);
   });
 
+  it('refuses a request with two Host headers (Node would silently keep the first)', () => {
+    const two = { headers: { host: '127.0.0.1:9876' }, rawHeaders: ['Host', '127.0.0.1:9876', 'host', 'evil.com'] } as unknown as IncomingMessage;
+    assert.equal(status(() => checkHost(two, hosts)), 400);
+    const one = { headers: { host: '127.0.0.1:9876' }, rawHeaders: ['Host', '127.0.0.1:9876', 'X-Host', 'evil.com'] } as unknown as IncomingMessage;
+    assert.equal(status(() => checkHost(one, hosts)), undefined);
+  });
+
   it('refuses foreign origins and cross-site fetches, allows listed origins', () => {
     assert.equal(status(() => checkOrigin(req({ origin: 'https://evil.example' }), cfg)), 403);
     assert.equal(status(() => checkOrigin(req({ 'sec-fetch-site': 'cross-site' }), cfg)), 403);
