@@ -5,6 +5,7 @@
  */
 import * as vscode from 'vscode';
 import { Ctx } from './ctx';
+import { registerHistorySerializer } from './historyPanel';
 import type { ProxyState } from './proxyController';
 
 /** What `activate` returns (tests reach it through `vscode.extensions.getExtension(…).exports`). */
@@ -27,6 +28,8 @@ export function activate(context: vscode.ExtensionContext): PoeProxyApi {
   const c = new Ctx(context);
   ctx = c;
   context.subscriptions.push(c);
+  // A history panel left open is restored after a reload; without a serializer its tab stays blank.
+  registerHistorySerializer(context, () => c.ledger);
   const activationMs = performance.now() - started;
   c.logger.debug(`activated in ${activationMs.toFixed(1)} ms`);
   return {

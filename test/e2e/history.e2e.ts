@@ -243,4 +243,25 @@ export async function run({ step, helpers, page, artifactsDir, workspace, log }:
     assert.ok(lines[1].includes('Claude-Sonnet-4.5') && !lines[1].includes('GPT-4.1'), lines[1]);
   });
 
+  await step('after a window reload the panel is restored with its filter', async () => {
+    // Mark this document so that only frames of the reloaded workbench can match below.
+    await page.evaluate(() => {
+      (globalThis as any).e2eBeforeReload = true;
+    });
+    await helpers.runCommand('Developer: Reload Window');
+    await waitFor('the workbench to reload', () => page.evaluate(() => !(globalThis as any).e2eBeforeReload), 60_000);
+    await page.waitForSelector('.monaco-workbench .part.statusbar', { timeout: 60_000 });
+    frame = await helpers.findWebviewFrame(async (f) => (await isHistoryFrame(f)) && (await f.isVisible('#history-table')), { timeout: 45_000 });
+    // The skeleton shows first; the script restores the filter once it runs (after activation).
+    await waitFor('the restored model filter', async () => (await frame.inputValue('#filter-model')) === 'Claude-Sonnet-4.5', 30_000);
+    const rows = await waitFor('the restored rows', async () => {
+      const r = await historyRows(frame);
+      return r.length > 0 && r;
+    });
+    assert.deepStrictEqual(
+      rows.map((r) => r.model),
+      ['Claude-Sonnet-4.5'],
+    );
+  });
+
 }
