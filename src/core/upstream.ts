@@ -127,9 +127,16 @@ export class UpstreamClient {
         };
         socket.setTimeout(this.opts.idleTimeoutMs);
         socket.on('timeout', onIdle);
+        // While the relay pauses this response for a slow client, the silence is ours, not Poe's.
+        const onPause = (): void => void socket.setTimeout(0);
+        const onResume = (): void => void socket.setTimeout(this.opts.idleTimeoutMs);
+        res.on('pause', onPause);
+        res.on('resume', onResume);
         const clearIdle = (): void => {
           socket.setTimeout(0);
           socket.off('timeout', onIdle);
+          res.off('pause', onPause);
+          res.off('resume', onResume);
         };
         res.once('end', clearIdle);
         res.once('close', clearIdle);

@@ -139,7 +139,8 @@ describe('client faults and graceful stop', function () {
 
   describe('slow reader', () => {
     it('pauses the upstream instead of buffering when the client stops reading, then delivers everything intact', async () => {
-      const p = await start({ footer: false });
+      // A short idle timeout: the pause below is the client's doing and must not count as Poe going silent.
+      const p = await start({ footer: false, upstreamIdleTimeoutMs: 400 });
       const piece = 'x'.repeat(16 * 1024 - 8);
       const count = 3000; // ~48 MiB of content
       fake.reply = () => ({ chunks: Array.from({ length: count }, (_, i) => `${String(i).padStart(7, '0')} ${piece}`) });
@@ -157,10 +158,12 @@ describe('client faults and graceful stop', function () {
       }
       const inFlight = (p.server as unknown as { inFlight: Set<http.ServerResponse> }).inFlight;
       const buffered = [...inFlight].reduce((n, r) => n + r.writableLength, 0);
-      console.log(`      slow reader: upstream sent ${rec.chunksSent}/${count} chunks (${((rec.chunksSent * 16) / 1024).toFixed(1)} MiB, the rest is in kernel socket buffers) before stalling; proxy user-space buffer ${(buffered / 1024).toFixed(0)} KiB`);
+      console.log(`      slow reader: upstream sent ${rec.chunksSent}/${count} chunks (${((rec.chunksSent * 16) / 1024).toFixed(1)} MiB, held in kernel socket buffers) before stalling; proxy user-space buffer ${(buffered / 1024).toFixed(0)} KiB`);
       assert.ok(rec.chunksSent < count, `upstream paused (${rec.chunksSent}/${count} chunks sent)`);
       assert.equal(rec.completed, false);
       assert.ok(buffered <= 1024 * 1024, `proxy buffers at most ~1 MiB for the client, not the whole stream (${buffered} bytes)`);
+
+      await sleep(1_000); // well past the upstream idle timeout
 
       // Reading again drains everything, in order and complete.
       const ended = new Promise<void>((resolve) => res.once('end', () => resolve()));
