@@ -162,6 +162,10 @@ export class ProxyServer {
       if (res.headersSent && !res.writableEnded) {
         flushed.push(new Promise((resolve) => res.once('finish', resolve).once('close', resolve)));
         res.end(shutdownFrame(res.req));
+      } else if (!res.headersSent && !res.destroyed) {
+        // A JSON answer still waiting for Poe: a clear 503 rather than a dropped connection.
+        flushed.push(new Promise((resolve) => res.once('finish', resolve).once('close', resolve)));
+        this.sendError(res, new ProxyError(503, 'The Poe proxy is shutting down; retry the request.', 'api_error', 'proxy_shutdown', null, { connection: 'close' }), speaksAnthropic(res.req));
       }
     }
     // Let those last events reach the sockets (bounded: a client that does not read is not waited for).

@@ -196,6 +196,17 @@ describe('client faults and graceful stop', function () {
       assert.equal(sseData(body).at(-1), '[DONE]');
     });
 
+    it('answers a JSON request still waiting for Poe after the grace period with 503 proxy_shutdown', async () => {
+      const p = await start();
+      fake.reply = () => ({ chunks: ['slow', ' answer'], chunkDelayMs: 2_000 });
+      const pending = postChat(p.url, ask('x'));
+      await sleep(150);
+      await p.server.close(300);
+      const r = await pending;
+      assert.equal(r.status, 503, r.body);
+      assert.equal(openAiError(r.body)?.code, 'proxy_shutdown');
+    });
+
     it('ends a stream still running after the grace period with an error event and [DONE], and stops the upstream', async () => {
       const p = await start();
       fake.reply = () => ({ chunks: Array.from({ length: 400 }, (_, i) => `q${i} `), chunkDelayMs: 25 });
