@@ -59,7 +59,7 @@ try {
     log(`run ${r + 1}/${runs}: latency…`);
     result.latencyRuns.push(await latencyRun(topo.targets, topo.pids, LAT));
     log(`run ${r + 1}/${runs}: streaming…`);
-    result.streamingRuns.push(await streamingRun(topo.targets, topo.pids, STREAM));
+    result.streamingRuns.push(await streamingRun(topo.targets, topo.pids, STREAM, r));
   }
   log('memory: 10,000 requests through the proxy…');
   result.memory = await memoryRun(topo.targets.proxy, topo.proxyPid, { requests: quick ? 2000 : 10_000 });
@@ -162,7 +162,7 @@ for (const [c, title] of [
   ['c1', 'concurrency 1'],
   ['c64', 'concurrency 64'],
 ]) {
-  L.push(`### 1. Non-streaming latency, ${title} (${c === 'c1' ? LAT.c1Total : LAT.c64Total} requests per run)`);
+  L.push(`### 1. Non-streaming latency, ${title} (${c === 'c1' ? LAT.c1Total : LAT.c64Total} requests per path per run, the paths taking turns in 8 blocks)`);
   L.push('');
   L.push('| Path | p50 | p99 | added p50 | added p99 | p50 ratio | p99 ratio | req/s | relay CPU / request |');
   L.push('|---|---|---|---|---|---|---|---|---|');

@@ -70,7 +70,9 @@ export async function hostActivation(build, { runs = 1, log = () => {} } = {}) {
     const t0 = Date.now();
     // The runner reports on stdout; the bench's stdout is its markdown, so the runner talks to stderr.
     const consoleLog = console.log;
+    const stdoutWrite = process.stdout.write;
     console.log = (...a) => process.stderr.write(`${a.join(' ')}\n`);
+    process.stdout.write = process.stderr.write.bind(process.stderr);
     // autoStart off: activation is what is measured, and the host must not take port 9876.
     const r = await runSuite({
       root: ROOT,
@@ -81,6 +83,7 @@ export async function hostActivation(build, { runs = 1, log = () => {} } = {}) {
       timeoutMs: 240_000,
     }).finally(() => {
       console.log = consoleLog;
+      process.stdout.write = stdoutWrite;
     });
     if (r.failed || !existsSync(out)) {
       errors.push(`host run ${i + 1}: ${r.failed ? 'failed' : 'no result'} (see bench/results/host/)`);

@@ -106,31 +106,50 @@ export async function startTopology({ build, resultsDir, proxyNodeArgs = [] }) {
   };
 }
 
-/** Section 1, one run: p50/p99 per target at concurrency 1 and 64. */
-export async function latencyRun(targets, pids, { c1Total, c64Total, warmup }) {
+/**
+ * Section 1, one run: p50/p99 per target at concurrency 1 and 64. The targets take turns in blocks
+ * (round robin, `blocks` per concurrency), so a swing in the machine's load hits every path alike.
+ */
+export async function latencyRun(targets, pids, { c1Total, c64Total, warmup, blocks = 8 }) {
   const out = {};
-  for (const [name, url] of Object.entries(targets)) {
-    out[name] = {};
-    for (const [label, concurrency, total] of [
-      ['c1', 1, c1Total],
-      ['c64', 64, c64Total],
-    ]) {
-      const agent = makeAgent(concurrency);
-      await closedLoop(url, { body: NON_STREAM_BODY, concurrency, total: warmup, agent });
-      const cpu0 = cpuMs(pids[name]);
-      const r = await closedLoop(url, { body: NON_STREAM_BODY, concurrency, total, agent });
-      const cpuUsPerReq = ((cpuMs(pids[name]) - cpu0) * 1000) / r.latencies.length;
-      agent.destroy();
-      out[name][label] = { ...summarize(r.latencies), errors: r.errors, rps: (r.latencies.length / r.elapsedMs) * 1000, relayCpuUsPerReq: cpuUsPerReq };
+  const names = Object.keys(targets);
+  for (const [label, concurrency, total] of [
+    ['c1', 1, c1Total],
+    ['c64', 64, c64Total],
+  ]) {
+    const agents = Object.fromEntries(names.map((n) => [n, makeAgent(concurrency)]));
+    const acc = Object.fromEntries(names.map((n) => [n, { latencies: [], errors: 0, elapsedMs: 0, cpuMs: 0 }]));
+    for (const n of names) await closedLoop(targets[n], { body: NON_STREAM_BODY, concurrency, total: warmup, agent: agents[n] });
+    const per = Math.max(concurrency, Math.ceil(total / blocks));
+    for (let b = 0; b < blocks; b++) {
+      for (let k = 0; k < names.length; k++) {
+        const n = names[(b + k) % names.length];
+        const cpu0 = cpuMs(pids[n]);
+        const r = await closedLoop(targets[n], { body: NON_STREAM_BODY, concurrency, total: per, agent: agents[n] });
+        const a = acc[n];
+        a.cpuMs += cpuMs(pids[n]) - cpu0;
+        a.latencies.push(...r.latencies);
+        a.errors += r.errors;
+        a.elapsedMs += r.elapsedMs;
+      }
+    }
+    for (const n of names) {
+      agents[n].destroy();
+      const a = acc[n];
+      out[n] ??= {};
+      out[n][label] = { ...summarize(a.latencies), errors: a.errors, rps: (a.latencies.length / a.elapsedMs) * 1000, relayCpuUsPerReq: (a.cpuMs * 1000) / a.latencies.length };
     }
   }
   return out;
 }
 
 /** Section 2, one run. */
-export async function streamingRun(targets, pids, { chunks, singleRepeats, concurrentStreams, stampStreams, stampChunks, stampDelayMs }) {
+export async function streamingRun(targets, pids, { chunks, singleRepeats, concurrentStreams, stampStreams, stampChunks, stampDelayMs }, rotate = 0) {
   const out = {};
-  for (const [name, url] of Object.entries(targets)) {
+  // Each run starts with another target, so a load swing does not always hit the same one.
+  const entries = Object.entries(targets);
+  const order = entries.map((_, i) => entries[(i + rotate) % entries.length]);
+  for (const [name, url] of order) {
     const agent = makeAgent(concurrentStreams);
     // One 2,000-chunk stream at a time: time to first byte and to the end.
     const ttfb = [];
