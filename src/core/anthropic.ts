@@ -14,6 +14,7 @@ import type { Logger } from './log';
 import type { RelayState, WireDialect } from './passthrough';
 import type { ModelEntry, ModelRegistry } from './registry';
 import { encodingForModel, type TokenCounter } from './tokens';
+import { validateMessagesRequest } from './validate';
 
 export const ANTHROPIC_PATH = '/v1/messages';
 /** Sent upstream when a client (e.g. curl) omits the header: Poe requires one. */
@@ -178,6 +179,7 @@ export function anthropicDialect(logger: Logger): WireDialect {
       if (kept.length) headers['anthropic-beta'] = kept.join(',');
       return headers;
     },
+    validate: validateMessagesRequest,
     inputTexts: anthropicInputTexts,
     maxOutputTokens: (body) => (typeof body.max_tokens === 'number' ? body.max_tokens : undefined),
     pausedJson: anthropicMessage,

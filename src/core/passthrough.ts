@@ -40,6 +40,8 @@ export interface WireDialect {
   checkModel(model: ModelEntry): void;
   /** Headers forwarded to Poe besides the Poe key (never the client's key). */
   upstreamHeaders(req: IncomingMessage): Record<string, string>;
+  /** Throws a 400 naming the field when the body is not of the format's shape (nothing reaches Poe). */
+  validate(body: Record<string, unknown>): void;
   /** The request's input as texts, for the cost cap and token estimates. */
   inputTexts(body: Record<string, unknown>): string[];
   maxOutputTokens(body: Record<string, unknown>): number | undefined;
@@ -110,6 +112,7 @@ export class PassthroughExchange {
     if (typeof body.model !== 'string' || body.model === '') throw badRequest('`model` is required: a poe_name or alias from models.yaml (GET /v1/models lists them).', 'model', 'missing_model');
     if (body.stream !== undefined && typeof body.stream !== 'boolean') throw badRequest('`stream` must be true or false.', 'stream', 'invalid_type');
     this.requestedModel = body.model;
+    dialect.validate(body);
     this.wantsStream = body.stream === true;
     const model = registry.resolve(body.model);
     if (!model) throw unknownModelError(body.model, registry);

@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import type { ProxyError } from './errors';
 import type { RelayState, WireDialect } from './passthrough';
+import { validateResponsesRequest } from './validate';
 
 export const RESPONSES_PATH = '/v1/responses';
 
@@ -95,6 +96,7 @@ export const responsesDialect: WireDialect = {
     // Poe's Responses endpoint takes the same bots as chat completions.
   },
   upstreamHeaders: () => ({}),
+  validate: validateResponsesRequest,
   inputTexts: responsesInputTexts,
   maxOutputTokens: (body) => (typeof body.max_output_tokens === 'number' ? body.max_output_tokens : undefined),
   pausedJson: responsesMessage,

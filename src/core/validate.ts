@@ -87,14 +87,39 @@ export function validateChatRequest(body: unknown): ChatRequest {
       throw badRequest(`messages[${i}].tool_calls must be an array.`, `messages[${i}].tool_calls`);
     }
   });
-  for (const [field, kind] of Object.entries(FIELD_TYPES)) {
+  checkFieldTypes(req, FIELD_TYPES, ['max_tokens', 'max_completion_tokens']);
+  return req as ChatRequest;
+}
+
+/** Optional fields of `types` must have their type (null = not set); `positive` integers must be at least 1. */
+export function checkFieldTypes(req: Record<string, unknown>, types: Record<string, Kind>, positive: readonly string[] = []): void {
+  for (const [field, kind] of Object.entries(types)) {
     const v = req[field];
     if (v === undefined || v === null) continue;
     if (!matches(v, kind)) throw badRequest(`"${field}" must be ${kind.replace('|', ' or ')}, got ${kindOf(v)}.`, field);
   }
-  for (const f of ['max_tokens', 'max_completion_tokens'] as const) {
+  for (const f of positive) {
     const v = req[f];
     if (typeof v === 'number' && v < 1) throw badRequest(`"${f}" must be at least 1.`, f);
   }
-  return req as ChatRequest;
+}
+
+/** Anthropic Messages: `messages` is a non-empty array of {role: user|assistant, content: string|blocks}; `max_tokens` is required. */
+export function validateMessagesRequest(req: Record<string, unknown>): void {
+  if (!Array.isArray(req.messages) || req.messages.length === 0) {
+    throw badRequest(req.messages === undefined ? 'Missing "messages": send an array of {role, content} messages.' : `"messages" must be a non-empty array, got ${kindOf(req.messages)}.`, 'messages');
+  }
+  req.messages.forEach((m, i) => {
+    const msg = (typeof m === 'object' && m !== null && !Array.isArray(m) ? m : undefined) as Record<string, unknown> | undefined;
+    if (!msg || (msg.role !== 'user' && msg.role !== 'assistant')) throw badRequest(`messages[${i}] must be an object with role "user" or "assistant".`, `messages[${i}].role`);
+    if (typeof msg.content !== 'string' && !Array.isArray(msg.content)) throw badRequest(`messages[${i}].content must be a string or an array of content blocks, got ${kindOf(msg.content)}.`, `messages[${i}].content`);
+  });
+  if (req.max_tokens === undefined) throw badRequest('Missing "max_tokens": the Messages API requires the maximum number of tokens to generate.', 'max_tokens');
+  checkFieldTypes(req, { max_tokens: 'integer', system: 'string|array', tools: 'array', temperature: 'number', top_p: 'number', top_k: 'integer', stop_sequences: 'array', metadata: 'object', tool_choice: 'object', thinking: 'object' }, ['max_tokens']);
+}
+
+/** OpenAI Responses: `input` is a string or an array of items. */
+export function validateResponsesRequest(req: Record<string, unknown>): void {
+  if (req.input === undefined || req.input === null) throw badRequest('Missing "input": send a string or an array of input items.', 'input');
+  checkFieldTypes(req, { input: 'string|array', instructions: 'string', tools: 'array', max_output_tokens: 'integer', temperature: 'number', top_p: 'number', tool_choice: 'string|object', parallel_tool_calls: 'boolean', previous_response_id: 'string', reasoning: 'object', text: 'object', metadata: 'object', store: 'boolean' }, ['max_output_tokens']);
 }

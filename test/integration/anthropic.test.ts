@@ -5,7 +5,7 @@
 import { strict as assert } from 'node:assert';
 import Anthropic from '@anthropic-ai/sdk';
 import { countPromptTokens, FakePoe, type RecordedRequest } from '../support/fakePoe';
-import { ledgerEntries } from '../support/rawClient';
+import { ledgerEntries, postChat } from '../support/rawClient';
 import { startProxy, TEST_FAKE_MODELS, type TestProxy } from '../support/proxyHarness';
 
 const MODEL = 'Claude-Sonnet-4.5';
@@ -57,6 +57,26 @@ describe('Anthropic Messages through the proxy (@anthropic-ai/sdk)', function ()
     assert.equal(entry.tokensOut, msg.usage.output_tokens);
     assert.equal(entry.points, charged.cost_points, "points come from Poe's usage history");
     assert.equal(entry.pointsEstimated, false);
+  });
+
+  it('answers a malformed body with an Anthropic-shaped 400 naming the problem, without calling Poe', async () => {
+    const cases: Array<[Record<string, unknown>, RegExp]> = [
+      [{ model: MODEL, max_tokens: 10 }, /messages/],
+      [{ model: MODEL, max_tokens: 10, messages: 'x' }, /messages/],
+      [{ model: MODEL, max_tokens: 10, messages: [{ role: 'system', content: 'x' }] }, /messages\[0\]/],
+      [{ model: MODEL, max_tokens: 10, messages: [{ role: 'user', content: 5 }] }, /messages\[0\]\.content/],
+      [{ model: MODEL, messages: [{ role: 'user', content: 'x' }] }, /max_tokens/],
+      [{ model: MODEL, max_tokens: 'lots', messages: [{ role: 'user', content: 'x' }] }, /max_tokens/],
+    ];
+    for (const [body, problem] of cases) {
+      const r = await postChat(proxy.url, body, { path: '/v1/messages', headers: { 'anthropic-version': '2023-06-01' } });
+      assert.equal(r.status, 400, JSON.stringify(body));
+      const err = JSON.parse(r.body);
+      assert.equal(err.type, 'error');
+      assert.equal(err.error.type, 'invalid_request_error');
+      assert.match(err.error.message, problem, JSON.stringify(body));
+    }
+    assert.equal(messagesCalls().length, 0);
   });
 
   it('relays a stream event by event as Poe sends it, with usage in the ledger', async () => {

@@ -5,7 +5,7 @@
 import { strict as assert } from 'node:assert';
 import OpenAI from 'openai';
 import { countPromptTokens, FakePoe, type RecordedRequest } from '../support/fakePoe';
-import { ledgerEntries } from '../support/rawClient';
+import { ledgerEntries, postChat } from '../support/rawClient';
 import { startProxy, TEST_FAKE_MODELS, type TestProxy } from '../support/proxyHarness';
 
 describe('Responses API through the proxy (openai SDK)', function () {
@@ -122,6 +122,22 @@ describe('Responses API through the proxy (openai SDK)', function () {
         ['responses', 'paused'],
       ],
     );
+  });
+
+  it('answers a malformed body with a 400 naming the field, without calling Poe', async () => {
+    const cases: Array<[Record<string, unknown>, string]> = [
+      [{ model: 'GPT-4.1' }, 'input'],
+      [{ model: 'GPT-4.1', input: 42 }, 'input'],
+      [{ model: 'GPT-4.1', input: 'q', max_output_tokens: 'many' }, 'max_output_tokens'],
+      [{ model: 'GPT-4.1', input: 'q', max_output_tokens: 0 }, 'max_output_tokens'],
+      [{ model: 'GPT-4.1', input: 'q', tools: {} }, 'tools'],
+    ];
+    for (const [body, field] of cases) {
+      const r = await postChat(proxy.url, body, { path: '/v1/responses' });
+      assert.equal(r.status, 400, JSON.stringify(body));
+      assert.equal(JSON.parse(r.body).error.param, field, JSON.stringify(body));
+    }
+    assert.equal(responsesCalls().length, 0);
   });
 
   it('refuses an unknown model with an OpenAI-shaped 404 and a hint', async () => {
