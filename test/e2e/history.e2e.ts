@@ -10,7 +10,7 @@ import OpenAI from 'openai';
 import type { Frame } from 'playwright-core';
 import { DEFAULT_API_KEY, FakePoe } from '../support/fakePoe';
 import type { E2eContext, E2ePrepare } from './harness';
-import { clickTab, COL, freePort, grouped, historyRows, isHistoryFrame, totalsCards, waitFor } from './support';
+import { clickTab, COL, freePort, grouped, historyRows, isHistoryReady, totalsCards, waitFor } from './support';
 
 const BALANCE = 3_456_789; // shown as "Poe 3.46M"
 const TAB_TITLE = 'Poe Cost History';
@@ -64,7 +64,7 @@ export async function run({ step, helpers, page, artifactsDir, workspace, log }:
 
   let frame: Frame = await step('"Poe: Show Cost History" opens the webview', async () => {
     await helpers.runCommand('Poe: Show Cost History');
-    return helpers.findWebviewFrame(isHistoryFrame, { timeout: 30_000 });
+    return helpers.findWebviewFrame(isHistoryReady, { timeout: 30_000 });
   });
 
   await step("the request's row shows its model, tokens and points", async () => {
@@ -198,7 +198,7 @@ export async function run({ step, helpers, page, artifactsDir, workspace, log }:
     await helpers.runCommand('File: New Untitled Text File');
     await waitFor('the webview to be torn down or hidden', async () => !(await frame.isVisible('#history-table').catch(() => false)));
     await clickTab(page, TAB_TITLE);
-    frame = await helpers.findWebviewFrame(async (f) => (await isHistoryFrame(f)) && (await f.isVisible('#history-table')), { timeout: 30_000 });
+    frame = await helpers.findWebviewFrame(isHistoryReady, { timeout: 30_000 });
     const marker = await frame.evaluate(() => (globalThis as any).document.body.dataset.e2eMarker ?? null);
     assert.strictEqual(marker, null, 'a fresh document (retainContextWhenHidden is off), so the state really came from setState');
     assert.strictEqual(await frame.inputValue('#filter-model'), 'GPT-4.1');
@@ -251,7 +251,7 @@ export async function run({ step, helpers, page, artifactsDir, workspace, log }:
     await helpers.runCommand('Developer: Reload Window');
     await waitFor('the workbench to reload', () => page.evaluate(() => !(globalThis as any).e2eBeforeReload), 60_000);
     await page.waitForSelector('.monaco-workbench .part.statusbar', { timeout: 60_000 });
-    frame = await helpers.findWebviewFrame(async (f) => (await isHistoryFrame(f)) && (await f.isVisible('#history-table')), { timeout: 45_000 });
+    frame = await helpers.findWebviewFrame(isHistoryReady, { timeout: 45_000 });
     // The skeleton shows first; the script restores the filter once it runs (after activation).
     await waitFor('the restored model filter', async () => (await frame.inputValue('#filter-model')) === 'Claude-Sonnet-4.5', 30_000);
     const rows = await waitFor('the restored rows', async () => {

@@ -67,6 +67,15 @@ export function isHistoryFrame(f: Frame): Promise<boolean> {
   return f.evaluate(() => !!(globalThis as any).document.getElementById('history-table') && (globalThis as any).document.title === 'Poe Cost History');
 }
 
+/**
+ * The history frame once its script ran: the skeleton (and its table) shows while media/history.js
+ * still loads; the script's first render always puts a row (data or placeholder) in the table body,
+ * after restoring the saved filter and sort into the controls.
+ */
+export async function isHistoryReady(f: Frame): Promise<boolean> {
+  return (await isHistoryFrame(f)) && (await f.evaluate(() => (globalThis as any).document.querySelectorAll('#history-table tbody tr').length > 0)) && (await f.isVisible('#history-table'));
+}
+
 /** Entry rows of the history table, in display order. */
 export function historyRows(frame: Frame): Promise<HistoryRow[]> {
   return frame.$$eval('#history-table tbody tr.entry', (trs) =>

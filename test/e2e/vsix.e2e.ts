@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 import OpenAI from 'openai';
 import { DEFAULT_API_KEY, FakePoe } from '../support/fakePoe';
 import type { E2eContext, E2ePrepare } from './harness';
-import { COL, freePort, getJson, grouped, historyRows, isHistoryFrame, waitFor, zipEntryNames } from './support';
+import { COL, freePort, getJson, grouped, historyRows, isHistoryReady, waitFor, zipEntryNames } from './support';
 
 // out*/test/e2e -> repository root
 const ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -112,7 +112,7 @@ export async function run({ step, helpers, page, codeServer, log }: E2eContext):
 
   await step('the history webview loads its script and style from the packaged media/', async () => {
     await helpers.runCommand('Poe: Show Cost History');
-    const frame = await helpers.findWebviewFrame(isHistoryFrame, { timeout: 30_000 });
+    const frame = await helpers.findWebviewFrame(isHistoryReady, { timeout: 30_000 });
     const rows = await waitFor('the GPT-5 row', async () => {
       const r = await historyRows(frame);
       return r.length > 0 && r;
