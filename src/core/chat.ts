@@ -33,6 +33,11 @@ export interface ChatServices {
   logger: Logger;
   getApiKey(): string | undefined;
   record(entry: LedgerEntry): void;
+  /**
+   * Rate-limit admission for requests that do not come through the HTTP gate (the in-process path):
+   * throws the 429 ProxyError, or returns the slot's release.
+   */
+  admit?(client: string): () => void;
 }
 
 /**

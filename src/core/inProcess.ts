@@ -5,6 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { ChatExchange, type ChatServices, type ResponseSink } from './chat';
+import { ProxyError } from './errors';
 import type { ChatChunk, ChatRequest } from './openaiTypes';
 import { SseParser } from './sse';
 
@@ -135,10 +136,27 @@ function toError(status: number, text: string): InProcessChatError {
  */
 export async function runChatInProcess(services: ChatServices, request: ChatRequest, opts: InProcessOptions): Promise<void> {
   if (opts.signal?.aborted) throw new InProcessAbortError();
+  const client = opts.client ?? 'in-process';
+  // The same rate limit and concurrency cap as HTTP clients (a refusal is the pipeline's 429).
+  let release: () => void;
+  try {
+    release = services.admit?.(client) ?? (() => undefined);
+  } catch (err) {
+    if (err instanceof ProxyError) throw new InProcessChatError(err.message, err.status, err.type, err.code);
+    throw err;
+  }
+  try {
+    await runAdmitted(services, request, opts, client);
+  } finally {
+    release();
+  }
+}
+
+async function runAdmitted(services: ChatServices, request: ChatRequest, opts: InProcessOptions, client: string): Promise<void> {
   const svc: ChatServices = opts.footer ? services : { ...services, config: { ...services.config, footer: false } };
   const sink = new MemorySink(opts.onChunk);
   const headers: Record<string, string> = opts.requestId ? { 'x-request-id': opts.requestId } : {};
-  const exchange = new ChatExchange(svc, { headers }, sink, opts.client ?? 'in-process');
+  const exchange = new ChatExchange(svc, { headers }, sink, client);
   const onAbort = (): void => sink.destroy();
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   try {

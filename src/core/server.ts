@@ -276,7 +276,17 @@ export class ProxyServer {
    * provider, via inProcess.ts): same guards, ledger and onDidFinishRequest listeners.
    */
   inProcessServices(): ChatServices {
-    return this.services();
+    return {
+      ...this.services(),
+      admit: (client) => {
+        const slot = this.limiter.take(client);
+        if (!slot.ok) {
+          this.record(rejectedEntry(client, 'rate_limited', 429));
+          throw rateLimitError(slot);
+        }
+        return () => slot.release();
+      },
+    };
   }
 
   private services(): ChatServices {

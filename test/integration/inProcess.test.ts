@@ -95,6 +95,32 @@ describe('in-process chat (no HTTP)', function () {
     assert.ok(chunks.length > 0, 'what arrived before the error was delivered');
   });
 
+  it('takes a rate-limit slot like an HTTP client: over the burst it rejects with 429, and the slot is released after', async () => {
+    proxy = await startProxy(fake, { rateLimit: { requestsPerMinute: 1, burst: 1, maxConcurrent: 0 } });
+    const svc = proxy.server.inProcessServices();
+    const ask = (client: string): Promise<void> => runChatInProcess(svc, { model: 'GPT-4.1', messages: [{ role: 'user', content: 'x' }] }, { onChunk: () => undefined, client });
+    await ask('vscode-lm');
+    const before = fake.chatRequests().length;
+    await assert.rejects(ask('vscode-lm'), (e: unknown) => e instanceof InProcessChatError && e.status === 429 && e.code === 'rate_limit_exceeded');
+    assert.equal(fake.chatRequests().length, before, 'a refused request never reaches Poe');
+    await ask('another-client');
+
+    const capped = await startProxy(fake, { rateLimit: { requestsPerMinute: 0, burst: 1, maxConcurrent: 1 } });
+    try {
+      const csvc = capped.server.inProcessServices();
+      fake.reply = () => ({ chunks: ['a', 'b', 'c'], chunkDelayMs: 50 });
+      const first = runChatInProcess(csvc, { model: 'GPT-4.1', messages: [{ role: 'user', content: 'x' }] }, { onChunk: () => undefined });
+      await assert.rejects(
+        runChatInProcess(csvc, { model: 'GPT-4.1', messages: [{ role: 'user', content: 'y' }] }, { onChunk: () => undefined }),
+        (e: unknown) => e instanceof InProcessChatError && e.code === 'too_many_concurrent_requests',
+      );
+      await first;
+      await runChatInProcess(csvc, { model: 'GPT-4.1', messages: [{ role: 'user', content: 'z' }] }, { onChunk: () => undefined });
+    } finally {
+      await capped.close();
+    }
+  });
+
   it('aborting the signal aborts the upstream request and records "aborted"', async () => {
     proxy = await startProxy(fake);
     fake.reply = () => ({ chunks: Array.from({ length: 50 }, (_, i) => `w${i} `), chunkDelayMs: 100 });
