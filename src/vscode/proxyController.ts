@@ -4,7 +4,7 @@
  * and take over when that window goes away).
  */
 import * as vscode from 'vscode';
-import type { ProxyConfig } from '../core/config';
+import { isLoopbackHost, type ProxyConfig } from '../core/config';
 import { ProxyError } from '../core/errors';
 import type { Ledger, LedgerEntry } from '../core/ledger';
 import { createProxyRuntime, loadRegistry, type ProxyRuntime } from '../core/proxy';
@@ -200,6 +200,12 @@ export class ProxyController implements vscode.Disposable {
     this.deps.logger.info(`listening on ${url} (OpenAI base URL ${url}/v1), ${runtime.registry.models.length} models from ${runtime.registry.source}, upstream ${config.poeBaseUrl}${config.accessKey ? ', access key required' : ''}`);
     this.setState({ kind: 'running', url, port: runtime.server.address?.port });
     if (this.deps.keys.poeKey) void this.deps.balance.refresh();
+    if (!isLoopbackHost(config.host)) {
+      // The core refuses this without an access key; with one it still deserves the user's attention.
+      void vscode.window.showWarningMessage(
+        `Poe proxy is listening on ${config.host}: other machines on your network can reach it. Every request must carry the local access key ("Poe: Copy Access Key"). Set poeProxy.host to 127.0.0.1 to keep it local.`,
+      );
+    }
   }
 
   private async onListenError(e: NodeJS.ErrnoException, config: ProxyConfig, retryOnRace: boolean): Promise<void> {

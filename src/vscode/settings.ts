@@ -8,8 +8,9 @@
 import { DEFAULT_CONFIG, isLoopbackHost, normaliseBaseUrl, type ConfigOverrides, type ProxyConfig } from '../core/config';
 
 export const SECTION = 'poeProxy';
+const MIB = 1024 * 1024;
 
-type Kind = 'boolean' | 'integer' | 'number' | 'string';
+type Kind = 'boolean' | 'integer' | 'number' | 'string' | 'array';
 
 export interface SettingSpec {
   /** Key below `poeProxy.`, e.g. `rateLimit.burst`. */
@@ -69,6 +70,15 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'contextLimit', kind: 'integer', minimum: 0, scope: 'application', config: field('contextLimit') },
   { key: 'outputReserve', kind: 'integer', minimum: 0, scope: 'application', config: field('outputReserve') },
   { key: 'requireAccessKey', kind: 'boolean', scope: 'application', ownDefault: false },
+  {
+    key: 'maxBodyMB',
+    kind: 'number',
+    minimum: 1,
+    scope: 'application',
+    config: { get: (c) => c.maxBodyBytes / MIB, set: (o, v) => void (o.maxBodyBytes = Math.round((v as number) * MIB)) },
+  },
+  { key: 'allowedHosts', kind: 'array', scope: 'application', config: field('allowedHosts') },
+  { key: 'allowedOrigins', kind: 'array', scope: 'application', config: field('allowedOrigins') },
 ];
 
 /** Settings whose change needs a new socket (a restart) rather than `ProxyServer.reconfigure`. */
@@ -108,6 +118,10 @@ export interface ReadSettings {
 
 function validate(spec: SettingSpec, raw: unknown): { ok: true; value: unknown } | { ok: false; why: string } {
   if (spec.kind === 'boolean') return typeof raw === 'boolean' ? { ok: true, value: raw } : { ok: false, why: 'expected true or false' };
+  if (spec.kind === 'array') {
+    if (!Array.isArray(raw) || !raw.every((v) => typeof v === 'string')) return { ok: false, why: 'expected a list of strings' };
+    return { ok: true, value: raw.map((v: string) => v.trim()).filter((v) => v !== '') };
+  }
   if (spec.kind === 'string') {
     if (typeof raw !== 'string') return { ok: false, why: 'expected a string' };
     const s = raw.trim();
@@ -171,5 +185,6 @@ export function changedKeys(affects: (section: string) => boolean): string[] {
 
 /** Keys whose effective value differs (a change to an ignored workspace value changes nothing). */
 export function diffValues(before: Record<string, unknown>, after: Record<string, unknown>): string[] {
-  return SETTINGS.map((s) => s.key).filter((k) => before[k] !== after[k]);
+  // Lists are compared by content (every read makes new arrays).
+  return SETTINGS.map((s) => s.key).filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]));
 }

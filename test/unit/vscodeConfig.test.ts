@@ -96,6 +96,21 @@ describe('readSettings', () => {
     assert.match(read.problems.join('\n'), /poeProxy\.port: must be ≤ 65535/);
   });
 
+  it('maps body limit and host/origin lists from user settings only, and rejects lists of non-strings', () => {
+    const values: Record<string, Inspected> = {
+      maxBodyMB: { globalValue: 2 },
+      allowedHosts: { globalValue: [' myhost:9876 ', ''], workspaceValue: ['evil.example:9876'] },
+      allowedOrigins: { globalValue: [42] },
+    };
+    const read = readSettings((k) => values[k]);
+    const cfg = makeConfig(read.overrides);
+    assert.equal(cfg.maxBodyBytes, 2 * 1024 * 1024);
+    assert.deepEqual(cfg.allowedHosts, ['myhost:9876'], 'trimmed, empty dropped, the workspace value ignored');
+    assert.deepEqual(cfg.allowedOrigins, DEFAULT_CONFIG.allowedOrigins);
+    assert.match(read.problems.join('\n'), /poeProxy\.allowedOrigins: expected a list of strings/);
+    assert.deepEqual(diffValues(read.values, readSettings((k) => values[k]).values), [], 'equal lists are no change');
+  });
+
   it('userValue prefers the global value over the default, never the workspace value', () => {
     assert.equal(userValue({ defaultValue: 1, workspaceValue: 2 }), 1);
     assert.equal(userValue({ defaultValue: 1, globalValue: 3, workspaceValue: 2 }), 3);
