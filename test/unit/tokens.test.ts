@@ -334,7 +334,7 @@ describe('tokens', function () {
     it('never keeps the process alive', () => {
       const script = `
         const t = require(${JSON.stringify(indexModule)});
-        const c = t.createTokenCounter();
+        const c = t.createTokenCounter({ timeoutMs: 25000 }); // a loaded machine may take seconds to load ranks: this test is about exiting
         c.warm();
         c.countOne('hello').then((n) => process.stdout.write(String(n)));`;
       const t0 = Date.now();
