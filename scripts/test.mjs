@@ -40,8 +40,14 @@ function add(r) {
   totals.pending += r.pending ?? 0;
 }
 
-run(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.test.json']);
-run(process.execPath, ['esbuild.mjs']);
+try {
+  run(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.test.json']);
+  run(process.execPath, ['esbuild.mjs']);
+} catch {
+  // A compile error is a failure too: still print the closing line CI reads.
+  console.log('\nbuild failed (tsc or esbuild, see above)\n0 passed, 1 failed');
+  process.exit(1);
+}
 
 const suites = which === 'all' ? ['unit', 'integration', 'host', 'e2e'] : [which];
 for (const suite of suites) {
