@@ -6,32 +6,11 @@ import { Ledger, LedgerEntry, parseLedgerText, summarize } from '../../src/core/
 import { clampRows, historyCsv, hostDay, loadHistory, loadOlder } from '../../src/vscode/historyData';
 import { renderHistoryDocument } from '../../src/vscode/historyHtml';
 import { EMPTY_FILTER, MAX_RESTORE_ROWS, PAGE_SIZE } from '../../src/shared/historyProtocol';
+import { ledgerEntry, localTime as at } from '../support/ledgerFixtures';
 
-function at(day: string, hour = 12, minute = 0): string {
-  const [y, m, d] = day.split('-').map(Number);
-  return new Date(y, m - 1, d, hour, minute).toISOString();
-}
 
 function entry(i: number, over: Partial<LedgerEntry> = {}): LedgerEntry {
-  return {
-    time: at('2025-03-01', 12, i % 60),
-    id: `req-${String(i).padStart(4, '0')}`,
-    model: 'GPT-4.1',
-    endpoint: 'chat',
-    stream: true,
-    status: 'ok',
-    httpStatus: 200,
-    tokensIn: 100,
-    tokensOut: 50,
-    points: 10,
-    pointsEstimated: false,
-    balanceAfter: 990,
-    durationMs: 1234,
-    clipped: false,
-    retries: 0,
-    client: 'cline',
-    ...over,
-  };
+  return ledgerEntry({ time: at('2025-03-01', 12, i % 60), id: `req-${String(i).padStart(4, '0')}`, ...over });
 }
 
 /** CSV rows (without header) parsed back into ids: the id is the 2nd column. */

@@ -21,35 +21,14 @@ import {
   sortEntries,
 } from '../../src/shared/historyModel';
 import { EMPTY_FILTER, HistoryFilter, SORT_KEYS, SortState } from '../../src/shared/historyProtocol';
+import { ledgerEntry, localTime as at } from '../support/ledgerFixtures';
 
 /** ISO time of local `hour`:00 on the local day `day` (so host-local days are what the test says). */
-function at(day: string, hour = 12, minute = 0): string {
-  const [y, m, d] = day.split('-').map(Number);
-  return new Date(y, m - 1, d, hour, minute).toISOString();
-}
 
 let seq = 0;
 function entry(over: Partial<LedgerEntry> = {}): LedgerEntry {
   seq++;
-  return {
-    time: at('2025-03-01'),
-    id: `req-${seq}`,
-    model: 'GPT-4.1',
-    endpoint: 'chat',
-    stream: true,
-    status: 'ok',
-    httpStatus: 200,
-    tokensIn: 100,
-    tokensOut: 50,
-    points: 10,
-    pointsEstimated: false,
-    balanceAfter: 990,
-    durationMs: 1234,
-    clipped: false,
-    retries: 0,
-    client: 'cline',
-    ...over,
-  };
+  return ledgerEntry({ time: at('2025-03-01'), id: `req-${seq}`, ...over });
 }
 
 const dayOf = (e: LedgerEntry): string => {

@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import type { LedgerEntry } from '../../src/core/ledger';
+import { ledgerEntry } from '../support/ledgerFixtures';
 import {
   EMPTY_FILTER,
   isDay,
@@ -11,27 +11,7 @@ import {
   parseWebviewState,
 } from '../../src/shared/historyProtocol';
 
-function entry(over: Partial<LedgerEntry> = {}): LedgerEntry {
-  return {
-    time: '2025-03-01T12:00:00.000Z',
-    id: 'req-1',
-    model: 'GPT-4.1',
-    endpoint: 'chat',
-    stream: true,
-    status: 'ok',
-    httpStatus: 200,
-    tokensIn: 100,
-    tokensOut: 50,
-    points: 10,
-    pointsEstimated: false,
-    balanceAfter: 990,
-    durationMs: 1234,
-    clipped: false,
-    retries: 0,
-    client: 'cline',
-    ...over,
-  };
-}
+const entry = ledgerEntry;
 
 const filter = { model: 'GPT-4.1', from: '2025-03-01', to: '2025-03-31' };
 

@@ -5,28 +5,9 @@ import * as path from 'node:path';
 import * as sinon from 'sinon';
 import { Ledger, LedgerEntry, localDay, parseLedgerText, toCsv } from '../../src/core/ledger';
 import type { Logger } from '../../src/core/log';
+import { ledgerEntry } from '../support/ledgerFixtures';
 
-function entry(over: Partial<LedgerEntry> = {}): LedgerEntry {
-  return {
-    time: '2025-03-01T12:00:00.000Z',
-    id: 'req-0000',
-    model: 'GPT-4.1',
-    endpoint: 'chat',
-    stream: true,
-    status: 'ok',
-    httpStatus: 200,
-    tokensIn: 100,
-    tokensOut: 50,
-    points: 10,
-    pointsEstimated: false,
-    balanceAfter: 990,
-    durationMs: 1234,
-    clipped: false,
-    retries: 0,
-    client: 'cline',
-    ...over,
-  };
-}
+const entry = (over: Partial<LedgerEntry> = {}): LedgerEntry => ledgerEntry({ id: 'req-0000', ...over });
 
 /** Fixed-width ids so every line has the same byte length. */
 const idOf = (i: number): string => `req-${String(i).padStart(4, '0')}`;
