@@ -149,6 +149,32 @@ describe('tokens', function () {
       cache.set('x'.repeat(1000), 'o200k_base', 1);
       assert.equal(cache.size, 3);
     });
+
+    it('TokenCountCache follows recency for equal texts from other string objects (as each request parses afresh)', () => {
+      const fresh = (s: string) => JSON.parse(JSON.stringify(s)) as string;
+      const texts = Array.from({ length: 6 }, (_, i) => `${i} `.repeat(60));
+      const cache = new TokenCountCache(4 * (texts[0].length + 32));
+      texts.slice(0, 4).forEach((t, i) => cache.set(t, 'o200k_base', i));
+      // Touch 0 and 1 through copies, re-set 2 (an update, not a new entry), then two new texts evict the two oldest: 3, then 0.
+      assert.equal(cache.get(fresh(texts[0]), 'o200k_base'), 0);
+      assert.equal(cache.get(fresh(texts[1]), 'o200k_base'), 1);
+      cache.set(fresh(texts[2]), 'o200k_base', 22);
+      assert.equal(cache.size, 4);
+      assert.equal(cache.totalChars, 4 * (texts[0].length + 32));
+      cache.set(texts[4], 'o200k_base', 4);
+      cache.set(texts[5], 'o200k_base', 5);
+      assert.deepEqual(
+        texts.map((t) => cache.get(fresh(t), 'o200k_base')),
+        [undefined, 1, 22, undefined, 4, 5],
+      );
+      assert.equal(cache.evictions, 2);
+      assert.equal(cache.size, 4);
+      assert.equal(cache.totalChars, 4 * (texts[0].length + 32));
+      cache.clear();
+      assert.equal(cache.size, 0);
+      cache.set(texts[0], 'o200k_base', 7);
+      assert.equal(cache.get(texts[0], 'o200k_base'), 7);
+    });
   });
 
   describe('engine (in-process, as the worker runs it)', () => {
