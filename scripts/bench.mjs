@@ -212,6 +212,7 @@ L.push('| | |');
 L.push('|---|---|');
 L.push(`| dist/extension.js (production, minified) | ${(ex.bundle.extensionBytes / 1024).toFixed(0)} KiB; tokenizer code or ranks inside: ${ex.bundle.tokenizerInExtension ? 'yes ❌' : 'no'} |`);
 L.push(`| dist/tokenWorker.js (loaded lazily, in a worker thread) | ${(ex.bundle.tokenWorkerBytes / 1024).toFixed(0)} KiB |`);
+if (ex.bundle.distExtensionBytes) L.push(`| dist/extension.js as the last build in the working tree left it | ${(ex.bundle.distExtensionBytes / 1024).toFixed(0)} KiB |`);
 L.push(`| dist/cli.js | ${(ex.bundle.cliBytes / 1024).toFixed(0)} KiB |`);
 if (host) {
   L.push(`| Activation, real host (activate entry → return), median of ${host.runs} | ${fmt(host.activationMs, 1)} ms${host.samples.length ? ` (module load + activate: ${fmt(median(host.samples.map((s) => s.loadAndActivateMs)), 1)} ms)` : ''} |`);

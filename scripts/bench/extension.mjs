@@ -4,7 +4,7 @@
 //
 // The host loads a staged copy of the extension as it ships (package.json, the production bundles,
 // models.yaml, media/) from bench/results/ext, so neither dist/ nor the working tree's state matters.
-import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -25,6 +25,8 @@ export function bundleFacts(build) {
     tokenWorkerBytes: build.sizes.tokenWorker,
     cliBytes: build.sizes.cli,
     tokenizerInExtension: tokenizerInputs.length > 0,
+    // What `npm run build` left in dist/ (development build), if any: for comparison only.
+    distExtensionBytes: existsSync(path.join(ROOT, 'dist', 'extension.js')) ? statSync(path.join(ROOT, 'dist', 'extension.js')).size : null,
     largestInputs: inputs,
   };
 }
