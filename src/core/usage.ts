@@ -60,6 +60,8 @@ interface Waiter {
 /** Claimed query_ids remembered; far more than one `points_history` page (≤100) can show. */
 export const MAX_CLAIMED = 1_000;
 export const DEFAULT_POLL_INTERVAL_MS = 250;
+/** Pages of points_history one poll may read while a burst of requests waits. */
+const MAX_POLL_PAGES = 5;
 export const DEFAULT_MATCH_SLACK_MS = 2_000;
 
 const BALANCE_PATH = '/usage/current_balance';
@@ -298,21 +300,35 @@ export class PoeUsage {
     if (this.disposed || this.waiters.length === 0) return;
     this.pollInFlight = true;
     let entries: PointsEntry[] | undefined;
-    // One page normally; more when many requests wait at once so none is pushed off the page.
+    // One page normally; larger pages, and the next ones (has_more), while many requests wait at once,
+    // so a burst never pushes a waiter's entry off the first page.
     const limit = Math.min(100, Math.max(20, this.waiters.length * 2));
+    const oldestWanted = Math.min(...this.waiters.map((w) => w.from));
     try {
-      const res = await this.request(`/usage/points_history?limit=${limit}`);
-      if (res.status === 401) {
-        this.pollInFlight = false;
-        this.markAuthFailed();
-        for (const w of [...this.waiters]) this.settle(w, undefined);
-        return;
-      }
-      if (res.status >= 200 && res.status < 300) {
-        entries = parsePointsHistory(res.body);
-        if (!entries) this.logPollFailure('points_history answered an unexpected body');
-      } else {
-        this.logPollFailure(`points_history answered HTTP ${res.status}`);
+      let after: string | undefined;
+      for (let page = 0; page < MAX_POLL_PAGES; page++) {
+        const res = await this.request(`/usage/points_history?limit=${limit}${after ? `&starting_after=${encodeURIComponent(after)}` : ''}`);
+        if (res.status === 401) {
+          this.pollInFlight = false;
+          this.markAuthFailed();
+          for (const w of [...this.waiters]) this.settle(w, undefined);
+          return;
+        }
+        if (res.status < 200 || res.status >= 300) {
+          this.logPollFailure(`points_history answered HTTP ${res.status}`);
+          break;
+        }
+        const got = parsePointsHistory(res.body);
+        if (!got) {
+          this.logPollFailure('points_history answered an unexpected body');
+          break;
+        }
+        entries = [...(entries ?? []), ...got];
+        const last = got.at(-1);
+        const hasMore = (res.body as { has_more?: unknown } | null)?.has_more === true;
+        // Most recent first: stop once the page reaches back past the oldest waiter's window.
+        if (!hasMore || !last || last.creation_time / 1000 < oldestWanted) break;
+        after = last.query_id;
       }
     } catch (err) {
       if (!this.disposed) this.logPollFailure(`could not fetch points_history: ${describe(err)}`);

@@ -293,6 +293,30 @@ describe('PoeUsage', () => {
       assert.equal(f.calls.length, 3); // t = 0, 250, 500 — not one poll per waiter
     });
 
+    it('reads further pages (has_more, starting_after) when a burst pushes the waiters\' entries off the first one', async () => {
+      const entries = [
+        ...Array.from({ length: 30 }, (_, i) => pe(`mine-${i}`, T0 - 500 + i)),
+        ...Array.from({ length: 200 }, (_, j) => pe(`other-${j}`, T0 + 100 + j, 'Other-Bot')),
+      ].sort((a, b) => b.creation_time - a.creation_time);
+      const paged: Handler = (path) => {
+        const q = new URL(path, 'http://x').searchParams;
+        const limit = Number(q.get('limit'));
+        const after = q.get('starting_after');
+        const start = after ? entries.findIndex((e) => e.query_id === after) + 1 : 0;
+        const page = entries.slice(start, start + limit);
+        return { status: 200, body: { has_more: start + limit < entries.length, length: page.length, data: page } };
+      };
+      const f = fakeFetch(paged);
+      const u = make({ fetchJson: f.fn, pollIntervalMs: 250 });
+      const waits = Array.from({ length: 30 }, (_, i) => u.matchPoints({ botName: 'GPT-4.1', startedAt: T0 - 1_000 + i, finishedAt: T0 - 500 + i }));
+      // The first poll starts with the first waiter (pages of 20, five at most); the next one, 250 ms on, sees all 30 (pages of 60).
+      await clock.tickAsync(300);
+      const got = await Promise.all(waits);
+      assert.deepEqual(got.map((e) => e?.query_id).sort(), Array.from({ length: 30 }, (_, i) => `mine-${i}`).sort());
+      assert.ok(f.calls.length <= 10, `at most five pages a poll: ${f.calls.length}`);
+      assert.ok(f.calls.some((c) => c.includes('limit=60&starting_after=')), f.calls.join('\n'));
+    });
+
     it('ignores other bots, entries outside the window (with 2 s slack) and non-API usage', async () => {
       const h = history();
       h.entries.push(
