@@ -38,6 +38,14 @@ export interface ChatServices {
    * throws the 429 ProxyError, or returns the slot's release.
    */
   admit?(client: string): () => void;
+  /** True once the server stops: a stream cut then was cut by us, not by Poe. */
+  isShuttingDown?(): boolean;
+}
+
+/** Why an upstream stream ended early, for the ledger, the log and the client's error event. */
+export function streamBrokeOff(svc: Pick<ChatServices, 'isShuttingDown'>, detail?: string): string {
+  if (svc.isShuttingDown?.()) return 'The Poe proxy shut down before the answer was complete (the grace period ran out)';
+  return detail ? `Poe's stream broke off: ${detail}` : "Poe's stream broke off before it was complete";
 }
 
 /**
@@ -284,10 +292,10 @@ export class ChatExchange {
         done();
       });
       up.once('error', (err) => {
-        if (!this.signal.aborted) streamError = `Poe's stream broke off: ${err.message}`;
+        if (!this.signal.aborted) streamError = streamBrokeOff(this.svc, err.message);
       });
       up.once('close', () => {
-        if (!up.complete && !this.signal.aborted && !streamError) streamError = "Poe's stream broke off before it was complete";
+        if (!up.complete && !this.signal.aborted && !streamError) streamError = streamBrokeOff(this.svc);
         done();
       });
     });

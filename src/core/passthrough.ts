@@ -6,7 +6,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ledgerEntry, newOutcome, noteFailure, settlePoints } from './accounting';
-import { rateLimitHeaders, type ChatServices } from './chat';
+import { rateLimitHeaders, streamBrokeOff, type ChatServices } from './chat';
 import { badRequest, ProxyError } from './errors';
 import { costCapError, noApiKeyError, pausedBalance, pausedText, unknownModelError } from './guards';
 import type { LedgerEntry } from './ledger';
@@ -189,10 +189,10 @@ export class PassthroughExchange {
         resolve();
       });
       up.once('error', (err) => {
-        if (!this.abort.signal.aborted && !streamError) streamError = `Poe's stream broke off: ${err.message}`;
+        if (!this.abort.signal.aborted && !streamError) streamError = streamBrokeOff(this.svc, err.message);
       });
       up.once('close', () => {
-        if (!up.complete && !this.abort.signal.aborted && !streamError) streamError = "Poe's stream broke off before it was complete";
+        if (!up.complete && !this.abort.signal.aborted && !streamError) streamError = streamBrokeOff(this.svc);
         resolve();
       });
     });

@@ -300,6 +300,7 @@ export class ProxyServer {
       logger: this.opts.logger,
       getApiKey: this.opts.getApiKey,
       record: (e) => this.record(e),
+      isShuttingDown: () => this.closing,
     };
   }
 

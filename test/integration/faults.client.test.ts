@@ -235,6 +235,7 @@ describe('client faults and graceful stop', function () {
       assert.ok(rec.chunksSent < 400, 'upstream stopped');
       const entries = await ledgerEntries(p, 1);
       assert.equal(entries[0]?.status, 'error', 'the cut-off stream is in the ledger as failed');
+      assert.match(entries[0]?.error ?? '', /proxy shut down/, 'recorded as our shutdown, not as a fault of Poe');
     });
   });
 });
