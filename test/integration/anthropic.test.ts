@@ -6,7 +6,7 @@ import { strict as assert } from 'node:assert';
 import Anthropic from '@anthropic-ai/sdk';
 import { countPromptTokens, FakePoe, type RecordedRequest } from '../support/fakePoe';
 import { ledgerEntries, postChat } from '../support/rawClient';
-import { startProxy, TEST_FAKE_MODELS, type TestProxy } from '../support/proxyHarness';
+import { fakePoeHooks, startProxy, type TestProxy } from '../support/proxyHarness';
 
 const MODEL = 'Claude-Sonnet-4.5';
 
@@ -17,19 +17,7 @@ describe('Anthropic Messages through the proxy (@anthropic-ai/sdk)', function ()
   const anthropic = (opts: { apiKey?: string | null; authToken?: string } = {}): Anthropic =>
     new Anthropic({ baseURL: proxy.url, apiKey: opts.apiKey === undefined ? 'client-own-key' : opts.apiKey, authToken: opts.authToken ?? null, maxRetries: 0 });
 
-  before(async () => {
-    fake = await FakePoe.start({ models: TEST_FAKE_MODELS });
-  });
-  after(async () => {
-    await fake.close();
-  });
-  beforeEach(async () => {
-    fake.reset();
-    proxy = await startProxy(fake);
-  });
-  afterEach(async () => {
-    await proxy.close();
-  });
+  fakePoeHooks({ setFake: (f) => (fake = f), setProxy: (p) => (proxy = p), currentProxy: () => proxy });
 
   it('answers a non-streaming message with Poe content, forwarding anthropic-version and the Poe key only', async () => {
     const msg = await anthropic().messages.create(

@@ -5,7 +5,7 @@ import { strict as assert } from 'node:assert';
 import * as http from 'node:http';
 import OpenAI from 'openai';
 import { FakePoe } from '../support/fakePoe';
-import { startProxy, TEST_FAKE_MODELS, type TestProxy } from '../support/proxyHarness';
+import { fakePoeHooks, startProxy, type TestProxy } from '../support/proxyHarness';
 
 async function rawRequest(url: string, opts: { method?: string; path: string; body?: string; headers?: Record<string, string> }): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
   const u = new URL(url);
@@ -25,19 +25,7 @@ describe('chat completions through the proxy (openai SDK)', function () {
   let fake: FakePoe;
   let proxy: TestProxy;
 
-  before(async () => {
-    fake = await FakePoe.start({ models: TEST_FAKE_MODELS });
-  });
-  after(async () => {
-    await fake.close();
-  });
-  beforeEach(async () => {
-    fake.reset();
-    proxy = await startProxy(fake);
-  });
-  afterEach(async () => {
-    await proxy.close();
-  });
+  fakePoeHooks({ setFake: (f) => (fake = f), setProxy: (p) => (proxy = p), currentProxy: () => proxy });
 
   it('answers a non-streaming request with Poe content, usage with points, and a footer', async () => {
     const res = await proxy.client().chat.completions.create({ model: 'GPT-4.1', messages: [{ role: 'user', content: 'hello there' }] });

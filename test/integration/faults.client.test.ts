@@ -8,7 +8,7 @@ import * as http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { DEFAULT_CONFIG, type ConfigOverrides } from '../../src/core/config';
 import { FakePoe } from '../support/fakePoe';
-import { startProxy, TEST_FAKE_MODELS, type TestProxy } from '../support/proxyHarness';
+import { fakePoeHooks, startProxy, type TestProxy } from '../support/proxyHarness';
 import { ledgerEntries, openAiError, postChat, sleep, sseData, sseText } from '../support/rawClient';
 
 const ask = (text: string, extra: Record<string, unknown> = {}) => ({ model: 'GPT-4.1', messages: [{ role: 'user', content: text }], ...extra });
@@ -38,22 +38,10 @@ function median(xs: number[]): number {
 describe('client faults and graceful stop', function () {
   let fake: FakePoe;
   let proxy: TestProxy | undefined;
-  const unhandled: unknown[] = [];
-  const onUnhandled = (e: unknown): void => void unhandled.push(e);
 
-  before(async () => {
-    fake = await FakePoe.start({ models: TEST_FAKE_MODELS });
-    process.on('unhandledRejection', onUnhandled);
-  });
-  after(async () => {
-    process.off('unhandledRejection', onUnhandled);
-    await fake.close();
-  });
-  beforeEach(() => fake.reset());
-  afterEach(async () => {
-    await proxy?.close();
+  fakePoeHooks({ setFake: (f) => (fake = f), currentProxy: () => proxy, failOnUnhandledRejection: true });
+  afterEach(() => {
     proxy = undefined;
-    assert.deepEqual(unhandled, [], 'no unhandled rejection');
   });
 
   const start = async (overrides: ConfigOverrides = {}): Promise<TestProxy> => {

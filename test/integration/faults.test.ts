@@ -8,7 +8,7 @@ import * as net from 'node:net';
 import type { ConfigOverrides } from '../../src/core/config';
 import type { LedgerEntry } from '../../src/core/ledger';
 import { FakePoe, type Fault } from '../support/fakePoe';
-import { startProxy, TEST_FAKE_MODELS, type TestProxy } from '../support/proxyHarness';
+import { fakePoeHooks, startProxy, type TestProxy } from '../support/proxyHarness';
 import { ledgerEntries, openAiError, postChat, rawRequest, sseData, sseText } from '../support/rawClient';
 
 const ask = (text: string, extra: Record<string, unknown> = {}) => ({ model: 'GPT-4.1', messages: [{ role: 'user', content: text }], ...extra });
@@ -33,22 +33,8 @@ async function freePort(): Promise<number> {
 describe('upstream faults', function () {
   let fake: FakePoe;
   let proxy: TestProxy;
-  const unhandled: unknown[] = [];
-  const onUnhandled = (e: unknown): void => void unhandled.push(e);
 
-  before(async () => {
-    fake = await FakePoe.start({ models: TEST_FAKE_MODELS });
-    process.on('unhandledRejection', onUnhandled);
-  });
-  after(async () => {
-    process.off('unhandledRejection', onUnhandled);
-    await fake.close();
-  });
-  beforeEach(() => fake.reset());
-  afterEach(async () => {
-    await proxy?.close();
-    assert.deepEqual(unhandled, [], 'no unhandled rejection');
-  });
+  fakePoeHooks({ setFake: (f) => (fake = f), currentProxy: () => proxy, failOnUnhandledRejection: true });
 
   const start = async (overrides: ConfigOverrides = {}): Promise<TestProxy> => {
     proxy = await startProxy(fake, { upstreamRetries: 0, ...overrides });

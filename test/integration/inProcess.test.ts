@@ -9,22 +9,13 @@ import { InProcessAbortError, InProcessChatError, runChatInProcess, ToolCallAccu
 import type { LedgerEntry } from '../../src/core/ledger';
 import type { ChatChunk } from '../../src/core/openaiTypes';
 import { FakePoe } from '../support/fakePoe';
-import { startProxy, TEST_FAKE_MODELS, type TestProxy } from '../support/proxyHarness';
+import { fakePoeHooks, startProxy, type TestProxy } from '../support/proxyHarness';
 
 describe('in-process chat (no HTTP)', function () {
   let fake: FakePoe;
   let proxy: TestProxy;
 
-  before(async () => {
-    fake = await FakePoe.start({ models: TEST_FAKE_MODELS });
-  });
-  after(async () => {
-    await fake.close();
-  });
-  beforeEach(() => fake.reset());
-  afterEach(async () => {
-    await proxy?.close();
-  });
+  fakePoeHooks({ setFake: (f) => (fake = f), currentProxy: () => proxy });
 
   function finished(): Promise<LedgerEntry> {
     return new Promise((resolve) => {

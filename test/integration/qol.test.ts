@@ -6,7 +6,7 @@ import { strict as assert } from 'node:assert';
 import OpenAI from 'openai';
 import type { ChatMessage } from '../../src/core/openaiTypes';
 import { FakePoe } from '../support/fakePoe';
-import { startProxy, TEST_FAKE_MODELS, type TestProxy } from '../support/proxyHarness';
+import { fakePoeHooks, startProxy, TEST_FAKE_MODELS, type TestProxy } from '../support/proxyHarness';
 
 type CostUsage = OpenAI.CompletionUsage & { cost_points?: number; cost_points_estimated?: boolean };
 const user = (content: string) => [{ role: 'user' as const, content }];
@@ -15,16 +15,7 @@ describe('quality-of-life layer', function () {
   let fake: FakePoe;
   let proxy: TestProxy;
 
-  before(async () => {
-    fake = await FakePoe.start({ models: TEST_FAKE_MODELS });
-  });
-  after(async () => {
-    await fake.close();
-  });
-  beforeEach(() => fake.reset());
-  afterEach(async () => {
-    await proxy?.close();
-  });
+  fakePoeHooks({ setFake: (f) => (fake = f), currentProxy: () => proxy });
 
   describe('retry ladder', () => {
     it("retries a 400 without max_tokens, logs Poe's message, and remembers the rung for the model", async () => {
@@ -111,16 +102,18 @@ describe('quality-of-life layer', function () {
 
   describe('points and footer', () => {
     it('falls back to an estimate marked est. when the usage API lags', async () => {
-      await fake.close();
-      fake = await FakePoe.start({ models: TEST_FAKE_MODELS, pointsLagMs: 5_000 });
-      proxy = await startProxy(fake, { pointsWaitMs: 150 });
-      const res = await proxy.client().chat.completions.create({ model: 'GPT-4.1', messages: user('q') });
-      assert.match(res.choices[0].message.content ?? '', /Points: [\d,]+ \(est\.\)/);
-      const usage = res.usage as CostUsage;
-      assert.equal(usage.cost_points_estimated, true);
-      assert.equal(usage.cost_points, Math.ceil(226 + (60 * usage.total_tokens) / 1000));
-      await fake.close();
-      fake = await FakePoe.start({ models: TEST_FAKE_MODELS });
+      const lagging = await FakePoe.start({ models: TEST_FAKE_MODELS, pointsLagMs: 5_000 });
+      try {
+        proxy = await startProxy(lagging, { pointsWaitMs: 150 });
+        const res = await proxy.client().chat.completions.create({ model: 'GPT-4.1', messages: user('q') });
+        assert.match(res.choices[0].message.content ?? '', /Points: [\d,]+ \(est\.\)/);
+        const usage = res.usage as CostUsage;
+        assert.equal(usage.cost_points_estimated, true);
+        assert.equal(usage.cost_points, Math.ceil(226 + (60 * usage.total_tokens) / 1000));
+      } finally {
+        await proxy.close();
+        await lagging.close();
+      }
     });
 
     it('gives two concurrent requests their own points entries', async () => {

@@ -6,26 +6,14 @@ import { strict as assert } from 'node:assert';
 import OpenAI from 'openai';
 import { countPromptTokens, FakePoe, type RecordedRequest } from '../support/fakePoe';
 import { ledgerEntries, postChat } from '../support/rawClient';
-import { startProxy, TEST_FAKE_MODELS, type TestProxy } from '../support/proxyHarness';
+import { fakePoeHooks, startProxy, type TestProxy } from '../support/proxyHarness';
 
 describe('Responses API through the proxy (openai SDK)', function () {
   let fake: FakePoe;
   let proxy: TestProxy;
   const responsesCalls = (): RecordedRequest[] => fake.requests.filter((r) => r.path === '/v1/responses');
 
-  before(async () => {
-    fake = await FakePoe.start({ models: TEST_FAKE_MODELS });
-  });
-  after(async () => {
-    await fake.close();
-  });
-  beforeEach(async () => {
-    fake.reset();
-    proxy = await startProxy(fake);
-  });
-  afterEach(async () => {
-    await proxy.close();
-  });
+  fakePoeHooks({ setFake: (f) => (fake = f), setProxy: (p) => (proxy = p), currentProxy: () => proxy });
 
   it('answers a non-streaming request with Poe content and usage, sending only the Poe key', async () => {
     const res = await proxy.client({ apiKey: 'client-own-key' }).responses.create({ model: 'gpt-4.1', instructions: 'Be brief.', input: 'hello there' });

@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import type { ConfigOverrides } from '../../src/core/config';
 import { consoleLogger } from '../../src/core/log';
 import { FakePoe } from '../support/fakePoe';
-import { startProxy, TEST_FAKE_MODELS, type TestProxy } from '../support/proxyHarness';
+import { fakePoeHooks, startProxy, TEST_FAKE_MODELS, type TestProxy } from '../support/proxyHarness';
 import { ledgerEntries, openAiError, postChat, rawRequest, sleep, type RawResponse } from '../support/rawClient';
 
 const ask = (text: string, extra: Record<string, unknown> = {}) => ({ model: 'GPT-4.1', messages: [{ role: 'user', content: text }], ...extra });
@@ -53,15 +53,8 @@ describe('security', function () {
   let fake: FakePoe;
   let proxy: TestProxy | undefined;
 
-  before(async () => {
-    fake = await FakePoe.start({ models: TEST_FAKE_MODELS });
-  });
-  after(async () => {
-    await fake.close();
-  });
-  beforeEach(() => fake.reset());
-  afterEach(async () => {
-    await proxy?.close();
+  fakePoeHooks({ setFake: (f) => (fake = f), currentProxy: () => proxy });
+  afterEach(() => {
     proxy = undefined;
   });
 

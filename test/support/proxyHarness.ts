@@ -11,7 +11,8 @@ import { silentLogger, type Logger } from '../../src/core/log';
 import { ModelRegistry } from '../../src/core/registry';
 import { ProxyServer } from '../../src/core/server';
 import { createTokenCounter, type TokenCounter } from '../../src/core/tokens';
-import { DEFAULT_MODELS, type FakePoe } from './fakePoe';
+import { strict as assert } from 'node:assert';
+import { DEFAULT_MODELS, FakePoe } from './fakePoe';
 
 /** Models the fake serves for these tests: its defaults plus the test registry's extras (and a lowercase id for the ladder). */
 export const TEST_FAKE_MODELS = [...DEFAULT_MODELS, 'Small-Bot', 'gpt-4.1'];
@@ -92,6 +93,40 @@ export async function startProxy(fake: FakePoe, overrides: ConfigOverrides = {},
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * The mocha hooks the integration suites share: one FakePoe for the whole suite (serving
+ * TEST_FAKE_MODELS), reset before each test; with `setProxy`, a fresh default proxy in front of it
+ * before each test. The proxy `currentProxy` returns is closed after each test (close is idempotent).
+ * `failOnUnhandledRejection` fails a test that left an unhandled promise rejection behind.
+ */
+export function fakePoeHooks(opts: {
+  setFake(fake: FakePoe): void;
+  currentProxy(): TestProxy | undefined;
+  setProxy?(proxy: TestProxy): void;
+  failOnUnhandledRejection?: boolean;
+}): void {
+  let fake: FakePoe;
+  const unhandled: unknown[] = [];
+  const onUnhandled = (e: unknown): void => void unhandled.push(e);
+  before(async () => {
+    fake = await FakePoe.start({ models: TEST_FAKE_MODELS });
+    opts.setFake(fake);
+    if (opts.failOnUnhandledRejection) process.on('unhandledRejection', onUnhandled);
+  });
+  after(async () => {
+    process.off('unhandledRejection', onUnhandled);
+    await fake.close();
+  });
+  beforeEach(async () => {
+    fake.reset();
+    if (opts.setProxy) opts.setProxy(await startProxy(fake));
+  });
+  afterEach(async () => {
+    await opts.currentProxy()?.close();
+    assert.deepEqual(unhandled.splice(0), [], 'no unhandled rejection');
+  });
 }
 
 // Root hook when loaded by mocha (the bench imports this file outside mocha).
