@@ -2,37 +2,14 @@
 // Callbacks given to frame.evaluate/$$eval run in the webview, not in Node: they reach the DOM
 // through `globalThis as any` because the test program is compiled without the DOM lib.
 import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import * as net from 'node:net';
 import type { Frame, Page } from 'playwright-core';
+import { freePort, waitFor as waitForEvery } from '../support/wait';
 
-/** A port that was free a moment ago on 127.0.0.1 (for the proxy's `poeProxy.port`). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
-/** Polls `probe` until it returns something truthy; the error names `what` and the last value seen. */
-export async function waitFor<T>(what: string, probe: () => T | undefined | null | false | Promise<T | undefined | null | false>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v) return v;
-      last = v;
-    } catch (err) {
-      last = err instanceof Error ? err.message : err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${JSON.stringify(last)})`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+/** waitFor with the workbench's slower pace: 20 s, polling every 200 ms. */
+export function waitFor<T>(what: string, probe: () => T | undefined | null | false | Promise<T | undefined | null | false>, timeoutMs = 20_000): Promise<T> {
+  return waitForEvery(what, probe, timeoutMs, 200);
 }
 
 /** GET http://127.0.0.1:port/path as JSON (no keep-alive, 5 s bound). */

@@ -4,11 +4,10 @@
 import * as assert from 'assert';
 import { promises as fsp } from 'fs';
 import * as http from 'http';
-import type { AddressInfo } from 'net';
-import * as net from 'net';
 import * as path from 'path';
 import * as vscode from 'vscode';
 import type { PoeProxyApi } from '../../src/vscode/extension';
+import { freePort, waitFor } from '../support/wait';
 import { DEFAULT_API_KEY, DEFAULT_MODELS, defaultReply, FakePoe } from '../support/fakePoe';
 
 const EXTENSION_ID = 'poe-proxy.poe-proxy-vscode';
@@ -22,33 +21,6 @@ function section(): vscode.WorkspaceConfiguration {
 
 async function setGlobal(key: string, value: unknown): Promise<void> {
   await section().update(key, value, vscode.ConfigurationTarget.Global);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitFor<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v) return v;
-      last = v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 interface Reply {

@@ -3,8 +3,6 @@
 // "Configure client" commands writing into a temporary HOME and undoing.
 import * as assert from 'assert';
 import { promises as fsp } from 'fs';
-import type { AddressInfo } from 'net';
-import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import * as vscode from 'vscode';
@@ -14,6 +12,7 @@ import { createTokenEngine } from '../../src/core/tokens/engine';
 import type { LedgerEntry } from '../../src/core/ledger';
 import type { PoeProxyApi } from '../../src/vscode/extension';
 import { LM_CLIENT, LM_VENDOR } from '../../src/vscode/lmProvider';
+import { freePort, waitFor } from '../support/wait';
 import { DEFAULT_API_KEY, defaultReply, FakePoe } from '../support/fakePoe';
 
 const EXTENSION_ID = 'poe-proxy.poe-proxy-vscode';
@@ -24,27 +23,6 @@ function section(): vscode.WorkspaceConfiguration {
 
 async function setGlobal(key: string, value: unknown): Promise<void> {
   await section().update(key, value, vscode.ConfigurationTarget.Global);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitFor<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 describe('Copilot Chat language models (vscode.lm) and client configuration', function () {
