@@ -259,16 +259,22 @@ export class ProxyServer {
   private async generation(req: http.IncomingMessage, res: http.ServerResponse, endpoint: LedgerEntry['endpoint'], run: (body: unknown, client: string) => Promise<void>): Promise<void> {
     checkJsonContentType(req);
     const client = clientKey(req);
+    const release = this.admit(client, endpoint);
+    try {
+      await run(parseJson(await this.readBody(req)), client);
+    } finally {
+      release();
+    }
+  }
+
+  /** Takes a rate-limit slot for `client`, or records the refusal and throws the 429; returns the release. */
+  private admit(client: string, endpoint: LedgerEntry['endpoint']): () => void {
     const slot = this.limiter.take(client);
     if (!slot.ok) {
       this.record(rejectedEntry(client, 'rate_limited', 429, endpoint));
       throw rateLimitError(slot);
     }
-    try {
-      await run(parseJson(await this.readBody(req)), client);
-    } finally {
-      slot.release();
-    }
+    return () => slot.release();
   }
 
   /**
@@ -278,14 +284,7 @@ export class ProxyServer {
   inProcessServices(): ChatServices {
     return {
       ...this.services(),
-      admit: (client) => {
-        const slot = this.limiter.take(client);
-        if (!slot.ok) {
-          this.record(rejectedEntry(client, 'rate_limited', 429));
-          throw rateLimitError(slot);
-        }
-        return () => slot.release();
-      },
+      admit: (client) => this.admit(client, 'chat'),
     };
   }
 
