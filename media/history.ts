@@ -4,7 +4,7 @@
  * Talks to src/vscode/historyPanel.ts through the typed protocol in src/shared/historyProtocol.ts.
  * Renders with DOM APIs only (no innerHTML with data), so ledger text can never become markup.
  */
-import type { LedgerEntry, LedgerSummary } from '../src/core/ledger';
+import type { LedgerEntry, LedgerSummary, RefusedGroup } from '../src/core/ledger';
 import {
   addToSummary,
   buildChart,
@@ -17,6 +17,7 @@ import {
   insertionIndex,
   matchesFilter,
   pointsKind,
+  refusedText,
   sortEntries,
   statusLabel,
 } from '../src/shared/historyModel';
@@ -66,6 +67,8 @@ let loaded: LedgerEntry[] = [];
 let shown: LedgerEntry[] = [];
 const keys = new Set<string>();
 let summary: LedgerSummary = emptySummary();
+let refused: RefusedGroup[] = [];
+let refusedTotal = 0;
 let models: string[] = [];
 let hasMore = false;
 let oldest: EntryCursor | undefined;
@@ -104,6 +107,9 @@ const table = el<HTMLTableElement>('history-table');
 const tbody = table.tBodies[0];
 const rowsInfo = el<HTMLElement>('rows-info');
 const loadMoreButton = el<HTMLButtonElement>('load-more');
+const refusedBox = el<HTMLDetailsElement>('refused');
+const refusedSummary = el<HTMLElement>('refused-summary');
+const refusedList = el<HTMLUListElement>('refused-list');
 
 function h<K extends keyof HTMLElementTagNameMap>(tag: K, props: { className?: string; text?: string } = {}, ...children: Node[]): HTMLElementTagNameMap[K] {
   const e = document.createElement(tag);
@@ -225,6 +231,8 @@ function handle(msg: ToWebview): void {
       keys.clear();
       for (const e of loaded) keys.add(entryKey(e));
       summary = msg.summary;
+      refused = msg.refused;
+      refusedTotal = msg.refusedTotal;
       models = msg.models;
       hasMore = msg.hasMore;
       oldest = loaded.length > 0 ? { time: loaded[0].time, id: loaded[0].id } : undefined;
@@ -324,6 +332,14 @@ function scheduleOverview(): void {
 function renderOverview(): void {
   renderTotals();
   renderChart();
+  renderRefused();
+}
+
+/** Requests the proxy answered without calling Poe: counted per minute, shown per day, client and reason. */
+function renderRefused(): void {
+  refusedBox.hidden = refusedTotal === 0;
+  refusedSummary.textContent = `${formatNumber(refusedTotal)} request${refusedTotal === 1 ? '' : 's'} refused before reaching Poe (no points spent)`;
+  refusedList.replaceChildren(...refused.map((g) => h('li', { className: `refused-${g.reason}`, text: refusedText(g) })));
 }
 
 function numCell(tag: 'td' | 'th', text: string): HTMLTableCellElement {
@@ -469,10 +485,12 @@ function renderTotals(): void {
 
   const days = [...summary.byDay].reverse().map((d) => ({ name: d.day, ...d }));
   const byModel = summary.byModel.map((m) => ({ name: m.model, ...m }));
+  const byClient = (summary.byClient ?? []).map((c) => ({ name: c.client || 'unknown', ...c }));
   totalsBox.replaceChildren(
     cards,
     breakdown('totals-by-day', 'By day', 'Day', days),
     breakdown('totals-by-model', 'By model', 'Model', byModel),
+    breakdown('totals-by-client', 'By client', 'Client', byClient),
   );
 }
 
