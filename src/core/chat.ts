@@ -32,7 +32,8 @@ export interface ChatServices {
   ladder: LadderMemory;
   logger: Logger;
   getApiKey(): string | undefined;
-  record(entry: LedgerEntry): void;
+  /** `sentToPoe`: anything went to Poe (a line in the ledger), else a refusal (only counted). */
+  record(entry: LedgerEntry, sentToPoe: boolean): void;
   /**
    * Rate-limit admission for requests that do not come through the HTTP gate (the in-process path):
    * throws the 429 ProxyError, or returns the slot's release.
@@ -197,6 +198,7 @@ export class ChatExchange {
     const { upstream, ladder, logger, config } = this.svc;
     let rung = ladder.startRung(model.id);
     let body = applyRungs(initial, rung);
+    this.outcome.sentToPoe = true;
     const res = await sendWithRetries({
       upstream,
       config,
@@ -491,7 +493,7 @@ export class ChatExchange {
       { startedAt: this.started, requestId: this.req.headers['x-request-id'], model, endpoint: 'chat', stream: this.wantsStream, client: this.client, balanceAfter },
       this.outcome,
     );
-    this.svc.record(entry);
+    this.svc.record(entry, this.outcome.sentToPoe);
   }
 }
 

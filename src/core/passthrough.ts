@@ -134,6 +134,7 @@ export class PassthroughExchange {
 
     const upstreamBody = JSON.stringify({ ...body, model: model.id });
     if (this.wantsStream) this.pings.start();
+    this.outcome.sentToPoe = true;
     const up = await sendWithRetries({
       upstream: this.svc.upstream,
       config,
@@ -311,6 +312,6 @@ export class PassthroughExchange {
       client: this.client,
       balanceAfter: this.svc.usage.cachedBalance()?.value ?? null,
     };
-    this.svc.record(ledgerEntry(facts, this.outcome));
+    this.svc.record(ledgerEntry(facts, this.outcome), this.outcome.sentToPoe);
   }
 }

@@ -50,6 +50,8 @@ export class ProxyServer {
   private readonly ladder = new LadderMemory();
   private readonly startedAt = Date.now();
   private readonly finishListeners = new Set<Listener<LedgerEntry>>();
+  /** Responses whose refusal was already counted (so the error path does not count it again). */
+  private readonly counted = new WeakSet<http.ServerResponse>();
   private readonly createdModels = Math.floor(Date.now() / 1000);
 
   constructor(private readonly opts: ProxyServerOptions) {
@@ -182,7 +184,16 @@ export class ProxyServer {
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
     this.inFlight.add(res);
     res.once('close', () => this.inFlight.delete(res));
-    this.route(req, res).catch((err) => this.sendError(res, err, speaksAnthropic(req)));
+    this.route(req, res).catch((err) => {
+      this.countGateRefusal(req, res, err);
+      this.sendError(res, err, speaksAnthropic(req));
+    });
+  }
+
+  /** A POST refused before any exchange ran (access key, host, origin, size, format): counted, not written. */
+  private countGateRefusal(req: http.IncomingMessage, res: http.ServerResponse, err: unknown): void {
+    if (req.method !== 'POST' || this.counted.has(res) || !(err instanceof ProxyError) || err.status < 400 || err.status >= 500) return;
+    this.opts.ledger?.countRefused({ client: clientKey(req), reason: err.status === 429 ? 'rate_limit' : 'gate' });
   }
 
   private async route(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -259,7 +270,7 @@ export class ProxyServer {
   private async generation(req: http.IncomingMessage, res: http.ServerResponse, endpoint: LedgerEntry['endpoint'], run: (body: unknown, client: string) => Promise<void>): Promise<void> {
     checkJsonContentType(req);
     const client = clientKey(req);
-    const release = this.admit(client, endpoint);
+    const release = this.admit(client, endpoint, res);
     try {
       await run(parseJson(await this.readBody(req)), client);
     } finally {
@@ -268,10 +279,11 @@ export class ProxyServer {
   }
 
   /** Takes a rate-limit slot for `client`, or records the refusal and throws the 429; returns the release. */
-  private admit(client: string, endpoint: LedgerEntry['endpoint']): () => void {
+  private admit(client: string, endpoint: LedgerEntry['endpoint'], res?: http.ServerResponse): () => void {
     const slot = this.limiter.take(client);
     if (!slot.ok) {
-      this.record(rejectedEntry(client, 'rate_limited', 429, endpoint));
+      if (res) this.counted.add(res);
+      this.record(rejectedEntry(client, 'rate_limited', 429, endpoint), false);
       throw rateLimitError(slot);
     }
     return () => slot.release();
@@ -298,15 +310,18 @@ export class ProxyServer {
       ladder: this.ladder,
       logger: this.opts.logger,
       getApiKey: this.opts.getApiKey,
-      record: (e) => this.record(e),
+      record: (e, sentToPoe) => this.record(e, sentToPoe),
       isShuttingDown: () => this.closing,
     };
   }
 
-  private record(entry: LedgerEntry): void {
+  /** A request that reached Poe gets its own ledger line; one answered by the proxy alone is only counted. */
+  private record(entry: LedgerEntry, sentToPoe: boolean): void {
     const pts = entry.points === null ? '-' : `${entry.points}${entry.pointsEstimated ? ' est.' : ''}`;
-    this.opts.logger.info(`${entry.endpoint} ${entry.model || '?'} ${entry.status} ${entry.httpStatus} ${entry.durationMs}ms tokens ${entry.tokensIn}/${entry.tokensOut} points ${pts} retries ${entry.retries}${entry.error ? ` — ${entry.error}` : ''}`);
-    this.opts.ledger?.append(entry);
+    const line = `${entry.endpoint} ${entry.model || '?'} ${entry.status} ${entry.httpStatus} ${entry.durationMs}ms tokens ${entry.tokensIn}/${entry.tokensOut} points ${pts} retries ${entry.retries}${entry.error ? ` — ${entry.error}` : ''}`;
+    this.opts.logger.info(line);
+    if (sentToPoe) this.opts.ledger?.append(entry);
+    else this.opts.ledger?.countRefusedEntry(entry);
     for (const l of this.finishListeners) {
       try {
         l(entry);

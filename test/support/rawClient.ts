@@ -92,6 +92,14 @@ export async function ledgerEntries(proxy: TestProxy, n: number, timeoutMs = 500
   }
 }
 
+/** Refused requests written to the ledger (after a flush), summed per reason: they are counted, not listed. */
+export async function refusedCounts(proxy: TestProxy): Promise<Record<string, number>> {
+  await proxy.ledger.flush();
+  const out: Record<string, number> = {};
+  for (const r of await proxy.ledger.readRefused()) out[r.reason] = (out[r.reason] ?? 0) + r.count;
+  return out;
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
