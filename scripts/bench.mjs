@@ -5,10 +5,12 @@
 //   3. clipping a 200k-token conversation (first time, next turn) + js-tiktoken vs gpt-tokenizer
 //   4. the extension: bundle size, activation in a real VS Code host, tokenizer load time
 //   5. the proxy's RSS before and after 10,000 requests
+//   6. the cost ledger at a year of heavy use (1,000,000 entries): history open, filters, paging, export, memory
 // Medians over several runs. Writes bench/results/bench-<time>.{json,md} and latest.{json,md}, prints the markdown.
 //
 // Options: --runs N (default 3)  --no-host (skip the VS Code host)  --host-runs N (default 1)
 //          --no-tokenizers (skip the tokenizer comparison)  --quick (fewer requests, for a smoke run)
+//          --no-ledger (skip section 6)  --ledger-entries N (default 1,000,000; 100,000 with --quick)
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -16,6 +18,7 @@ import { buildForBench, ROOT } from './bench/build.mjs';
 import { clippingRuns, tokenizerComparison } from './bench/clipping.mjs';
 import { bundleFacts, hostActivation, tokenizerLoad } from './bench/extension.mjs';
 import { formatMarkdown as tokenizerMarkdown } from './bench/tokenizers.mjs';
+import { ledgerRun } from './bench/ledger.mjs';
 import { latencyRun, memoryRun, startTopology, streamingRun } from './bench/relay.mjs';
 import { fmt, median, medianOf, pass, ratio } from './bench/stats.mjs';
 
@@ -29,6 +32,8 @@ const runs = opt('--runs', quick ? 1 : 3);
 const withHost = !args.includes('--no-host');
 const hostRuns = opt('--host-runs', 1);
 const withTokenizers = !args.includes('--no-tokenizers');
+const withLedger = !args.includes('--no-ledger');
+const ledgerEntries = opt('--ledger-entries', quick ? 100_000 : 1_000_000);
 const log = (m) => process.stderr.write(`bench: ${m}\n`);
 
 const RESULTS = path.join(ROOT, 'bench', 'results');
@@ -81,6 +86,8 @@ if (withHost) {
   log(`activation in a real VS Code host (${hostRuns} run(s))…`);
   result.extension.host = await hostActivation(build, { runs: hostRuns, log });
 }
+// ── 6: ledger ──
+if (withLedger) result.ledger = await ledgerRun(build.support, { entries: ledgerEntries, log });
 result.finishedAt = new Date().toISOString();
 result.machine.loadavgAfter = os.loadavg();
 
@@ -140,6 +147,18 @@ const targets = [
     ok: build.sizes.extension < MB && !result.extension.bundle.tokenizerInExtension,
   },
 ];
+const lg = result.ledger;
+if (lg) {
+  const n = lg.layout.entries.toLocaleString('en-US');
+  const filters = Math.max(lg.warm.filterBusyModelMs, lg.warm.filterLastMonthMs, lg.warm.filterOldRangeMs);
+  targets.push(
+    { name: `history view opens, ${n} entries (index cached: a window reload)`, target: '< 1 s', value: lg.warm.openMs, unit: 'ms', ok: lg.warm.openMs < 1000 },
+    { name: `history view opens, ${n} entries, first time ever (index built)`, target: '< 1 s', value: lg.cold.openMs, unit: 'ms', ok: lg.cold.openMs < 1000 },
+    { name: `history filter (busy model; last month; a week half a year ago), slowest, ${n} entries`, target: '< 200 ms', value: filters, unit: 'ms', ok: filters < 200 },
+    { name: `history filter, a model in 1 of 2,000 entries over the whole year, ${n} entries`, target: '< 200 ms', value: lg.warm.filterRareModelMs, unit: 'ms', ok: lg.warm.filterRareModelMs < 200 },
+    { name: `history memory (heap after open, filters and paging), ${n} entries`, target: '< 50 MB', value: lg.warm.heapPeakishMB, unit: 'MB', ok: lg.warm.heapPeakishMB < 50 },
+  );
+}
 result.summary = { latency: lat, streaming: st, clipping: clip, targets };
 
 // ── markdown ──
@@ -230,6 +249,24 @@ L.push('| RSS before | RSS after | after 3 s idle | growth | errors |');
 L.push('|---|---|---|---|---|');
 L.push(`| ${fmt(mem.beforeMB, 1)} MB | ${fmt(mem.afterMB, 1)} MB | ${fmt(mem.afterIdle3sMB, 1)} MB | ${fmt(mem.growthMB, 1)} MB | ${mem.errors} |`);
 L.push('');
+if (lg) {
+  const w = lg.warm;
+  const c = lg.cold;
+  L.push(`### 6. Cost ledger at a year of use (${lg.layout.entries.toLocaleString('en-US')} entries, ${(lg.layout.rawBytes / MB).toFixed(0)} MB of JSON: 11 gzipped months + the current month; generated in ${fmt(lg.generateMs / 1000, 1)} s; measured in a fresh Node process each)`);
+  L.push('');
+  L.push('| | |');
+  L.push('|---|---|');
+  L.push(`| Proxy start: \`new Ledger\` (reads nothing) / first entry written on the year-old directory | ${fmt(w.constructMs, 2)} ms / ${fmt(w.firstAppendMs, 1)} ms |`);
+  L.push(`| History view opens, first time ever (builds the index, ${(c.indexBytes / 1024).toFixed(0)} KiB cached in .ledger-index) | ${fmt(c.openMs, 0)} ms |`);
+  L.push(`| History view opens, index cached (new process: a window reload) | ${fmt(w.openMs, 0)} ms |`);
+  L.push(`| Filter: busy model (1 in 11) / last 30 days / a week half a year ago | ${fmt(w.filterBusyModelMs, 0)} / ${fmt(w.filterLastMonthMs, 0)} / ${fmt(w.filterOldRangeMs, 0)} ms |`);
+  L.push(`| Filter: a model in 1 of 2,000 entries, all year (${w.rareRows} rows found) | ${fmt(w.filterRareModelMs, 0)} ms |`);
+  L.push(`| Totals only (model + half a year, from the index) | ${fmt(w.totalsOnlyMs, 1)} ms |`);
+  L.push(`| "Load older requests" (next 2,000 rows) | ${fmt(w.loadOlderMs, 0)} ms |`);
+  L.push(`| Heap after open / after filters and paging / at the end (GC'd, above the process's start) | ${fmt(w.heapAfterOpenMB, 1)} / ${fmt(w.heapPeakishMB, 1)} / ${fmt(w.heapEndMB, 1)} MB |`);
+  L.push(`| CSV export of everything, streamed (${w.exportRows.toLocaleString('en-US')} rows, ${(w.exportBytes / MB).toFixed(0)} MB) | ${fmt(w.exportMs / 1000, 1)} s, RSS growth ≤ ${fmt(w.exportRssMB, 0)} MB |`);
+  L.push('');
+}
 L.push(`Total bench time ${((Date.now() - started) / 1000).toFixed(0)} s.`);
 const md = L.join('\n');
 

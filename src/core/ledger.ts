@@ -35,6 +35,7 @@ import {
   MIGRATION_JOURNAL,
   monthOf,
   monthOfTime,
+  LineSink,
   scanLines,
   scanLinesBackward,
   sortFiles,
@@ -469,6 +470,9 @@ export class Ledger {
     }
     await fsp.rm(path.join(this.dir, journalName(month)), { force: true });
     this.logger.info(`ledger: compressed ${month} into ${gzName(month)}`);
+    // Index it now, in the background, so the history view never pays for a closed month.
+    const gz = classify(gzName(month));
+    if (gz) await this.indexOf(gz, currentTimeZone());
   }
 
   private async readJournal(month: string): Promise<{ tmp: string; sources: string[] } | undefined> {
@@ -510,7 +514,7 @@ export class Ledger {
   private async scanFile(
     f: LedgerFile,
     onRecord: (rec: ReturnType<typeof parseRecord>, line: string) => boolean | void,
-    opts: { start?: number; lineNo?: number } = {},
+    opts: { start?: number; lineNo?: number; want?: LineSink['want']; chunkDone?: LineSink['chunkDone'] } = {},
   ): Promise<Awaited<ReturnType<typeof scanLines>> | undefined> {
     const file = path.join(this.dir, f.name);
     try {
@@ -523,6 +527,8 @@ export class Ledger {
             return onRecord(rec, text);
           },
           oversized: (lineNo) => this.warnLine(f.name, lineNo, `longer than ${64} KiB`),
+          want: opts.want,
+          chunkDone: opts.chunkDone,
         },
         opts,
       );
@@ -557,7 +563,7 @@ export class Ledger {
     await this.scheduleMaintenance();
     const files = await this.listFiles();
     const out: Array<{ file: LedgerFile; index: FileIndex }> = [];
-    const tz = Intl.DateTimeFormat().resolvedOptions().timeZone ?? '';
+    const tz = currentTimeZone();
     for (const f of files) {
       const index = await this.indexOf(f, tz);
       if (index) out.push({ file: f, index });
@@ -663,9 +669,8 @@ export class Ledger {
     const cursorMonth = cursor ? monthOfTime(cursor.time) : undefined;
     const cursorTime = cursor ? Date.parse(cursor.time) : NaN;
     const candidates = all.filter(({ file, index }) => index.summary.matches(filter) && (!cursorMonth || file.month <= cursorMonth));
-    const modelNeedle = filter.model !== null ? `"model":${JSON.stringify(filter.model)}` : undefined;
+    const prefilter = lineFilter(filter);
     const accept = (text: string): LedgerEntry | undefined => {
-      if (modelNeedle && !text.includes(modelNeedle)) return undefined;
       const rec = parseRecord(text);
       if (rec.kind !== 'entry' || !passes(filter, dayOfTime(rec.entry.time), rec.entry.model)) return undefined;
       return rec.entry;
@@ -709,12 +714,16 @@ export class Ledger {
           const e = accept(text);
           if (!e) return;
           ring.push(e);
-          if (ring.length > need) {
-            ring.shift();
+          if (ring.length > 2 * need) {
+            ring.splice(0, ring.length - need); // amortised: no shift per entry
             dropped = true;
           }
-        });
+        }, { want: prefilter });
         if (cursorInLedger && !found) continue; // the cursor lies in an older file
+        if (ring.length > need) {
+          ring.splice(0, ring.length - need);
+          dropped = true;
+        }
         taken.push(...ring.reverse());
         moreHere = dropped;
       } else {
@@ -735,7 +744,7 @@ export class Ledger {
             return false;
           }
           taken.push(e);
-        }).catch((err) => {
+        }, prefilter).catch((err) => {
           if (!isMissing(err)) this.logger.warn(`ledger: could not read ${file.name}: ${describe(err)}`);
         });
         void cursorHere;
@@ -755,13 +764,18 @@ export class Ledger {
     for (const { file } of candidates) {
       if (file.month !== month && file.month !== '') continue;
       let hit = false;
-      await this.scanFile(file, (rec, text) => {
-        if (!text.includes(needle) || !text.includes(timeNeedle)) return;
-        if (rec.kind === 'entry' && rec.entry.id === cursor.id && rec.entry.time === cursor.time) {
-          hit = true;
-          return false;
-        }
-      });
+      const idBytes = Buffer.from(needle);
+      await this.scanFile(
+        file,
+        (rec, text) => {
+          if (!text.includes(timeNeedle)) return;
+          if (rec.kind === 'entry' && rec.entry.id === cursor.id && rec.entry.time === cursor.time) {
+            hit = true;
+            return false;
+          }
+        },
+        { want: (buf, start, end) => includesWithin(buf, idBytes, start, end) },
+      );
       if (hit) return true;
     }
     return false;
@@ -814,17 +828,18 @@ export class Ledger {
       buffered = [];
       if (!out.write(chunk)) await once(out, 'drain');
     };
+    const want = lineFilter(filter);
     for (const { file, index } of all) {
       if (!index.summary.matches(filter)) continue;
-      const rows: string[] = [];
-      await this.scanFile(file, (rec) => {
-        if (rec.kind !== 'entry' || !passes(filter, dayOfTime(rec.entry.time), rec.entry.model)) return;
-        rows.push(csvRow(rec.entry));
-        count++;
-        if (rows.length >= 1000) buffered.push(rows.splice(0).join(''));
-      });
-      buffered.push(rows.join(''));
-      await push();
+      await this.scanFile(
+        file,
+        (rec) => {
+          if (rec.kind !== 'entry' || !passes(filter, dayOfTime(rec.entry.time), rec.entry.model)) return;
+          buffered.push(csvRow(rec.entry));
+          count++;
+        },
+        { want, chunkDone: push },
+      );
     }
     await push();
     return count;
@@ -834,6 +849,37 @@ export class Ledger {
   private flushWrites(): Promise<void> {
     return this.exclusive(async () => undefined);
   }
+}
+
+/**
+ * A look at a line's bytes that rules out most lines a filter rejects without decoding them: the
+ * model as the writer serialises it, and the day of the leading `{"time":"…"`. Lines in another
+ * shape pass (the full check after parsing decides).
+ */
+function lineFilter(filter: LedgerFilter): LineSink['want'] {
+  const model = filter.model !== null ? Buffer.from(`"model":${JSON.stringify(filter.model)}`) : undefined;
+  const ranged = filter.from !== null || filter.to !== null;
+  if (!model && !ranged) return undefined;
+  return (buf, start, end) => {
+    if (model && !includesWithin(buf, model, start, end)) return false;
+    if (!ranged || end - start < TIME_PREFIX.length + 20 || !buf.subarray(start, start + TIME_PREFIX.length).equals(TIME_PREFIX)) return true;
+    const from = start + TIME_PREFIX.length;
+    const close = buf.indexOf(0x22, from);
+    if (close < 0 || close > from + 40) return true;
+    const day = dayOfTime(buf.toString('latin1', from, close));
+    return passes({ model: null, from: filter.from, to: filter.to }, day, '');
+  };
+}
+
+const TIME_PREFIX = Buffer.from('{"time":"');
+
+/** Whether `needle` lies within buf[start, end) (a view, so the search stops at the line's end). */
+function includesWithin(buf: Buffer, needle: Buffer, start: number, end: number): boolean {
+  return end - start >= needle.length && buf.subarray(start, end).indexOf(needle) >= 0;
+}
+
+function currentTimeZone(): string {
+  return Intl.DateTimeFormat().resolvedOptions().timeZone ?? '';
 }
 
 async function exists(file: string): Promise<boolean> {

@@ -85,6 +85,10 @@ export function sortFiles(files: LedgerFile[]): LedgerFile[] {
 export interface LineSink {
   /** A complete line (without its newline). Return false to stop reading. */
   line(text: string, lineNo: number): boolean | void;
+  /** Cheap look at a line's bytes before it is decoded; false skips it (filters that can tell from the bytes). */
+  want?(buf: Buffer, start: number, end: number): boolean;
+  /** Awaited after each chunk read (backpressure for a sink that writes somewhere). */
+  chunkDone?(): Promise<void> | void;
   /** A line longer than MAX_LINE_BYTES was skipped without being held in memory. */
   oversized(lineNo: number): void;
 }
@@ -143,10 +147,11 @@ export async function scanLines(file: string, sink: LineSink, opts: { start?: nu
         const pieceLen = nl - pos;
         if (skipping || carryLen + pieceLen > MAX_LINE_BYTES) {
           sink.oversized(lineNo);
-        } else {
-          const piece = chunk.subarray(pos, nl);
-          const buf = carryLen > 0 ? Buffer.concat([...carry, piece]) : piece;
-          if (sink.line(buf.toString('utf8'), lineNo) === false) stopped = true;
+        } else if (carryLen > 0) {
+          const buf = Buffer.concat([...carry, chunk.subarray(pos, nl)]);
+          if ((!sink.want || sink.want(buf, 0, buf.length)) && sink.line(buf.toString('utf8'), lineNo) === false) stopped = true;
+        } else if ((!sink.want || sink.want(chunk, pos, nl)) && sink.line(chunk.toString('utf8', pos, nl), lineNo) === false) {
+          stopped = true;
         }
         skipping = false;
         carry = [];
@@ -157,6 +162,7 @@ export async function scanLines(file: string, sink: LineSink, opts: { start?: nu
       }
       consumed += chunk.length;
       if (stopped) break;
+      if (sink.chunkDone) await sink.chunkDone();
     }
   } catch (err) {
     return end(err instanceof Error ? err : new Error(String(err)));
@@ -176,7 +182,12 @@ export async function scanLines(file: string, sink: LineSink, opts: { start?: nu
  * Reads a plain file's complete lines newest first, from `end` (default: its size) backwards. Lines
  * longer than MAX_LINE_BYTES are skipped (the forward scan that builds the index warns about them).
  */
-export async function scanLinesBackward(file: string, onLine: (text: string) => boolean | void, end?: number): Promise<void> {
+export async function scanLinesBackward(
+  file: string,
+  onLine: (text: string) => boolean | void,
+  want?: (buf: Buffer, start: number, end: number) => boolean,
+): Promise<void> {
+  const end = undefined as number | undefined;
   const fh = await fsp.open(file, 'r');
   try {
     let pos = end ?? (await fh.stat()).size;
@@ -205,7 +216,7 @@ export async function scanLinesBackward(file: string, onLine: (text: string) => 
       for (;;) {
         const nl = lineEnd > 0 ? buf.lastIndexOf(10, lineEnd - 1) : -1;
         if (nl < 0) break;
-        if (!oversized && lineEnd - nl - 1 <= MAX_LINE_BYTES) {
+        if (!oversized && lineEnd - nl - 1 <= MAX_LINE_BYTES && (!want || want(buf, nl + 1, lineEnd))) {
           if (onLine(buf.toString('utf8', nl + 1, lineEnd)) === false) return;
         }
         oversized = false;
@@ -219,7 +230,7 @@ export async function scanLinesBackward(file: string, onLine: (text: string) => 
         carry = Buffer.from(buf);
       }
     }
-    if (!oversized && carry.length > 0) onLine(carry.toString('utf8'));
+    if (!oversized && carry.length > 0 && (!want || want(carry, 0, carry.length))) onLine(carry.toString('utf8'));
   } finally {
     await fh.close();
   }
