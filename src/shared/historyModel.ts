@@ -73,7 +73,7 @@ export function pageBefore(entries: readonly LedgerEntry[], cursor: EntryCursor,
 }
 
 export function emptySummary(): LedgerSummary {
-  return { totals: { requests: 0, points: 0, tokensIn: 0, tokensOut: 0, estimatedPoints: 0 }, byDay: [], byModel: [] };
+  return { totals: { requests: 0, points: 0, tokensIn: 0, tokensOut: 0, estimatedPoints: 0 }, byDay: [], byModel: [], byClient: [] };
 }
 
 function byModelOrder(a: LedgerModel, b: LedgerModel): number {
@@ -121,7 +121,12 @@ export function addToSummary(summary: LedgerSummary, e: LedgerEntry, day: string
     tokensOut: base.tokensOut + e.tokensOut,
   };
   const byModel = [...summary.byModel.filter((m) => m !== found), updated].sort(byModelOrder);
-  return { totals, byDay, byModel };
+  const foundClient = summary.byClient.find((c) => c.client === e.client);
+  const client = { client: e.client, requests: (foundClient?.requests ?? 0) + 1, points: (foundClient?.points ?? 0) + points };
+  const byClient = [...summary.byClient.filter((c) => c !== foundClient), client].sort(
+    (a, b) => b.points - a.points || b.requests - a.requests || (a.client < b.client ? -1 : a.client > b.client ? 1 : 0),
+  );
+  return { totals, byDay, byModel, byClient };
 }
 
 // ---- sorting -----------------------------------------------------------------------------------

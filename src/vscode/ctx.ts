@@ -51,7 +51,7 @@ export class Ctx implements vscode.Disposable {
     const base = this.config.base;
     this.ledger = new Ledger({ dir: dataDir, maxBytes: base.ledgerMaxBytes, keepFiles: base.ledgerKeepFiles, logger: this.logger });
     this.balance = own(
-      new BalanceService({ baseUrl: base.poeBaseUrl, getApiKey: () => this.keys.poeKey, logger: this.logger, balanceTtlMs: base.balanceTtlMs, pointsWaitMs: base.pointsWaitMs }),
+      new BalanceService({ baseUrl: base.poeBaseUrl, getApiKey: () => this.keys.poeKey, logger: this.logger, balanceTtlMs: base.balanceTtlMs, balanceTimeoutMs: base.balanceTimeoutMs, pointsWaitMs: base.pointsWaitMs }),
     );
     this.models = new ModelsStore(extension.globalState, dataDir);
     this.controller = own(
