@@ -8,7 +8,7 @@ import { assistantCompletion, chunk, completionAsSse, usageChunk, ZERO_USAGE } f
 import type { ProxyConfig } from './config';
 import { ledgerEntry, newOutcome, noteFailure, settlePoints } from './accounting';
 import { ProxyError } from './errors';
-import { renderFooter, stripFooters, formatPoints } from './footer';
+import { footerApplies, formatPoints, renderFooter, stripFooters, type FooterRequest } from './footer';
 import { costCapError, noApiKeyError, pausedAnswer, unknownModelError } from './guards';
 import { budgetWarningText, type SpendTracker } from './budget';
 import type { LedgerEntry } from './ledger';
@@ -67,10 +67,15 @@ export interface ResponseSink {
   once(event: 'close' | 'drain', listener: () => void): unknown;
 }
 
-/** The request fields an exchange reads (only `x-request-id`). */
+/** The request fields an exchange reads: its headers (`x-request-id`, `x-poe-proxy-footer`), and whether it came in process. */
 export interface RequestInfo {
   readonly headers: Record<string, string | string[] | undefined>;
+  /** Sent by an editor in process (Copilot Chat), not over HTTP. */
+  readonly inProcess?: boolean;
 }
+
+/** Response headers reporting an answer's cost out of band (the footer may be off or not allowed). */
+export const COST_HEADERS = { points: 'x-poe-points', estimated: 'x-poe-points-estimated', balance: 'x-poe-balance' } as const;
 
 const MAX_JSON_RESPONSE_BYTES = 64 * 1024 * 1024;
 const PER_MESSAGE_OVERHEAD = 4;
@@ -157,7 +162,7 @@ export class ChatExchange {
       this.commitSse({});
       this.res.end(completionAsSse(completion, this.request.stream_options?.include_usage === true));
     } else {
-      this.sendJson(200, completion);
+      this.sendJson(200, completion, this.costHeaders());
     }
     this.finish();
     return true;
@@ -263,7 +268,7 @@ export class ChatExchange {
       }
       if (choice?.finish_reason) {
         sawFinish = true;
-        if (this.svc.config.footer && !sawToolCalls && choice.finish_reason !== 'tool_calls') {
+        if (footerApplies(this.footerRequest(), { toolCalls: sawToolCalls || choice.finish_reason === 'tool_calls' })) {
           heldFinish = obj;
           const { content, tool_calls } = choice.delta ?? {};
           if ((typeof content === 'string' && content.length > 0) || tool_calls?.length) {
@@ -351,7 +356,8 @@ export class ChatExchange {
     const message = completion.choices[0]?.message;
     const usage = await this.estimateUsage(typeof message?.content === 'string' ? message.content : '', completion.usage);
     this.outcome.usage = usage;
-    const withFooter = this.svc.config.footer && message !== undefined && !message.tool_calls?.length && (typeof message.content === 'string' || message.content === null || message.content === undefined);
+    const textContent = typeof message?.content === 'string' || message?.content === null || message?.content === undefined;
+    const withFooter = message !== undefined && textContent && footerApplies(this.footerRequest(), { toolCalls: Boolean(message.tool_calls?.length) });
     await this.settlePoints(model, withFooter);
     if (this.signal.aborted) return;
     if (withFooter && message) message.content = (message.content ?? '') + this.footerText(model);
@@ -360,7 +366,7 @@ export class ChatExchange {
       this.commitSse(rateLimitHeaders(up));
       this.res.end(completionAsSse(completion, this.request.stream_options?.include_usage === true));
     } else {
-      this.sendJson(200, completion, rateLimitHeaders(up));
+      this.sendJson(200, completion, { ...rateLimitHeaders(up), ...this.costHeaders() });
     }
     this.finish();
   }
@@ -386,6 +392,29 @@ export class ChatExchange {
     void this.settlePoints(model, false)
       .catch(() => undefined)
       .finally(() => this.finish());
+  }
+
+  private footerRequest(): FooterRequest {
+    return {
+      enabled: this.svc.config.footer,
+      endpoint: 'chat',
+      body: this.request,
+      headers: this.req.headers,
+      modality: this.model?.modality ?? 'text',
+      inProcess: this.req.inProcess,
+    };
+  }
+
+  /** The cost as response headers, for JSON answers (a stream's headers leave before the cost is known). */
+  private costHeaders(): Record<string, string> {
+    const out: Record<string, string> = {};
+    if (this.outcome.points !== null) {
+      out[COST_HEADERS.points] = String(this.outcome.points);
+      out[COST_HEADERS.estimated] = String(this.outcome.pointsEstimated);
+    }
+    const balance = this.svc.usage.cachedBalance()?.value;
+    if (balance !== undefined && balance !== null) out[COST_HEADERS.balance] = String(balance);
+    return out;
   }
 
   private usageWithCost(usage: Usage): Usage {

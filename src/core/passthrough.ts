@@ -40,6 +40,8 @@ export interface WireDialect {
   checkModel(model: ModelEntry): void;
   /** Headers forwarded to Poe besides the Poe key (never the client's key). */
   upstreamHeaders(req: IncomingMessage): Record<string, string>;
+  /** The body as Poe must get it (before the model id is set), when it differs from the client's. */
+  upstreamBody?(body: Record<string, unknown>, req: IncomingMessage): Record<string, unknown>;
   /** Throws a 400 naming the field when the body is not of the format's shape (nothing reaches Poe). */
   validate(body: Record<string, unknown>): void;
   /** The request's input as texts, for the cost cap and token estimates. */
@@ -132,7 +134,7 @@ export class PassthroughExchange {
       }
     }
 
-    const upstreamBody = JSON.stringify({ ...body, model: model.id });
+    const upstreamBody = JSON.stringify({ ...(dialect.upstreamBody?.(body, this.req) ?? body), model: model.id });
     if (this.wantsStream) this.pings.start();
     const up = await sendWithRetries({
       upstream: this.svc.upstream,

@@ -7,7 +7,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { anthropicDialect, anthropicErrorBody, anthropicModelList, countTokens } from './anthropic';
 import { ChatExchange, type ChatServices } from './chat';
 import { isLoopbackHost, type ProxyConfig } from './config';
-import { badRequest, ProxyError } from './errors';
+import { badRequest, ProxyError, retryHeaders } from './errors';
 import { SpendTracker, startOfLocalMonth } from './budget';
 import { clientName } from './clientName';
 import type { Ledger, LedgerCorrection, LedgerEntry } from './ledger';
@@ -542,7 +542,8 @@ function clientErrorResponse(code: string | undefined): string {
         ? [431, 'Request Header Fields Too Large', 'The request headers are larger than 32 KiB; send fewer or smaller headers.']
         : [400, 'Bad Request', 'Malformed HTTP request; send a valid HTTP/1.1 request.'];
   const body = JSON.stringify({ error: { message, type: 'invalid_request_error', param: null, code: status === 400 ? 'bad_http' : status === 408 ? 'headers_timeout' : 'headers_too_large' } });
-  return `HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
+  const advice = Object.entries(retryHeaders(status)).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+  return `HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${advice}Connection: close\r\n\r\n${body}`;
 }
 
 function tooLarge(max: number): ProxyError {
