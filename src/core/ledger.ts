@@ -110,6 +110,8 @@ export interface LedgerClient {
   client: string;
   requests: number;
   points: number;
+  tokensIn: number;
+  tokensOut: number;
 }
 
 export interface LedgerSummary {
@@ -552,9 +554,11 @@ export function summarize(entries: readonly LedgerEntry[]): LedgerSummary {
     m.tokensIn += e.tokensIn;
     m.tokensOut += e.tokensOut;
     let c = clients.get(e.client);
-    if (!c) clients.set(e.client, (c = { client: e.client, requests: 0, points: 0 }));
+    if (!c) clients.set(e.client, (c = { client: e.client, requests: 0, points: 0, tokensIn: 0, tokensOut: 0 }));
     c.requests++;
     c.points += points;
+    c.tokensIn += e.tokensIn;
+    c.tokensOut += e.tokensOut;
   }
   return {
     totals,
