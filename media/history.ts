@@ -70,6 +70,7 @@ let summary: LedgerSummary = emptySummary();
 let refused: RefusedGroup[] = [];
 let refusedTotal = 0;
 let models: string[] = [];
+let clients: string[] = [];
 let hasMore = false;
 let oldest: EntryCursor | undefined;
 let nextRequestId = 1;
@@ -95,6 +96,7 @@ function el<T extends HTMLElement>(id: string): T {
 }
 
 const modelSelect = el<HTMLSelectElement>('filter-model');
+const clientSelect = el<HTMLSelectElement>('filter-client');
 const fromInput = el<HTMLInputElement>('filter-from');
 const toInput = el<HTMLInputElement>('filter-to');
 const clearButton = el<HTMLButtonElement>('clear-filters');
@@ -131,6 +133,7 @@ function svg<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string,
 function readFilterControls(): HistoryFilter {
   return {
     model: modelSelect.value || null,
+    client: clientSelect.value || null,
     from: isDay(fromInput.value) ? fromInput.value : null,
     to: isDay(toInput.value) ? toInput.value : null,
   };
@@ -139,6 +142,8 @@ function readFilterControls(): HistoryFilter {
 function writeFilterControls(f: HistoryFilter): void {
   ensureModelOption(f.model);
   modelSelect.value = f.model ?? '';
+  ensureClientOption(f.client ?? null);
+  clientSelect.value = f.client ?? '';
   fromInput.value = f.from ?? '';
   toInput.value = f.to ?? '';
   toInput.min = f.from ?? '';
@@ -165,6 +170,7 @@ function onFilterChange(): void {
 }
 
 modelSelect.addEventListener('change', onFilterChange);
+clientSelect.addEventListener('change', onFilterChange);
 fromInput.addEventListener('change', onFilterChange);
 toInput.addEventListener('change', onFilterChange);
 el<HTMLFormElement>('filters').addEventListener('submit', (ev) => ev.preventDefault());
@@ -234,6 +240,8 @@ function handle(msg: ToWebview): void {
       refused = msg.refused;
       refusedTotal = msg.refusedTotal;
       models = msg.models;
+      clients = msg.clients ?? [];
+      renderClientOptions();
       hasMore = msg.hasMore;
       oldest = loaded.length > 0 ? { time: loaded[0].time, id: loaded[0].id } : undefined;
       renderModelOptions();
@@ -266,6 +274,10 @@ function handle(msg: ToWebview): void {
       if (!models.includes(e.model)) {
         models = [...models, e.model].sort((a, b) => a.localeCompare(b));
         renderModelOptions();
+      }
+      if (!clients.includes(e.client)) {
+        clients = [...clients, e.client].sort((a, b) => a.localeCompare(b));
+        renderClientOptions();
       }
       if (!matchesFilter(e, msg.day, state.filter) || keys.has(entryKey(e))) return;
       keys.add(entryKey(e));
@@ -302,6 +314,18 @@ function handle(msg: ToWebview): void {
 function ensureModelOption(model: string | null): void {
   if (model === null) return;
   if (!Array.from(modelSelect.options).some((o) => o.value === model)) modelSelect.appendChild(new Option(model, model));
+}
+
+function ensureClientOption(client: string | null): void {
+  if (client === null) return;
+  if (!Array.from(clientSelect.options).some((o) => o.value === client)) clientSelect.appendChild(new Option(client, client));
+}
+
+function renderClientOptions(): void {
+  const keep = state.filter.client ?? null;
+  const names = keep !== null && !clients.includes(keep) ? [...clients, keep] : clients;
+  clientSelect.replaceChildren(new Option('All clients', ''), ...names.map((c) => new Option(c, c)));
+  clientSelect.value = keep ?? '';
 }
 
 function renderModelOptions(): void {
@@ -358,7 +382,8 @@ function rowFor(e: LedgerEntry): HTMLTableRowElement {
   timeCell.appendChild(time);
   const kind = pointsKind(e);
   const kindCell = h('td', {}, h('span', { className: kind === 'est.' ? 'tag tag-est' : kind ? 'tag tag-actual' : '', text: kind || '—' }));
-  if (kind === 'est.') kindCell.title = 'Estimated: Poe did not report this request in time';
+  if (kind === 'est.') kindCell.title = 'Estimated: Poe has not listed this request yet; the proxy books the actual points when it does';
+  else if (e.replacedEstimate !== undefined) kindCell.title = `Actual points from Poe, booked later; they replaced the estimate of ${formatNumber(e.replacedEstimate)}`;
   const status = h('span', { className: `status status-${e.status}`, text: statusLabel(e.status) });
   const statusCell = h('td', {}, status);
   const details = [`HTTP ${e.httpStatus}`, e.endpoint, e.stream ? 'stream' : '', e.clipped ? 'clipped' : '', e.retries ? `${e.retries} retr${e.retries === 1 ? 'y' : 'ies'}` : '', e.client, e.error ?? '']
@@ -367,9 +392,12 @@ function rowFor(e: LedgerEntry): HTMLTableRowElement {
   statusCell.title = details;
   const modelCell = h('td', { className: 'model', text: e.model });
   modelCell.title = e.model;
+  const clientCell = h('td', { className: 'client', text: e.client });
+  clientCell.title = e.client;
   tr.append(
     timeCell,
     modelCell,
+    clientCell,
     numCell('td', formatNumber(e.tokensIn)),
     numCell('td', formatNumber(e.tokensOut)),
     numCell('td', formatNumber(e.points)),
@@ -384,12 +412,12 @@ function rowFor(e: LedgerEntry): HTMLTableRowElement {
 function emptyRow(): HTMLTableRowElement {
   const text = pendingInit >= 0 ? 'Loading…' : anyFilter() ? 'No requests match these filters.' : 'No requests recorded yet.';
   const td = h('td', { className: 'empty muted', text });
-  td.colSpan = 9;
+  td.colSpan = 10;
   return h('tr', { className: 'placeholder' }, td);
 }
 
 function anyFilter(): boolean {
-  return state.filter.model !== null || state.filter.from !== null || state.filter.to !== null;
+  return state.filter.model !== null || (state.filter.client ?? null) !== null || state.filter.from !== null || state.filter.to !== null;
 }
 
 function renderTable(): void {

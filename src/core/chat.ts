@@ -8,8 +8,9 @@ import { assistantCompletion, chunk, completionAsSse, usageChunk, ZERO_USAGE } f
 import type { ProxyConfig } from './config';
 import { ledgerEntry, newOutcome, noteFailure, settlePoints } from './accounting';
 import { ProxyError } from './errors';
-import { renderFooter, stripFooters, formatPoints } from './footer';
-import { costCapError, noApiKeyError, pausedBalance, pausedText, unknownModelError } from './guards';
+import { footerApplies, formatPoints, renderFooter, stripFooters, type FooterRequest } from './footer';
+import { costCapError, noApiKeyError, pausedAnswer, unknownModelError } from './guards';
+import { budgetWarningText, type SpendTracker } from './budget';
 import type { LedgerEntry } from './ledger';
 import { redact, type Logger } from './log';
 import { contentText, type ChatChunk, type ChatCompletion, type ChatMessage, type ChatRequest, type Usage } from './openaiTypes';
@@ -34,6 +35,8 @@ export interface ChatServices {
   getApiKey(): string | undefined;
   /** `sentToPoe`: anything went to Poe (a line in the ledger), else a refusal (only counted). */
   record(entry: LedgerEntry, sentToPoe: boolean): void;
+  /** Today's and this month's spend, for the budgets (absent: no budgets). */
+  spend?: SpendTracker;
   /**
    * Rate-limit admission for requests that do not come through the HTTP gate (the in-process path):
    * throws the 429 ProxyError, or returns the slot's release.
@@ -65,10 +68,15 @@ export interface ResponseSink {
   once(event: 'close' | 'drain', listener: () => void): unknown;
 }
 
-/** The request fields an exchange reads (only `x-request-id`). */
+/** The request fields an exchange reads: its headers (`x-request-id`, `x-poe-proxy-footer`), and whether it came in process. */
 export interface RequestInfo {
   readonly headers: Record<string, string | string[] | undefined>;
+  /** Sent by an editor in process (Copilot Chat), not over HTTP. */
+  readonly inProcess?: boolean;
 }
+
+/** Response headers reporting an answer's cost out of band (the footer may be off or not allowed). */
+export const COST_HEADERS = { points: 'x-poe-points', estimated: 'x-poe-points-estimated', balance: 'x-poe-balance' } as const;
 
 const MAX_JSON_RESPONSE_BYTES = 64 * 1024 * 1024;
 const PER_MESSAGE_OVERHEAD = 4;
@@ -146,9 +154,8 @@ export class ChatExchange {
   // ---- guards -------------------------------------------------------------------------------
 
   private async pausedByBalance(): Promise<boolean> {
-    const balance = await pausedBalance(this.svc.config, this.svc.usage);
-    if (balance === undefined) return false;
-    const text = pausedText(balance, this.svc.config.pointsCutoff);
+    const text = await pausedAnswer(this.svc.config, this.svc.usage, this.svc.spend);
+    if (text === undefined) return false;
     const completion = assistantCompletion(this.model!.id, text, { ...ZERO_USAGE, cost_points: 0, cost_points_estimated: false });
     this.outcome.status = 'paused';
     this.outcome.points = 0;
@@ -156,7 +163,7 @@ export class ChatExchange {
       this.commitSse({});
       this.res.end(completionAsSse(completion, this.request.stream_options?.include_usage === true));
     } else {
-      this.sendJson(200, completion);
+      this.sendJson(200, completion, this.costHeaders());
     }
     this.finish();
     return true;
@@ -263,7 +270,7 @@ export class ChatExchange {
       }
       if (choice?.finish_reason) {
         sawFinish = true;
-        if (this.svc.config.footer && !sawToolCalls && choice.finish_reason !== 'tool_calls') {
+        if (footerApplies(this.footerRequest(), { toolCalls: sawToolCalls || choice.finish_reason === 'tool_calls' })) {
           heldFinish = obj;
           const { content, tool_calls } = choice.delta ?? {};
           if ((typeof content === 'string' && content.length > 0) || tool_calls?.length) {
@@ -322,8 +329,9 @@ export class ChatExchange {
       return;
     }
 
+    // Only a footer (read by a person) may wait for the actual points; a usage chunk gets the estimate.
     const needCost = heldFinish !== undefined || clientWantsUsage;
-    if (needCost) await this.settlePoints(model);
+    if (needCost) await this.settlePoints(model, heldFinish !== undefined);
     else this.settlePointsInBackground(model);
     if (this.signal.aborted) return;
 
@@ -350,17 +358,17 @@ export class ChatExchange {
     const message = completion.choices[0]?.message;
     const usage = await this.estimateUsage(typeof message?.content === 'string' ? message.content : '', completion.usage);
     this.outcome.usage = usage;
-    await this.settlePoints(model);
+    const textContent = typeof message?.content === 'string' || message?.content === null || message?.content === undefined;
+    const withFooter = message !== undefined && textContent && footerApplies(this.footerRequest(), { toolCalls: Boolean(message.tool_calls?.length) });
+    await this.settlePoints(model, withFooter);
     if (this.signal.aborted) return;
-    if (this.svc.config.footer && message && !message.tool_calls?.length && (typeof message.content === 'string' || message.content === null || message.content === undefined)) {
-      message.content = (message.content ?? '') + this.footerText(model);
-    }
+    if (withFooter && message) message.content = (message.content ?? '') + this.footerText(model);
     completion.usage = this.usageWithCost(usage);
     if (this.wantsStream) {
       this.commitSse(rateLimitHeaders(up));
       this.res.end(completionAsSse(completion, this.request.stream_options?.include_usage === true));
     } else {
-      this.sendJson(200, completion, rateLimitHeaders(up));
+      this.sendJson(200, completion, { ...rateLimitHeaders(up), ...this.costHeaders() });
     }
     this.finish();
   }
@@ -376,15 +384,39 @@ export class ChatExchange {
     return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion, estimated: true };
   }
 
-  private settlePoints(model: ModelEntry, signal: AbortSignal | undefined = this.signal): Promise<void> {
-    return settlePoints(this.svc.usage, model, this.started, this.outcome, signal);
+  /** A footer waits for the actual points at most POINTS_WAIT_MS; anything else takes the estimate at once. */
+  private settlePoints(model: ModelEntry, forFooter: boolean): Promise<void> {
+    return settlePoints(this.svc.usage, model, this.started, this.outcome, { waitMs: forFooter ? this.svc.config.pointsWaitMs : 0, signal: this.signal });
   }
 
   private settlePointsInBackground(model: ModelEntry): void {
-    // No abort signal: an aborted request may still have been charged, and the ledger should say so.
-    void this.settlePoints(model, undefined)
+    // Estimated at once (the reconciler books the actual points): an aborted request may still have been charged.
+    void this.settlePoints(model, false)
       .catch(() => undefined)
       .finally(() => this.finish());
+  }
+
+  private footerRequest(): FooterRequest {
+    return {
+      enabled: this.svc.config.footer,
+      endpoint: 'chat',
+      body: this.request,
+      headers: this.req.headers,
+      modality: this.model?.modality ?? 'text',
+      inProcess: this.req.inProcess,
+    };
+  }
+
+  /** The cost as response headers, for JSON answers (a stream's headers leave before the cost is known). */
+  private costHeaders(): Record<string, string> {
+    const out: Record<string, string> = {};
+    if (this.outcome.points !== null) {
+      out[COST_HEADERS.points] = String(this.outcome.points);
+      out[COST_HEADERS.estimated] = String(this.outcome.pointsEstimated);
+    }
+    const balance = this.svc.usage.cachedBalance()?.value;
+    if (balance !== undefined && balance !== null) out[COST_HEADERS.balance] = String(balance);
+    return out;
   }
 
   private usageWithCost(usage: Usage): Usage {
@@ -404,6 +436,7 @@ export class ChatExchange {
           (cheaper.length ? ` Cheaper ${model.modality} models: ${cheaper.map((m) => `${m.id} (~${formatPoints(estimatePoints(m, tokens))})`).join(', ')}.` : ''),
       );
     }
+    for (const b of this.svc.spend?.nearlyExhausted(config, points ?? 0) ?? []) warnings.push(budgetWarningText(b, formatPoints));
     return renderFooter({
       promptTokens: u.prompt_tokens,
       completionTokens: u.completion_tokens,

@@ -42,8 +42,20 @@ import {
   withDirLock,
   writeFileAtomic,
 } from './ledgerFiles';
-import { dayOfTime, FileSummary, LedgerFilter, LedgerSummary, NO_FILTER, passes, RefusedGroup, refusedGroups, summarizeRows } from './ledgerIndex';
-import { LedgerEntry, parseRecord, RefusedReason, RefusedSummary, refusedReason, sanitize } from './ledgerRecords';
+import { dayOfTime, FileSummary, IndexRow, LedgerFilter, LedgerSummary, NO_FILTER, passes, RefusedGroup, refusedGroups, summarizeRows } from './ledgerIndex';
+import {
+  applyCorrection,
+  applyCorrections,
+  correctionKey,
+  correctionLine,
+  LedgerCorrection,
+  LedgerEntry,
+  parseRecord,
+  RefusedReason,
+  RefusedSummary,
+  refusedReason,
+  sanitize,
+} from './ledgerRecords';
 import type { Logger } from './log';
 import { silentLogger } from './log';
 
@@ -89,6 +101,8 @@ export interface LedgerView extends LedgerPage {
   summary: LedgerSummary;
   /** Every model in the ledger, sorted. */
   models: string[];
+  /** Every client in the ledger, sorted. */
+  clients: string[];
   /** Refusals within the filter's days, newest first (at most MAX_REFUSED_GROUPS). */
   refused: RefusedGroup[];
   /** All refused requests within the filter's days. */
@@ -136,6 +150,7 @@ interface PendingLine {
   month: string;
   line: string;
   entry?: LedgerEntry;
+  correction?: LedgerCorrection;
 }
 
 export class Ledger {
@@ -155,6 +170,7 @@ export class Ledger {
   private readonly indexes = new Map<string, FileIndex>();
   private readonly warned = new Map<string, number>();
   private readonly listeners = new Set<(e: LedgerEntry) => void>();
+  private readonly correctionListeners = new Set<(c: LedgerCorrection) => void>();
 
   constructor(opts: LedgerOptions) {
     this.dir = opts.dir;
@@ -187,6 +203,27 @@ export class Ledger {
     } catch (err) {
       this.logger.error(`ledger: could not queue entry: ${describe(err)}`);
     }
+  }
+
+  /**
+   * Queues a correction of an entry's estimated points (see `LedgerCorrection`), into the month file
+   * of the entry's time; returns at once and never throws.
+   */
+  appendCorrection(c: LedgerCorrection): void {
+    try {
+      const line = correctionLine(c);
+      const correction = JSON.parse(line) as LedgerCorrection & { type?: string };
+      delete correction.type;
+      this.queue({ month: monthOfTime(correction.time) ?? monthOf(new Date(this.now())), line, correction });
+    } catch (err) {
+      this.logger.error(`ledger: could not queue correction: ${describe(err)}`);
+    }
+  }
+
+  /** Fires after a correction's write was attempted. */
+  onDidCorrect(listener: (c: LedgerCorrection) => void): Disposable {
+    this.correctionListeners.add(listener);
+    return { dispose: () => void this.correctionListeners.delete(listener) };
   }
 
   /**
@@ -297,7 +334,10 @@ export class Ledger {
         this.logger.error(`ledger: could not write ${lines.length} line${lines.length === 1 ? '' : 's'} to ${file}: ${describe(err)}`);
       }
     }
-    for (const p of batch) if (p.entry) this.emit(p.entry);
+    for (const p of batch) {
+      if (p.entry) this.emit(p.entry);
+      if (p.correction) this.emitCorrection(p.correction);
+    }
   }
 
   private async appendToFile(file: string, lines: string[]): Promise<void> {
@@ -318,6 +358,16 @@ export class Ledger {
       if (!isMissing(err)) throw err;
       await fsp.mkdir(this.dir, { recursive: true });
       await appendLines(file, lines);
+    }
+  }
+
+  private emitCorrection(c: LedgerCorrection): void {
+    for (const l of [...this.correctionListeners]) {
+      try {
+        l(c);
+      } catch (err) {
+        this.logger.error(`ledger: onDidCorrect listener threw: ${describe(err)}`);
+      }
     }
   }
 
@@ -595,6 +645,7 @@ export class Ledger {
         (rec) => {
           if (rec.kind === 'entry') idx.summary.addEntry(rec.entry);
           else if (rec.kind === 'refused') idx.summary.addRefused(rec.refused);
+          else if (rec.kind === 'correction') idx.summary.addCorrection(rec.correction);
         },
         { start: idx.size, lineNo: idx.lines },
       );
@@ -632,23 +683,23 @@ export class Ledger {
 
   /** Totals of every entry passing `filter`, from the index. */
   async query(filter: LedgerFilter = NO_FILTER): Promise<LedgerSummary> {
-    const all = await this.indexAll();
-    return summarizeRows(all.flatMap(({ index }) => [...index.summary.rows.values()]), filter);
+    return summarizeRows(effectiveRows(await this.indexAll()), filter);
   }
 
   /** What the history view opens with: the newest `rows` matching entries, totals, models and refusals. */
   async view(filter: LedgerFilter, rows: number): Promise<LedgerView> {
     const all = await this.indexAll();
-    const indexRows = all.flatMap(({ index }) => [...index.summary.rows.values()]);
+    const indexRows = effectiveRows(all);
     const summary = summarizeRows(indexRows, filter);
-    const models = [...new Set(indexRows.map((r) => r.model))].sort((a, b) => a.localeCompare(b));
+    const models = [...new Set(indexRows.filter((r) => r.requests > 0).map((r) => r.model))].sort((a, b) => a.localeCompare(b));
+    const clients = [...new Set(indexRows.filter((r) => r.requests > 0).map((r) => r.client))].sort((a, b) => a.localeCompare(b));
     const page = await this.collect(all, filter, rows, undefined, summary.totals.requests);
     const refused = refusedGroups(
       all.flatMap(({ index }) => [...index.summary.refused.values()]),
       filter,
       MAX_REFUSED_GROUPS,
     );
-    return { ...page, summary, models, refused: refused.groups, refusedTotal: refused.total };
+    return { ...page, summary, models, clients, refused: refused.groups, refusedTotal: refused.total };
   }
 
   /**
@@ -668,11 +719,20 @@ export class Ledger {
     const want = Math.max(0, Math.floor(size));
     const cursorMonth = cursor ? monthOfTime(cursor.time) : undefined;
     const cursorTime = cursor ? Date.parse(cursor.time) : NaN;
-    const candidates = all.filter(({ file, index }) => index.summary.matches(filter) && (!cursorMonth || file.month <= cursorMonth));
+    // Files with matching entries, and those with corrections (which may concern an older file's entries).
+    const candidates = all.filter(({ file, index }) => (index.summary.matches(filter) || index.summary.corrections > 0) && (!cursorMonth || file.month <= cursorMonth));
     const prefilter = lineFilter(filter);
-    const accept = (text: string): LedgerEntry | undefined => {
+    // Corrections met on the way (always in the same file as their entry or a newer one, so met
+    // before or with it); the oldest of an entry's wins.
+    const corrections = new Map<string, LedgerCorrection>();
+    const accept = (text: string, local: Map<string, LedgerCorrection>, firstWins: boolean): LedgerEntry | undefined => {
       const rec = parseRecord(text);
-      if (rec.kind !== 'entry' || !passes(filter, dayOfTime(rec.entry.time), rec.entry.model)) return undefined;
+      if (rec.kind === 'correction') {
+        const key = correctionKey(rec.correction.id, rec.correction.time);
+        if (!firstWins || !local.has(key)) local.set(key, rec.correction);
+        return undefined;
+      }
+      if (rec.kind !== 'entry' || !passes(filter, dayOfTime(rec.entry.time), rec.entry.model, rec.entry.client)) return undefined;
       return rec.entry;
     };
     const isCursor = (e: LedgerEntry): boolean => !!cursor && e.id === cursor.id && e.time === cursor.time;
@@ -703,15 +763,23 @@ export class Ledger {
       if (file.kind === 'gz') {
         // Forward: a ring of the last `need` matches before the cursor (or the end).
         const ring: LedgerEntry[] = [];
+        const local = new Map<string, LedgerCorrection>();
         let dropped = false;
+        let past = false; // beyond the cursor: only corrections still matter
+        const foundBefore = found;
         await this.scanFile(file, (rec, text) => {
-          if (rec.kind !== 'entry') return;
+          if (rec.kind === 'correction') {
+            accept(text, local, true);
+            return;
+          }
+          if (rec.kind !== 'entry' || past) return;
           if (cursorInLedger && !found && isCursor(rec.entry)) {
             found = true;
-            return false;
+            past = true;
+            return;
           }
           if (!cursorInLedger && !older(rec.entry, file)) return;
-          const e = accept(text);
+          const e = accept(text, local, true);
           if (!e) return;
           ring.push(e);
           if (ring.length > 2 * need) {
@@ -719,7 +787,8 @@ export class Ledger {
             dropped = true;
           }
         }, { want: prefilter });
-        if (cursorInLedger && !found) continue; // the cursor lies in an older file
+        for (const [k, c] of local) corrections.set(k, c);
+        if (cursorInLedger && !foundBefore && !found) continue; // the cursor lies in an older file
         if (ring.length > need) {
           ring.splice(0, ring.length - need);
           dropped = true;
@@ -727,17 +796,14 @@ export class Ledger {
         taken.push(...ring.reverse());
         moreHere = dropped;
       } else {
-        let cursorHere = false;
         await scanLinesBackward(path.join(this.dir, file.name), (text) => {
           if (cursorInLedger && !found) {
             const rec = parseRecord(text);
-            if (rec.kind === 'entry' && isCursor(rec.entry)) {
-              found = true;
-              cursorHere = true;
-            }
+            if (rec.kind === 'entry' && isCursor(rec.entry)) found = true;
+            else if (rec.kind === 'correction') accept(text, corrections, false);
             return;
           }
-          const e = accept(text);
+          const e = accept(text, corrections, false);
           if (!e || !older(e, file)) return;
           if (taken.length >= need) {
             moreHere = true;
@@ -747,14 +813,13 @@ export class Ledger {
         }, prefilter).catch((err) => {
           if (!isMissing(err)) this.logger.warn(`ledger: could not read ${file.name}: ${describe(err)}`);
         });
-        void cursorHere;
       }
       got += taken.length;
       newestFirst.push(taken);
       if (moreHere) hasMore = true;
     }
     if (!hasMore && got >= want && totalMatching !== undefined) hasMore = totalMatching > got;
-    return { entries: newestFirst.flat().reverse(), hasMore };
+    return { entries: applyCorrections(newestFirst.flat().reverse(), corrections), hasMore };
   }
 
   /** Whether the entry `cursor` names is still in the files of its month. */
@@ -789,8 +854,18 @@ export class Ledger {
     const limit = opts.limit !== undefined && opts.limit >= 0 ? Math.floor(opts.limit) : Infinity;
     if (limit === 0) return [];
     const out: LedgerEntry[] = [];
+    const corrections = new Map<string, LedgerCorrection>();
+    const fromMonth = opts.since ? monthOf(opts.since) : '';
+    const toMonth = opts.until ? monthOf(opts.until) : '9999-99';
     for (const f of await this.listFiles()) {
+      // Files of months wholly outside [since, until) are not opened (the old rotated ones always are).
+      if (f.month && (f.month < fromMonth || f.month > toMonth)) continue;
       await this.scanFile(f, (rec) => {
+        if (rec.kind === 'correction') {
+          const key = correctionKey(rec.correction.id, rec.correction.time);
+          if (!corrections.has(key)) corrections.set(key, rec.correction);
+          return;
+        }
         if (rec.kind !== 'entry') return;
         const e = rec.entry;
         if (opts.model !== undefined && e.model !== opts.model) return;
@@ -802,7 +877,7 @@ export class Ledger {
         if (out.length > limit) out.shift();
       });
     }
-    return out;
+    return applyCorrections(out, corrections);
   }
 
   /** Every refusal summary written, oldest first. */
@@ -829,13 +904,31 @@ export class Ledger {
       if (!out.write(chunk)) await once(out, 'drain');
     };
     const want = lineFilter(filter);
+    let corrections = new Map<string, LedgerCorrection>();
+    let correctionsMonth: string | undefined;
     for (const { file, index } of all) {
       if (!index.summary.matches(filter)) continue;
+      if (correctionsMonth !== file.month) {
+        // A month's corrections follow their entries: gather them first (only where there are some).
+        correctionsMonth = file.month;
+        corrections = new Map();
+        for (const other of all.filter((x) => x.file.month === file.month && x.index.summary.corrections > 0)) {
+          await this.scanFile(
+            other.file,
+            (rec) => {
+              if (rec.kind !== 'correction') return;
+              const key = correctionKey(rec.correction.id, rec.correction.time);
+              if (!corrections.has(key)) corrections.set(key, rec.correction);
+            },
+            { want: (buf, start, end) => end - start > CORRECTION_PREFIX.length && buf.subarray(start, start + CORRECTION_PREFIX.length).equals(CORRECTION_PREFIX) },
+          );
+        }
+      }
       await this.scanFile(
         file,
         (rec) => {
-          if (rec.kind !== 'entry' || !passes(filter, dayOfTime(rec.entry.time), rec.entry.model)) return;
-          buffered.push(csvRow(rec.entry));
+          if (rec.kind !== 'entry' || !passes(filter, dayOfTime(rec.entry.time), rec.entry.model, rec.entry.client)) return;
+          buffered.push(csvRow(applyCorrection(rec.entry, corrections.get(correctionKey(rec.entry.id, rec.entry.time)))));
           count++;
         },
         { want, chunkDone: push },
@@ -858,10 +951,14 @@ export class Ledger {
  */
 function lineFilter(filter: LedgerFilter): LineSink['want'] {
   const model = filter.model !== null ? Buffer.from(`"model":${JSON.stringify(filter.model)}`) : undefined;
+  const client = filter.client != null ? Buffer.from(`"client":${JSON.stringify(filter.client)}`) : undefined;
   const ranged = filter.from !== null || filter.to !== null;
-  if (!model && !ranged) return undefined;
+  if (!model && !client && !ranged) return undefined;
   return (buf, start, end) => {
+    // Other records (corrections, refusals) always pass: the caller decides what to do with them.
+    if (end - start > OTHER_PREFIX.length && !buf.subarray(start, start + TIME_PREFIX.length).equals(TIME_PREFIX)) return true;
     if (model && !includesWithin(buf, model, start, end)) return false;
+    if (client && !includesWithin(buf, client, start, end)) return false;
     if (!ranged || end - start < TIME_PREFIX.length + 20 || !buf.subarray(start, start + TIME_PREFIX.length).equals(TIME_PREFIX)) return true;
     const from = start + TIME_PREFIX.length;
     const close = buf.indexOf(0x22, from);
@@ -872,6 +969,34 @@ function lineFilter(filter: LedgerFilter): LineSink['want'] {
 }
 
 const TIME_PREFIX = Buffer.from('{"time":"');
+const OTHER_PREFIX = Buffer.from('{"');
+const CORRECTION_PREFIX = Buffer.from('{"type":"correction"');
+
+/**
+ * The index rows of every file, with corrections whose entry lies in another file of the same month
+ * (a late correction after a compression, or for a migrated entry) applied to copies.
+ */
+function effectiveRows(all: Array<{ file: LedgerFile; index: FileIndex }>): IndexRow[] {
+  const byMonth = new Map<string, FileSummary[]>();
+  const rows: IndexRow[] = [];
+  for (const { file, index } of all) {
+    const list = byMonth.get(file.month) ?? [];
+    list.push(index.summary);
+    byMonth.set(file.month, list);
+  }
+  for (const summaries of byMonth.values()) {
+    if (!summaries.some((s) => s.orphans.length > 0)) {
+      for (const s of summaries) rows.push(...s.rows.values());
+      continue;
+    }
+    const copies = summaries.map((s) => s.clone());
+    for (const [i, s] of copies.entries()) {
+      for (const c of s.orphans) copies.some((other, j) => j !== i && other.applyCorrection(c));
+    }
+    for (const s of copies) rows.push(...s.rows.values());
+  }
+  return rows;
+}
 
 /** Whether `needle` lies within buf[start, end) (a view, so the search stops at the line's end). */
 function includesWithin(buf: Buffer, needle: Buffer, start: number, end: number): boolean {
@@ -912,6 +1037,7 @@ export const CSV_COLUMNS: ReadonlyArray<keyof LedgerEntry> = [
   'clipped',
   'retries',
   'client',
+  'replacedEstimate',
   'error',
 ];
 

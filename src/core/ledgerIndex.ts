@@ -6,16 +6,18 @@
  * Kept in memory by the Ledger and cached in `.ledger-index/<file>.json` (a cache: deleting it only
  * costs one rebuild). A live file's index is extended from the byte offset it had reached.
  */
-import type { LedgerEntry, RefusedReason, RefusedSummary } from './ledgerRecords';
+import { correctionKey, type LedgerCorrection, type LedgerEntry, type RefusedReason, type RefusedSummary } from './ledgerRecords';
 
 /** The filter every reader takes: exact model, inclusive local days `YYYY-MM-DD`; null = no bound. */
 export interface LedgerFilter {
   model: string | null;
+  /** Exact client; null or absent = all. */
+  client?: string | null;
   from: string | null;
   to: string | null;
 }
 
-export const NO_FILTER: Readonly<LedgerFilter> = Object.freeze({ model: null, from: null, to: null });
+export const NO_FILTER: Readonly<LedgerFilter> = Object.freeze({ model: null, client: null, from: null, to: null });
 
 export interface LedgerTotals {
   requests: number;
@@ -100,8 +102,9 @@ export function dayOfTime(iso: string): string {
 }
 
 /** Whether an entry of local day `day` ('' = unknown) and `model` passes `filter`. */
-export function passes(filter: LedgerFilter, day: string, model: string): boolean {
+export function passes(filter: LedgerFilter, day: string, model: string, client?: string): boolean {
   if (filter.model !== null && model !== filter.model) return false;
+  if (filter.client != null && client !== undefined && client !== filter.client) return false;
   if (filter.from === null && filter.to === null) return true;
   if (!day) return false; // unparsable time: only counted without a date range
   if (filter.from !== null && day < filter.from) return false;
@@ -109,10 +112,25 @@ export function passes(filter: LedgerFilter, day: string, model: string): boolea
   return true;
 }
 
-/** Aggregates entries and refusals of one file. */
+/** Estimated entries kept per file for corrections that arrive later (the newest win beyond this). */
+const MAX_PENDING_ESTIMATES = 20_000;
+
+/** An estimated entry a correction may still replace: where it was counted and for how much. */
+interface PendingEstimate {
+  row: string;
+  points: number;
+}
+
+/** Aggregates entries, refusals and corrections of one file. */
 export class FileSummary {
   readonly rows = new Map<string, IndexRow>();
   readonly refused = new Map<string, RefusedGroup>();
+  /** Estimated entries not corrected yet, by `correctionKey`. */
+  readonly pending = new Map<string, PendingEstimate>();
+  /** Corrections whose entry is not in this file (another file of the same month holds it). */
+  readonly orphans: LedgerCorrection[] = [];
+  /** Corrections met at all (the CSV export applies them in a first pass only where there are some). */
+  corrections = 0;
 
   addEntry(e: LedgerEntry, day = dayOfTime(e.time)): void {
     const key = `${day}\u0000${e.model}\u0000${e.client}`;
@@ -123,7 +141,31 @@ export class FileSummary {
     r.points += points;
     r.tokensIn += e.tokensIn;
     r.tokensOut += e.tokensOut;
-    if (e.pointsEstimated) r.estimatedPoints += points;
+    if (e.pointsEstimated) {
+      r.estimatedPoints += points;
+      this.pending.set(correctionKey(e.id, e.time), { row: key, points });
+      if (this.pending.size > MAX_PENDING_ESTIMATES) this.pending.delete(this.pending.keys().next().value as string);
+    }
+  }
+
+  /** Books a correction against its entry in this file, or keeps it for the month's other files. */
+  addCorrection(c: LedgerCorrection): void {
+    this.corrections++;
+    if (!this.applyCorrection(c)) this.orphans.push(c);
+  }
+
+  /** Moves an estimated entry's points to the actual ones; false when the entry is not pending here. */
+  applyCorrection(c: LedgerCorrection): boolean {
+    const key = correctionKey(c.id, c.time);
+    const p = this.pending.get(key);
+    if (!p) return false;
+    this.pending.delete(key); // the first correction wins
+    const r = this.rows.get(p.row);
+    if (r) {
+      r.points += c.points - p.points;
+      r.estimatedPoints -= p.points;
+    }
+    return true;
   }
 
   addRefused(s: RefusedSummary): void {
@@ -141,22 +183,30 @@ export class FileSummary {
 
   /** Any entry passing `filter`. */
   matches(filter: LedgerFilter): boolean {
-    for (const r of this.rows.values()) if (passes(filter, r.day, r.model)) return true;
+    for (const r of this.rows.values()) if (r.requests > 0 && passes(filter, r.day, r.model, r.client)) return true;
     return false;
   }
 
-  toJSON(): { rows: IndexRow[]; refused: RefusedGroup[] } {
-    return { rows: [...this.rows.values()], refused: [...this.refused.values()] };
+  toJSON(): { rows: IndexRow[]; refused: RefusedGroup[]; pending: Array<[string, PendingEstimate]>; orphans: LedgerCorrection[]; corrections: number } {
+    return { rows: [...this.rows.values()], refused: [...this.refused.values()], pending: [...this.pending], orphans: this.orphans, corrections: this.corrections };
   }
 
   static fromJSON(v: unknown): FileSummary | undefined {
     if (!v || typeof v !== 'object') return undefined;
-    const o = v as { rows?: unknown; refused?: unknown };
-    if (!Array.isArray(o.rows) || !Array.isArray(o.refused)) return undefined;
+    const o = v as { rows?: unknown; refused?: unknown; pending?: unknown; orphans?: unknown; corrections?: unknown };
+    if (!Array.isArray(o.rows) || !Array.isArray(o.refused) || !Array.isArray(o.pending) || !Array.isArray(o.orphans)) return undefined;
     const s = new FileSummary();
     for (const r of o.rows as IndexRow[]) s.rows.set(`${r.day}\u0000${r.model}\u0000${r.client}`, { ...r });
     for (const g of o.refused as RefusedGroup[]) s.refused.set(`${g.day}\u0000${g.client}\u0000${g.reason}`, { ...g });
+    for (const [k, p] of o.pending as Array<[string, PendingEstimate]>) s.pending.set(k, p);
+    s.orphans.push(...(o.orphans as LedgerCorrection[]));
+    s.corrections = typeof o.corrections === 'number' ? o.corrections : 0;
     return s;
+  }
+
+  /** A deep copy (a month's orphan corrections are applied to copies, never to the cached indexes). */
+  clone(): FileSummary {
+    return FileSummary.fromJSON(JSON.parse(JSON.stringify(this)))!;
   }
 }
 
@@ -177,7 +227,7 @@ export function summarizeRows(rows: Iterable<IndexRow>, filter: LedgerFilter = N
     t.tokensOut += r.tokensOut;
   };
   for (const r of rows) {
-    if (!passes(filter, r.day, r.model)) continue;
+    if (!passes(filter, r.day, r.model, r.client)) continue;
     add(totals, r);
     totals.estimatedPoints += r.estimatedPoints;
     if (r.day) {
@@ -207,13 +257,13 @@ export function summarize(entries: readonly LedgerEntry[]): LedgerSummary {
   return summarizeRows(s.rows.values());
 }
 
-/** Refusal groups within `filter`'s days (none when it names a model: refusals have none), newest first. */
+/** Refusal groups within `filter`'s days and client (none when it names a model: refusals have none), newest first. */
 export function refusedGroups(groups: Iterable<RefusedGroup>, filter: LedgerFilter, max: number): { groups: RefusedGroup[]; total: number } {
   if (filter.model !== null) return { groups: [], total: 0 };
   const merged = new Map<string, RefusedGroup>();
   let total = 0;
   for (const g of groups) {
-    if (!passes({ model: null, from: filter.from, to: filter.to }, g.day, '')) continue;
+    if (!passes({ model: null, client: filter.client, from: filter.from, to: filter.to }, g.day, '', g.client)) continue;
     total += g.count;
     const key = `${g.day}\u0000${g.client}\u0000${g.reason}`;
     const m = merged.get(key);

@@ -1,7 +1,8 @@
 /**
  * What a ledger line holds: a request entry (no `kind`, or `kind: "request"`), a summary of refused
- * requests (`kind: "refused"`), or a kind this version does not know (skipped, never fatal, so a newer
- * writer sharing the directory cannot break an older reader). Pure: no I/O.
+ * requests (`kind: "refused"`), a correction of an entry's estimated points (`type: "correction"`), or
+ * a kind this version does not know (skipped, never fatal, so a newer writer sharing the directory
+ * cannot break an older reader). Pure: no I/O.
  */
 
 export type LedgerStatus = 'ok' | 'error' | 'aborted' | 'paused' | 'refused' | 'rate_limited';
@@ -26,7 +27,33 @@ export interface LedgerEntry {
   retries: number;
   client: string;
   error?: string;
+  /** The points_history entry the actual points came from (never given to another request). */
+  queryId?: string;
+  /** Set when a correction replaced the estimate: the estimated points it replaced (`points` is now actual). */
+  replacedEstimate?: number;
 }
+
+/**
+ * A later record that replaces an entry's estimated points with the actual ones from points_history.
+ * Appended (the ledger stays append-only) to the month file of the entry's time, so it always lies in
+ * the same month as its entry, after it; applied when the ledger is read, keyed by the entry's id and
+ * time; the first correction of an entry wins, and an entry with actual points is never changed.
+ */
+export interface LedgerCorrection {
+  /** `id` of the corrected entry. */
+  id: string;
+  /** `time` of the corrected entry. */
+  time: string;
+  /** Actual points. */
+  points: number;
+  /** The estimate it replaces. */
+  estimate: number;
+  queryId: string;
+  /** ISO time the correction was made. */
+  at: string;
+}
+
+export const CORRECTION = 'correction';
 
 /** Why a request was answered without anything being sent to Poe. */
 export type RefusedReason = 'rate_limit' | 'paused' | 'over_budget' | 'invalid_request' | 'gate' | 'aborted' | 'error';
@@ -44,7 +71,12 @@ export interface RefusedSummary {
   client: string;
 }
 
-export type LedgerRecord = { kind: 'entry'; entry: LedgerEntry } | { kind: 'refused'; refused: RefusedSummary } | { kind: 'other' } | { kind: 'bad'; why: string };
+export type LedgerRecord =
+  | { kind: 'entry'; entry: LedgerEntry }
+  | { kind: 'refused'; refused: RefusedSummary }
+  | { kind: 'correction'; correction: LedgerCorrection }
+  | { kind: 'other' }
+  | { kind: 'bad'; why: string };
 
 const MAX_ERROR_CHARS = 500;
 const num = (v: unknown, dflt = 0): number => (typeof v === 'number' && Number.isFinite(v) ? v : dflt);
@@ -79,7 +111,36 @@ function normalize(r: Record<string, unknown>, truncate: boolean): LedgerEntry {
   if (typeof r.error === 'string') {
     out.error = truncate && r.error.length > MAX_ERROR_CHARS ? `${r.error.slice(0, MAX_ERROR_CHARS)}…` : r.error;
   }
+  if (typeof r.queryId === 'string' && r.queryId) out.queryId = r.queryId.slice(0, 128);
   return out;
+}
+
+export function correctionKey(id: string, time: string): string {
+  return `${id}\u0000${time}`;
+}
+
+function parseCorrection(r: Record<string, unknown>): LedgerCorrection | undefined {
+  const points = numOrNull(r.points);
+  if (typeof r.id !== 'string' || !r.id || typeof r.time !== 'string' || points === null || points < 0) return undefined;
+  return { id: r.id, time: r.time, points, estimate: num(r.estimate), queryId: str(r.queryId), at: str(r.at) };
+}
+
+/** The line of a correction (only its known fields). */
+export function correctionLine(c: LedgerCorrection): string {
+  const clean: LedgerCorrection = { id: String(c.id), time: String(c.time), points: Number(c.points), estimate: Number(c.estimate), queryId: String(c.queryId), at: String(c.at) };
+  return `${JSON.stringify({ type: CORRECTION, ...clean })}\n`;
+}
+
+/** `e` with correction `c` applied (actual points, the estimate it replaced); `e` itself when it has actual points. */
+export function applyCorrection(e: LedgerEntry, c: LedgerCorrection | undefined): LedgerEntry {
+  if (!c || !e.pointsEstimated) return e;
+  return { ...e, points: c.points, pointsEstimated: false, replacedEstimate: e.points ?? c.estimate, ...(c.queryId ? { queryId: c.queryId } : {}) };
+}
+
+/** Entries with their corrections applied (see `applyCorrection`). */
+export function applyCorrections(entries: LedgerEntry[], corrections: ReadonlyMap<string, LedgerCorrection>): LedgerEntry[] {
+  if (corrections.size === 0) return entries;
+  return entries.map((e) => applyCorrection(e, corrections.get(correctionKey(e.id, e.time))));
 }
 
 /** One line of a ledger file. */
@@ -94,6 +155,10 @@ export function parseRecord(line: string): LedgerRecord {
   }
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return { kind: 'bad', why: 'not a JSON object' };
   const r = raw as Record<string, unknown>;
+  if (r.type === CORRECTION) {
+    const correction = parseCorrection(r);
+    return correction ? { kind: 'correction', correction } : { kind: 'bad', why: 'malformed correction' };
+  }
   if (r.kind === undefined || r.kind === 'request') {
     if (typeof r.time !== 'string' || typeof r.model !== 'string') return { kind: 'bad', why: 'no time or model' };
     return { kind: 'entry', entry: normalize(r, false) };
@@ -108,12 +173,19 @@ export function parseRecord(line: string): LedgerRecord {
   return { kind: 'other' };
 }
 
-/** Parses JSONL text, skipping blank, torn, foreign and non-entry lines. */
-export function parseLedgerText(text: string): LedgerEntry[] {
+/**
+ * Parses JSONL text, skipping blank, torn, foreign and non-entry lines. Corrections go into
+ * `corrections` when given (the first one for an entry wins), else are skipped.
+ */
+export function parseLedgerText(text: string, corrections?: Map<string, LedgerCorrection>): LedgerEntry[] {
   const out: LedgerEntry[] = [];
   for (const line of text.split('\n')) {
     const r = parseRecord(line);
     if (r.kind === 'entry') out.push(r.entry);
+    else if (r.kind === 'correction' && corrections) {
+      const key = correctionKey(r.correction.id, r.correction.time);
+      if (!corrections.has(key)) corrections.set(key, r.correction);
+    }
   }
   return out;
 }

@@ -7,8 +7,11 @@ import type { AddressInfo, Socket } from 'node:net';
 import { anthropicDialect, anthropicErrorBody, anthropicModelList, countTokens } from './anthropic';
 import { ChatExchange, type ChatServices } from './chat';
 import { isLoopbackHost, type ProxyConfig } from './config';
-import { badRequest, ProxyError } from './errors';
-import type { Ledger, LedgerEntry } from './ledger';
+import { badRequest, ProxyError, retryHeaders } from './errors';
+import { SpendTracker, startOfLocalMonth } from './budget';
+import { clientName } from './clientName';
+import type { Ledger, LedgerCorrection, LedgerEntry } from './ledger';
+import { PointsReconciler } from './reconcile';
 import type { Logger } from './log';
 import { PassthroughExchange, type WireDialect } from './passthrough';
 import { rateLimitError, RateLimiter } from './rateLimit';
@@ -52,6 +55,13 @@ export class ProxyServer {
   private readonly finishListeners = new Set<Listener<LedgerEntry>>();
   /** Responses whose refusal was already counted (so the error path does not count it again). */
   private readonly counted = new WeakSet<http.ServerResponse>();
+  private readonly correctListeners = new Set<Listener<LedgerCorrection>>();
+  /** Today's and this month's spend (budgets, status bar), kept in memory. */
+  readonly spend = new SpendTracker();
+  /** Books the actual points of estimated requests later; absent without a ledger. */
+  readonly reconciler: PointsReconciler | undefined;
+  /** Resolves once the spend and the reconciler were seeded from the ledger. */
+  readonly seeded: Promise<void>;
   private readonly createdModels = Math.floor(Date.now() / 1000);
 
   constructor(private readonly opts: ProxyServerOptions) {
@@ -63,6 +73,43 @@ export class ProxyServer {
     this.limiter = new RateLimiter(opts.config.rateLimit);
     this.allowedHosts = allowedHostValues(opts.config);
     registerSecret(opts.config.accessKey); // log sinks and error messages redact it, whoever built the config
+    const ledger = opts.ledger;
+    this.reconciler = ledger
+      ? new PointsReconciler({ usage: this.usage, correct: (c) => this.correct(c), maxAgeMs: opts.config.reconcileMaxAgeMs, logger: opts.logger })
+      : undefined;
+    this.seeded = ledger ? this.seedFromLedger(ledger) : Promise.resolve();
+  }
+
+  /**
+   * One ledger read at start: this month's spend and the estimates still to reconcile. Entries this server
+   * records itself (time ≥ its start) are counted live, so they are skipped here.
+   */
+  private async seedFromLedger(ledger: Ledger): Promise<void> {
+    const since = Math.min(startOfLocalMonth(this.startedAt).getTime(), this.startedAt - this.config.reconcileMaxAgeMs);
+    const started = this.startedAt;
+    const earlier = (await ledger.read({ since: new Date(since) })).filter((e) => Date.parse(e.time) < started);
+    for (const e of earlier) this.spend.add(e);
+    this.reconciler?.seed(earlier);
+  }
+
+  /** The reconciler found an estimate's actual points: appended to the ledger, moved in the totals. */
+  private correct(c: LedgerCorrection): void {
+    this.opts.ledger?.appendCorrection(c);
+    this.spend.correct(c.time, c.estimate, c.points);
+    this.opts.logger.info(`points for ${c.id}: ${c.points} (replaces the estimate ${c.estimate})`);
+    for (const l of this.correctListeners) {
+      try {
+        l(c);
+      } catch (err) {
+        this.opts.logger.error(`correction listener failed: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  /** Fires when an estimated request's actual points were booked. */
+  onDidCorrectPoints(listener: Listener<LedgerCorrection>): { dispose(): void } {
+    this.correctListeners.add(listener);
+    return { dispose: () => this.correctListeners.delete(listener) };
   }
 
   /** Starts listening; rejects with EADDRINUSE & co. so callers can explain. */
@@ -175,6 +222,7 @@ export class ProxyServer {
     for (const s of this.sockets) s.destroy();
     await closed;
     this.upstream.dispose();
+    this.reconciler?.dispose();
     if (this.ownsUsage) this.usage.dispose();
     this.server = undefined;
   }
@@ -193,7 +241,7 @@ export class ProxyServer {
   /** A POST refused before any exchange ran (access key, host, origin, size, format): counted, not written. */
   private countGateRefusal(req: http.IncomingMessage, res: http.ServerResponse, err: unknown): void {
     if (req.method !== 'POST' || this.counted.has(res) || !(err instanceof ProxyError) || err.status < 400 || err.status >= 500) return;
-    this.opts.ledger?.countRefused({ client: clientKey(req), reason: err.status === 429 ? 'rate_limit' : 'gate' });
+    this.opts.ledger?.countRefused({ client: clientName(req.headers), reason: err.status === 429 ? 'rate_limit' : 'gate' });
   }
 
   private async route(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -269,21 +317,21 @@ export class ProxyServer {
   /** The gate every generation endpoint shares: JSON only, a rate-limit slot, the body read and parsed. */
   private async generation(req: http.IncomingMessage, res: http.ServerResponse, endpoint: LedgerEntry['endpoint'], run: (body: unknown, client: string) => Promise<void>): Promise<void> {
     checkJsonContentType(req);
-    const client = clientKey(req);
-    const release = this.admit(client, endpoint, res);
+    const tool = clientName(req.headers);
+    const release = this.admit(clientKey(req), endpoint, tool, res);
     try {
-      await run(parseJson(await this.readBody(req)), client);
+      await run(parseJson(await this.readBody(req)), tool);
     } finally {
       release();
     }
   }
 
-  /** Takes a rate-limit slot for `client`, or records the refusal and throws the 429; returns the release. */
-  private admit(client: string, endpoint: LedgerEntry['endpoint'], res?: http.ServerResponse): () => void {
-    const slot = this.limiter.take(client);
+  /** Takes a rate-limit slot for `rateKey`, or records the refusal (as `tool`'s) and throws the 429; returns the release. */
+  private admit(rateKey: string, endpoint: LedgerEntry['endpoint'], tool = rateKey, res?: http.ServerResponse): () => void {
+    const slot = this.limiter.take(rateKey);
     if (!slot.ok) {
       if (res) this.counted.add(res);
-      this.record(rejectedEntry(client, 'rate_limited', 429, endpoint), false);
+      this.record(rejectedEntry(tool, 'rate_limited', 429, endpoint), false);
       throw rateLimitError(slot);
     }
     return () => slot.release();
@@ -311,6 +359,7 @@ export class ProxyServer {
       logger: this.opts.logger,
       getApiKey: this.opts.getApiKey,
       record: (e, sentToPoe) => this.record(e, sentToPoe),
+      spend: this.spend,
       isShuttingDown: () => this.closing,
     };
   }
@@ -318,10 +367,11 @@ export class ProxyServer {
   /** A request that reached Poe gets its own ledger line; one answered by the proxy alone is only counted. */
   private record(entry: LedgerEntry, sentToPoe: boolean): void {
     const pts = entry.points === null ? '-' : `${entry.points}${entry.pointsEstimated ? ' est.' : ''}`;
-    const line = `${entry.endpoint} ${entry.model || '?'} ${entry.status} ${entry.httpStatus} ${entry.durationMs}ms tokens ${entry.tokensIn}/${entry.tokensOut} points ${pts} retries ${entry.retries}${entry.error ? ` — ${entry.error}` : ''}`;
-    this.opts.logger.info(line);
+    this.opts.logger.info(`${entry.endpoint} ${entry.model || '?'} ${entry.status} ${entry.httpStatus} ${entry.durationMs}ms tokens ${entry.tokensIn}/${entry.tokensOut} points ${pts} retries ${entry.retries} client ${entry.client}${entry.error ? ` — ${entry.error}` : ''}`);
     if (sentToPoe) this.opts.ledger?.append(entry);
     else this.opts.ledger?.countRefusedEntry(entry);
+    this.spend.add(entry);
+    this.reconciler?.add(entry);
     for (const l of this.finishListeners) {
       try {
         l(entry);
@@ -443,6 +493,7 @@ export function createUsageService(upstream: UpstreamClient, config: ProxyConfig
       return { status: r.status, body: r.body };
     },
     balanceTtlMs: config.balanceTtlMs,
+    balanceTimeoutMs: config.balanceTimeoutMs,
     pointsWaitMs: config.pointsWaitMs,
     logger,
   });
@@ -505,7 +556,8 @@ function clientErrorResponse(code: string | undefined): string {
         ? [431, 'Request Header Fields Too Large', 'The request headers are larger than 32 KiB; send fewer or smaller headers.']
         : [400, 'Bad Request', 'Malformed HTTP request; send a valid HTTP/1.1 request.'];
   const body = JSON.stringify({ error: { message, type: 'invalid_request_error', param: null, code: status === 400 ? 'bad_http' : status === 408 ? 'headers_timeout' : 'headers_too_large' } });
-  return `HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
+  const advice = Object.entries(retryHeaders(status)).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+  return `HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${advice}Connection: close\r\n\r\n${body}`;
 }
 
 function tooLarge(max: number): ProxyError {

@@ -17,6 +17,7 @@ export function entryKey(e: { time: string; id: string }): string {
 /** Whether an entry whose host-local day is `day` ('' = unknown) passes `filter`. */
 export function matchesFilter(entry: LedgerEntry, day: string, filter: HistoryFilter): boolean {
   if (filter.model !== null && entry.model !== filter.model) return false;
+  if (filter.client != null && entry.client !== filter.client) return false;
   if (filter.from === null && filter.to === null) return true;
   if (!day) return false; // unparsable time: only shown without a date range
   if (filter.from !== null && day < filter.from) return false;
@@ -26,7 +27,7 @@ export function matchesFilter(entry: LedgerEntry, day: string, filter: HistoryFi
 
 /** Entries (any order, kept) that pass `filter`; `dayOf` gives an entry's local day or ''. */
 export function applyFilter(entries: readonly LedgerEntry[], filter: HistoryFilter, dayOf: (e: LedgerEntry) => string): LedgerEntry[] {
-  if (filter.model === null && filter.from === null && filter.to === null) return entries.slice();
+  if (filter.model === null && filter.client == null && filter.from === null && filter.to === null) return entries.slice();
   return entries.filter((e) => matchesFilter(e, dayOf(e), filter));
 }
 
