@@ -381,7 +381,6 @@ function rowFor(e: LedgerEntry): HTMLTableRowElement {
   tr.append(
     timeCell,
     modelCell,
-    clientCell,
     numCell('td', formatNumber(e.tokensIn)),
     numCell('td', formatNumber(e.tokensOut)),
     numCell('td', formatNumber(e.points)),
@@ -389,6 +388,7 @@ function rowFor(e: LedgerEntry): HTMLTableRowElement {
     numCell('td', formatNumber(e.balanceAfter)),
     statusCell,
     numCell('td', formatDuration(e.durationMs)),
+    clientCell,
   );
   return tr;
 }
