@@ -397,7 +397,6 @@ function rowFor(e: LedgerEntry): HTMLTableRowElement {
   tr.append(
     timeCell,
     modelCell,
-    clientCell,
     numCell('td', formatNumber(e.tokensIn)),
     numCell('td', formatNumber(e.tokensOut)),
     numCell('td', formatNumber(e.points)),
@@ -405,6 +404,7 @@ function rowFor(e: LedgerEntry): HTMLTableRowElement {
     numCell('td', formatNumber(e.balanceAfter)),
     statusCell,
     numCell('td', formatDuration(e.durationMs)),
+    clientCell,
   );
   return tr;
 }

@@ -5,12 +5,12 @@
 //   3. clipping a 200k-token conversation (first time, next turn) + js-tiktoken vs gpt-tokenizer
 //   4. the extension: bundle size, activation in a real VS Code host, tokenizer load time
 //   5. the proxy's RSS before and after 10,000 requests
-//   6. the cost ledger at a year of heavy use (1,000,000 entries): history open, filters, paging, export, memory
+//   7. the cost ledger at a year of heavy use (1,000,000 entries): history open, filters, paging, export, memory
 // Medians over several runs. Writes bench/results/bench-<time>.{json,md} and latest.{json,md}, prints the markdown.
 //
 // Options: --runs N (default 3)  --no-host (skip the VS Code host)  --host-runs N (default 1)
 //          --no-tokenizers (skip the tokenizer comparison)  --quick (fewer requests, for a smoke run)
-//          --no-ledger (skip section 6)  --ledger-entries N (default 1,000,000; 100,000 with --quick)
+//          --no-ledger (skip section 7)  --ledger-entries N (default 1,000,000; 100,000 with --quick)
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -19,6 +19,7 @@ import { clippingRuns, tokenizerComparison } from './bench/clipping.mjs';
 import { bundleFacts, hostActivation, tokenizerLoad } from './bench/extension.mjs';
 import { formatMarkdown as tokenizerMarkdown } from './bench/tokenizers.mjs';
 import { ledgerRun } from './bench/ledger.mjs';
+import { accountingRun } from './bench/accounting.mjs';
 import { latencyRun, memoryRun, startTopology, streamingRun } from './bench/relay.mjs';
 import { fmt, median, medianOf, pass, ratio } from './bench/stats.mjs';
 
@@ -72,6 +73,10 @@ try {
   await topo.stop();
 }
 
+// ── 6: accounting with a lagging points_history ──
+log('accounting: a tool-call and a streamed text turn with a 5 s points_history lag…');
+result.accounting = await accountingRun(build, RESULTS, { turns: quick ? 4 : 10 });
+
 // ── 3: clipping ──
 log('clipping a 200k-token conversation…');
 result.clipping = await clippingRuns(build.support, { runs, log });
@@ -86,7 +91,7 @@ if (withHost) {
   log(`activation in a real VS Code host (${hostRuns} run(s))…`);
   result.extension.host = await hostActivation(build, { runs: hostRuns, log });
 }
-// ── 6: ledger ──
+// ── 7: ledger ──
 if (withLedger) result.ledger = await ledgerRun(build.support, { entries: ledgerEntries, log });
 result.finishedAt = new Date().toISOString();
 result.machine.loadavgAfter = os.loadavg();
@@ -139,6 +144,14 @@ const targets = [
   { name: 'streaming throughput, 100 streams, vs direct', target: '≥ 0.9×', value: st.proxy.throughputRatio, unit: '×', ok: st.proxy.throughputRatio >= 0.9 },
   { name: 'next-turn clip of a 200k-token conversation', target: '< 5 ms', value: clip.nextTurnMs, unit: 'ms', ok: clip.nextTurnMs < 5 },
   { name: 'activation (activate entry → return, real host)', target: '< 20 ms', value: host?.activationMs, unit: 'ms', ok: host && Number.isFinite(host.activationMs) ? host.activationMs < 20 : undefined },
+  { name: `time accounting adds to a tool-call turn (points_history lag ${result.accounting.lagMs / 1000} s)`, target: '0 ms', value: result.accounting.toolCallAddedMs, unit: 'ms', ok: result.accounting.toolCallAddedMs < 5 },
+  {
+    name: `time accounting adds to a streamed text turn (points_history lag ${result.accounting.lagMs / 1000} s)`,
+    target: `≤ footer budget (${result.accounting.footerBudgetMs} ms)`,
+    value: result.accounting.textAddedMs,
+    unit: 'ms',
+    ok: result.accounting.textAddedMs <= result.accounting.footerBudgetMs + 25,
+  },
   {
     name: 'dist/extension.js (production) without tokenizer ranks',
     target: '< 1 MB, no ranks',
@@ -249,10 +262,18 @@ L.push('| RSS before | RSS after | after 3 s idle | growth | errors |');
 L.push('|---|---|---|---|---|');
 L.push(`| ${fmt(mem.beforeMB, 1)} MB | ${fmt(mem.afterMB, 1)} MB | ${fmt(mem.afterIdle3sMB, 1)} MB | ${fmt(mem.growthMB, 1)} MB | ${mem.errors} |`);
 L.push('');
+const acc = result.accounting;
+L.push(`### 6. Accounting with a lagging points_history (${acc.lagMs / 1000} s; ${acc.turns} turns each, default settings vs POINTS_WAIT_MS=0, alternating)`);
+L.push('');
+L.push('| Turn | default settings | POINTS_WAIT_MS=0 | added by accounting |');
+L.push('|---|---|---|---|');
+L.push(`| tool call, non-streaming (no footer) | ${fmt(acc.medians.tool.on)} ms | ${fmt(acc.medians.tool.off)} ms | ${fmt(acc.toolCallAddedMs)} ms |`);
+L.push(`| streamed text with footer (end of stream) | ${fmt(acc.medians.text.on)} ms | ${fmt(acc.medians.text.off)} ms | ${fmt(acc.textAddedMs)} ms |`);
+L.push('');
 if (lg) {
   const w = lg.warm;
   const c = lg.cold;
-  L.push(`### 6. Cost ledger at a year of use (${lg.layout.entries.toLocaleString('en-US')} entries, ${(lg.layout.rawBytes / MB).toFixed(0)} MB of JSON: 11 gzipped months + the current month; generated in ${fmt(lg.generateMs / 1000, 1)} s; measured in a fresh Node process each)`);
+  L.push(`### 7. Cost ledger at a year of use (${lg.layout.entries.toLocaleString('en-US')} entries, ${(lg.layout.rawBytes / MB).toFixed(0)} MB of JSON: 11 gzipped months + the current month; generated in ${fmt(lg.generateMs / 1000, 1)} s; measured in a fresh Node process each)`);
   L.push('');
   L.push('| | |');
   L.push('|---|---|');

@@ -24,6 +24,13 @@ export interface ReconcilerOptions {
   maxDelayMs?: number;
   /** points_history pages one pass may read (default 20, 100 entries each). */
   maxPages?: number;
+  /**
+   * Paging back past the last `recentMs` (default 10 min) to estimates that may never show up (a request
+   * Poe did not charge) happens at most once per `deepEveryMs` (default 60 s), so one such estimate does
+   * not make every pass read many pages.
+   */
+  recentMs?: number;
+  deepEveryMs?: number;
   slackMs?: number;
 }
 
@@ -46,6 +53,7 @@ export class PointsReconciler {
   private readonly maxPages: number;
   private readonly slack: number;
   private delay: number;
+  private lastDeepPass = -Infinity;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private timerDue = Infinity;
   private running: Promise<number> | undefined;
@@ -122,7 +130,12 @@ export class PointsReconciler {
   private async pass(): Promise<number> {
     this.dropExpired();
     if (this.disposed || this.pending.size === 0) return 0;
-    const oldest = Math.min(...[...this.pending.values()].map((p) => p.from));
+    const now = this.now();
+    const all = [...this.pending.values()];
+    const recent = all.filter((p) => now - p.finishedAt <= (this.opts.recentMs ?? 600_000));
+    const deep = recent.length < all.length && now - this.lastDeepPass >= (this.opts.deepEveryMs ?? 60_000);
+    if (deep || recent.length === 0) this.lastDeepPass = now;
+    const oldest = Math.min(...(deep || recent.length === 0 ? all : recent).map((p) => p.from));
     const entries: PointsEntry[] = [];
     let after: string | undefined;
     let failed = false;

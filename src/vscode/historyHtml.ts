@@ -80,7 +80,6 @@ export function renderHistoryDocument(p: HistoryDocumentParts): string {
         <tr>
           ${col('time', 'Time')}
           ${col('model', 'Model')}
-          <th scope="col">Client</th>
           ${col('tokensIn', 'Tokens in', true)}
           ${col('tokensOut', 'Tokens out', true)}
           ${col('points', 'Points', true)}
@@ -88,6 +87,7 @@ export function renderHistoryDocument(p: HistoryDocumentParts): string {
           ${col('balanceAfter', 'Balance after', true)}
           ${col('status', 'Status')}
           ${col('durationMs', 'Duration', true)}
+          <th scope="col">Client</th>
         </tr>
       </thead>
       <tbody></tbody>

@@ -127,6 +127,21 @@ describe('PointsReconciler against a points_history that lags 0–60 s and arriv
     assert.ok(poe.calls() < 2_000, `${poe.calls()} points_history calls`);
   });
 
+  it('pages back to an estimate that never shows up at most once a minute, however often new estimates arrive', async () => {
+    const poe = laggingHistory();
+    // 30 minutes of someone else's history: 1,800 entries, 18 pages.
+    for (let i = 0; i < 1_800; i++) poe.entries.push({ entry: { creation_time: (T0 - 1_800_000 + i * 1_000) * 1000, bot_name: 'Other-Bot', query_id: `o${i}`, usage_type: 'API', cost_points: 1 }, visibleAt: 0 });
+    const running = start(dir, poe.fetchJson);
+    running.reconciler.add(ledgerEntry({ id: 'never', time: new Date(T0 - 1_700_000).toISOString(), points: 100, pointsEstimated: true }));
+    for (let i = 0; i < 60; i++) {
+      running.reconciler.add(ledgerEntry({ id: `fresh-${i}`, time: new Date(Date.now()).toISOString(), points: 100, pointsEstimated: true }));
+      await clock.tickAsync(2_000);
+    }
+    // Deep walks (≤ 20 pages) about twice in these 2 minutes; every other pass reads one page.
+    assert.ok(poe.calls() < 120, `${poe.calls()} points_history calls in 2 minutes`);
+    stop(running);
+  });
+
   it('skips entries the live matcher (or an earlier run) already used, and backs off while nothing new appears', async () => {
     const poe = laggingHistory();
     const running = start(dir, poe.fetchJson);
