@@ -273,6 +273,14 @@ export class Ledger {
     return { dispose: () => void this.listeners.delete(listener) };
   }
 
+  /** This process's refusals of the current minute, not written yet (so the history shows a flood at once). */
+  private unwrittenRefusals(): RefusedGroup[] {
+    return [...this.refused.values()].map((b) => {
+      const from = new Date(b.from).toISOString();
+      return { day: dayOfTime(from), client: b.client, reason: b.reason, count: b.count, from, to: new Date(b.to).toISOString() };
+    });
+  }
+
   private writeRefused(all: boolean): void {
     const current = Math.floor(this.now() / 60_000);
     for (const [key, b] of this.refused) {
@@ -694,11 +702,7 @@ export class Ledger {
     const models = [...new Set(indexRows.filter((r) => r.requests > 0).map((r) => r.model))].sort((a, b) => a.localeCompare(b));
     const clients = [...new Set(indexRows.filter((r) => r.requests > 0).map((r) => r.client))].sort((a, b) => a.localeCompare(b));
     const page = await this.collect(all, filter, rows, undefined, summary.totals.requests);
-    const refused = refusedGroups(
-      all.flatMap(({ index }) => [...index.summary.refused.values()]),
-      filter,
-      MAX_REFUSED_GROUPS,
-    );
+    const refused = refusedGroups([...all.flatMap(({ index }) => [...index.summary.refused.values()]), ...this.unwrittenRefusals()], filter, MAX_REFUSED_GROUPS);
     return { ...page, summary, models, clients, refused: refused.groups, refusedTotal: refused.total };
   }
 

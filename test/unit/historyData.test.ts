@@ -188,6 +188,12 @@ describe('historyData (host side of the history panel)', () => {
     );
     const dayOne = await loadHistory(l, { model: null, from: '2025-03-01', to: '2025-03-01' });
     assert.equal(dayOne.refusedTotal, 50);
+    // Refusals of the current minute show at once, before their summary line is written.
+    l.countRefused({ time: at('2025-03-02', 9, 30), client: 'cline', reason: 'gate' });
+    const live = await loadHistory(l, EMPTY_FILTER);
+    assert.equal(live.refusedTotal, 52);
+    assert.equal(live.refused[0].client, 'cline');
+    assert.equal((await l.readRefused()).reduce((n, r) => n + r.count, 0), 51, 'not written by the view');
   });
 
   it('exports only the filtered rows as CSV, oldest first, with the ledger columns', async () => {
