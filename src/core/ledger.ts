@@ -659,6 +659,9 @@ export class Ledger {
       );
       if (!end) return undefined;
       idx.lines += end.lines;
+      // A closed (compressed) month keeps no estimates waiting for corrections: those come within
+      // minutes, long before a month is compressed (a late one is folded in by the next compression).
+      if (f.kind === 'gz') idx.summary.pending.clear();
       idx.size = appendOnly ? end.offset : st.size;
       idx.mtimeMs = st.mtimeMs;
       await this.saveIndex(idx);

@@ -113,7 +113,7 @@ export function passes(filter: LedgerFilter, day: string, model: string, client?
 }
 
 /** Estimated entries kept per file for corrections that arrive later (the newest win beyond this). */
-const MAX_PENDING_ESTIMATES = 20_000;
+const MAX_PENDING_ESTIMATES = 5_000;
 
 /** An estimated entry a correction may still replace: where it was counted and for how much. */
 interface PendingEstimate {
