@@ -10,6 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { badRequest, ProxyError } from './errors';
+import { resolveRequestedModel } from './guards';
 import type { Logger } from './log';
 import type { RelayState, WireDialect } from './passthrough';
 import type { ModelEntry, ModelRegistry } from './registry';
@@ -301,9 +302,9 @@ export function anthropicDialect(logger: Logger): WireDialect {
 export async function countTokens(body: unknown, registry: ModelRegistry, tokens: TokenCounter): Promise<{ input_tokens: number }> {
   if (!body || typeof body !== 'object' || Array.isArray(body)) throw badRequest('The request body must be a JSON object.', null, 'invalid_body');
   const b = body as Record<string, unknown>;
+  // The model first (resolved like every endpoint's): an unknown one is the 404 that names it.
+  const model = resolveRequestedModel(b, registry);
   if (!Array.isArray(b.messages)) throw badRequest('`messages` is required: the conversation to count.', 'messages', 'missing_messages');
-  // An unknown model still gets a count (with the default encoding): counting costs nothing.
-  const model = typeof b.model === 'string' ? registry.resolve(b.model) : undefined;
   const counts = await tokens.count(anthropicInputTexts(b), encodingForModel(model?.id ?? String(b.model ?? ''), model?.encoding));
   return { input_tokens: counts.reduce((a, n) => a + n + PER_MESSAGE_OVERHEAD, 0) };
 }

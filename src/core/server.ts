@@ -378,6 +378,7 @@ export class ProxyServer {
   }
 
   private modelList(): Record<string, unknown> {
+    const newest = new Map(Object.entries(this.registry.newestClaude()).map(([family, m]) => [m, family]));
     return {
       object: 'list',
       data: this.registry.models.map((m) => ({
@@ -385,6 +386,10 @@ export class ProxyServer {
         object: 'model',
         created: this.createdModels,
         owned_by: 'poe',
+        // Other ids that reach this model: models.yaml aliases, Anthropic's id for a Claude entry, and
+        // for the newest Claude of a family, every other id of that family (claude-opus-4-7, …).
+        aliases: this.registry.idsFor(m),
+        ...(newest.has(m) ? { vendor_family: `claude-${newest.get(m)}-*` } : {}),
         modality: m.modality,
         context_length: this.registry.contextLimit(m, this.config.contextLimit),
         ...(m.maxOutputTokens ? { max_output_tokens: m.maxOutputTokens } : {}),
