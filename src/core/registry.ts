@@ -275,7 +275,8 @@ export function parseClaudeName(name: string): { family: ClaudeFamily; version: 
   return familyVersion(CLAUDE_NAME.exec(name));
 }
 
-function compareVersions(a: string, b: string): number {
+/** Orders Claude versions (`4.5` < `4.6` < `5`). */
+export function compareVersions(a: string, b: string): number {
   const [a1, a2 = 0] = a.split('.').map(Number);
   const [b1, b2 = 0] = b.split('.').map(Number);
   return a1 - b1 || a2 - b2;

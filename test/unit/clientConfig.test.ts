@@ -13,6 +13,7 @@ import {
   mergeCodexToml,
   PLACEHOLDER_KEY,
   planClient,
+  proposeClaudeCodeModels,
   planClientFromDisk,
   planIsNoop,
   undoChange,
@@ -64,6 +65,44 @@ describe('client configuration planners', () => {
         permissions: { allow: ['Bash(ls)'] },
       });
       assert.ok(p.notes.some((n) => /access key/.test(n)));
+    });
+
+    const CLAUDE: ClientModel[] = [
+      ...MODELS,
+      { id: 'Claude-Sonnet-4.5', contextLength: 200000, base: 871, per1kTokens: 85, tools: true },
+      { id: 'Claude-Opus-4.7', contextLength: 200000, base: 960, per1kTokens: 142, tools: true },
+      { id: 'Claude-Sonnet-4.6', contextLength: 200000, base: 871, per1kTokens: 85, tools: true },
+      { id: 'Claude-Opus-4.1', contextLength: 200000, base: 2889, per1kTokens: 425, tools: true },
+      { id: 'Claude-Haiku-4.5', contextLength: 200000, base: 290, per1kTokens: 28, tools: true },
+    ];
+
+    it('proposes the newest Opus, Sonnet and Haiku of the registry, Sonnet as the main model', () => {
+      assert.deepEqual(proposeClaudeCodeModels(CLAUDE), { main: 'Claude-Sonnet-4.6', opus: 'Claude-Opus-4.7', sonnet: 'Claude-Sonnet-4.6', haiku: 'Claude-Haiku-4.5' });
+      assert.deepEqual(proposeClaudeCodeModels([...MODELS, CLAUDE[3]]), { main: 'Claude-Opus-4.7', opus: 'Claude-Opus-4.7', sonnet: 'Claude-Opus-4.7', haiku: 'Claude-Opus-4.7' }, 'a missing family borrows another');
+      assert.equal(proposeClaudeCodeModels(MODELS), undefined, 'no Claude model: nothing to propose');
+    });
+
+    it("writes every model variable Claude Code reads: ANTHROPIC_MODEL, _DEFAULT_OPUS/SONNET/HAIKU_MODEL and _SMALL_FAST_MODEL", () => {
+      const proposed = JSON.parse(planClient('claude-code', { ...opts, models: CLAUDE }, {}).edits[0].after).env;
+      assert.deepEqual(proposed, {
+        ANTHROPIC_BASE_URL: 'http://127.0.0.1:9876',
+        ANTHROPIC_AUTH_TOKEN: PLACEHOLDER_KEY,
+        ANTHROPIC_MODEL: 'Claude-Sonnet-4.6',
+        ANTHROPIC_DEFAULT_OPUS_MODEL: 'Claude-Opus-4.7',
+        ANTHROPIC_DEFAULT_SONNET_MODEL: 'Claude-Sonnet-4.6',
+        ANTHROPIC_DEFAULT_HAIKU_MODEL: 'Claude-Haiku-4.5',
+        ANTHROPIC_SMALL_FAST_MODEL: 'Claude-Haiku-4.5',
+      });
+      const chosen = planClient('claude-code', { ...opts, models: CLAUDE, claudeCode: { main: 'Claude-Opus-4.7', opus: 'Claude-Opus-4.1', sonnet: 'Claude-Sonnet-4.5', haiku: 'Claude-Sonnet-4.5' } }, {});
+      const env = JSON.parse(chosen.edits[0].after).env;
+      assert.deepEqual([env.ANTHROPIC_MODEL, env.ANTHROPIC_DEFAULT_OPUS_MODEL, env.ANTHROPIC_DEFAULT_SONNET_MODEL, env.ANTHROPIC_DEFAULT_HAIKU_MODEL, env.ANTHROPIC_SMALL_FAST_MODEL], ['Claude-Opus-4.7', 'Claude-Opus-4.1', 'Claude-Sonnet-4.5', 'Claude-Sonnet-4.5', 'Claude-Sonnet-4.5']);
+      assert.ok(chosen.notes.some((n) => /main Claude-Opus-4\.7; opus Claude-Opus-4\.1/.test(n)), chosen.notes.join('\n'));
+    });
+
+    it('sets no model and says why when the registry has no Claude model', () => {
+      const p = planClient('claude-code', opts, {});
+      assert.equal(JSON.parse(p.edits[0].after).env.ANTHROPIC_MODEL, undefined);
+      assert.ok(p.notes.some((n) => /No Claude model is in the registry/.test(n)));
     });
 
     it('refuses to touch a file that is not valid JSON', () => {
