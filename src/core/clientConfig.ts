@@ -342,6 +342,8 @@ export function mergeContinueYaml(file: string, before: string | null, models: r
   if (doc.contents === null || before === null || before.trim() === '') {
     doc.contents = doc.createNode({ name: 'Local Assistant', version: '1.0.0', schema: 'v1', models: [] }) as typeof doc.contents;
   }
+  // Continue (the `cn` CLI included) refuses a config.yaml without name and version: add what is missing.
+  for (const [key, value] of [['name', 'Local Assistant'], ['version', '1.0.0'], ['schema', 'v1']] as const) if (!doc.has(key)) doc.set(key, value);
   let seq = doc.get('models', true);
   if (seq === undefined || seq === null) {
     doc.set('models', doc.createNode([]));

@@ -196,6 +196,14 @@ describe('client configuration planners', () => {
       );
     });
 
+    it("adds the name, version and schema Continue requires when an existing file lacks them, keeping the user's", () => {
+      const file = clientFiles('continue', home)[0];
+      const doc = parseYaml(planClient('continue', opts, { [file]: 'models:\n  - name: Mine\n    provider: ollama\n    model: llama3\n' }).edits[0].after);
+      assert.deepEqual([doc.name, doc.version, doc.schema], ['Local Assistant', '1.0.0', 'v1']);
+      const kept = parseYaml(planClient('continue', opts, { [file]: 'name: Mine\nversion: 2.0.0\nmodels: []\n' }).edits[0].after);
+      assert.deepEqual([kept.name, kept.version], ['Mine', '2.0.0']);
+    });
+
     it('creates a minimal config when there is none', () => {
       const doc = parseYaml(planClient('continue', opts, {}).edits[0].after);
       assert.equal(doc.schema, 'v1');
