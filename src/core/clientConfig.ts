@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { isMap, isSeq, parseDocument, type Document } from 'yaml';
-import { compareVersions, parseClaudeName, type ClaudeFamily } from './registry';
+import { anthropicIdFor, compareVersions, parseClaudeName, type ClaudeFamily } from './registry';
 
 export type ClientId = 'claude-code' | 'codex' | 'continue' | 'aider';
 export const CLIENT_IDS: readonly ClientId[] = ['claude-code', 'codex', 'continue', 'aider'];
@@ -66,6 +66,15 @@ export const CLAUDE_CODE_MODEL_ENV: Record<ClaudeCodeRole, readonly string[]> = 
   sonnet: ['ANTHROPIC_DEFAULT_SONNET_MODEL'],
   haiku: ['ANTHROPIC_DEFAULT_HAIKU_MODEL', 'ANTHROPIC_SMALL_FAST_MODEL'],
 };
+
+/**
+ * The id Claude Code gets for a registry model: Anthropic's (`claude-sonnet-4-6`), which the proxy
+ * resolves to that very entry, since Claude Code reads a Poe name such as `Claude-Sonnet-4.6` as the
+ * retired Sonnet 4 and warns; a name with no Anthropic form stays as it is.
+ */
+export function claudeCodeModelId(id: string): string {
+  return anthropicIdFor(id) ?? id;
+}
 
 /** Claude models only: Claude Code talks to /v1/messages, which serves only Claude models. */
 export function claudeModels(models: readonly ClientModel[]): ClientModel[] {
@@ -151,12 +160,12 @@ export function planClient(client: ClientId, opts: PlanOptions, current: Readonl
         // Claude Code appends /v1/messages itself, so its base URL is the proxy's root.
         env.ANTHROPIC_BASE_URL = opts.proxyUrl.replace(/\/+$/, '');
         env.ANTHROPIC_AUTH_TOKEN = key;
-        if (claude) for (const role of Object.keys(CLAUDE_CODE_MODEL_ENV) as ClaudeCodeRole[]) for (const name of CLAUDE_CODE_MODEL_ENV[role]) env[name] = claude[role];
+        if (claude) for (const role of Object.keys(CLAUDE_CODE_MODEL_ENV) as ClaudeCodeRole[]) for (const name of CLAUDE_CODE_MODEL_ENV[role]) env[name] = claudeCodeModelId(claude[role]);
       });
       return plan(client, [{ path: file, before: read(file), after }], [
         opts.accessKey ? 'ANTHROPIC_AUTH_TOKEN is your local access key.' : `No access key is required, so ANTHROPIC_AUTH_TOKEN is a placeholder (${PLACEHOLDER_KEY}).`,
         claude
-          ? `Models: main ${claude.main}; opus ${claude.opus}; sonnet ${claude.sonnet}; haiku (background tasks) ${claude.haiku}.`
+          ? `Models: main ${claude.main}; opus ${claude.opus}; sonnet ${claude.sonnet}; haiku (background tasks) ${claude.haiku} — written as Anthropic's ids (${claudeCodeModelId(claude.main)}, …), the only form Claude Code recognises; the proxy maps them back to these Poe bots.`
           : 'No Claude model is in the registry, so no model is set: Claude Code works only with Claude models ("Poe: Pick Models" adds them).',
         'Claude Code reads these settings when it starts: restart running sessions.',
       ]);

@@ -214,11 +214,8 @@ export class ModelRegistry {
    */
   idsFor(model: ModelEntry): string[] {
     const ids = [...model.aliases];
-    const c = model.modality === 'text' ? parseClaudeName(model.id) : undefined;
-    if (c) {
-      const vendor = `claude-${c.family}-${c.version.replace(/\./g, '-')}`;
-      if (!ids.some((a) => a.toLowerCase() === vendor)) ids.unshift(vendor);
-    }
+    const vendor = model.modality === 'text' ? anthropicIdFor(model.id) : undefined;
+    if (vendor && !ids.some((a) => a.toLowerCase() === vendor)) ids.unshift(vendor);
     return ids;
   }
 
@@ -273,6 +270,16 @@ export function parseAnthropicId(id: string): { family: ClaudeFamily; version: s
 
 export function parseClaudeName(name: string): { family: ClaudeFamily; version: string } | undefined {
   return familyVersion(CLAUDE_NAME.exec(name));
+}
+
+/**
+ * Anthropic's undated id for a Poe Claude bot name (`Claude-Sonnet-4.6` → `claude-sonnet-4-6`), which
+ * resolves back to it. Claude Code recognises only such ids: it reads `Claude-Sonnet-4.6` as the
+ * retired Sonnet 4 and warns.
+ */
+export function anthropicIdFor(name: string): string | undefined {
+  const c = parseClaudeName(name);
+  return c ? `claude-${c.family}-${c.version.replace(/\./g, '-')}` : undefined;
 }
 
 /** Orders Claude versions (`4.5` < `4.6` < `5`). */

@@ -14,6 +14,7 @@ import * as vscode from 'vscode';
 import {
   applyPlan,
   CLAUDE_CODE_MODEL_ENV,
+  claudeCodeModelId,
   claudeModels,
   CLIENT_NAMES,
   defaultModel,
@@ -152,7 +153,7 @@ async function pickClaudeCodeModels(models: ClientModel[], proposed: ClaudeCodeM
   for (const { role, what } of CLAUDE_ROLES) {
     const items = claude.map((m) => ({
       label: m.id,
-      description: m.id === proposed[role] ? 'proposed' : undefined,
+      description: `${m.id === proposed[role] ? 'proposed · ' : ''}written as ${claudeCodeModelId(m.id)}`,
       detail: `context ${m.contextLength.toLocaleString('en-US')} tokens · ~${m.base} + ${m.per1kTokens}/1k points`,
     }));
     items.sort((a, b) => Number(b.label === proposed[role]) - Number(a.label === proposed[role]));

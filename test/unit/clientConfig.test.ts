@@ -3,6 +3,7 @@ import { promises as fsp, mkdtempSync, rmSync, statSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { ModelRegistry } from '../../src/core/registry';
 import {
   aiderMetadata,
   applyPlan,
@@ -82,20 +83,23 @@ describe('client configuration planners', () => {
       assert.equal(proposeClaudeCodeModels(MODELS), undefined, 'no Claude model: nothing to propose');
     });
 
-    it("writes every model variable Claude Code reads: ANTHROPIC_MODEL, _DEFAULT_OPUS/SONNET/HAIKU_MODEL and _SMALL_FAST_MODEL", () => {
+    it("writes every model variable Claude Code reads (ANTHROPIC_MODEL, _DEFAULT_OPUS/SONNET/HAIKU_MODEL, _SMALL_FAST_MODEL) as Anthropic's ids, which Claude Code recognises", () => {
       const proposed = JSON.parse(planClient('claude-code', { ...opts, models: CLAUDE }, {}).edits[0].after).env;
       assert.deepEqual(proposed, {
         ANTHROPIC_BASE_URL: 'http://127.0.0.1:9876',
         ANTHROPIC_AUTH_TOKEN: PLACEHOLDER_KEY,
-        ANTHROPIC_MODEL: 'Claude-Sonnet-4.6',
-        ANTHROPIC_DEFAULT_OPUS_MODEL: 'Claude-Opus-4.7',
-        ANTHROPIC_DEFAULT_SONNET_MODEL: 'Claude-Sonnet-4.6',
-        ANTHROPIC_DEFAULT_HAIKU_MODEL: 'Claude-Haiku-4.5',
-        ANTHROPIC_SMALL_FAST_MODEL: 'Claude-Haiku-4.5',
+        ANTHROPIC_MODEL: 'claude-sonnet-4-6',
+        ANTHROPIC_DEFAULT_OPUS_MODEL: 'claude-opus-4-7',
+        ANTHROPIC_DEFAULT_SONNET_MODEL: 'claude-sonnet-4-6',
+        ANTHROPIC_DEFAULT_HAIKU_MODEL: 'claude-haiku-4-5',
+        ANTHROPIC_SMALL_FAST_MODEL: 'claude-haiku-4-5',
       });
+      // Each resolves back to the very registry entry that was chosen (none is swapped for another bot).
+      const registry = ModelRegistry.parse(`models:\n  text:\n${CLAUDE.map((m) => `    - poe_name: ${m.id}\n`).join('')}`);
+      for (const [name, id] of Object.entries(proposed as Record<string, string>)) if (name !== 'ANTHROPIC_BASE_URL' && name !== 'ANTHROPIC_AUTH_TOKEN') assert.equal(registry.resolve(id)?.id.toLowerCase().replace(/[.]/g, '-'), id, name);
       const chosen = planClient('claude-code', { ...opts, models: CLAUDE, claudeCode: { main: 'Claude-Opus-4.7', opus: 'Claude-Opus-4.1', sonnet: 'Claude-Sonnet-4.5', haiku: 'Claude-Sonnet-4.5' } }, {});
       const env = JSON.parse(chosen.edits[0].after).env;
-      assert.deepEqual([env.ANTHROPIC_MODEL, env.ANTHROPIC_DEFAULT_OPUS_MODEL, env.ANTHROPIC_DEFAULT_SONNET_MODEL, env.ANTHROPIC_DEFAULT_HAIKU_MODEL, env.ANTHROPIC_SMALL_FAST_MODEL], ['Claude-Opus-4.7', 'Claude-Opus-4.1', 'Claude-Sonnet-4.5', 'Claude-Sonnet-4.5', 'Claude-Sonnet-4.5']);
+      assert.deepEqual([env.ANTHROPIC_MODEL, env.ANTHROPIC_DEFAULT_OPUS_MODEL, env.ANTHROPIC_DEFAULT_SONNET_MODEL, env.ANTHROPIC_DEFAULT_HAIKU_MODEL, env.ANTHROPIC_SMALL_FAST_MODEL], ['claude-opus-4-7', 'claude-opus-4-1', 'claude-sonnet-4-5', 'claude-sonnet-4-5', 'claude-sonnet-4-5']);
       assert.ok(chosen.notes.some((n) => /main Claude-Opus-4\.7; opus Claude-Opus-4\.1/.test(n)), chosen.notes.join('\n'));
     });
 
