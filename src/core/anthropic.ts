@@ -10,6 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { badRequest, ProxyError } from './errors';
+import { resolveRequestedModel } from './guards';
 import type { Logger } from './log';
 import type { RelayState, WireDialect } from './passthrough';
 import type { ModelEntry, ModelRegistry } from './registry';
@@ -73,7 +74,7 @@ function asBlocks(content: string | Block[]): Block[] {
 /**
  * Folds each `{"role":"system"}` message inside `messages` into the neighbouring user turn as a
  * `<system-reminder>` text block, keeping the order: appended to the user turn before it, else put
- * first in the user turn after it, else (between assistant turns or after the last one) sent as a user
+ * first in the user turn after it (after its tool results, which must lead), else (between assistant turns or after the last one) sent as a user
  * turn of its own. Returns `messages` itself when there is nothing to fold; never mutates it.
  */
 export function foldSystemMessages(messages: readonly AnthropicMessage[]): AnthropicMessage[] {
@@ -88,7 +89,11 @@ export function foldSystemMessages(messages: readonly AnthropicMessage[]): Anthr
       continue;
     }
     if (pending.length && m.role === 'user') {
-      out.push({ ...m, content: [...pending, ...asBlocks(m.content)] });
+      // Tool results must stay first in a user turn (Anthropic refuses text before them).
+      const blocks = asBlocks(m.content);
+      let results = 0;
+      while (results < blocks.length && blocks[results].type === 'tool_result') results++;
+      out.push({ ...m, content: [...blocks.slice(0, results), ...pending, ...blocks.slice(results)] });
       pending = [];
       continue;
     }
@@ -301,9 +306,9 @@ export function anthropicDialect(logger: Logger): WireDialect {
 export async function countTokens(body: unknown, registry: ModelRegistry, tokens: TokenCounter): Promise<{ input_tokens: number }> {
   if (!body || typeof body !== 'object' || Array.isArray(body)) throw badRequest('The request body must be a JSON object.', null, 'invalid_body');
   const b = body as Record<string, unknown>;
+  // The model first (resolved like every endpoint's): an unknown one is the 404 that names it.
+  const model = resolveRequestedModel(b, registry);
   if (!Array.isArray(b.messages)) throw badRequest('`messages` is required: the conversation to count.', 'messages', 'missing_messages');
-  // An unknown model still gets a count (with the default encoding): counting costs nothing.
-  const model = typeof b.model === 'string' ? registry.resolve(b.model) : undefined;
   const counts = await tokens.count(anthropicInputTexts(b), encodingForModel(model?.id ?? String(b.model ?? ''), model?.encoding));
   return { input_tokens: counts.reduce((a, n) => a + n + PER_MESSAGE_OVERHEAD, 0) };
 }

@@ -9,7 +9,7 @@ import type { ProxyConfig } from './config';
 import { ledgerEntry, newOutcome, noteFailure, settlePoints } from './accounting';
 import { ProxyError } from './errors';
 import { footerApplies, formatPoints, renderFooter, stripFooters, type FooterRequest } from './footer';
-import { costCapError, noApiKeyError, pausedAnswer, unknownModelError } from './guards';
+import { costCapError, noApiKeyError, pausedAnswer, resolveRequestedModel, unknownModelError } from './guards';
 import { budgetWarningText, type SpendTracker } from './budget';
 import type { LedgerEntry } from './ledger';
 import { redact, type Logger } from './log';
@@ -125,9 +125,10 @@ export class ChatExchange {
 
   private async handle(body: unknown): Promise<void> {
     const { config, registry } = this.svc;
+    // The model first: an unknown one is the 404 that names it, whatever else is wrong with the body.
+    const model = resolveRequestedModel(body, registry);
     this.request = validateChatRequest(body);
-    const model = registry.resolve(this.request.model);
-    if (!model) throw unknownModelError(this.request.model, registry);
+    if (!model) throw unknownModelError(this.request.model, registry); // not reached: a valid body names a model
     this.model = model;
     this.wantsStream = this.request.stream ?? (config.streamByDefault && model.modality === 'text');
     if (!this.svc.getApiKey()) throw noApiKeyError();

@@ -8,7 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ledgerEntry, newOutcome, noteFailure, settlePoints } from './accounting';
 import { rateLimitHeaders, streamBrokeOff, type ChatServices } from './chat';
 import { badRequest, ProxyError } from './errors';
-import { costCapError, noApiKeyError, pausedAnswer, unknownModelError } from './guards';
+import { costCapError, noApiKeyError, pausedAnswer, resolveRequestedModel } from './guards';
 import type { LedgerEntry } from './ledger';
 import type { ModelEntry } from './registry';
 import { EventAligner, KeepAlive, relayWrite, SSE_HEADERS } from './relay';
@@ -111,14 +111,14 @@ export class PassthroughExchange {
     const dialect = this.dialect;
     if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw badRequest('The request body must be a JSON object.', null, 'invalid_body');
     const body = raw as Record<string, unknown>;
-    if (typeof body.model !== 'string' || body.model === '') throw badRequest('`model` is required: a poe_name or alias from models.yaml (GET /v1/models lists them).', 'model', 'missing_model');
+    if (typeof body.model === 'string') this.requestedModel = body.model;
+    // The model first: an unknown one is the 404 that names it, whatever else is wrong with the body.
+    const model = resolveRequestedModel(body, registry);
+    if (!model) throw badRequest('`model` is required: a poe_name or alias from models.yaml (GET /v1/models lists them).', 'model', 'missing_model');
+    dialect.checkModel(model);
     if (body.stream !== undefined && typeof body.stream !== 'boolean') throw badRequest('`stream` must be true or false.', 'stream', 'invalid_type');
-    this.requestedModel = body.model;
     dialect.validate(body);
     this.wantsStream = body.stream === true;
-    const model = registry.resolve(body.model);
-    if (!model) throw unknownModelError(body.model, registry);
-    dialect.checkModel(model);
     this.model = model;
     if (!this.svc.getApiKey()) throw noApiKeyError();
     this.inputTexts = dialect.inputTexts(body);

@@ -254,12 +254,14 @@ export class ProxyServer {
     if (origin) {
       res.setHeader('access-control-allow-origin', origin);
       res.setHeader('vary', 'Origin');
+      // An allowed page may read the out-of-band cost and the retry advice.
+      res.setHeader('access-control-expose-headers', 'x-poe-points, x-poe-points-estimated, x-poe-balance, x-poe-proxy-clipped, x-should-retry, retry-after');
     }
     const path = (req.url ?? '/').split('?')[0].replace(/\/+$/, '') || '/';
     if (req.method === 'OPTIONS' && origin) {
       res.writeHead(204, {
         'access-control-allow-methods': 'GET, POST, OPTIONS',
-        'access-control-allow-headers': 'authorization, content-type, x-api-key, anthropic-version, anthropic-beta',
+        'access-control-allow-headers': 'authorization, content-type, x-api-key, anthropic-version, anthropic-beta, x-poe-proxy-footer',
         'access-control-max-age': '600',
       });
       res.end();
@@ -443,6 +445,7 @@ export class ProxyServer {
   }
 
   private modelList(): Record<string, unknown> {
+    const newest = new Map(Object.entries(this.registry.newestClaude()).map(([family, m]) => [m, family]));
     return {
       object: 'list',
       data: this.registry.models.map((m) => ({
@@ -450,6 +453,10 @@ export class ProxyServer {
         object: 'model',
         created: this.createdModels,
         owned_by: 'poe',
+        // Other ids that reach this model: models.yaml aliases, Anthropic's id for a Claude entry, and
+        // for the newest Claude of a family, every other id of that family (claude-opus-4-7, …).
+        aliases: this.registry.idsFor(m),
+        ...(newest.has(m) ? { vendor_family: `claude-${newest.get(m)}-*` } : {}),
         modality: m.modality,
         context_length: this.registry.contextLimit(m, this.config.contextLimit),
         ...(m.maxOutputTokens ? { max_output_tokens: m.maxOutputTokens } : {}),
