@@ -2,6 +2,7 @@ import * as assert from 'node:assert/strict';
 import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { Writable } from 'node:stream';
 import { Ledger, LedgerEntry, parseLedgerText, summarize } from '../../src/core/ledger';
 import { clampRows, exportHistoryCsv, hostDay, loadHistory, loadOlder } from '../../src/vscode/historyData';
 import { renderHistoryDocument } from '../../src/vscode/historyHtml';
@@ -194,6 +195,28 @@ describe('historyData (host side of the history panel)', () => {
     assert.equal(live.refusedTotal, 52);
     assert.equal(live.refused[0].client, 'cline');
     assert.equal((await l.readRefused()).reduce((n, r) => n + r.count, 0), 51, 'not written by the view');
+  });
+
+  it('streams the CSV export: it waits for a slow file instead of buffering the ledger', async () => {
+    const big = new Ledger({ dir: path.join(dir, 'big'), retentionMonths: 0 });
+    for (let i = 0; i < 20_000; i++) big.append(entry(i, { error: 'e'.repeat(100) }));
+    await big.flush();
+    let written = 0;
+    let maxBuffered = 0;
+    const slow = new Writable({
+      highWaterMark: 64 * 1024,
+      write(chunk: Buffer, _enc, done) {
+        written += chunk.length;
+        setTimeout(done, 20); // a slow disk
+      },
+    });
+    const watch = setInterval(() => (maxBuffered = Math.max(maxBuffered, slow.writableLength)), 0);
+    const count = await big.exportCsv(EMPTY_FILTER, slow);
+    clearInterval(watch);
+    maxBuffered = Math.max(maxBuffered, slow.writableLength);
+    assert.equal(count, 20_000);
+    assert.ok(written + slow.writableLength > 4_000_000, `the whole CSV went out (${written} bytes)`);
+    assert.ok(maxBuffered < 1_000_000, `at most about a read chunk waits in memory, not the ledger: ${maxBuffered} bytes`);
   });
 
   it('exports only the filtered rows as CSV, oldest first, with the ledger columns', async () => {
