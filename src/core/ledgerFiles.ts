@@ -179,18 +179,18 @@ export async function scanLines(file: string, sink: LineSink, opts: { start?: nu
 }
 
 /**
- * Reads a plain file's complete lines newest first, from `end` (default: its size) backwards. Lines
- * longer than MAX_LINE_BYTES are skipped (the forward scan that builds the index warns about them).
+ * Reads a plain file's complete lines newest first, from its end backwards (an unterminated last line
+ * is not delivered). Lines longer than MAX_LINE_BYTES are skipped (the forward scan that builds the
+ * index warns about them); `want` can rule lines out before they are decoded.
  */
 export async function scanLinesBackward(
   file: string,
   onLine: (text: string) => boolean | void,
   want?: (buf: Buffer, start: number, end: number) => boolean,
 ): Promise<void> {
-  const end = undefined as number | undefined;
   const fh = await fsp.open(file, 'r');
   try {
-    let pos = end ?? (await fh.stat()).size;
+    let pos = (await fh.stat()).size;
     const chunkSize = 256 * 1024;
     let carry: Buffer = Buffer.alloc(0);
     let oversized = false;
