@@ -160,6 +160,8 @@ export interface CliConfig {
   /** The model the fake must see on the main turn (a registry poe_name), or undefined to check nothing. */
   model?: string;
   setup(ctx: CaseContext): Promise<Record<string, string | undefined>> | Record<string, string | undefined>;
+  /** The endpoint this configuration makes the client use, when not the client's usual one. */
+  endpoint?: string;
   /** Only these scenarios (default: all the client has). */
   scenarios?: Scenario[];
 }
@@ -187,10 +189,11 @@ function cliCases(spec: CliSpec): Case[] {
   const out: Case[] = [];
   for (const cfg of spec.configs) {
     for (const scenario of cfg.scenarios ?? (['prompt', 'tool'] as Scenario[])) {
+      const endpoint = cfg.endpoint ?? spec.endpoint;
       out.push({
         install: spec.install,
         name: spec.name,
-        endpoint: spec.endpoint,
+        endpoint,
         config: cfg.config,
         scenario,
         skip: spec.skip,
@@ -200,11 +203,11 @@ function cliCases(spec: CliSpec): Case[] {
           assert.ok(ctx.installed.bin, `${spec.install} has an executable`);
           const r = await runClient(ctx, ctx.installed.bin, spec.args(scenario === 'tool' ? TOOL_PROMPT : PROMPT, scenario, ctx), env, { timeoutMs: spec.timeoutMs });
           if (scenario === 'tool') {
-            toolRoundTrip(ctx.stack, spec.endpoint, spec.shellTools);
+            toolRoundTrip(ctx.stack, endpoint, spec.shellTools);
             printed(r, TOOL_DONE);
             return;
           }
-          const reqs = requestsOn(ctx.stack, spec.endpoint);
+          const reqs = requestsOn(ctx.stack, endpoint);
           if (cfg.model) assert.ok(reqs.some((q) => q.body.model === cfg.model), `the fake got ${cfg.model} (got ${[...new Set(reqs.map((q) => q.body.model))].join(', ')})`);
           if (spec.streams) assert.ok(reqs.some((q) => q.body.stream === true), 'the client streamed');
           printed(r, ANSWER);
@@ -228,7 +231,7 @@ export function registryClientModels(registry = BUNDLED_REGISTRY): ClientModel[]
 export async function configureCommand(ctx: CaseContext, client: ClientId): Promise<void> {
   const plan = await planClientFromDisk(client, { home: ctx.sandbox.home, proxyUrl: ctx.stack.url, models: registryClientModels() });
   await applyPlan(plan, path.join(ctx.sandbox.root, 'backups'));
-  for (const e of plan.edits) ctx.log.push(`configure ${client} wrote ${e.path}:\n      ${e.after.trim().replace(/\n/g, '\n      ')}`);
+  for (const e of plan.edits) ctx.log.push(`configure ${client} wrote ${e.path}:\n      ${e.after.trim().split('\n').slice(0, 16).join('\n      ')}`);
 }
 
 const CLAUDE_CODE: CliSpec = {
@@ -273,8 +276,142 @@ const CLAUDE_CODE: CliSpec = {
   ],
 };
 
+const CODEX: CliSpec = {
+  install: 'codex',
+  name: 'Codex CLI',
+  endpoint: '/v1/responses',
+  shellTools: ['exec_command', 'shell', 'shell_command'],
+  streams: true,
+  args: (prompt, scenario) => ['exec', '--skip-git-repo-check', ...(scenario === 'tool' ? ['--dangerously-bypass-approvals-and-sandbox'] : []), prompt],
+  configs: [
+    {
+      // README "Codex CLI": ~/.codex/config.toml as printed there.
+      config: 'README',
+      model: 'GPT-5',
+      setup(ctx) {
+        writeFile(
+          path.join(ctx.sandbox.home, '.codex', 'config.toml'),
+          `model = "GPT-5"\nmodel_provider = "poe"\n\n[model_providers.poe]\nname = "Poe (local proxy)"\nbase_url = "${ctx.stack.url}/v1"\nwire_api = "responses"\n`,
+        );
+        return {};
+      },
+    },
+    {
+      config: 'Configure Codex',
+      async setup(ctx) {
+        await configureCommand(ctx, 'codex');
+        return {};
+      },
+    },
+  ],
+};
+
+/** opencode and Kilo Code CLI (a fork of opencode) read the same provider block. */
+function opencodeConfig(url: string): string {
+  return JSON.stringify(
+    {
+      $schema: 'https://opencode.ai/config.json',
+      provider: {
+        poe: {
+          npm: '@ai-sdk/openai-compatible',
+          name: 'Poe (local proxy)',
+          options: { baseURL: `${url}/v1`, apiKey: 'poe-proxy' },
+          models: { 'GPT-4.1': { name: 'GPT-4.1' } },
+        },
+      },
+    },
+    null,
+    2,
+  );
+}
+
+const OPENCODE: CliSpec = {
+  install: 'opencode',
+  name: 'opencode',
+  endpoint: '/v1/chat/completions',
+  shellTools: ['bash'],
+  streams: true,
+  args: (prompt) => ['run', '-m', 'poe/GPT-4.1', prompt],
+  configs: [
+    {
+      // README "opencode": ~/.config/opencode/opencode.json.
+      config: 'README',
+      model: 'GPT-4.1',
+      setup(ctx) {
+        writeFile(path.join(ctx.sandbox.xdg.config, 'opencode', 'opencode.json'), opencodeConfig(ctx.stack.url));
+        return {};
+      },
+    },
+  ],
+};
+
+const CONTINUE: CliSpec = {
+  install: 'continue',
+  name: 'Continue CLI',
+  endpoint: '/v1/chat/completions',
+  shellTools: ['Bash'],
+  streams: true,
+  args: (prompt, scenario, ctx) => ['--config', path.join(ctx.sandbox.home, '.continue', 'config.yaml'), '-p', prompt, ...(scenario === 'tool' ? ['--allow', 'Bash'] : [])],
+  configs: [
+    {
+      // README "Continue": ~/.continue/config.yaml exactly as printed there.
+      config: 'README',
+      model: 'GPT-4.1',
+      setup(ctx) {
+        writeFile(
+          path.join(ctx.sandbox.home, '.continue', 'config.yaml'),
+          [
+            'name: Local Assistant',
+            'version: 1.0.0',
+            'schema: v1',
+            'models:',
+            '  - name: GPT-4.1 (Poe)',
+            '    provider: openai',
+            '    model: GPT-4.1',
+            `    apiBase: ${ctx.stack.url}/v1`,
+            '    apiKey: poe-proxy        # any text; or your local access key',
+            '    roles: [chat, edit, apply]',
+            '',
+          ].join('\n'),
+        );
+        return { CONTINUE_GLOBAL_DIR: path.join(ctx.sandbox.home, '.continue') };
+      },
+    },
+    {
+      // The command lists every text model, GPT-5 first; Continue talks to GPT-5 over the Responses API.
+      config: 'Configure Continue',
+      endpoint: '/v1/responses',
+      async setup(ctx) {
+        await configureCommand(ctx, 'continue');
+        return { CONTINUE_GLOBAL_DIR: path.join(ctx.sandbox.home, '.continue') };
+      },
+    },
+  ],
+};
+
+const QWEN: CliSpec = {
+  install: 'qwen',
+  name: 'Qwen Code',
+  endpoint: '/v1/chat/completions',
+  shellTools: ['run_shell_command'],
+  streams: true,
+  args: (prompt, scenario) => [...(scenario === 'tool' ? ['--yolo'] : []), prompt],
+  configs: [
+    {
+      // README "Qwen Code": three environment variables.
+      config: 'README',
+      model: 'GPT-4.1',
+      setup: (ctx) => ({ OPENAI_BASE_URL: `${ctx.stack.url}/v1`, OPENAI_API_KEY: 'poe-proxy', OPENAI_MODEL: 'GPT-4.1' }),
+    },
+  ],
+};
+
 export const CASES: Case[] = [
   ...cliCases(CLAUDE_CODE),
+  ...cliCases(CODEX),
+  ...cliCases(OPENCODE),
+  ...cliCases(CONTINUE),
+  ...cliCases(QWEN),
   ...libraryCases('libs', 'Vercel AI SDK', 'ai-sdk.mjs'),
   ...libraryCases('libs', 'LangChain.js', 'langchain.mjs', [
     [
