@@ -306,17 +306,19 @@ const CODEX: CliSpec = {
   ],
 };
 
-/** opencode and Kilo Code CLI (a fork of opencode) read the same provider block. */
-function opencodeConfig(url: string): string {
+/** opencode and Kilo Code CLI (a fork of opencode) read the same provider block (README "opencode"). */
+function opencodeConfig(url: string, extra: Record<string, unknown> = {}): string {
   return JSON.stringify(
     {
       $schema: 'https://opencode.ai/config.json',
+      ...extra,
+      small_model: 'poe/GPT-4.1-mini',
       provider: {
         poe: {
           npm: '@ai-sdk/openai-compatible',
           name: 'Poe (local proxy)',
           options: { baseURL: `${url}/v1`, apiKey: 'poe-proxy' },
-          models: { 'GPT-4.1': { name: 'GPT-4.1' } },
+          models: { 'GPT-4.1': { name: 'GPT-4.1' }, 'GPT-4.1-mini': { name: 'GPT-4.1-mini' } },
         },
       },
     },
@@ -406,12 +408,57 @@ const QWEN: CliSpec = {
   ],
 };
 
+const KILO: CliSpec = {
+  install: 'kilo',
+  name: 'Kilo Code CLI',
+  endpoint: '/v1/chat/completions',
+  shellTools: ['bash'],
+  streams: true,
+  // Kilo starts slowly (database migrations, its own provider's model list, which fails offline).
+  timeoutMs: 180_000,
+  args: (prompt) => ['run', '-m', 'poe/GPT-4.1', prompt],
+  configs: [
+    {
+      // README "opencode / Kilo Code CLI": the same block in ~/.config/kilo/kilo.json; enabled_providers keeps Kilo from fetching its own providers' model lists.
+      config: 'README',
+      model: 'GPT-4.1',
+      setup(ctx) {
+        writeFile(path.join(ctx.sandbox.xdg.config, 'kilo', 'kilo.json'), opencodeConfig(ctx.stack.url, { enabled_providers: ['poe'] }));
+        return {};
+      },
+    },
+  ],
+};
+
+const CLINE: CliSpec = {
+  install: 'cline',
+  name: 'Cline CLI',
+  endpoint: '/v1/chat/completions',
+  shellTools: ['run_commands', 'execute_command'],
+  streams: true,
+  args: (prompt) => [prompt],
+  configs: [
+    {
+      // README "Cline": `cline auth` with the OpenAI-compatible provider, then a prompt (act mode, tools auto-approved).
+      config: 'README',
+      model: 'GPT-4.1',
+      async setup(ctx) {
+        const r = await runClient(ctx, ctx.installed.bin!, ['auth', '-p', 'openai', '-k', 'poe-proxy', '-m', 'GPT-4.1', '-b', `${ctx.stack.url}/v1`]);
+        assert.equal(r.code, 0, 'cline auth succeeded');
+        return {};
+      },
+    },
+  ],
+};
+
 export const CASES: Case[] = [
   ...cliCases(CLAUDE_CODE),
   ...cliCases(CODEX),
   ...cliCases(OPENCODE),
   ...cliCases(CONTINUE),
   ...cliCases(QWEN),
+  ...cliCases(CLINE),
+  ...cliCases(KILO),
   ...libraryCases('libs', 'Vercel AI SDK', 'ai-sdk.mjs'),
   ...libraryCases('libs', 'LangChain.js', 'langchain.mjs', [
     [
