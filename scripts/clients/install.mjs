@@ -11,7 +11,7 @@
 //      POE_PROXY_CLIENTS_FORCE=1  reinstall even if the marker exists
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,13 +22,14 @@ const LAYOUT = 1;
 /**
  * One entry per client: the npm packages it is made of (pinned) and the executable it runs.
  * `libs` holds the libraries the suite's library scenarios import (no executable).
- * opencode resolves its provider package (`"npm": "@ai-sdk/openai-compatible"`) from its own cache
- * and would install it from npm on first use: the runner seeds that cache from `provider/` below.
+ * opencode 1.18 and Kilo 7.7 bundle their `@ai-sdk/openai-compatible` provider (nothing to seed);
+ * their background install of `@opencode-ai/plugin` fails fast offline (npm_config_offline in the
+ * sandbox) and they go on without it.
  */
 export const CLIENTS = {
   'claude-code': { packages: ['@anthropic-ai/claude-code@2.1.197'], bin: 'claude' },
   codex: { packages: ['@openai/codex@0.171.0'], bin: 'codex' },
-  opencode: { packages: ['opencode-ai@1.18.33'], bin: 'opencode', extra: { provider: ['@ai-sdk/openai-compatible@2.0.92'] } },
+  opencode: { packages: ['opencode-ai@1.18.33'], bin: 'opencode' },
   continue: { packages: ['@continuedev/cli@1.5.47'], bin: 'cn' },
   cline: { packages: ['cline@3.0.65'], bin: 'cline' },
   qwen: { packages: ['@qwen-code/qwen-code@0.15.10'], bin: 'qwen' },
@@ -123,14 +124,13 @@ function describe(dir) {
       prefix,
       nodeModules: path.join(prefix, 'node_modules'),
       bin: c.bin ? path.join(prefix, 'node_modules', '.bin', c.bin) : undefined,
-      extra: Object.fromEntries(Object.keys(c.extra ?? {}).map((k) => [k, path.join(prefix, k)])),
     };
   }
   return clients;
 }
 
 function complete(dir, clients) {
-  return Object.values(clients).every((c) => existsSync(c.nodeModules) && (!c.bin || existsSync(c.bin)) && Object.values(c.extra).every((e) => existsSync(e)));
+  return Object.values(clients).every((c) => existsSync(c.nodeModules) && (!c.bin || existsSync(c.bin)));
 }
 
 /**
@@ -148,13 +148,7 @@ export async function ensureClients({ force = process.env.POE_PROXY_CLIENTS_FORC
   mkdirSync(dir, { recursive: true });
   rmSync(marker, { force: true });
   log(`installing ${Object.keys(CLIENTS).length} clients into ${dir}`);
-  const jobs = Object.entries(CLIENTS).flatMap(([id, c]) => [
-    { what: id, prefix: path.join(dir, id), packages: c.packages },
-    ...Object.entries(c.extra ?? {}).map(([k, pk]) => ({ what: `${id}/${k}`, prefix: path.join(dir, id, k), packages: pk })),
-  ]);
-  // An extra's prefix lives inside its client's prefix: install the client first, then its extras.
-  const queue = jobs.filter((j) => !j.what.includes('/'));
-  const later = jobs.filter((j) => j.what.includes('/'));
+  const queue = Object.entries(CLIENTS).map(([id, c]) => ({ what: id, prefix: path.join(dir, id), packages: c.packages }));
   const worker = async () => {
     for (let j = queue.shift(); j; j = queue.shift()) {
       const t = Date.now();
@@ -163,13 +157,18 @@ export async function ensureClients({ force = process.env.POE_PROXY_CLIENTS_FORC
     }
   };
   await Promise.all([worker(), worker()]);
-  queue.push(...later);
-  await Promise.all([worker(), worker()]);
   if (!complete(dir, clients)) {
     const missing = Object.entries(clients).filter(([, c]) => c.bin && !existsSync(c.bin)).map(([id, c]) => `${id} (${c.bin})`);
     throw new Error(`clients install incomplete: missing ${missing.join(', ') || 'node_modules'}`);
   }
   writeFileSync(marker, JSON.stringify({ key: INSTALL_KEY, installedAt: new Date().toISOString(), clients: CLIENTS }, null, 2) + '\n');
+  // Installs for other pins are ~2 GB each: keep only this one.
+  for (const name of readdirSync(path.dirname(dir))) {
+    if (name !== INSTALL_KEY && /^clients-l\d+-[0-9a-f]{12}$/.test(name)) {
+      log(`removing the stale install ${name}`);
+      rmSync(path.join(path.dirname(dir), name), { recursive: true, force: true });
+    }
+  }
   log(`done in ${Math.round((Date.now() - T0) / 1000)} s`);
   return { dir, clients, cached: false };
 }

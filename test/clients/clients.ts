@@ -21,7 +21,6 @@ export interface InstalledClient {
   prefix: string;
   nodeModules: string;
   bin?: string;
-  extra: Record<string, string>;
 }
 
 export interface CaseContext {
