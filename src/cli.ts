@@ -67,8 +67,6 @@ async function main(): Promise<number> {
     await runtime.dispose();
     return 1;
   }
-  const url = runtime.server.url!;
-  process.stdout.write(`Poe proxy ${PROXY_VERSION} listening on ${url} (OpenAI base URL: ${url}/v1), ${runtime.registry.models.length} models from ${runtime.registry.source}, upstream ${config.poeBaseUrl}\n`);
 
   let stopping = false;
   const stop = (signal: string): void => {
@@ -86,8 +84,11 @@ async function main(): Promise<number> {
       },
     );
   };
+  // Handlers first: whoever waits for the "listening" line may stop us the moment it appears.
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  const url = runtime.server.url!;
+  process.stdout.write(`Poe proxy ${PROXY_VERSION} listening on ${url} (OpenAI base URL: ${url}/v1), ${runtime.registry.models.length} models from ${runtime.registry.source}, upstream ${config.poeBaseUrl}\n`);
   return -1; // keep running
 }
 

@@ -175,8 +175,9 @@ export interface CliSpec {
   streams: boolean;
   /** Arguments that run one prompt headless; `tool` says the run must be allowed to run the shell tool. */
   args(prompt: string, scenario: Scenario, ctx: CaseContext): string[];
-  /** Runs after the client, before the assertions (e.g. reading a log). */
   configs: CliConfig[];
+  /** Output that must not appear (a warning the configuration should avoid). */
+  mustNotPrint?: RegExp;
   skip?: string;
   timeoutMs?: number;
 }
@@ -210,6 +211,7 @@ function cliCases(spec: CliSpec): Case[] {
           if (cfg.model) assert.ok(reqs.some((q) => q.body.model === cfg.model), `the fake got ${cfg.model} (got ${[...new Set(reqs.map((q) => q.body.model))].join(', ')})`);
           if (spec.streams) assert.ok(reqs.some((q) => q.body.stream === true), 'the client streamed');
           printed(r, ANSWER);
+          if (spec.mustNotPrint) assert.doesNotMatch(r.stdout + r.stderr, spec.mustNotPrint, 'the client printed no warning about its configuration');
         },
       });
     }
@@ -240,15 +242,20 @@ const CLAUDE_CODE: CliSpec = {
   shellTools: ['Bash'],
   streams: true,
   args: (prompt, scenario) => ['-p', prompt, ...(scenario === 'tool' ? ['--allowedTools', 'Bash'] : [])],
+  // Claude Code warns about a retired model by its id (e.g. Claude-Sonnet-4.5).
+  mustNotPrint: /\bretired\b/i,
   configs: [
     {
       // README "Claude Code": the exports, optional model lines included.
       config: 'README',
-      model: 'Claude-Sonnet-4.5',
+      model: 'Claude-Sonnet-4.6',
       setup: (ctx) => ({
         ANTHROPIC_BASE_URL: ctx.stack.url,
         ANTHROPIC_AUTH_TOKEN: 'poe-proxy',
-        ANTHROPIC_MODEL: 'Claude-Sonnet-4.5',
+        ANTHROPIC_MODEL: 'Claude-Sonnet-4.6',
+        ANTHROPIC_DEFAULT_OPUS_MODEL: 'Claude-Opus-4.7',
+        ANTHROPIC_DEFAULT_SONNET_MODEL: 'Claude-Sonnet-4.6',
+        ANTHROPIC_DEFAULT_HAIKU_MODEL: 'Claude-Haiku-4.5',
         ANTHROPIC_SMALL_FAST_MODEL: 'Claude-Haiku-4.5',
       }),
     },

@@ -107,7 +107,9 @@ export const DEFAULT_MODELS: readonly string[] = [
   'GPT-5',
   'o3',
   'Claude-Sonnet-4.5',
+  'Claude-Sonnet-4.6',
   'Claude-Opus-4.1',
+  'Claude-Opus-4.7',
   'Claude-Haiku-4.5',
   'Gemini-2.5-Pro',
   'Grok-4',
@@ -122,6 +124,12 @@ export const DEFAULT_ANTHROPIC_BETAS: readonly string[] = [
   'output-128k-2025-02-19',
   'context-1m-2025-08-07',
 ];
+/**
+ * The anthropic-beta value under which Anthropic accepts `{"role":"system"}` inside `messages`. Not in
+ * DEFAULT_ANTHROPIC_BETAS (Poe is not known to accept it), so by default the fake refuses such messages
+ * as Anthropic's API does without it: `messages.N.role: Input should be 'user' or 'assistant'`.
+ */
+export const MID_CONVERSATION_SYSTEM_BETA = 'mid-conversation-system-2026-04-07';
 /** The reply text when the request has no user message. */
 export const NO_USER_MESSAGE_TEXT = 'Hello from FakePoe.';
 /** Built-in Poe pickiness messages. */
@@ -129,8 +137,6 @@ export const DEVELOPER_ROLE_MESSAGE = "Input should be 'system', 'user' or 'bot'
 export const N_GREATER_THAN_ONE_MESSAGE = "Invalid 'n': only n=1 is supported";
 /** Roles Poe's chat completions accept in `messages` (it maps assistant to its 'bot'); anything else (developer, function, …) is refused with DEVELOPER_ROLE_MESSAGE. */
 export const POE_CHAT_ROLES: readonly string[] = ['system', 'user', 'assistant', 'tool'];
-/** Anthropic's answer to a `messages[]` entry whose role is not user/assistant (a system prompt belongs in the top-level `system`). */
-export const ANTHROPIC_ROLE_MESSAGE = "messages: Unexpected role. The Messages API accepts only 'user' and 'assistant' roles in messages; use the top-level `system` parameter for a system prompt";
 export const RATE_LIMIT_REQUESTS = 500;
 
 /** ceil(chars / 4). */
@@ -544,10 +550,6 @@ export class FakePoe {
       path: CHAT_PATH,
       pred: (b) => (Array.isArray(b?.messages) && b.messages.some((m: any) => !POE_CHAT_ROLES.includes(m?.role)) ? DEVELOPER_ROLE_MESSAGE : undefined),
     });
-    this.rejections.push({
-      path: MESSAGES_PATH,
-      pred: (b) => (Array.isArray(b?.messages) && b.messages.some((m: any) => m?.role !== 'user' && m?.role !== 'assistant') ? ANTHROPIC_ROLE_MESSAGE : undefined),
-    });
     this.rejections.push({ path: CHAT_PATH, pred: (b) => (typeof b?.n === 'number' && b.n > 1 ? N_GREATER_THAN_ONE_MESSAGE : undefined) });
   }
 
@@ -787,6 +789,12 @@ export class FakePoe {
     }
     if (api === 'messages' && typeof body.max_tokens !== 'number') {
       return this.sendError(rec, res, dialect, 400, 'max_tokens: Field required', extra);
+    }
+    if (api === 'messages') {
+      // Roles as Anthropic's API takes them: user and assistant, system only under its beta (already checked against the accepted ones).
+      const systemOk = String(rec.headers['anthropic-beta'] ?? '').split(',').map((v) => v.trim()).includes(MID_CONVERSATION_SYSTEM_BETA);
+      const bad = (body.messages as any[]).findIndex((m) => !(m?.role === 'user' || m?.role === 'assistant' || (m?.role === 'system' && systemOk)));
+      if (bad >= 0) return this.sendError(rec, res, dialect, 400, `messages.${bad}.role: Input should be 'user' or 'assistant'`, extra);
     }
     const model: string = body.model;
     const known = api === 'messages' ? /claude/i.test(model) : this.models.includes(model);

@@ -8,11 +8,12 @@ import OpenAI from 'openai';
 import {
   countPromptTokens,
   defaultCostPoints,
-  ANTHROPIC_ROLE_MESSAGE,
   DEVELOPER_ROLE_MESSAGE,
   estimateTokens,
+  DEFAULT_ANTHROPIC_BETAS,
   schemaInstance,
   FakePoe,
+  MID_CONVERSATION_SYSTEM_BETA,
   NO_USER_MESSAGE_TEXT,
   splitWords,
   type RecordedRequest,
@@ -478,16 +479,6 @@ describe('FakePoe', () => {
         assert.equal(res.status, 400, role);
         assert.equal((await res.json()).error.message, DEVELOPER_ROLE_MESSAGE);
       }
-    });
-
-    it('refuses a system (or any non user/assistant) role inside Anthropic messages, as Anthropic does', async () => {
-      const headers = { 'anthropic-version': '2023-06-01' };
-      const sys = await post('/v1/messages', { model: 'Claude-Haiku-4.5', max_tokens: 10, messages: [...user('a'), { role: 'system', content: 'mid' }, { role: 'assistant', content: 'b' }, ...user('c')] }, headers);
-      assert.equal(sys.status, 400);
-      const body = await sys.json();
-      assert.equal(body.type, 'error');
-      assert.equal(body.error.message, ANTHROPIC_ROLE_MESSAGE);
-      assert.equal((await post('/v1/messages', { model: 'Claude-Haiku-4.5', max_tokens: 10, system: 'top', messages: user('a') }, headers)).status, 200);
     });
 
     it('answers JSON mode with JSON: valid for the json_schema asked (chat and Responses), an object for json_object', async () => {
@@ -1152,6 +1143,28 @@ describe('FakePoe', () => {
         anthropic().messages.create({ model: 'claude-sonnet-4-5', max_tokens: 10, messages: [{ role: 'user', content: 'x' }] }, { headers: { 'anthropic-beta': 'oauth-2025-04-20' } }),
         Anthropic.BadRequestError,
       );
+    });
+
+    it("refuses role system inside messages as Anthropic does, unless the mid-conversation beta is sent and accepted", async () => {
+      const body = { model: 'claude-haiku-4-5', max_tokens: 10, messages: [...user('x'), { role: 'system', content: 'be brief' }] };
+      const refused = await post('/v1/messages', body, { 'anthropic-version': '2023-06-01' });
+      assert.equal(refused.status, 400);
+      assert.deepEqual(await refused.json(), { type: 'error', error: { type: 'invalid_request_error', message: "messages.1.role: Input should be 'user' or 'assistant'" } });
+      const underBeta = await post('/v1/messages', body, { 'anthropic-version': '2023-06-01', 'anthropic-beta': MID_CONVERSATION_SYSTEM_BETA });
+      assert.equal(underBeta.status, 400, 'the beta is not among the values Poe is known to accept');
+      const accepting = await FakePoe.start({ anthropicBetas: [...DEFAULT_ANTHROPIC_BETAS, MID_CONVERSATION_SYSTEM_BETA] });
+      try {
+        const res = await fetch(`${accepting.url}/v1/messages`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}`, 'anthropic-version': '2023-06-01', 'anthropic-beta': MID_CONVERSATION_SYSTEM_BETA },
+          body: JSON.stringify(body),
+        });
+        assert.equal(res.status, 200);
+        const plain = await fetch(`${accepting.url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}`, 'anthropic-version': '2023-06-01' }, body: JSON.stringify(body) });
+        assert.equal(plain.status, 400, 'without the beta header, even a Poe that knows it refuses');
+      } finally {
+        await accepting.close();
+      }
     });
   });
 
