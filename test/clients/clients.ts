@@ -409,7 +409,13 @@ const QWEN: CliSpec = {
       // README "Qwen Code": three environment variables.
       config: 'README',
       model: 'GPT-4.1',
-      setup: (ctx) => ({ OPENAI_BASE_URL: `${ctx.stack.url}/v1`, OPENAI_API_KEY: 'poe-proxy', OPENAI_MODEL: 'GPT-4.1' }),
+      // Qwen Code sends even loopback requests through HTTP(S)_PROXY (it ignores NO_PROXY): without the sandbox's dead proxy.
+      setup: (ctx) => ({
+        OPENAI_BASE_URL: `${ctx.stack.url}/v1`,
+        OPENAI_API_KEY: 'poe-proxy',
+        OPENAI_MODEL: 'GPT-4.1',
+        ...Object.fromEntries(['HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy'].map((k) => [k, undefined])),
+      }),
     },
   ],
 };

@@ -45,7 +45,14 @@ const OFFLINE_ENV: Record<string, string> = {
   POSTHOG_DISABLED: '1',
   // Codex
   CODEX_DISABLE_UPDATE_CHECK: '1',
-  // generic
+  // generic: any request that is not to loopback goes to a proxy that refuses the connection, so a
+  // client that tries to phone home fails fast instead of waiting for a timeout
+  HTTP_PROXY: 'http://127.0.0.1:9',
+  HTTPS_PROXY: 'http://127.0.0.1:9',
+  http_proxy: 'http://127.0.0.1:9',
+  https_proxy: 'http://127.0.0.1:9',
+  NO_PROXY: '127.0.0.1,localhost,::1',
+  no_proxy: '127.0.0.1,localhost,::1',
   DO_NOT_TRACK: '1',
   NO_UPDATE_NOTIFIER: '1',
   npm_config_update_notifier: 'false',
