@@ -12,6 +12,7 @@ import type { RecordedRequest } from '../support/fakePoe';
 import { applyPlan, planClientFromDisk, type ClientId, type ClientModel } from '../../src/core/clientConfig';
 import { ModelRegistry } from '../../src/core/registry';
 import { readFileSync } from 'node:fs';
+import { commandArgs, exportsOf, readmeBlock } from './readme';
 
 /** One client as scripts/clients/install.mjs describes it. */
 export interface InstalledClient {
@@ -235,6 +236,13 @@ export async function configureCommand(ctx: CaseContext, client: ClientId): Prom
   for (const e of plan.edits) ctx.log.push(`configure ${client} wrote ${e.path}:\n      ${e.after.trim().split('\n').slice(0, 16).join('\n      ')}`);
 }
 
+/** The environment a README section's `export` lines set (the proxy URL pointed at this case's proxy). */
+function readmeExports(ctx: CaseContext, client: string): Record<string, string> {
+  const env = exportsOf(readmeBlock(REPO_ROOT, client, ctx.stack.url, 'bash'));
+  ctx.log.push(`README ${client} env: ${JSON.stringify(env)}`);
+  return env;
+}
+
 const CLAUDE_CODE: CliSpec = {
   install: 'claude-code',
   name: 'Claude Code',
@@ -246,30 +254,27 @@ const CLAUDE_CODE: CliSpec = {
   mustNotPrint: /\bretired\b/i,
   configs: [
     {
-      // README "Claude Code": the exports, optional model lines included.
+      // README "Claude Code": its exports, optional model lines included.
       config: 'README',
-      model: 'Claude-Sonnet-4.6',
-      setup: (ctx) => ({
-        ANTHROPIC_BASE_URL: ctx.stack.url,
-        ANTHROPIC_AUTH_TOKEN: 'poe-proxy',
-        ANTHROPIC_MODEL: 'Claude-Sonnet-4.6',
-        ANTHROPIC_DEFAULT_OPUS_MODEL: 'Claude-Opus-4.7',
-        ANTHROPIC_DEFAULT_SONNET_MODEL: 'Claude-Sonnet-4.6',
-        ANTHROPIC_DEFAULT_HAIKU_MODEL: 'Claude-Haiku-4.5',
-        ANTHROPIC_SMALL_FAST_MODEL: 'Claude-Haiku-4.5',
-      }),
+      setup: (ctx) => readmeExports(ctx, 'Claude Code'),
     },
     {
       // The same without the optional model lines: Claude Code asks for its own default ids.
       config: 'README, defaults',
-      setup: (ctx) => ({ ANTHROPIC_BASE_URL: ctx.stack.url, ANTHROPIC_AUTH_TOKEN: 'poe-proxy' }),
+      setup: (ctx) => {
+        const env = readmeExports(ctx, 'Claude Code');
+        return { ANTHROPIC_BASE_URL: env.ANTHROPIC_BASE_URL, ANTHROPIC_AUTH_TOKEN: env.ANTHROPIC_AUTH_TOKEN };
+      },
       scenarios: ['prompt'],
     },
     {
       // Haiku: Claude Code puts system messages inside `messages` for it.
       config: 'README, Haiku',
       model: 'Claude-Haiku-4.5',
-      setup: (ctx) => ({ ANTHROPIC_BASE_URL: ctx.stack.url, ANTHROPIC_AUTH_TOKEN: 'poe-proxy', ANTHROPIC_MODEL: 'Claude-Haiku-4.5' }),
+      setup: (ctx) => {
+        const env = readmeExports(ctx, 'Claude Code');
+        return { ANTHROPIC_BASE_URL: env.ANTHROPIC_BASE_URL, ANTHROPIC_AUTH_TOKEN: env.ANTHROPIC_AUTH_TOKEN, ANTHROPIC_MODEL: 'Claude-Haiku-4.5' };
+      },
       scenarios: ['prompt'],
     },
     {
@@ -293,12 +298,8 @@ const CODEX: CliSpec = {
     {
       // README "Codex CLI": ~/.codex/config.toml as printed there.
       config: 'README',
-      model: 'GPT-5',
       setup(ctx) {
-        writeFile(
-          path.join(ctx.sandbox.home, '.codex', 'config.toml'),
-          `model = "GPT-5"\nmodel_provider = "poe"\n\n[model_providers.poe]\nname = "Poe (local proxy)"\nbase_url = "${ctx.stack.url}/v1"\nwire_api = "responses"\n`,
-        );
+        writeFile(path.join(ctx.sandbox.home, '.codex', 'config.toml'), readmeBlock(REPO_ROOT, 'Codex CLI', ctx.stack.url, 'toml'));
         return {};
       },
     },
@@ -313,24 +314,15 @@ const CODEX: CliSpec = {
 };
 
 /** opencode and Kilo Code CLI (a fork of opencode) read the same provider block (README "opencode"). */
-function opencodeConfig(url: string, extra: Record<string, unknown> = {}): string {
-  return JSON.stringify(
-    {
-      $schema: 'https://opencode.ai/config.json',
-      ...extra,
-      small_model: 'poe/GPT-4.1-mini',
-      provider: {
-        poe: {
-          npm: '@ai-sdk/openai-compatible',
-          name: 'Poe (local proxy)',
-          options: { baseURL: `${url}/v1`, apiKey: 'poe-proxy' },
-          models: { 'GPT-4.1': { name: 'GPT-4.1' }, 'GPT-4.1-mini': { name: 'GPT-4.1-mini' } },
-        },
-      },
-    },
-    null,
-    2,
-  );
+function opencodeConfig(ctx: CaseContext, extra: Record<string, unknown> = {}): string {
+  return JSON.stringify({ ...JSON.parse(readmeBlock(REPO_ROOT, 'opencode', ctx.stack.url, 'json')), ...extra }, null, 2);
+}
+
+/** The model of README's `opencode run -m poe/<model>` line. */
+function opencodeModel(): string {
+  const m = /`(?:opencode|kilo) run -m (\S+) /.exec(readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8'));
+  if (!m) throw new Error('README has no `opencode run -m …` line');
+  return m[1];
 }
 
 const OPENCODE: CliSpec = {
@@ -339,14 +331,13 @@ const OPENCODE: CliSpec = {
   endpoint: '/v1/chat/completions',
   shellTools: ['bash'],
   streams: true,
-  args: (prompt) => ['run', '-m', 'poe/GPT-4.1', prompt],
+  args: (prompt) => ['run', '-m', opencodeModel(), prompt],
   configs: [
     {
       // README "opencode": ~/.config/opencode/opencode.json.
       config: 'README',
-      model: 'GPT-4.1',
       setup(ctx) {
-        writeFile(path.join(ctx.sandbox.xdg.config, 'opencode', 'opencode.json'), opencodeConfig(ctx.stack.url));
+        writeFile(path.join(ctx.sandbox.xdg.config, 'opencode', 'opencode.json'), opencodeConfig(ctx));
         return {};
       },
     },
@@ -364,24 +355,8 @@ const CONTINUE: CliSpec = {
     {
       // README "Continue": ~/.continue/config.yaml exactly as printed there.
       config: 'README',
-      model: 'GPT-4.1',
       setup(ctx) {
-        writeFile(
-          path.join(ctx.sandbox.home, '.continue', 'config.yaml'),
-          [
-            'name: Local Assistant',
-            'version: 1.0.0',
-            'schema: v1',
-            'models:',
-            '  - name: GPT-4.1 (Poe)',
-            '    provider: openai',
-            '    model: GPT-4.1',
-            `    apiBase: ${ctx.stack.url}/v1`,
-            '    apiKey: poe-proxy        # any text; or your local access key',
-            '    roles: [chat, edit, apply]',
-            '',
-          ].join('\n'),
-        );
+        writeFile(path.join(ctx.sandbox.home, '.continue', 'config.yaml'), readmeBlock(REPO_ROOT, 'Continue', ctx.stack.url, 'yaml'));
         return { CONTINUE_GLOBAL_DIR: path.join(ctx.sandbox.home, '.continue') };
       },
     },
@@ -408,12 +383,9 @@ const QWEN: CliSpec = {
     {
       // README "Qwen Code": three environment variables.
       config: 'README',
-      model: 'GPT-4.1',
       // Qwen Code sends even loopback requests through HTTP(S)_PROXY (it ignores NO_PROXY): without the sandbox's dead proxy.
       setup: (ctx) => ({
-        OPENAI_BASE_URL: `${ctx.stack.url}/v1`,
-        OPENAI_API_KEY: 'poe-proxy',
-        OPENAI_MODEL: 'GPT-4.1',
+        ...readmeExports(ctx, 'Qwen Code'),
         ...Object.fromEntries(['HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy'].map((k) => [k, undefined])),
       }),
     },
@@ -428,14 +400,13 @@ const KILO: CliSpec = {
   streams: true,
   // Kilo starts slowly (database migrations, its own provider's model list, which fails offline).
   timeoutMs: 180_000,
-  args: (prompt) => ['run', '-m', 'poe/GPT-4.1', prompt],
+  args: (prompt) => ['run', '-m', opencodeModel(), prompt],
   configs: [
     {
-      // README "opencode / Kilo Code CLI": the same block in ~/.config/kilo/kilo.json; enabled_providers keeps Kilo from fetching its own providers' model lists.
+      // README "opencode / Kilo Code CLI": the same block in ~/.config/kilo/kilo.json, with the enabled_providers the README adds for Kilo.
       config: 'README',
-      model: 'GPT-4.1',
       setup(ctx) {
-        writeFile(path.join(ctx.sandbox.xdg.config, 'kilo', 'kilo.json'), opencodeConfig(ctx.stack.url, { enabled_providers: ['poe'] }));
+        writeFile(path.join(ctx.sandbox.xdg.config, 'kilo', 'kilo.json'), opencodeConfig(ctx, { enabled_providers: ['poe'] }));
         return {};
       },
     },
@@ -453,9 +424,8 @@ const CLINE: CliSpec = {
     {
       // README "Cline": `cline auth` with the OpenAI-compatible provider, then a prompt (act mode, tools auto-approved).
       config: 'README',
-      model: 'GPT-4.1',
       async setup(ctx) {
-        const r = await runClient(ctx, ctx.installed.bin!, ['auth', '-p', 'openai', '-k', 'poe-proxy', '-m', 'GPT-4.1', '-b', `${ctx.stack.url}/v1`]);
+        const r = await runClient(ctx, ctx.installed.bin!, commandArgs(readmeBlock(REPO_ROOT, 'Cline', ctx.stack.url, 'bash'), 'cline'));
         assert.equal(r.code, 0, 'cline auth succeeded');
         return {};
       },

@@ -5,7 +5,8 @@
 import * as assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { Sandbox } from '../clients/sandbox';
-import { declaredTools, shellArguments, toolResults, TOOL_COMMAND } from '../clients/stack';
+import { declaredTools, REPO_ROOT, shellArguments, toolResults, TOOL_COMMAND } from '../clients/stack';
+import { commandArgs, exportsOf, readmeBlock } from '../clients/readme';
 
 /** Running (a zombie waiting for a reaper that may not exist in a container counts as ended). */
 function alive(pid: number): boolean {
@@ -73,5 +74,16 @@ describe('real-client suite machinery', () => {
       }),
       ['chat', 'anthropic', 'responses'],
     );
+  });
+
+  it("reads the clients' setups from the README's own blocks, pointed at the test proxy", () => {
+    const url = 'http://127.0.0.1:1234';
+    const claude = exportsOf(readmeBlock(REPO_ROOT, 'Claude Code', url, 'bash'));
+    assert.equal(claude.ANTHROPIC_BASE_URL, url);
+    assert.ok(claude.ANTHROPIC_AUTH_TOKEN);
+    assert.match(readmeBlock(REPO_ROOT, 'Codex CLI', url, 'toml'), new RegExp(`base_url = "${url}/v1"`));
+    assert.deepEqual(exportsOf('export A=1   # note\nexport B="two"\nunset C\n'), { A: '1', B: 'two' });
+    assert.deepEqual(commandArgs('cline auth -p openai -k "a b" -b x\ncline "go"\n', 'cline'), ['auth', '-p', 'openai', '-k', 'a b', '-b', 'x']);
+    assert.throws(() => readmeBlock(REPO_ROOT, 'No Such Client', url), /no paragraph/);
   });
 });
