@@ -4,14 +4,13 @@
  * headless, and what must come out: what the fake Poe received and what the client printed.
  */
 import { strict as assert } from 'node:assert';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { RunResult, Sandbox } from './sandbox';
-import { ANSWER, generations, REPO_ROOT, script, TOOL_DONE, TOOL_OUTPUT, toolResults, declaredTools, type Stack } from './stack';
+import { ANSWER, declaredTools, generations, REPO_ROOT, script, TOOL_DONE, TOOL_OUTPUT, toolResults, type Stack } from './stack';
 import type { RecordedRequest } from '../support/fakePoe';
 import { applyPlan, planClientFromDisk, type ClientId, type ClientModel } from '../../src/core/clientConfig';
 import { ModelRegistry } from '../../src/core/registry';
-import { readFileSync } from 'node:fs';
 import { commandArgs, exportsOf, readmeBlock } from './readme';
 
 /** One client as scripts/clients/install.mjs describes it. */
