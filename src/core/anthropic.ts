@@ -74,7 +74,7 @@ function asBlocks(content: string | Block[]): Block[] {
 /**
  * Folds each `{"role":"system"}` message inside `messages` into the neighbouring user turn as a
  * `<system-reminder>` text block, keeping the order: appended to the user turn before it, else put
- * first in the user turn after it, else (between assistant turns or after the last one) sent as a user
+ * first in the user turn after it (after its tool results, which must lead), else (between assistant turns or after the last one) sent as a user
  * turn of its own. Returns `messages` itself when there is nothing to fold; never mutates it.
  */
 export function foldSystemMessages(messages: readonly AnthropicMessage[]): AnthropicMessage[] {
@@ -89,7 +89,11 @@ export function foldSystemMessages(messages: readonly AnthropicMessage[]): Anthr
       continue;
     }
     if (pending.length && m.role === 'user') {
-      out.push({ ...m, content: [...pending, ...asBlocks(m.content)] });
+      // Tool results must stay first in a user turn (Anthropic refuses text before them).
+      const blocks = asBlocks(m.content);
+      let results = 0;
+      while (results < blocks.length && blocks[results].type === 'tool_result') results++;
+      out.push({ ...m, content: [...blocks.slice(0, results), ...pending, ...blocks.slice(results)] });
       pending = [];
       continue;
     }

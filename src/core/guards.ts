@@ -5,11 +5,11 @@
 import type { ProxyConfig } from './config';
 import { ProxyError } from './errors';
 import { formatPoints } from './footer';
-import { estimatePoints, type ModelEntry, type ModelRegistry } from './registry';
+import { anthropicIdFor, estimatePoints, type ModelEntry, type ModelRegistry } from './registry';
 import type { PoeUsage } from './usage';
 
 export function unknownModelError(requested: string, registry: ModelRegistry): ProxyError {
-  const claude = registry.models.filter((m) => m.modality === 'text' && /^claude/i.test(m.id)).map((m) => m.id);
+  const claude = registry.models.filter((m) => m.modality === 'text' && /^claude/i.test(m.id)).map((m) => anthropicIdFor(m.id) ?? m.id);
   const claudeHint = /claude/i.test(requested)
     ? claude.length
       ? ` Claude models here: ${claude.join(', ')}. For Claude Code, set ANTHROPIC_MODEL and ANTHROPIC_DEFAULT_OPUS_MODEL / _SONNET_MODEL / _HAIKU_MODEL to them (VS Code: "Poe: Configure Claude Code" writes them).`

@@ -214,11 +214,8 @@ export class ModelRegistry {
    */
   idsFor(model: ModelEntry): string[] {
     const ids = [...model.aliases];
-    const c = model.modality === 'text' ? parseClaudeName(model.id) : undefined;
-    if (c) {
-      const vendor = `claude-${c.family}-${c.version.replace(/\./g, '-')}`;
-      if (!ids.some((a) => a.toLowerCase() === vendor)) ids.unshift(vendor);
-    }
+    const vendor = model.modality === 'text' ? anthropicIdFor(model.id) : undefined;
+    if (vendor && !ids.some((a) => a.toLowerCase() === vendor)) ids.unshift(vendor);
     return ids;
   }
 
@@ -275,7 +272,18 @@ export function parseClaudeName(name: string): { family: ClaudeFamily; version: 
   return familyVersion(CLAUDE_NAME.exec(name));
 }
 
-function compareVersions(a: string, b: string): number {
+/**
+ * Anthropic's undated id for a Poe Claude bot name (`Claude-Sonnet-4.6` → `claude-sonnet-4-6`), which
+ * resolves back to it. Claude Code recognises only such ids: it reads `Claude-Sonnet-4.6` as the
+ * retired Sonnet 4 and warns.
+ */
+export function anthropicIdFor(name: string): string | undefined {
+  const c = parseClaudeName(name);
+  return c ? `claude-${c.family}-${c.version.replace(/\./g, '-')}` : undefined;
+}
+
+/** Orders Claude versions (`4.5` < `4.6` < `5`). */
+export function compareVersions(a: string, b: string): number {
   const [a1, a2 = 0] = a.split('.').map(Number);
   const [b1, b2 = 0] = b.split('.').map(Number);
   return a1 - b1 || a2 - b2;

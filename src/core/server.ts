@@ -195,12 +195,14 @@ export class ProxyServer {
     if (origin) {
       res.setHeader('access-control-allow-origin', origin);
       res.setHeader('vary', 'Origin');
+      // An allowed page may read the out-of-band cost and the retry advice.
+      res.setHeader('access-control-expose-headers', 'x-poe-points, x-poe-points-estimated, x-poe-balance, x-poe-proxy-clipped, x-should-retry, retry-after');
     }
     const path = (req.url ?? '/').split('?')[0].replace(/\/+$/, '') || '/';
     if (req.method === 'OPTIONS' && origin) {
       res.writeHead(204, {
         'access-control-allow-methods': 'GET, POST, OPTIONS',
-        'access-control-allow-headers': 'authorization, content-type, x-api-key, anthropic-version, anthropic-beta',
+        'access-control-allow-headers': 'authorization, content-type, x-api-key, anthropic-version, anthropic-beta, x-poe-proxy-footer',
         'access-control-max-age': '600',
       });
       res.end();

@@ -29,6 +29,14 @@ describe('foldSystemMessages (mid-conversation system messages for a Poe that do
     );
   });
 
+  it("keeps a following user turn's tool results first (Anthropic refuses text before them)", () => {
+    const toolResult = { type: 'tool_result', tool_use_id: 't1', content: 'out' };
+    assert.deepEqual(
+      foldSystemMessages([{ role: 'user', content: 'q' }, { role: 'assistant', content: [{ type: 'tool_use', id: 't1', name: 'Bash', input: {} }] }, { role: 'system', content: 'mid' }, { role: 'user', content: [toolResult, text('more')] }]).at(-1),
+      { role: 'user', content: [toolResult, reminder('mid'), text('more')] },
+    );
+  });
+
   it('sends it as a user turn of its own between assistant turns or after the last one', () => {
     assert.deepEqual(
       foldSystemMessages([{ role: 'user', content: 'q' }, { role: 'assistant', content: 'a' }, { role: 'system', content: 'mid' }, { role: 'assistant', content: 'b' }]),
