@@ -29,6 +29,8 @@ export interface CaseContext {
   installed: InstalledClient;
   /** Lines shown with a failure (the client's output, what was written where). */
   log: string[];
+  /** Set by a configuration's setup: the poe_name the fake must see on the main turn. */
+  expectModel?: string;
 }
 
 export const SCENARIOS = ['prompt', 'stream', 'tool', 'structured', 'json mode'] as const;
@@ -208,7 +210,8 @@ function cliCases(spec: CliSpec): Case[] {
             return;
           }
           const reqs = requestsOn(ctx.stack, endpoint);
-          if (cfg.model) assert.ok(reqs.some((q) => q.body.model === cfg.model), `the fake got ${cfg.model} (got ${[...new Set(reqs.map((q) => q.body.model))].join(', ')})`);
+          const model = cfg.model ?? ctx.expectModel;
+          if (model) assert.ok(reqs.some((q) => q.body.model === model), `the fake got ${model} (got ${[...new Set(reqs.map((q) => q.body.model))].join(', ')})`);
           if (spec.streams) assert.ok(reqs.some((q) => q.body.stream === true), 'the client streamed');
           printed(r, ANSWER);
           if (spec.mustNotPrint) assert.doesNotMatch(r.stdout + r.stderr, spec.mustNotPrint, 'the client printed no warning about its configuration');
@@ -255,7 +258,11 @@ const CLAUDE_CODE: CliSpec = {
     {
       // README "Claude Code": its exports, optional model lines included.
       config: 'README',
-      setup: (ctx) => readmeExports(ctx, 'Claude Code'),
+      setup: (ctx) => {
+        const env = readmeExports(ctx, 'Claude Code');
+        ctx.expectModel = BUNDLED_REGISTRY.resolve(env.ANTHROPIC_MODEL)?.id;
+        return env;
+      },
     },
     {
       // The same without the optional model lines: Claude Code asks for its own default ids.
@@ -280,6 +287,11 @@ const CLAUDE_CODE: CliSpec = {
       config: 'Configure Claude Code',
       async setup(ctx) {
         await configureCommand(ctx, 'claude-code');
+        // The command writes the model Claude Code asks for; the proxy must map it to a registry entry.
+        const env = JSON.parse(readFileSync(path.join(ctx.sandbox.home, '.claude', 'settings.json'), 'utf8')).env ?? {};
+        assert.ok(env.ANTHROPIC_MODEL, 'Configure Claude Code wrote ANTHROPIC_MODEL');
+        ctx.expectModel = BUNDLED_REGISTRY.resolve(env.ANTHROPIC_MODEL)?.id;
+        assert.ok(ctx.expectModel, `the registry resolves ${env.ANTHROPIC_MODEL}`);
         return {};
       },
     },
