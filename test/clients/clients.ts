@@ -10,6 +10,7 @@ import type { RunResult, Sandbox } from './sandbox';
 import { ANSWER, declaredTools, generations, REPO_ROOT, script, TOOL_DONE, TOOL_OUTPUT, toolResults, type Stack } from './stack';
 import type { RecordedRequest } from '../support/fakePoe';
 import { applyPlan, planClientFromDisk, type ClientId, type ClientModel } from '../../src/core/clientConfig';
+import type { ConfigOverrides } from '../../src/core/config';
 import { ModelRegistry } from '../../src/core/registry';
 import { commandArgs, exportsOf, readmeBlock } from './readme';
 
@@ -33,8 +34,9 @@ export interface CaseContext {
   expectModel?: string;
 }
 
-export const SCENARIOS = ['prompt', 'stream', 'tool', 'structured', 'json mode'] as const;
+export const SCENARIOS = ['prompt', 'stream', 'tool', 'structured', 'json mode', 'wrong key'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
+/** Extra cases besides the scenarios: an error the client must not retry. */
 
 export interface Case {
   /** Key in the install (scripts/clients/install.mjs CLIENTS). */
@@ -48,6 +50,8 @@ export interface Case {
   scenario: Scenario;
   /** Why this case cannot run (it is reported as skipped). */
   skip?: string;
+  /** Proxy settings of this case (default: the defaults a user gets). */
+  proxy?: ConfigOverrides;
   run(ctx: CaseContext): Promise<void>;
 }
 
@@ -444,7 +448,33 @@ const CLINE: CliSpec = {
   ],
 };
 
+/**
+ * Claude Code with a wrong local access key: the proxy's 401 says `x-should-retry: false`, so Claude
+ * Code gives up after one request (without it, it retried ~10 times and printed nothing for 40 s).
+ */
+const CLAUDE_CODE_WRONG_KEY: Case = {
+  install: 'claude-code',
+  name: 'Claude Code',
+  endpoint: '/v1/messages',
+  config: 'README',
+  scenario: 'wrong key',
+  proxy: { accessKey: 'the-right-access-key' },
+  async run(ctx) {
+    script(ctx.stack.fake, 'answer');
+    const env = { ...readmeExports(ctx, 'Claude Code'), ANTHROPIC_AUTH_TOKEN: 'a-wrong-key' };
+    // Retrying, Claude Code would back off for minutes: 60 s is plenty for one refused request.
+    const r = await runClient(ctx, ctx.installed.bin!, ['-p', PROMPT], env, { timeoutMs: 60_000 });
+    const posts = ctx.stack.seen.filter((q) => q.method === 'POST' && q.path.startsWith('/v1/messages'));
+    assert.deepEqual(posts.map((q) => q.status), [401], 'one request, answered 401, and no retry');
+    assert.notEqual(r.code, 0, 'Claude Code exits with an error');
+    // Claude Code's words for a 401: "Not logged in · Please run /login".
+    assert.match(r.stdout + r.stderr, /401|access key|authenticat|not logged in/i, 'Claude Code reports the refusal');
+    assert.equal(generations(ctx.stack.fake).length, 0, 'nothing reached Poe');
+  },
+};
+
 export const CASES: Case[] = [
+  CLAUDE_CODE_WRONG_KEY,
   ...cliCases(CLAUDE_CODE),
   ...cliCases(CODEX),
   ...cliCases(OPENCODE),

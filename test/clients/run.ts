@@ -34,7 +34,7 @@ async function runCase(c: Case, clients: Record<string, InstalledClient>): Promi
   if (c.skip) return { c, ok: 'skipped', ms: 0, error: c.skip, leftover: 0 };
   const installed = clients[c.install];
   const sandbox = new Sandbox(`${c.install}-${c.scenario}`.replace(/[^a-z0-9-]/gi, ''));
-  const stack = await startStack();
+  const stack = await startStack(c.proxy);
   const ctx: CaseContext = { sandbox, stack, installed, log: [] };
   let error: string | undefined;
   try {

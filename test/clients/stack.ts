@@ -3,7 +3,10 @@
  * a user gets), and the scripted answers of the suite's scenarios.
  */
 import { readFileSync } from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
+import type { ConfigOverrides } from '../../src/core/config';
 import { ModelRegistry } from '../../src/core/registry';
 import { anyContentText, FakePoe, jsonModeReply, type ChatReply, type RecordedRequest } from '../support/fakePoe';
 import { startProxy, type TestProxy } from '../support/proxyHarness';
@@ -24,23 +27,67 @@ export const TOOL_RESULT_MISSING = 'The tool result did not contain the expected
 export interface Stack {
   fake: FakePoe;
   proxy: TestProxy;
-  /** Root URL of the proxy, no /v1 (what Claude Code wants). */
+  /** Root URL the client is given, no /v1 (what Claude Code wants): the recorder in front of the proxy. */
   url: string;
+  /** What the client sent the proxy and what it got back (status), in order. */
+  seen: Array<{ method: string; path: string; status?: number }>;
   close(): Promise<void>;
 }
 
-export async function startStack(): Promise<Stack> {
+/** The fake Poe, the proxy (with `overrides`, e.g. an access key) and a recording pass-through in front of it. */
+export async function startStack(overrides: ConfigOverrides = {}): Promise<Stack> {
   const registry = ModelRegistry.parse(BUNDLED_MODELS, 'models.yaml');
   const fake = await FakePoe.start({ models: registry.models.map((m) => m.id) });
-  const proxy = await startProxy(fake, {}, { yaml: BUNDLED_MODELS });
+  const proxy = await startProxy(fake, overrides, { yaml: BUNDLED_MODELS });
+  const recorder = await startRecorder(proxy.url);
   return {
     fake,
     proxy,
-    url: proxy.url,
+    url: recorder.url,
+    seen: recorder.seen,
     async close() {
+      await recorder.close();
       await proxy.close();
       await fake.close();
     },
+  };
+}
+
+/**
+ * A pass-through between a client and the proxy that notes each request and its status: what the
+ * client did (retries included), also for requests the proxy answers itself. Bodies are piped as they
+ * come, so streams stay streams; the Host header is rewritten to the proxy's (it checks Host).
+ */
+async function startRecorder(target: string): Promise<{ url: string; seen: Stack['seen']; close(): Promise<void> }> {
+  const to = new URL(target);
+  const seen: Stack['seen'] = [];
+  const agent = new http.Agent({ keepAlive: false });
+  const server = http.createServer((req, res) => {
+    const entry: Stack['seen'][number] = { method: req.method ?? 'GET', path: (req.url ?? '/').split('?')[0] };
+    seen.push(entry);
+    const up = http.request(
+      { host: to.hostname, port: to.port, method: req.method, path: req.url, headers: { ...req.headers, host: to.host }, agent },
+      (upRes) => {
+        entry.status = upRes.statusCode;
+        res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+        upRes.pipe(res);
+      },
+    );
+    up.on('error', () => res.destroy());
+    res.on('close', () => up.destroy());
+    req.pipe(up);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    seen,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+        agent.destroy();
+      }),
   };
 }
 
