@@ -2,6 +2,7 @@
  * The bookkeeping of one proxied exchange, whatever its endpoint: its outcome, the points it cost
  * (Poe's Usage API, else the models.yaml estimate) and the ledger entry written when it ends.
  */
+import { randomUUID } from 'node:crypto';
 import { ProxyError } from './errors';
 import type { LedgerEntry } from './ledger';
 import type { Usage } from './openaiTypes';
@@ -15,6 +16,8 @@ export interface Outcome {
   usage?: Usage;
   points: number | null;
   pointsEstimated: boolean;
+  /** The points_history entry the points came from (so it is never given to another request). */
+  queryId?: string;
   retries: number;
   clipped: boolean;
   error?: string;
@@ -25,14 +28,17 @@ export function newOutcome(): Outcome {
 }
 
 /**
- * Sets `outcome.points` from Poe's points history (matched by bot and time window), else from the
- * estimate over `outcome.usage`; then tells the balance service what was spent.
+ * Sets `outcome.points` from Poe's points history (matched by bot and time window) when it lists the
+ * request within `waitMs`, else from the estimate over `outcome.usage` (marked estimated: the reconciler
+ * books the actual points later); then tells the balance service what was spent. `waitMs` is 0 for an
+ * answer no person reads (no footer): nothing waits for the Usage API then.
  */
-export async function settlePoints(usage: PoeUsage, model: ModelEntry, startedAt: number, outcome: Outcome, signal?: AbortSignal): Promise<void> {
-  const entry = await usage.matchPoints({ botName: model.id, startedAt, finishedAt: Date.now(), signal });
+export async function settlePoints(usage: PoeUsage, model: ModelEntry, startedAt: number, outcome: Outcome, opts: { waitMs: number; signal?: AbortSignal }): Promise<void> {
+  const entry = opts.waitMs > 0 ? await usage.matchPoints({ botName: model.id, startedAt, finishedAt: Date.now(), signal: opts.signal, waitMs: opts.waitMs }) : undefined;
   if (entry) {
     outcome.points = entry.cost_points;
     outcome.pointsEstimated = false;
+    outcome.queryId = entry.query_id;
   } else {
     const u = outcome.usage;
     outcome.points = estimatePoints(model, (u?.prompt_tokens ?? 0) + (u?.completion_tokens ?? 0));
@@ -64,10 +70,16 @@ export interface LedgerFacts {
   balanceAfter: number | null;
 }
 
+/** The client's `x-request-id`, else one of ours: a correction of the entry's points is keyed by it. */
+export function requestIdOf(header: string | string[] | undefined): string {
+  const given = header?.toString().slice(0, 64);
+  return given || `pp-${randomUUID()}`;
+}
+
 export function ledgerEntry(f: LedgerFacts, o: Outcome): LedgerEntry {
   return {
     time: new Date(f.startedAt).toISOString(),
-    id: f.requestId?.toString().slice(0, 64) ?? '',
+    id: requestIdOf(f.requestId),
     model: f.model,
     endpoint: f.endpoint,
     stream: f.stream,
@@ -82,6 +94,7 @@ export function ledgerEntry(f: LedgerFacts, o: Outcome): LedgerEntry {
     clipped: o.clipped,
     retries: o.retries,
     client: f.client,
+    ...(o.queryId ? { queryId: o.queryId } : {}),
     ...(o.error ? { error: o.error.slice(0, 500) } : {}),
   };
 }
