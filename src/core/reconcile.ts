@@ -157,15 +157,37 @@ export class PointsReconciler {
     return matched;
   }
 
-  /** Closest pairs first (entry time to the request's end), so out-of-order arrivals do not swap points. */
+  /**
+   * Closest pairs first (entry time to the request's end), so out-of-order arrivals do not swap points.
+   * Per bot, the estimates are sorted by window start, so each entry only looks at the windows that can
+   * hold it (a burst of thousands does not cost estimates × entries comparisons).
+   */
   private match(entries: readonly PointsEntry[]): number {
+    const byBot = new Map<string, { list: Array<{ key: string; p: PendingEstimate }>; maxSpan: number }>();
+    for (const [key, p] of this.pending) {
+      let g = byBot.get(p.bot);
+      if (!g) byBot.set(p.bot, (g = { list: [], maxSpan: 0 }));
+      g.list.push({ key, p });
+      g.maxSpan = Math.max(g.maxSpan, p.to - p.from);
+    }
+    for (const g of byBot.values()) g.list.sort((a, b) => a.p.from - b.p.from);
     const pairs: { p: PendingEstimate; key: string; e: PointsEntry; d: number }[] = [];
     for (const e of entries) {
       if (this.opts.usage.isClaimed(e.query_id) || isNonApiUsage(e)) continue;
-      const bot = e.bot_name.toLowerCase();
+      const g = byBot.get(e.bot_name.toLowerCase());
+      if (!g) continue;
       const t = e.creation_time / 1000;
-      for (const [key, p] of this.pending) {
-        if (p.bot === bot && t >= p.from && t <= p.to) pairs.push({ p, key, e, d: Math.abs(t - p.finishedAt) });
+      // First window starting after t; walk back over those that may still reach t.
+      let lo = 0;
+      let hi = g.list.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (g.list[mid].p.from <= t) lo = mid + 1;
+        else hi = mid;
+      }
+      for (let j = lo - 1; j >= 0 && g.list[j].p.from >= t - g.maxSpan; j--) {
+        const { key, p } = g.list[j];
+        if (t <= p.to) pairs.push({ p, key, e, d: Math.abs(t - p.finishedAt) });
       }
     }
     pairs.sort((a, b) => a.d - b.d);
