@@ -11,6 +11,7 @@ import type { Ctx } from './ctx';
 import { HistoryPanel } from './historyPanel';
 import { checkPoeKey, type KeyCheck } from './keyStore';
 import { pickModels } from './modelPicker';
+import { ACTIONS } from './notify';
 import { describe } from './statusBar';
 
 export const COMMAND_IDS = [
@@ -144,16 +145,16 @@ async function copyBaseUrl(ctx: Ctx): Promise<string | undefined> {
 
 async function refreshBalance(ctx: Ctx): Promise<number | undefined> {
   if (!ctx.keys.poeKey) {
-    void vscode.window.showWarningMessage('Poe: no API key set.', 'Set API Key').then((a) => {
-      if (a) void vscode.commands.executeCommand('poeProxy.setApiKey');
-    });
+    void ctx.notifier.show('warning', 'Poe: no API key set.', ACTIONS.setKey, ACTIONS.getKey);
     return undefined;
   }
   const value = await ctx.balance.refresh(true);
+  const problem = ctx.balance.problem;
   if (value === undefined) {
-    void vscode.window.showWarningMessage('Poe: could not fetch the balance (see the logs).', 'Show Logs').then((a) => {
-      if (a) ctx.logger.show();
-    });
+    // The reason a client of the proxy would get, with the action that fixes it.
+    const actions =
+      problem?.kind === 'key-rejected' ? [ACTIONS.setKey, ACTIONS.getKey] : problem?.kind === 'unreachable' ? [ACTIONS.retry, ACTIONS.baseUrlSetting, ACTIONS.logs] : [ACTIONS.retry, ACTIONS.logs];
+    void ctx.notifier.show(problem?.kind === 'key-rejected' ? 'error' : 'warning', `Poe: could not fetch the balance. ${problem?.message ?? 'See the logs.'}`, ...actions);
   }
   return value;
 }

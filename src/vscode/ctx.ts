@@ -17,6 +17,7 @@ import { registerLmProvider, type PoeChatProvider } from './lmProvider';
 import { ChannelLogger } from './logger';
 import type { PickerDeps } from './modelPicker';
 import { ModelsStore } from './modelsStore';
+import { ACTIONS, Notifier } from './notify';
 import { ProxyController } from './proxyController';
 import { StatusBar } from './statusBar';
 
@@ -31,6 +32,8 @@ export class Ctx implements vscode.Disposable {
   readonly models: ModelsStore;
   readonly controller: ProxyController;
   readonly statusBar: StatusBar;
+  /** Notifications with their actions (and a record of them for the tests). */
+  readonly notifier = new Notifier();
   /** Poe's models for Copilot Chat / vscode.lm. */
   readonly lm: PoeChatProvider;
   readonly bundledModelsFile: string;
@@ -57,7 +60,7 @@ export class Ctx implements vscode.Disposable {
     this.controller = own(
       new ProxyController({ config: this.config, keys: this.keys, balance: this.balance, ledger: this.ledger, logger: this.logger, bundledModelsFile: this.bundledModelsFile, models: this.models }),
     );
-    this.statusBar = own(new StatusBar(this.controller, this.balance, this.keys, this.config));
+    this.statusBar = own(new StatusBar(this.controller, this.balance, this.keys, this.config, this.notifier));
     for (const d of registerCommands(this)) own(d);
     for (const d of registerClientConfigCommands(this)) own(d);
     // Poe's models in Copilot Chat / vscode.lm, served in process by the same pipeline.
@@ -104,7 +107,7 @@ export class Ctx implements vscode.Disposable {
     await this.keys.load();
     this.updateContextKeys();
     this.statusBar.update();
-    if (this.keys.poeKey) void this.balance.refresh();
+    if (this.keys.poeKey) void this.balance.refresh().then(() => this.reportStartupProblem());
     else void this.offerEnvKey();
     if (this.config.autoStart) await this.controller.start();
   }
@@ -115,6 +118,22 @@ export class Ctx implements vscode.Disposable {
       this.logger.info(this.keys.poeKey ? 'Poe API key changed' : 'Poe API key removed');
     }
     this.updateContextKeys();
+  }
+
+  /** A stored key, but Poe refuses it or cannot be reached at start-up: say so instead of showing "running". */
+  private reportStartupProblem(): void {
+    const p = this.balance.problem;
+    if (!p || !this.keys.poeKey) return;
+    if (p.kind === 'key-rejected') {
+      void this.notifier.show('error', `Poe rejected the stored API key: requests will fail until you set a valid one. ${p.message}`, ACTIONS.setKey, ACTIONS.getKey);
+    } else if (p.kind === 'unreachable') {
+      void this.notifier.show(
+        'warning',
+        `Poe proxy: can't reach Poe at ${this.config.baseUrl}, so requests will fail until it answers. ${p.message}`,
+        ACTIONS.retry,
+        ACTIONS.baseUrlSetting,
+      );
+    }
   }
 
   /** Offers once (remembered in globalState) to store POE_API_KEY from the environment. */

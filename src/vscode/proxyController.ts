@@ -27,7 +27,11 @@ export interface ProxyState {
   port?: number;
   /** What went wrong (`error`), or who serves the port (`external`). */
   message?: string;
+  /** For `error`: what the user can do about it (another port, fix the models file, read the logs). */
+  fix?: ErrorFix;
 }
+
+export type ErrorFix = 'port' | 'models' | 'logs';
 
 export interface ControllerDeps {
   config: Config;
@@ -240,9 +244,9 @@ export class ProxyController implements vscode.Disposable {
     this.fail(`Cannot listen on ${where}: ${e.message}`, 'logs');
   }
 
-  private fail(message: string, action: 'port' | 'models' | 'logs'): void {
+  private fail(message: string, action: ErrorFix): void {
     this.deps.logger.error(message);
-    this.setState({ kind: 'error', message });
+    this.setState({ kind: 'error', message, fix: action });
     if (this.disposed) return;
     const actions = action === 'port' ? ['Use Another Port', 'Show Logs'] : action === 'models' ? ['Open Models File', 'Show Logs'] : ['Show Logs'];
     void vscode.window.showErrorMessage(`Poe proxy: ${message}`, ...actions).then((picked) => {
