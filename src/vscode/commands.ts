@@ -30,7 +30,20 @@ export const COMMAND_IDS = [
   'poeProxy.copyAccessKey',
   'poeProxy.changePort',
   'poeProxy.showMenu',
+  'poeProxy.configureClient',
+  'poeProxy.openWalkthrough',
 ] as const;
+
+/** The walkthrough's id for `workbench.action.openWalkthrough` (publisher.name#id). */
+export const WALKTHROUGH_ID = 'poe-proxy.poe-proxy-vscode#poeProxy.gettingStarted';
+
+/** The tools a configure command can set up, in the order the pickers list them. */
+export const CONFIGURABLE_CLIENTS: ReadonlyArray<{ command: string; name: string }> = [
+  { command: 'poeProxy.configureClaudeCode', name: 'Claude Code' },
+  { command: 'poeProxy.configureCodex', name: 'Codex' },
+  { command: 'poeProxy.configureContinue', name: 'Continue' },
+  { command: 'poeProxy.configureAider', name: 'Aider' },
+];
 
 export type CommandId = (typeof COMMAND_IDS)[number];
 
@@ -55,6 +68,8 @@ export function registerCommands(ctx: Ctx): vscode.Disposable[] {
     'poeProxy.copyAccessKey': () => copyAccessKey(ctx),
     'poeProxy.changePort': (port) => changePort(ctx, typeof port === 'number' ? port : undefined),
     'poeProxy.showMenu': () => showMenu(ctx),
+    'poeProxy.configureClient': () => configureClient(),
+    'poeProxy.openWalkthrough': () => vscode.commands.executeCommand('workbench.action.openWalkthrough', WALKTHROUGH_ID, false),
   };
   return COMMAND_IDS.map((id) =>
     vscode.commands.registerCommand(id, async (...args: unknown[]) => {
@@ -223,6 +238,16 @@ async function changePort(ctx: Ctx, given?: number): Promise<number | undefined>
   return port;
 }
 
+/** Which tool to point at the proxy: runs that tool's configure command. */
+async function configureClient(): Promise<unknown> {
+  const items = [
+    ...CONFIGURABLE_CLIENTS.map((c) => ({ label: c.name, detail: 'Shows the changes to its settings files before writing', command: c.command })),
+    { label: 'Another OpenAI-compatible tool', detail: 'Copies the base URL to paste into its settings', command: 'poeProxy.copyBaseUrl' },
+  ];
+  const picked = await vscode.window.showQuickPick(items, { title: 'Poe: Configure a Client', placeHolder: 'Which tool should use Poe through the proxy?' });
+  return picked ? vscode.commands.executeCommand(picked.command) : undefined;
+}
+
 interface MenuItem extends vscode.QuickPickItem {
   /** One of COMMAND_IDS, or another poeProxy.* command (the client configuration ones). */
   command?: string;
@@ -252,12 +277,7 @@ async function showMenu(ctx: Ctx): Promise<void> {
   add('poeProxy.openModelsFile', '$(file-code) Open Models File');
   add('poeProxy.showLogs', '$(output) Show Logs');
   items.push({ label: 'Clients', kind: vscode.QuickPickItemKind.Separator });
-  for (const [command, name] of [
-    ['poeProxy.configureClaudeCode', 'Claude Code'],
-    ['poeProxy.configureCodex', 'Codex'],
-    ['poeProxy.configureContinue', 'Continue'],
-    ['poeProxy.configureAider', 'Aider'],
-  ]) {
+  for (const { command, name } of CONFIGURABLE_CLIENTS) {
     items.push({ label: `$(settings-gear) Configure ${name}`, detail: 'Shows the changes to its settings files before writing', command });
   }
   items.push({ label: '$(discard) Undo Client Configuration', command: 'poeProxy.undoClientConfiguration' });

@@ -22,6 +22,9 @@ import { ProxyController } from './proxyController';
 import { StatusBar } from './statusBar';
 
 const ENV_KEY_OFFERED = 'poeProxy.envKeyOffered';
+/** globalState: the walkthrough was opened once (on the first start after install). */
+export const WALKTHROUGH_SHOWN = 'poeProxy.walkthroughShown';
+const WALKTHROUGH_REOPEN_MS = 3_000;
 
 export class Ctx implements vscode.Disposable {
   readonly logger: ChannelLogger;
@@ -40,6 +43,7 @@ export class Ctx implements vscode.Disposable {
   /** Resolves when the startup work (keys loaded, autostart attempted) is done. */
   readonly ready: Promise<void>;
   private readonly disposables: vscode.Disposable[] = [];
+  private disposed = false;
 
   constructor(readonly extension: vscode.ExtensionContext) {
     const own = <T extends vscode.Disposable>(d: T): T => {
@@ -79,6 +83,12 @@ export class Ctx implements vscode.Disposable {
     );
     own(this.keys.onDidChange((which) => this.onKeyChanged(which)));
     own(this.controller.onDidChangeState(() => this.updateContextKeys()));
+    // The walkthrough's "Send a request" step ticks on the first request this window records (HTTP or Copilot Chat).
+    const sawRequest = this.ledger.onDidAppend(() => {
+      sawRequest.dispose();
+      void vscode.commands.executeCommand('setContext', 'poeProxy.hasRequests', true).then(undefined, () => undefined);
+    });
+    own(sawRequest);
     own(
       vscode.workspace.onDidSaveTextDocument((doc) => {
         if (doc.uri.scheme === 'file' && path.resolve(doc.uri.fsPath) === path.resolve(this.effectiveModelsFile())) void this.controller.reloadModels().then(() => this.lm.invalidate());
@@ -109,6 +119,7 @@ export class Ctx implements vscode.Disposable {
     this.statusBar.update();
     if (this.keys.poeKey) void this.balance.refresh().then(() => this.reportStartupProblem());
     else void this.offerEnvKey();
+    void this.openWalkthroughOnce();
     if (this.config.autoStart) await this.controller.start();
   }
 
@@ -118,6 +129,22 @@ export class Ctx implements vscode.Disposable {
       this.logger.info(this.keys.poeKey ? 'Poe API key changed' : 'Poe API key removed');
     }
     this.updateContextKeys();
+  }
+
+  /** The first start after install, with no key yet: open the walkthrough (once; remembered in globalState). */
+  private async openWalkthroughOnce(): Promise<void> {
+    if (this.extension.globalState.get<boolean>(WALKTHROUGH_SHOWN)) return;
+    await this.extension.globalState.update(WALKTHROUGH_SHOWN, true);
+    if (this.keys.poeKey) return; // set up already (an update, or a key from another profile's window)
+    // Right after start-up the Welcome page may not know the extensions' walkthroughs yet and shows one of
+    // its own instead, under the same tab (the API cannot tell which): ask once more a moment later, while
+    // that tab is still the active one.
+    const open = (): Thenable<unknown> =>
+      vscode.commands.executeCommand('poeProxy.openWalkthrough').then(undefined, (err) => this.logger.warn(`cannot open the walkthrough: ${(err as Error)?.message ?? err}`));
+    await open();
+    const welcome = vscode.window.tabGroups.activeTabGroup.activeTab;
+    await new Promise((r) => setTimeout(r, WALKTHROUGH_REOPEN_MS));
+    if (!this.disposed && welcome && vscode.window.tabGroups.activeTabGroup.activeTab === welcome) await open();
   }
 
   /** A stored key, but Poe refuses it or cannot be reached at start-up: say so instead of showing "running". */
@@ -167,6 +194,7 @@ export class Ctx implements vscode.Disposable {
   }
 
   dispose(): void {
+    this.disposed = true;
     for (const d of this.disposables.reverse()) {
       try {
         d.dispose();
@@ -177,3 +205,4 @@ export class Ctx implements vscode.Disposable {
     this.disposables.length = 0;
   }
 }
+

@@ -29,6 +29,14 @@ const EXPECTED_ENTRIES = [
   'extension/dist/tokenWorker.js',
   'extension/media/history.css',
   'extension/media/history.js',
+  'extension/media/icon.png',
+  'extension/media/screenshots/history.png',
+  'extension/media/screenshots/statusbar-offline.png',
+  'extension/media/screenshots/statusbar.png',
+  'extension/media/walkthrough/openHistory.md',
+  'extension/media/walkthrough/pointTool.md',
+  'extension/media/walkthrough/sendRequest.md',
+  'extension/media/walkthrough/setKey.md',
   'extension/models.yaml',
   'extension/package.json',
   'extension/readme.md',
@@ -81,6 +89,8 @@ export async function run({ step, helpers, page, codeServer, log }: E2eContext):
     const dir = path.join(codeServer.extensionsDir, EXTENSION_DIR);
     for (const f of ['dist/extension.js', 'dist/tokenWorker.js', 'media/history.js', 'media/history.css', 'models.yaml']) assert.ok(existsSync(path.join(dir, f)), f);
     assert.ok(!existsSync(path.join(dir, 'src')) && !existsSync(path.join(dir, 'node_modules')), 'no sources or node_modules');
+    // The extension page shows the user README (MARKETPLACE.md), not the contributors' one.
+    assert.strictEqual(readFileSync(path.join(dir, 'readme.md'), 'utf8'), readFileSync(path.join(ROOT, 'MARKETPLACE.md'), 'utf8'));
   });
 
   await step('the installed copy activates: status bar item', async () => {
