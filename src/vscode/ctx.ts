@@ -10,7 +10,7 @@ import { Ledger } from '../core/ledger';
 import { registerSecret } from '../core/log';
 import { BalanceService } from './balance';
 import { registerClientConfigCommands } from './clientConfigCommands';
-import { registerCommands } from './commands';
+import { registerCommands, WALKTHROUGH_ID } from './commands';
 import { Config } from './config';
 import { KeyStore } from './keyStore';
 import { registerLmProvider, type PoeChatProvider } from './lmProvider';
@@ -136,11 +136,14 @@ export class Ctx implements vscode.Disposable {
     if (this.extension.globalState.get<boolean>(WALKTHROUGH_SHOWN)) return;
     await this.extension.globalState.update(WALKTHROUGH_SHOWN, true);
     if (this.keys.poeKey) return; // set up already (an update, or a key from another profile's window)
-    // Right after start-up the Welcome page may not know the extensions' walkthroughs yet and shows one of
-    // its own instead, under the same tab (the API cannot tell which): ask once more a moment later, while
-    // that tab is still the active one.
+    // Opened without taking the focus, so a command palette the user already opened stays open. Right after
+    // start-up the Welcome page may not know the extensions' walkthroughs yet and shows one of its own
+    // instead, under the same tab (the API cannot tell which): ask once more a moment later, while that tab
+    // is still the active one.
     const open = (): Thenable<unknown> =>
-      vscode.commands.executeCommand('poeProxy.openWalkthrough').then(undefined, (err) => this.logger.warn(`cannot open the walkthrough: ${(err as Error)?.message ?? err}`));
+      vscode.commands
+        .executeCommand('workbench.action.openWalkthrough', WALKTHROUGH_ID, { toSide: false, inactive: true })
+        .then(undefined, (err) => this.logger.warn(`cannot open the walkthrough: ${(err as Error)?.message ?? err}`));
     await open();
     const welcome = vscode.window.tabGroups.activeTabGroup.activeTab;
     await new Promise((r) => setTimeout(r, WALKTHROUGH_REOPEN_MS));

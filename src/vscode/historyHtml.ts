@@ -5,6 +5,8 @@
  * `#filter-model`, `#filter-from`, `#filter-to`, `#clear-filters`, `#load-more`, `#export-status`, `#rows-info`.
  */
 
+import { POINTS_KIND_HELP } from '../shared/historyModel';
+
 export const HISTORY_TITLE = 'Poe Cost History';
 const TITLE = HISTORY_TITLE;
 
@@ -23,7 +25,7 @@ export interface HistoryDocumentParts {
 /** The HTML document (kept free of `vscode` values so it can be served outside VS Code for previews). */
 export function renderHistoryDocument(p: HistoryDocumentParts): string {
   const col = (key: string, label: string, numeric = false): string =>
-    `<th scope="col" class="sortable${numeric ? ' num' : ''}" data-sort="${key}" aria-sort="none"><button type="button" class="sort-button" data-sort="${key}">${label}<span class="sort-indicator" aria-hidden="true"></span></button></th>`;
+    `<th scope="col" class="sortable${numeric ? ' num' : ''}" data-col="${key}" data-sort="${key}" aria-sort="none"><button type="button" class="sort-button" data-sort="${key}">${label}<span class="sort-indicator" aria-hidden="true"></span></button></th>`;
   return `<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -68,6 +70,8 @@ export function renderHistoryDocument(p: HistoryDocumentParts): string {
       <h2 id="requests-heading">Requests</h2>
       <span id="rows-info" class="muted"></span>
     </div>
+    <p id="points-legend" class="muted legend">Points — ${attr(POINTS_KIND_HELP)} A row with a problem opens its reason with the status button.</p>
+    <div class="table-scroll" role="region" aria-labelledby="requests-heading" tabindex="0">
     <table id="history-table" aria-labelledby="requests-heading">
       <thead>
         <tr>
@@ -76,7 +80,7 @@ export function renderHistoryDocument(p: HistoryDocumentParts): string {
           ${col('tokensIn', 'Tokens in', true)}
           ${col('tokensOut', 'Tokens out', true)}
           ${col('points', 'Points', true)}
-          <th scope="col">Kind</th>
+          <th scope="col" data-col="kind" title="${attr(POINTS_KIND_HELP)}">Kind</th>
           ${col('balanceAfter', 'Balance after', true)}
           ${col('status', 'Status')}
           ${col('durationMs', 'Duration', true)}
@@ -84,6 +88,7 @@ export function renderHistoryDocument(p: HistoryDocumentParts): string {
       </thead>
       <tbody></tbody>
     </table>
+    </div>
     <div class="more">
       <button id="load-more" type="button" class="secondary" hidden>Load older requests</button>
     </div>

@@ -74,6 +74,7 @@ export class HistoryPanel implements vscode.Disposable {
   ) {
     HistoryPanel.current = this;
     panel.title = TITLE;
+    panel.iconPath = { light: vscode.Uri.joinPath(extensionUri, 'media', 'history-light.svg'), dark: vscode.Uri.joinPath(extensionUri, 'media', 'history-dark.svg') };
     panel.webview.options = webviewOptions(extensionUri);
     panel.webview.html = this.html(panel.webview);
     this.disposables.push(
@@ -178,6 +179,7 @@ export class HistoryPanel implements vscode.Disposable {
       const { csv, count } = await historyCsv(this.ledger, filter);
       await vscode.workspace.fs.writeFile(target, new TextEncoder().encode(csv));
       this.post({ type: 'exportResult', ok: true, path: target.scheme === 'file' ? target.fsPath : target.toString(), count });
+      void offerExported(target, count);
     } catch (err) {
       this.post({ type: 'exportResult', ok: false, error: describe(err) });
     } finally {
@@ -188,6 +190,16 @@ export class HistoryPanel implements vscode.Disposable {
   private html(webview: vscode.Webview): string {
     return historyHtml(webview, this.extensionUri);
   }
+}
+
+/** After an export: open the file, or show it in the file manager (the Explorer when it is in the workspace). */
+async function offerExported(file: vscode.Uri, count: number): Promise<void> {
+  const inWorkspace = vscode.workspace.getWorkspaceFolder(file) !== undefined;
+  const reveal = inWorkspace ? 'Reveal in Explorer' : 'Reveal in File Manager';
+  const name = file.path.split('/').pop() ?? file.path;
+  const picked = await vscode.window.showInformationMessage(`Poe: exported ${count} request${count === 1 ? '' : 's'} to ${name}.`, 'Open', reveal);
+  if (picked === 'Open') await vscode.window.showTextDocument(file, { preview: false });
+  else if (picked === reveal) await vscode.commands.executeCommand(inWorkspace ? 'revealInExplorer' : 'revealFileInOS', file);
 }
 
 /** A restored panel waiting for a ledger (the extension had none when VS Code restored it). */

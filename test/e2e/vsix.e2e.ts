@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 import OpenAI from 'openai';
 import { DEFAULT_API_KEY, FakePoe } from '../support/fakePoe';
 import type { E2eContext, E2ePrepare } from './harness';
-import { COL, freePort, getJson, grouped, historyRows, isHistoryReady, waitFor, zipEntryNames } from './support';
+import { COL, dismissWalkthrough, freePort, getJson, grouped, historyRows, isHistoryReady, waitFor, zipEntryNames } from './support';
 
 // out*/test/e2e -> repository root
 const ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -27,6 +27,8 @@ const EXPECTED_ENTRIES = [
   'extension/dist/extension.js',
   'extension/dist/extension.js.map',
   'extension/dist/tokenWorker.js',
+  'extension/media/history-dark.svg',
+  'extension/media/history-light.svg',
   'extension/media/history.css',
   'extension/media/history.js',
   'extension/media/icon.png',
@@ -97,6 +99,8 @@ export async function run({ step, helpers, page, codeServer, log }: E2eContext):
     assert.ok(!(await page.title()).includes('Extension Development Host'), 'not the development folder');
     await helpers.statusBarText(/Poe: set key/, { timeout: 60_000 });
   });
+
+  await step('the installed copy opens its walkthrough on the first start', () => dismissWalkthrough(page));
 
   await step('the proxy answers /health on the configured port', async () => {
     const health = await waitFor('/health', () => getJson(proxyPort, '/health').catch(() => undefined));
