@@ -11,7 +11,7 @@ import type { Ctx } from './ctx';
 import { HistoryPanel } from './historyPanel';
 import { checkPoeKey, type KeyCheck } from './keyStore';
 import { pickModels } from './modelPicker';
-import { ACTIONS } from './notify';
+import { ACTIONS, type FixAction } from './notify';
 import { describe } from './statusBar';
 
 export const COMMAND_IDS = [
@@ -99,7 +99,7 @@ async function start(ctx: Ctx): Promise<void> {
  * Asks for the key (password box) unless given, checks it against Poe's balance endpoint with the
  * configured base URL, and stores it only when Poe accepts it.
  */
-export async function setApiKey(ctx: Ctx, given?: string): Promise<KeyCheck> {
+export async function setApiKey(ctx: Ctx, given?: string, typed?: string): Promise<KeyCheck> {
   let key = given?.trim();
   if (!key) {
     key = (
@@ -107,6 +107,7 @@ export async function setApiKey(ctx: Ctx, given?: string): Promise<KeyCheck> {
         title: 'Poe: Set API Key',
         prompt: "Your Poe API key (https://poe.com/api_key). It is checked with Poe, then kept in VS Code's secret storage — never in settings.",
         placeHolder: 'Paste the key',
+        value: typed,
         password: true,
         ignoreFocusOut: true,
         validateInput: (v) => (v.trim() === '' ? 'Paste the key' : /\s/.test(v.trim()) ? 'The key has no spaces' : undefined),
@@ -121,15 +122,26 @@ export async function setApiKey(ctx: Ctx, given?: string): Promise<KeyCheck> {
   );
   if (!check.ok) {
     ctx.logger.warn(`API key not stored: ${check.message}`);
-    void vscode.window.showErrorMessage(`Poe: the key was not stored. ${check.message}`, 'Try Again').then((a) => {
-      if (a) void vscode.commands.executeCommand('poeProxy.setApiKey');
-    });
+    // Try Again keeps what was typed; when Poe cannot be reached the key may well be right: offer to keep it.
+    const tryAgain: FixAction = { title: 'Try Again', run: () => setApiKey(ctx, undefined, candidate) };
+    const saveAnyway: FixAction = { title: 'Save Anyway', run: () => storeKey(ctx, candidate, undefined) };
+    void ctx.notifier.show(
+      'error',
+      `Poe: the key was not stored. ${check.message}`,
+      ...(check.unreachable ? [saveAnyway, ACTIONS.baseUrlSetting, tryAgain] : [tryAgain, ACTIONS.getKey]),
+    );
     return check;
   }
-  await ctx.keys.setPoeKey(candidate);
-  ctx.logger.info(`API key stored (balance ${formatPoints(check.balance)} points)`);
-  void vscode.window.showInformationMessage(`Poe: API key stored. Balance: ${formatPoints(check.balance)} points.`);
+  await storeKey(ctx, candidate, check.balance);
   return check;
+}
+
+/** Stores the key and offers the next step (balance undefined: saved without Poe's check). */
+async function storeKey(ctx: Ctx, key: string, balance: number | undefined): Promise<void> {
+  await ctx.keys.setPoeKey(key);
+  ctx.logger.info(balance === undefined ? 'API key stored without a check (Poe could not be reached)' : `API key stored (balance ${formatPoints(balance)} points)`);
+  const stored = balance === undefined ? 'Poe: API key stored without a check; the status bar shows when Poe answers.' : `Poe: API key stored. Balance: ${formatPoints(balance)} points.`;
+  void ctx.notifier.show('info', `${stored} Next: point a tool at the proxy.`, ACTIONS.copyBaseUrl, ACTIONS.configureClient, ACTIONS.walkthrough);
 }
 
 async function clearApiKey(ctx: Ctx): Promise<void> {

@@ -11,6 +11,8 @@ export interface FixAction {
   command?: string;
   args?: unknown[];
   url?: string;
+  /** Runs in place of a command (actions that only make sense in a notification). */
+  run?: () => unknown;
 }
 
 export const GET_KEY_URL = 'https://poe.com/api_key';
@@ -32,6 +34,7 @@ export const ACTIONS = {
 } as const satisfies Record<string, FixAction>;
 
 export function runAction(a: FixAction): Thenable<unknown> {
+  if (a.run) return Promise.resolve(a.run());
   if (a.url) return vscode.env.openExternal(vscode.Uri.parse(a.url));
   return vscode.commands.executeCommand(a.command!, ...(a.args ?? []));
 }

@@ -64,6 +64,8 @@ export class StatusBar implements vscode.Disposable {
   private readonly timer: ReturnType<typeof setInterval>;
   private display: DisplayState = 'stopped';
   private firstRender: ReturnType<typeof setImmediate> | undefined;
+  /** A request was refused for lack of a key and the user was told (once until the key changes). */
+  private noKeyAnnounced = false;
 
   constructor(
     private readonly controller: ProxyController,
@@ -76,13 +78,17 @@ export class StatusBar implements vscode.Disposable {
     this.subs.push(
       controller.onDidChangeState(() => this.update()),
       controller.onDidFinishRequest((entry) => {
+        if (!this.keys.poeKey && entry.httpStatus === 401) this.announceNoKey(entry);
         // Poe refused the key or could not be reached for a client: check now rather than at the next timer.
-        if (entry.httpStatus === 401 || entry.httpStatus === 502) void this.balance.refresh(true);
+        else if (entry.httpStatus === 401 || entry.httpStatus === 502) void this.balance.refresh(true);
         this.update();
       }),
       balance.onDidChange(() => this.update()),
       balance.onDidChangeProblem(() => this.update()),
-      keys.onDidChange(() => this.update()),
+      keys.onDidChange(() => {
+        this.noKeyAnnounced = false;
+        this.update();
+      }),
       config.onDidChange(() => this.update()),
     );
     this.timer = setInterval(() => {
@@ -148,6 +154,13 @@ export class StatusBar implements vscode.Disposable {
     this.item.tooltip = this.tooltip(state);
     this.item.accessibilityInformation = { label: `Poe proxy: ${describe(state)}${b === undefined ? '' : `, balance ${formatPoints(b)} points`}` };
     if (state === 'paused' && previous !== 'paused') this.announcePause(b);
+  }
+
+  /** A tool's request was refused because no key is set: say so once in the editor, not once per request. */
+  private announceNoKey(entry: LedgerEntry): void {
+    if (this.noKeyAnnounced) return;
+    this.noKeyAnnounced = true;
+    void this.notifier.show('warning', `Poe proxy: a request${entry.model ? ` for ${entry.model}` : ''} was refused because no Poe API key is set. Requests fail until you set one.`, ACTIONS.setKey, ACTIONS.getKey);
   }
 
   /** Agents get the paused answer silently: say it once in the editor when the pause starts. */

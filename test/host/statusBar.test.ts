@@ -18,6 +18,19 @@ async function setGlobal(key: string, value: unknown): Promise<void> {
   await section().update(key, value, vscode.ConfigurationTarget.Global);
 }
 
+/** POST a chat completion to the proxy; resolves with the HTTP status. */
+function chat(port: number): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    const body = JSON.stringify({ model: 'GPT-4.1', messages: [{ role: 'user', content: 'hi' }] });
+    const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/v1/chat/completions', agent: false, headers: { 'content-type': 'application/json' } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
 describe('Status bar states in the real VS Code host', function () {
   this.timeout(60_000);
   let api: PoeProxyApi;
@@ -63,6 +76,16 @@ describe('Status bar states in the real VS Code host', function () {
     assert.ok(enabled().includes('poeProxy.setApiKey'));
   });
 
+  it('requests refused for lack of a key: one notification in the editor, not one per request', async () => {
+    const before = api.ctx.notifier.shown.length;
+    assert.strictEqual(await chat(api.state().port!), 401);
+    assert.strictEqual(await chat(api.state().port!), 401);
+    await waitFor('the ledger entries', () => api.ctx.controller.lastRequest?.httpStatus === 401);
+    const refused = noticesSince(before).filter((n) => /refused because no Poe API key is set/.test(n.message));
+    assert.strictEqual(refused.length, 1, JSON.stringify(noticesSince(before)));
+    assert.deepStrictEqual(refused[0].actions, ['Set API Key', 'Get a Key']);
+  });
+
   it('key rejected: a stored key Poe answers 401 to shows "key rejected" in the error colour, with why and what to do', async () => {
     await api.ctx.keys.setPoeKey('revoked-key'); // stored without the check, as a key revoked later
     await state('key-rejected');
@@ -83,8 +106,12 @@ describe('Status bar states in the real VS Code host', function () {
     assert.deepStrictEqual(notice.actions, ['Set API Key', 'Get a Key']);
   });
 
-  it('a valid key brings it back to running with the balance', async () => {
+  it('a valid key brings it back to running with the balance; "API key stored" offers the next steps', async () => {
+    const before = api.ctx.notifier.shown.length;
     assert.ok((await vscode.commands.executeCommand<{ ok: boolean }>('poeProxy.setApiKey', DEFAULT_API_KEY)).ok);
+    const stored = noticesSince(before).find((n) => /API key stored\. Balance: 2\.35M points/.test(n.message));
+    assert.ok(stored, JSON.stringify(noticesSince(before)));
+    assert.deepStrictEqual(stored.actions, ['Copy Base URL', 'Configure a Client…', 'Open Walkthrough']);
     await state('running');
     await waitFor('the balance', () => api.ctx.statusBar.item.text.includes('2.35M'));
     assert.strictEqual(background(), undefined);
@@ -127,16 +154,7 @@ describe('Status bar states in the real VS Code host', function () {
 
   it('a request that finds Poe unreachable re-checks at once (no wait for the 5-minute timer)', async () => {
     await fake.close();
-    const r = await new Promise<number>((resolve, reject) => {
-      const body = JSON.stringify({ model: 'GPT-4.1', messages: [{ role: 'user', content: 'hi' }] });
-      const req = http.request({ host: '127.0.0.1', port: api.state().port, method: 'POST', path: '/v1/chat/completions', agent: false, headers: { 'content-type': 'application/json' } }, (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
-      });
-      req.on('error', reject);
-      req.end(body);
-    });
-    assert.strictEqual(r, 502);
+    assert.strictEqual(await chat(api.state().port!), 502);
     await state('offline');
     fake = await FakePoe.start({ balance: 2_000_000, port: fakePort });
     await vscode.commands.executeCommand('poeProxy.refreshBalance');
@@ -176,6 +194,25 @@ describe('Status bar states in the real VS Code host', function () {
     } finally {
       other.closeAllConnections();
       await new Promise((r) => other.close(r));
+    }
+  });
+
+  it('Set API Key while Poe is unreachable says so once and offers Save Anyway, Open Setting (Base URL), Try Again', async () => {
+    const dead = await freePort();
+    await setGlobal('baseUrl', `http://127.0.0.1:${dead}`);
+    try {
+      const before = api.ctx.notifier.shown.length;
+      const check = await vscode.commands.executeCommand<{ ok: boolean; message: string; unreachable?: boolean }>('poeProxy.setApiKey', 'some-new-key');
+      assert.strictEqual(check.ok, false);
+      assert.strictEqual(check.unreachable, true);
+      const [notice] = noticesSince(before).filter((n) => /key was not stored/.test(n.message));
+      assert.ok(notice, JSON.stringify(noticesSince(before)));
+      assert.strictEqual(notice.message.match(/reach Poe/gi)?.length, 1, notice.message);
+      assert.match(notice.message, new RegExp(`127\\.0\\.0\\.1:${dead}`));
+      assert.deepStrictEqual(notice.actions, ['Save Anyway', 'Open Setting (Base URL)', 'Try Again']);
+      assert.strictEqual(api.ctx.keys.poeKey, DEFAULT_API_KEY, 'the stored key is unchanged');
+    } finally {
+      await setGlobal('baseUrl', fake.url);
     }
   });
 });
