@@ -50,7 +50,7 @@ export type CommandId = (typeof COMMAND_IDS)[number];
 export function registerCommands(ctx: Ctx): vscode.Disposable[] {
   const handlers: Record<CommandId, (...args: unknown[]) => unknown> = {
     'poeProxy.start': () => start(ctx),
-    'poeProxy.stop': () => ctx.controller.stop(),
+    'poeProxy.stop': () => ctx.controller.stopEverywhere(),
     'poeProxy.restart': () => ctx.controller.restart(),
     'poeProxy.setApiKey': (key) => setApiKey(ctx, typeof key === 'string' ? key : undefined),
     'poeProxy.clearApiKey': () => clearApiKey(ctx),
@@ -87,7 +87,7 @@ export function registerCommands(ctx: Ctx): vscode.Disposable[] {
 }
 
 async function start(ctx: Ctx): Promise<void> {
-  await ctx.controller.start();
+  await ctx.controller.startEverywhere();
   if (!ctx.keys.poeKey && ctx.controller.state.kind === 'running') {
     void vscode.window.showWarningMessage('Poe proxy is running but has no Poe API key: requests will fail until you set one.', 'Set API Key').then((a) => {
       if (a) void vscode.commands.executeCommand('poeProxy.setApiKey');

@@ -62,7 +62,7 @@ export class Ctx implements vscode.Disposable {
     );
     this.models = new ModelsStore(extension.globalState, dataDir);
     this.controller = own(
-      new ProxyController({ config: this.config, keys: this.keys, balance: this.balance, ledger: this.ledger, logger: this.logger, bundledModelsFile: this.bundledModelsFile, models: this.models }),
+      new ProxyController({ shared: extension.globalState, config: this.config, keys: this.keys, balance: this.balance, ledger: this.ledger, logger: this.logger, bundledModelsFile: this.bundledModelsFile, models: this.models }),
     );
     this.statusBar = own(new StatusBar(this.controller, this.balance, this.keys, this.config, this.notifier));
     for (const d of registerCommands(this)) own(d);
@@ -120,7 +120,8 @@ export class Ctx implements vscode.Disposable {
     if (this.keys.poeKey) void this.balance.refresh().then(() => this.reportStartupProblem());
     else void this.offerEnvKey();
     void this.openWalkthroughOnce();
-    if (this.config.autoStart) await this.controller.start();
+    // A Stop (in any window) holds until a Start, also across restarts.
+    if (this.config.autoStart && !this.controller.isStoppedEverywhere) await this.controller.start();
   }
 
   private onKeyChanged(which: 'apiKey' | 'accessKey'): void {

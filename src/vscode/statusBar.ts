@@ -186,6 +186,7 @@ export class StatusBar implements vscode.Disposable {
     const problem = this.balance.problem;
     if ((state === 'key-rejected' || state === 'offline') && problem) md.appendMarkdown(`$(warning) ${escapeMd(problem.message)}\n\n`);
     if (state === 'error' && s.message) md.appendMarkdown(`$(error) ${escapeMd(s.message)}\n\n`);
+    if (state === 'stopped' && this.controller.isStoppedEverywhere) md.appendMarkdown('Stopped in every VS Code window: nothing reaches Poe through the proxy until you Start it again (from any window).\n\n');
     if (s.url) {
       md.appendMarkdown(`Base URL: \`${s.url}/v1\`  \n`);
       md.appendMarkdown(`Port: ${s.port ?? cfg.port}${state === 'external' ? ' (served by another VS Code window)' : ''}  \n`);

@@ -215,4 +215,21 @@ describe('Status bar states in the real VS Code host', function () {
       await setGlobal('baseUrl', fake.url);
     }
   });
+
+  it("Stop stops every window (shared flag, no takeover); another window's Stop and Start are followed here", async () => {
+    const FLAG = 'poeProxy.stoppedEverywhere';
+    await vscode.commands.executeCommand('poeProxy.stop');
+    await state('stopped');
+    assert.strictEqual(api.ctx.extension.globalState.get(FLAG), true);
+    assert.match(tooltip(), /Stopped in every VS Code window/);
+    // Another window presses Start (the flag clears): this window starts again.
+    await api.ctx.extension.globalState.update(FLAG, undefined);
+    await waitFor('running again', () => api.state().kind === 'running');
+    // Another window presses Stop: this one stops too.
+    await api.ctx.extension.globalState.update(FLAG, true);
+    await waitFor('stopped by the other window', () => api.state().kind === 'stopped');
+    await vscode.commands.executeCommand('poeProxy.start');
+    await waitFor('running after Start', () => api.state().kind === 'running');
+    assert.strictEqual(api.ctx.extension.globalState.get(FLAG), undefined);
+  });
 });
