@@ -63,4 +63,9 @@ describe('package.json: walkthrough, icon, marketplace README', () => {
     const blocks = [...readme.matchAll(/```bash\n([^`]+)```/g)].slice(0, 2).map((m) => m[1].trim());
     assert.deepEqual(blocks, ['npm ci && npm start', 'npm ci && npm test']);
   });
+
+  it('the status bar\'s internal Show Menu command is hidden from the command palette', () => {
+    const entry = pkg.contributes.menus.commandPalette.find((m: { command: string }) => m.command === 'poeProxy.showMenu');
+    assert.equal(entry?.when, 'false');
+  });
 });

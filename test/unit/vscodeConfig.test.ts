@@ -8,9 +8,22 @@ import { accessKeyRequired, changedKeys, diffValues, readSettings, SETTINGS, spe
 
 const root = path.resolve(__dirname, '../../..');
 const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
-const props: Record<string, Record<string, unknown>> = pkg.contributes.configuration.properties;
+/** The settings are contributed in titled groups (General, Spending guards, …); all of them, flattened. */
+const groups: Array<{ title: string; properties: Record<string, Record<string, unknown>> }> = pkg.contributes.configuration;
+const props: Record<string, Record<string, unknown>> = Object.assign({}, ...groups.map((g) => g.properties));
 
 describe('VS Code settings (package.json ↔ DEFAULT_CONFIG)', () => {
+  it('come in titled groups, each saying once that it is read from the user settings only', () => {
+    assert.deepEqual(
+      groups.map((g) => g.title),
+      ['Poe Proxy: General', 'Poe Proxy: Spending guards', 'Poe Proxy: Footer', 'Poe Proxy: Network and security', 'Poe Proxy: Advanced'],
+    );
+    for (const g of groups) {
+      const says = Object.values(g.properties).filter((p) => /user settings only/i.test(String(p.markdownDescription)));
+      assert.equal(says.length, 1, g.title);
+    }
+  });
+
   it('every poeProxy.* setting in package.json has a spec, and every spec is contributed', () => {
     const contributed = Object.keys(props).sort();
     const specified = SETTINGS.map((s) => `poeProxy.${s.key}`).sort();
