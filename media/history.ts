@@ -30,6 +30,7 @@ import {
   HistoryWebviewState,
   isDay,
   isToWebview,
+  NextStep,
   parseWebviewState,
   SORT_KEYS,
   SortKey,
@@ -423,6 +424,19 @@ function toggleDetails(e: LedgerEntry, row: HTMLTableRowElement, toggle: HTMLBut
 function emptyRow(): HTMLTableRowElement {
   const text = pendingInit >= 0 ? 'Loading…' : anyFilter() ? 'No requests match these filters.' : 'No requests recorded yet.';
   const td = h('td', { className: 'empty muted', text });
+  if (pendingInit < 0 && !anyFilter()) {
+    // Nothing sent through the proxy yet: offer the step that gets a tool to use it.
+    const step = (label: string, next: NextStep, secondary = true): HTMLButtonElement => {
+      const b = h('button', { className: secondary ? 'secondary' : '', text: label });
+      b.type = 'button';
+      b.dataset.step = next;
+      b.addEventListener('click', () => send({ type: 'nextStep', step: next }));
+      return b;
+    };
+    td.append(
+      h('span', { className: 'next-steps' }, step('Configure a Client…', 'configureClient', false), step('Copy Base URL', 'copyBaseUrl'), step('Open Walkthrough', 'walkthrough')),
+    );
+  }
   td.colSpan = table.tHead?.rows[0]?.cells.length ?? 9;
   return h('tr', { className: 'placeholder' }, td);
 }

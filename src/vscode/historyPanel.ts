@@ -15,7 +15,13 @@ import * as os from 'node:os';
 import * as vscode from 'vscode';
 import { Ledger, LedgerEntry, localDay } from '../core/ledger';
 import { exportFileName } from '../shared/historyModel';
-import { FromWebview, HistoryFilter, isFromWebview, PAGE_SIZE, ToWebview } from '../shared/historyProtocol';
+import { FromWebview, HistoryFilter, isFromWebview, NextStep, PAGE_SIZE, ToWebview } from '../shared/historyProtocol';
+
+const NEXT_STEP_COMMANDS: Record<NextStep, string> = {
+  copyBaseUrl: 'poeProxy.copyBaseUrl',
+  configureClient: 'poeProxy.configureClient',
+  walkthrough: 'poeProxy.openWalkthrough',
+};
 import { clampRows, historyCsv, hostDay, loadHistory, loadOlder } from './historyData';
 import { escapeAttr as attr, HISTORY_TITLE as TITLE, renderHistoryDocument } from './historyHtml';
 
@@ -151,6 +157,10 @@ export class HistoryPanel implements vscode.Disposable {
         }
         case 'requestExport':
           await this.exportCsv(copyFilter(msg.filter));
+          return;
+        case 'nextStep':
+          // A fixed command per step: the webview cannot name a command itself.
+          await vscode.commands.executeCommand(NEXT_STEP_COMMANDS[msg.step]);
           return;
       }
     } catch (err) {

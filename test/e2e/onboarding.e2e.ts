@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import type { Page } from 'playwright-core';
 import { DEFAULT_API_KEY, FakePoe } from '../support/fakePoe';
 import type { E2eContext, E2ePrepare } from './harness';
-import { freePort, getJson, waitFor } from './support';
+import { freePort, getJson, isHistoryReady, waitFor } from './support';
 
 let fake: FakePoe;
 let proxyPort: number;
@@ -67,6 +67,16 @@ export async function run({ step, helpers, page, artifactsDir, log }: E2eContext
     await waitFor('the proxy serving', async () => (await getJson(proxyPort, '/health')).status === 200);
     await helpers.runCommand('Poe: Copy Base URL');
     await ticked(page, 'pointTool');
+  });
+
+  await step('the empty Cost History offers the next steps; "Open Walkthrough" goes back to it', async () => {
+    await helpers.runCommand('Poe: Show Cost History');
+    const frame = await helpers.findWebviewFrame(isHistoryReady, { timeout: 30_000 });
+    const buttons = frame.locator('#history-table .next-steps button');
+    await buttons.first().waitFor({ state: 'visible', timeout: 15_000 });
+    assert.deepStrictEqual(await buttons.allTextContents(), ['Configure a Client…', 'Copy Base URL', 'Open Walkthrough']);
+    await frame.click('#history-table .next-steps button[data-step="walkthrough"]');
+    await page.locator('.getting-started-step[data-step-id$="#poeProxy.gettingStarted#sendRequest"]').waitFor({ state: 'visible', timeout: 15_000 });
   });
 
   await step('the first request ticks "Send a request"', async () => {
