@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { DEFAULT_CONFIG, makeConfig } from '../../src/core/config';
 import { ModelRegistry } from '../../src/core/registry';
-import { mergeCandidates, parseLiveModels, renderModelsYaml } from '../../src/vscode/modelsYaml';
+import { candidateDetail, mergeCandidates, parseLiveModels, renderModelsYaml } from '../../src/vscode/modelsYaml';
 import { accessKeyRequired, changedKeys, diffValues, readSettings, SETTINGS, specDefault, userValue, type Inspected } from '../../src/vscode/settings';
 
 const root = path.resolve(__dirname, '../../..');
@@ -179,6 +179,14 @@ describe('picked models file', () => {
       { id: 'Pic-Bot', modality: 'image', base: 0, per1kTokens: 0, aliases: [], maxTokens: undefined, maxOutputTokens: undefined, encoding: undefined, tools: undefined },
     ]);
     assert.equal(back.textMaxTokens, 200000);
+  });
+
+  it("a Pick Models row's detail: its kind (searchable), context window, tool support, and what is uncertain", () => {
+    const live = parseLiveModels({ object: 'list', data: [{ id: 'GPT-4.1' }, { id: 'New-Bot' }] });
+    const [gpt, image, newBot] = mergeCandidates(source, undefined, live, undefined);
+    assert.equal(candidateDetail(gpt, 'Text'), 'Text · 1,000,000-token context · tool calls');
+    assert.equal(candidateDetail(image, 'Image'), 'Image · not listed by Poe right now');
+    assert.equal(candidateDetail(newBot, 'Text'), 'Text · tool calls · not in models.yaml: price unknown');
   });
 
   it('earlier picks decide what is pre-selected, and keep live-only models known', () => {
