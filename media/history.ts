@@ -9,10 +9,12 @@ import {
   addToSummary,
   buildChart,
   emptySummary,
+  entryDetails,
   entryKey,
   formatCompact,
   formatDuration,
   formatNumber,
+  formatShortTime,
   formatTime,
   insertionIndex,
   matchesFilter,
@@ -29,6 +31,7 @@ import {
   HistoryWebviewState,
   isDay,
   isToWebview,
+  NextStep,
   parseWebviewState,
   SORT_KEYS,
   SortKey,
@@ -370,6 +373,18 @@ function numCell(tag: 'td' | 'th', text: string): HTMLTableCellElement {
   return h(tag, { className: 'num', text });
 }
 
+/** Ids of the rows whose details are open (kept across re-renders, not across reloads). */
+const expanded = new Set<string>();
+
+/** Each header cell's `data-col`, so body cells get a `col-<name>` class the narrow layouts hide by. */
+function columnClasses(): string[] {
+  return Array.from(table.tHead?.rows[0]?.cells ?? []).map((th) => {
+    const cls = th.dataset.col ? `col-${th.dataset.col}` : '';
+    if (cls) th.classList.add(cls); // the header cell hides with its column
+    return cls;
+  });
+}
+
 function rowFor(e: LedgerEntry): HTMLTableRowElement {
   const tr = h('tr', { className: 'entry' });
   tr.dataset.model = e.model;
@@ -377,42 +392,96 @@ function rowFor(e: LedgerEntry): HTMLTableRowElement {
   tr.dataset.id = e.id;
   const timeCell = h('th');
   timeCell.scope = 'row';
-  const time = h('time', { text: formatTime(e.time) });
+  // Both formats; the container width decides which one shows (history.css).
+  const time = h('time', {}, h('span', { className: 'time-long', text: formatTime(e.time) }), h('span', { className: 'time-short', text: formatShortTime(e.time) }));
   time.dateTime = e.time;
+  time.title = formatTime(e.time);
   timeCell.appendChild(time);
   const kind = pointsKind(e);
   const kindCell = h('td', {}, h('span', { className: kind === 'est.' ? 'tag tag-est' : kind ? 'tag tag-actual' : '', text: kind || '—' }));
   if (kind === 'est.') kindCell.title = 'Estimated: Poe has not listed this request yet; the proxy books the actual points when it does';
   else if (e.replacedEstimate !== undefined) kindCell.title = `Actual points from Poe, booked later; they replaced the estimate of ${formatNumber(e.replacedEstimate)}`;
   const status = h('span', { className: `status status-${e.status}`, text: statusLabel(e.status) });
+  const details = entryDetails(e);
   const statusCell = h('td', {}, status);
-  const details = [`HTTP ${e.httpStatus}`, e.endpoint, e.stream ? 'stream' : '', e.clipped ? 'clipped' : '', e.retries ? `${e.retries} retr${e.retries === 1 ? 'y' : 'ies'}` : '', e.client, e.error ?? '']
-    .filter(Boolean)
-    .join(' · ');
-  statusCell.title = details;
+  statusCell.title = details.join(' · ');
+  if (e.status !== 'ok' || e.error) {
+    // A problem's reason is one key press away: the status becomes a button that opens a details row.
+    const toggle = h('button', { className: 'details-toggle' }, status, h('span', { className: 'chevron', text: expanded.has(e.id) ? '▾' : '▸' }));
+    toggle.type = 'button';
+    toggle.setAttribute('aria-expanded', String(expanded.has(e.id)));
+    toggle.setAttribute('aria-controls', detailsId(e));
+    toggle.setAttribute('aria-label', `${statusLabel(e.status)}: show details`);
+    toggle.addEventListener('click', () => toggleDetails(e, tr, toggle));
+    statusCell.replaceChildren(toggle);
+  }
   const modelCell = h('td', { className: 'model', text: e.model });
   modelCell.title = e.model;
   const clientCell = h('td', { className: 'client', text: e.client });
   clientCell.title = e.client;
+  const pointsCell = numCell('td', formatNumber(e.points));
+  if (kind === 'est.') pointsCell.classList.add('points-est'); // marked "est." when the Kind column is hidden
   tr.append(
     timeCell,
     modelCell,
     numCell('td', formatNumber(e.tokensIn)),
     numCell('td', formatNumber(e.tokensOut)),
-    numCell('td', formatNumber(e.points)),
+    pointsCell,
     kindCell,
     numCell('td', formatNumber(e.balanceAfter)),
     statusCell,
     numCell('td', formatDuration(e.durationMs)),
     clientCell,
   );
+  const classes = columnClasses();
+  Array.from(tr.cells).forEach((cell, i) => {
+    if (classes[i]) cell.classList.add(classes[i]);
+  });
   return tr;
+}
+
+function detailsId(e: LedgerEntry): string {
+  return `details-${e.id.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+}
+
+/** The row under an entry that shows its details (reason, HTTP status, endpoint, retries, client). */
+function detailsRow(e: LedgerEntry): HTMLTableRowElement {
+  const td = h('td', {}, h('span', { className: 'details-text', text: entryDetails(e).join(' · ') }));
+  td.colSpan = table.tHead?.rows[0]?.cells.length ?? 9;
+  const tr = h('tr', { className: 'details' }, td);
+  tr.id = detailsId(e);
+  return tr;
+}
+
+function toggleDetails(e: LedgerEntry, row: HTMLTableRowElement, toggle: HTMLButtonElement): void {
+  const open = !expanded.has(e.id);
+  if (open) expanded.add(e.id);
+  else expanded.delete(e.id);
+  toggle.setAttribute('aria-expanded', String(open));
+  const chevron = toggle.querySelector('.chevron');
+  if (chevron) chevron.textContent = open ? '▾' : '▸';
+  const next = row.nextElementSibling;
+  if (open && !next?.classList.contains('details')) row.after(detailsRow(e));
+  else if (!open && next?.classList.contains('details')) next.remove();
 }
 
 function emptyRow(): HTMLTableRowElement {
   const text = pendingInit >= 0 ? 'Loading…' : anyFilter() ? 'No requests match these filters.' : 'No requests recorded yet.';
   const td = h('td', { className: 'empty muted', text });
-  td.colSpan = 10;
+  if (pendingInit < 0 && !anyFilter()) {
+    // Nothing sent through the proxy yet: offer the step that gets a tool to use it.
+    const step = (label: string, next: NextStep, secondary = true): HTMLButtonElement => {
+      const b = h('button', { className: secondary ? 'secondary' : '', text: label });
+      b.type = 'button';
+      b.dataset.step = next;
+      b.addEventListener('click', () => send({ type: 'nextStep', step: next }));
+      return b;
+    };
+    td.append(
+      h('span', { className: 'next-steps' }, step('Configure a Client…', 'configureClient', false), step('Copy Base URL', 'copyBaseUrl'), step('Open Walkthrough', 'walkthrough')),
+    );
+  }
+  td.colSpan = table.tHead?.rows[0]?.cells.length ?? 9;
   return h('tr', { className: 'placeholder' }, td);
 }
 
@@ -430,7 +499,10 @@ function renderTable(): void {
   }
   const frag = document.createDocumentFragment();
   if (shown.length === 0) frag.appendChild(emptyRow());
-  for (const e of shown) frag.appendChild(rowFor(e));
+  for (const e of shown) {
+    frag.appendChild(rowFor(e));
+    if (expanded.has(e.id)) frag.appendChild(detailsRow(e));
+  }
   tbody.replaceChildren(frag);
   renderRowsInfo();
   renderMore();

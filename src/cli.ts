@@ -5,13 +5,29 @@
 import { DEFAULT_CONFIG } from './core/config';
 import { apiKeyFromEnv, bundledModelsFile, configFromEnv, ENV_VARS, EnvConfigError, loadDotEnv } from './core/envConfig';
 import { consoleLogger, registerSecret } from './core/log';
-import { createProxyRuntime } from './core/proxy';
+import { createProxyRuntime, loadRegistry } from './core/proxy';
+import type { ProxyConfig } from './core/config';
+import { listModels } from './cliModels';
 import { RegistryError } from './core/registry';
 import { PROXY_VERSION } from './core/version';
 
 function usage(): string {
   const rows = ENV_VARS.map((v) => `  ${v.name.padEnd(24)} ${v.description}`).join('\n');
-  return `poe-proxy ${PROXY_VERSION} — a local OpenAI-compatible proxy for Poe\n\nUsage: poe-proxy            (configure with environment variables or a .env file)\n\nEnvironment:\n${rows}\n`;
+  return `poe-proxy ${PROXY_VERSION} — a local OpenAI-compatible proxy for Poe\n\nUsage: poe-proxy            serve (configure with environment variables or a .env file)\n       poe-proxy models     list Poe's live models with prices; * marks those in the registry (models.yaml)\n\nEnvironment:\n${rows}\n`;
+}
+
+/** `poe-proxy models` (see src/cliModels.ts). */
+async function printModels(config: ProxyConfig, apiKey: string | undefined): Promise<number> {
+  let registry;
+  try {
+    registry = await loadRegistry(config, bundledModelsFile(__dirname));
+  } catch (err) {
+    process.stderr.write(`poe-proxy: invalid models file: ${(err as Error).message}\n`);
+    return 2;
+  }
+  const r = await listModels({ baseUrl: config.poeBaseUrl, apiKey, registry, out: (t) => process.stdout.write(t) });
+  if (r.error) process.stderr.write(`poe-proxy: ${r.error}\n`);
+  return r.code;
 }
 
 async function main(): Promise<number> {
@@ -39,6 +55,7 @@ async function main(): Promise<number> {
   const apiKey = apiKeyFromEnv(process.env);
   registerSecret(apiKey);
   registerSecret(config.accessKey);
+  if (process.argv[2] === 'models') return printModels(config, apiKey);
   if (envFile) logger.info(`read settings from ${envFile}`);
   if (!apiKey) logger.warn('no POE_API_KEY set: requests will be answered with 401 until you set it (get a key at https://poe.com/api_key)');
 

@@ -5,6 +5,7 @@
  * Nothing here throws to callers or keeps the process alive: failures are logged and reported as
  * `undefined`, every timer is unref()ed, and `dispose()` cancels timers, in-flight fetches and waiters.
  */
+import { upstreamHint } from './errors';
 import type { Logger } from './log';
 import { silentLogger } from './log';
 
@@ -40,6 +41,18 @@ export interface PoeUsageOptions {
   fetchTimeoutMs?: number;
   /** After a 401, matching is skipped for this long unless a later call succeeds (default 60 s). */
   authRetryMs?: number;
+}
+
+/**
+ * Why the last balance fetch failed (cleared by the next success): Poe refused the key (401), could not
+ * be reached (network, DNS, timeout), or answered something else. `message` says so in the words a client
+ * of the proxy gets for the same failure.
+ */
+export interface BalanceProblem {
+  kind: 'key-rejected' | 'unreachable' | 'error';
+  message: string;
+  /** When it was seen (ms since the epoch). */
+  at: number;
 }
 
 export interface Disposable {
@@ -147,6 +160,8 @@ export class PoeUsage {
   /** A request is already waiting for the first reading: the others decide without one. */
   private firstReadingWaiter = false;
   private readonly rejectedLogged = new Set<string>();
+  private problem: BalanceProblem | undefined;
+  private readonly problemListeners = new Set<(problem: BalanceProblem | undefined) => void>();
 
   private waiters: Waiter[] = [];
   private seq = 0;
@@ -178,6 +193,17 @@ export class PoeUsage {
   /** The last known balance (adjusted by `noteSpent`); `fetchedAt` is when the fetch that produced it started. */
   cachedBalance(): { value: number; fetchedAt: number } | undefined {
     return this.balance ? { ...this.balance } : undefined;
+  }
+
+  /** Why the last balance fetch failed; `undefined` after a success (or before any fetch). */
+  balanceProblem(): BalanceProblem | undefined {
+    return this.problem ? { ...this.problem } : undefined;
+  }
+
+  /** Fires when a balance fetch fails for a new reason, or succeeds after failing. */
+  onDidChangeBalanceProblem(listener: (problem: BalanceProblem | undefined) => void): Disposable {
+    this.problemListeners.add(listener);
+    return { dispose: () => void this.problemListeners.delete(listener) };
   }
 
   /**
@@ -280,15 +306,18 @@ export class PoeUsage {
       }
       if (res.status < 200 || res.status >= 300) {
         this.logger.warn(`usage: current_balance answered HTTP ${res.status}`);
+        this.setProblem('error', `Poe's balance endpoint answered HTTP ${res.status}. ${upstreamHint(res.status)}`);
         return failed();
       }
       const value = (res.body as { current_point_balance?: unknown } | null)?.current_point_balance;
       if (typeof value !== 'number' || !Number.isFinite(value)) {
         this.logger.warn('usage: current_balance answered without a numeric current_point_balance');
+        this.setProblem('error', "Poe's balance endpoint answered without a balance.");
         return failed();
       }
       this.authFailedAt = undefined;
       this.balanceFetchFailed = false;
+      this.setProblem(undefined);
       const previous = this.balance?.value;
       this.balance = { value, fetchedAt: startedAt };
       if (previous !== value) this.emitBalance(value);
@@ -298,7 +327,26 @@ export class PoeUsage {
     } catch (err) {
       if (this.disposed) return undefined;
       this.logger.warn(`usage: could not fetch the point balance: ${describe(err)}`);
+      this.setProblem('unreachable', `Could not get an answer from Poe: ${describe(err)}. Check your network and the Poe base URL, then retry.`);
       return failed();
+    }
+  }
+
+  private setProblem(kind: BalanceProblem['kind'] | undefined, message = ''): void {
+    const prev = this.problem;
+    if (kind === undefined) {
+      if (!prev) return;
+      this.problem = undefined;
+    } else {
+      this.problem = { kind, message, at: this.now() };
+      if (prev && prev.kind === kind && prev.message === message) return;
+    }
+    for (const l of [...this.problemListeners]) {
+      try {
+        l(this.balanceProblem());
+      } catch (err) {
+        this.logger.error(`usage: onDidChangeBalanceProblem listener threw: ${describe(err)}`);
+      }
     }
   }
 
@@ -504,6 +552,7 @@ export class PoeUsage {
       this.logger.warn('usage: Poe rejected the API key on the Usage API (401); balance and points will not be shown (points are estimated).');
     }
     this.authFailedAt = this.now();
+    this.setProblem('key-rejected', upstreamHint(401));
   }
 
   private authBlocked(): boolean {
@@ -556,5 +605,6 @@ export class PoeUsage {
     this.controllers.clear();
     for (const w of [...this.waiters]) this.settle(w, undefined);
     this.balanceListeners.clear();
+    this.problemListeners.clear();
   }
 }

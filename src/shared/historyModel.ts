@@ -352,10 +352,34 @@ export function formatTime(iso: string): string {
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
 }
 
+/** `MM-DD HH:MM` in local time, for narrow views (the full time is in the cell's title); the raw text when unparsable. */
+export function formatShortTime(iso: string): string {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  const p = (n: number): string => String(n).padStart(2, '0');
+  return `${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}`;
+}
+
+/** What "actual" and "est." mean in the Kind column (its header's tooltip and the legend under "Requests"). */
+export const POINTS_KIND_HELP =
+  "actual: Poe's own figure, from its usage history. est.: estimated from the tokens and the model's price in models.yaml, because Poe had not listed the request yet.";
+
 /** 'actual' (measured by Poe), 'est.' (estimated) or '' (no points known). */
 export function pointsKind(e: LedgerEntry): 'actual' | 'est.' | '' {
   if (e.points === null) return '';
   return e.pointsEstimated ? 'est.' : 'actual';
+}
+
+/** The details of a request a row folds away: its failure reason first, then HTTP status, endpoint, … */
+export function entryDetails(e: LedgerEntry): string[] {
+  const out: string[] = [];
+  if (e.error) out.push(e.error);
+  out.push(`HTTP ${e.httpStatus}`, e.endpoint);
+  if (e.stream) out.push('stream');
+  if (e.clipped) out.push('context clipped');
+  if (e.retries) out.push(`${e.retries} retr${e.retries === 1 ? 'y' : 'ies'}`);
+  if (e.client) out.push(`client ${e.client}`);
+  return out;
 }
 
 /** Human label of a status. */

@@ -145,7 +145,16 @@ export interface RequestExportMessage {
   filter: HistoryFilter;
 }
 
-export type FromWebview = ReadyMessage | SetFilterMessage | LoadMoreMessage | RequestExportMessage;
+/** The next steps the empty view offers (each maps to one fixed command on the host side). */
+export const NEXT_STEPS = ['copyBaseUrl', 'configureClient', 'walkthrough'] as const;
+export type NextStep = (typeof NEXT_STEPS)[number];
+
+export interface NextStepMessage {
+  type: 'nextStep';
+  step: NextStep;
+}
+
+export type FromWebview = ReadyMessage | SetFilterMessage | LoadMoreMessage | RequestExportMessage | NextStepMessage;
 
 // ---- runtime guards ----------------------------------------------------------------------------
 
@@ -200,6 +209,8 @@ export function isFromWebview(msg: unknown): msg is FromWebview {
       return isRequestId(msg.requestId) && isHistoryFilter(msg.filter) && isEntryCursor(msg.before);
     case 'requestExport':
       return isHistoryFilter(msg.filter);
+    case 'nextStep':
+      return (NEXT_STEPS as readonly unknown[]).includes(msg.step);
     default:
       return false;
   }

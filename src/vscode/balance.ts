@@ -5,7 +5,7 @@
  */
 import * as vscode from 'vscode';
 import type { Logger } from '../core/log';
-import { PoeUsage } from '../core/usage';
+import { PoeUsage, type BalanceProblem } from '../core/usage';
 import { UpstreamClient } from '../core/upstream';
 import { PROXY_NAME, PROXY_VERSION } from '../core/version';
 
@@ -27,7 +27,12 @@ export class BalanceService implements vscode.Disposable {
   private value: number | undefined;
   private readonly emitter = new vscode.EventEmitter<number | undefined>();
   readonly onDidChange = this.emitter.event;
-  private readonly sub: { dispose(): void };
+  /** When the balance shown was fetched (ms since the epoch), for "last good balance" in the tooltip. */
+  private fetchedAt: number | undefined;
+  private readonly problemEmitter = new vscode.EventEmitter<BalanceProblem | undefined>();
+  /** A balance fetch failed for a new reason, or succeeded after failing. */
+  readonly onDidChangeProblem = this.problemEmitter.event;
+  private readonly subs: Array<{ dispose(): void }>;
 
   constructor(private readonly opts: BalanceOptions) {
     this.baseUrl = opts.baseUrl;
@@ -42,7 +47,17 @@ export class BalanceService implements vscode.Disposable {
       pointsWaitMs: opts.pointsWaitMs,
       logger: opts.logger,
     });
-    this.sub = this.usage.onDidChangeBalance((v) => this.set(v));
+    this.subs = [this.usage.onDidChangeBalance((v) => this.set(v)), this.usage.onDidChangeBalanceProblem((p) => this.problemEmitter.fire(p))];
+  }
+
+  /** Why the last fetch failed (key rejected, Poe unreachable, …); `undefined` once one succeeds. */
+  get problem(): BalanceProblem | undefined {
+    return this.opts.getApiKey() ? this.usage.balanceProblem() : undefined;
+  }
+
+  /** When the balance shown was fetched from Poe. */
+  get lastFetchedAt(): number | undefined {
+    return this.value === undefined ? undefined : this.fetchedAt;
   }
 
   /** The last known balance for the current key, if any. */
@@ -80,6 +95,7 @@ export class BalanceService implements vscode.Disposable {
   }
 
   private set(v: number | undefined): void {
+    if (v !== undefined) this.fetchedAt = this.usage.cachedBalance()?.fetchedAt ?? Date.now();
     if (v === this.value) return;
     this.value = v;
     this.emitter.fire(v);
@@ -96,8 +112,9 @@ export class BalanceService implements vscode.Disposable {
   }
 
   dispose(): void {
-    this.sub.dispose();
+    for (const s of this.subs) s.dispose();
     this.usage.dispose();
+    this.problemEmitter.dispose();
     this.upstream.dispose();
     this.emitter.dispose();
   }

@@ -11,6 +11,7 @@ import type { Ctx } from './ctx';
 import { HistoryPanel } from './historyPanel';
 import { checkPoeKey, type KeyCheck } from './keyStore';
 import { pickModels } from './modelPicker';
+import { ACTIONS, type FixAction } from './notify';
 import { describe } from './statusBar';
 
 export const COMMAND_IDS = [
@@ -29,14 +30,27 @@ export const COMMAND_IDS = [
   'poeProxy.copyAccessKey',
   'poeProxy.changePort',
   'poeProxy.showMenu',
+  'poeProxy.configureClient',
+  'poeProxy.openWalkthrough',
 ] as const;
+
+/** The walkthrough's id for `workbench.action.openWalkthrough` (publisher.name#id). */
+export const WALKTHROUGH_ID = 'poe-proxy.poe-proxy-vscode#poeProxy.gettingStarted';
+
+/** The tools a configure command can set up, in the order the pickers list them. */
+export const CONFIGURABLE_CLIENTS: ReadonlyArray<{ command: string; name: string }> = [
+  { command: 'poeProxy.configureClaudeCode', name: 'Claude Code' },
+  { command: 'poeProxy.configureCodex', name: 'Codex' },
+  { command: 'poeProxy.configureContinue', name: 'Continue' },
+  { command: 'poeProxy.configureAider', name: 'Aider' },
+];
 
 export type CommandId = (typeof COMMAND_IDS)[number];
 
 export function registerCommands(ctx: Ctx): vscode.Disposable[] {
   const handlers: Record<CommandId, (...args: unknown[]) => unknown> = {
     'poeProxy.start': () => start(ctx),
-    'poeProxy.stop': () => ctx.controller.stop(),
+    'poeProxy.stop': () => ctx.controller.stopEverywhere(),
     'poeProxy.restart': () => ctx.controller.restart(),
     'poeProxy.setApiKey': (key) => setApiKey(ctx, typeof key === 'string' ? key : undefined),
     'poeProxy.clearApiKey': () => clearApiKey(ctx),
@@ -54,6 +68,8 @@ export function registerCommands(ctx: Ctx): vscode.Disposable[] {
     'poeProxy.copyAccessKey': () => copyAccessKey(ctx),
     'poeProxy.changePort': (port) => changePort(ctx, typeof port === 'number' ? port : undefined),
     'poeProxy.showMenu': () => showMenu(ctx),
+    'poeProxy.configureClient': () => configureClient(),
+    'poeProxy.openWalkthrough': () => vscode.commands.executeCommand('workbench.action.openWalkthrough', WALKTHROUGH_ID, false),
   };
   return COMMAND_IDS.map((id) =>
     vscode.commands.registerCommand(id, async (...args: unknown[]) => {
@@ -71,7 +87,7 @@ export function registerCommands(ctx: Ctx): vscode.Disposable[] {
 }
 
 async function start(ctx: Ctx): Promise<void> {
-  await ctx.controller.start();
+  await ctx.controller.startEverywhere();
   if (!ctx.keys.poeKey && ctx.controller.state.kind === 'running') {
     void vscode.window.showWarningMessage('Poe proxy is running but has no Poe API key: requests will fail until you set one.', 'Set API Key').then((a) => {
       if (a) void vscode.commands.executeCommand('poeProxy.setApiKey');
@@ -83,7 +99,7 @@ async function start(ctx: Ctx): Promise<void> {
  * Asks for the key (password box) unless given, checks it against Poe's balance endpoint with the
  * configured base URL, and stores it only when Poe accepts it.
  */
-export async function setApiKey(ctx: Ctx, given?: string): Promise<KeyCheck> {
+export async function setApiKey(ctx: Ctx, given?: string, typed?: string): Promise<KeyCheck> {
   let key = given?.trim();
   if (!key) {
     key = (
@@ -91,6 +107,7 @@ export async function setApiKey(ctx: Ctx, given?: string): Promise<KeyCheck> {
         title: 'Poe: Set API Key',
         prompt: "Your Poe API key (https://poe.com/api_key). It is checked with Poe, then kept in VS Code's secret storage — never in settings.",
         placeHolder: 'Paste the key',
+        value: typed,
         password: true,
         ignoreFocusOut: true,
         validateInput: (v) => (v.trim() === '' ? 'Paste the key' : /\s/.test(v.trim()) ? 'The key has no spaces' : undefined),
@@ -105,15 +122,26 @@ export async function setApiKey(ctx: Ctx, given?: string): Promise<KeyCheck> {
   );
   if (!check.ok) {
     ctx.logger.warn(`API key not stored: ${check.message}`);
-    void vscode.window.showErrorMessage(`Poe: the key was not stored. ${check.message}`, 'Try Again').then((a) => {
-      if (a) void vscode.commands.executeCommand('poeProxy.setApiKey');
-    });
+    // Try Again keeps what was typed; when Poe cannot be reached the key may well be right: offer to keep it.
+    const tryAgain: FixAction = { title: 'Try Again', run: () => setApiKey(ctx, undefined, candidate) };
+    const saveAnyway: FixAction = { title: 'Save Anyway', run: () => storeKey(ctx, candidate, undefined) };
+    void ctx.notifier.show(
+      'error',
+      `Poe: the key was not stored. ${check.message}`,
+      ...(check.unreachable ? [saveAnyway, ACTIONS.baseUrlSetting, tryAgain] : [tryAgain, ACTIONS.getKey]),
+    );
     return check;
   }
-  await ctx.keys.setPoeKey(candidate);
-  ctx.logger.info(`API key stored (balance ${formatPoints(check.balance)} points)`);
-  void vscode.window.showInformationMessage(`Poe: API key stored. Balance: ${formatPoints(check.balance)} points.`);
+  await storeKey(ctx, candidate, check.balance);
   return check;
+}
+
+/** Stores the key and offers the next step (balance undefined: saved without Poe's check). */
+async function storeKey(ctx: Ctx, key: string, balance: number | undefined): Promise<void> {
+  await ctx.keys.setPoeKey(key);
+  ctx.logger.info(balance === undefined ? 'API key stored without a check (Poe could not be reached)' : `API key stored (balance ${formatPoints(balance)} points)`);
+  const stored = balance === undefined ? 'Poe: API key stored without a check; the status bar shows when Poe answers.' : `Poe: API key stored. Balance: ${formatPoints(balance)} points.`;
+  void ctx.notifier.show('info', `${stored} Next: point a tool at the proxy.`, ACTIONS.copyBaseUrl, ACTIONS.configureClient, ACTIONS.walkthrough);
 }
 
 async function clearApiKey(ctx: Ctx): Promise<void> {
@@ -144,16 +172,16 @@ async function copyBaseUrl(ctx: Ctx): Promise<string | undefined> {
 
 async function refreshBalance(ctx: Ctx): Promise<number | undefined> {
   if (!ctx.keys.poeKey) {
-    void vscode.window.showWarningMessage('Poe: no API key set.', 'Set API Key').then((a) => {
-      if (a) void vscode.commands.executeCommand('poeProxy.setApiKey');
-    });
+    void ctx.notifier.show('warning', 'Poe: no API key set.', ACTIONS.setKey, ACTIONS.getKey);
     return undefined;
   }
   const value = await ctx.balance.refresh(true);
+  const problem = ctx.balance.problem;
   if (value === undefined) {
-    void vscode.window.showWarningMessage('Poe: could not fetch the balance (see the logs).', 'Show Logs').then((a) => {
-      if (a) ctx.logger.show();
-    });
+    // The reason a client of the proxy would get, with the action that fixes it.
+    const actions =
+      problem?.kind === 'key-rejected' ? [ACTIONS.setKey, ACTIONS.getKey] : problem?.kind === 'unreachable' ? [ACTIONS.retry, ACTIONS.baseUrlSetting, ACTIONS.logs] : [ACTIONS.retry, ACTIONS.logs];
+    void ctx.notifier.show(problem?.kind === 'key-rejected' ? 'error' : 'warning', `Poe: could not fetch the balance. ${problem?.message ?? 'See the logs.'}`, ...actions);
   }
   return value;
 }
@@ -222,6 +250,16 @@ async function changePort(ctx: Ctx, given?: number): Promise<number | undefined>
   return port;
 }
 
+/** Which tool to point at the proxy: runs that tool's configure command. */
+async function configureClient(): Promise<unknown> {
+  const items = [
+    ...CONFIGURABLE_CLIENTS.map((c) => ({ label: c.name, detail: 'Shows the changes to its settings files before writing', command: c.command })),
+    { label: 'Another OpenAI-compatible tool', detail: 'Copies the base URL to paste into its settings', command: 'poeProxy.copyBaseUrl' },
+  ];
+  const picked = await vscode.window.showQuickPick(items, { title: 'Poe: Configure a Client', placeHolder: 'Which tool should use Poe through the proxy?' });
+  return picked ? vscode.commands.executeCommand(picked.command) : undefined;
+}
+
 interface MenuItem extends vscode.QuickPickItem {
   /** One of COMMAND_IDS, or another poeProxy.* command (the client configuration ones). */
   command?: string;
@@ -251,12 +289,7 @@ async function showMenu(ctx: Ctx): Promise<void> {
   add('poeProxy.openModelsFile', '$(file-code) Open Models File');
   add('poeProxy.showLogs', '$(output) Show Logs');
   items.push({ label: 'Clients', kind: vscode.QuickPickItemKind.Separator });
-  for (const [command, name] of [
-    ['poeProxy.configureClaudeCode', 'Claude Code'],
-    ['poeProxy.configureCodex', 'Codex'],
-    ['poeProxy.configureContinue', 'Continue'],
-    ['poeProxy.configureAider', 'Aider'],
-  ]) {
+  for (const { command, name } of CONFIGURABLE_CLIENTS) {
     items.push({ label: `$(settings-gear) Configure ${name}`, detail: 'Shows the changes to its settings files before writing', command });
   }
   items.push({ label: '$(discard) Undo Client Configuration', command: 'poeProxy.undoClientConfiguration' });

@@ -11,17 +11,21 @@ import { registerSecret } from '../core/log';
 import { BalanceService } from './balance';
 import { registerBudgetNotice } from './budgetNotice';
 import { registerClientConfigCommands } from './clientConfigCommands';
-import { registerCommands } from './commands';
+import { registerCommands, WALKTHROUGH_ID } from './commands';
 import { Config } from './config';
 import { KeyStore } from './keyStore';
 import { registerLmProvider, type PoeChatProvider } from './lmProvider';
 import { ChannelLogger } from './logger';
 import type { PickerDeps } from './modelPicker';
 import { ModelsStore } from './modelsStore';
+import { ACTIONS, Notifier } from './notify';
 import { ProxyController } from './proxyController';
 import { StatusBar } from './statusBar';
 
 const ENV_KEY_OFFERED = 'poeProxy.envKeyOffered';
+/** globalState: the walkthrough was opened once (on the first start after install). */
+export const WALKTHROUGH_SHOWN = 'poeProxy.walkthroughShown';
+const WALKTHROUGH_REOPEN_MS = 3_000;
 
 export class Ctx implements vscode.Disposable {
   readonly logger: ChannelLogger;
@@ -32,12 +36,15 @@ export class Ctx implements vscode.Disposable {
   readonly models: ModelsStore;
   readonly controller: ProxyController;
   readonly statusBar: StatusBar;
+  /** Notifications with their actions (and a record of them for the tests). */
+  readonly notifier = new Notifier();
   /** Poe's models for Copilot Chat / vscode.lm. */
   readonly lm: PoeChatProvider;
   readonly bundledModelsFile: string;
   /** Resolves when the startup work (keys loaded, autostart attempted) is done. */
   readonly ready: Promise<void>;
   private readonly disposables: vscode.Disposable[] = [];
+  private disposed = false;
 
   constructor(readonly extension: vscode.ExtensionContext) {
     const own = <T extends vscode.Disposable>(d: T): T => {
@@ -56,9 +63,9 @@ export class Ctx implements vscode.Disposable {
     );
     this.models = new ModelsStore(extension.globalState, dataDir);
     this.controller = own(
-      new ProxyController({ config: this.config, keys: this.keys, balance: this.balance, ledger: this.ledger, logger: this.logger, bundledModelsFile: this.bundledModelsFile, models: this.models }),
+      new ProxyController({ shared: extension.globalState, config: this.config, keys: this.keys, balance: this.balance, ledger: this.ledger, logger: this.logger, bundledModelsFile: this.bundledModelsFile, models: this.models }),
     );
-    this.statusBar = own(new StatusBar(this.controller, this.balance, this.keys, this.config));
+    this.statusBar = own(new StatusBar(this.controller, this.balance, this.keys, this.config, this.notifier));
     own(registerBudgetNotice(this.controller, this.config));
     for (const d of registerCommands(this)) own(d);
     for (const d of registerClientConfigCommands(this)) own(d);
@@ -83,6 +90,12 @@ export class Ctx implements vscode.Disposable {
       }),
     );
     own(this.controller.onDidChangeState(() => this.updateContextKeys()));
+    // The walkthrough's "Send a request" step ticks on the first request this window records (HTTP or Copilot Chat).
+    const sawRequest = this.ledger.onDidAppend(() => {
+      sawRequest.dispose();
+      void vscode.commands.executeCommand('setContext', 'poeProxy.hasRequests', true).then(undefined, () => undefined);
+    });
+    own(sawRequest);
     own(
       vscode.workspace.onDidSaveTextDocument((doc) => {
         if (doc.uri.scheme === 'file' && path.resolve(doc.uri.fsPath) === path.resolve(this.effectiveModelsFile())) void this.controller.reloadModels().then(() => this.lm.invalidate());
@@ -111,9 +124,11 @@ export class Ctx implements vscode.Disposable {
     await this.keys.load();
     this.updateContextKeys();
     this.statusBar.update();
-    if (this.keys.poeKey) void this.balance.refresh();
+    if (this.keys.poeKey) void this.balance.refresh().then(() => this.reportStartupProblem());
     else void this.offerEnvKey();
-    if (this.config.autoStart) await this.controller.start();
+    void this.openWalkthroughOnce();
+    // A Stop (in any window) holds until a Start, also across restarts.
+    if (this.config.autoStart && !this.controller.isStoppedEverywhere) await this.controller.start();
   }
 
   private onKeyChanged(which: 'apiKey' | 'accessKey'): void {
@@ -122,6 +137,41 @@ export class Ctx implements vscode.Disposable {
       this.logger.info(this.keys.poeKey ? 'Poe API key changed' : 'Poe API key removed');
     }
     this.updateContextKeys();
+  }
+
+  /** The first start after install, with no key yet: open the walkthrough (once; remembered in globalState). */
+  private async openWalkthroughOnce(): Promise<void> {
+    if (this.extension.globalState.get<boolean>(WALKTHROUGH_SHOWN)) return;
+    await this.extension.globalState.update(WALKTHROUGH_SHOWN, true);
+    if (this.keys.poeKey) return; // set up already (an update, or a key from another profile's window)
+    // Opened without taking the focus, so a command palette the user already opened stays open. Right after
+    // start-up the Welcome page may not know the extensions' walkthroughs yet and shows one of its own
+    // instead, under the same tab (the API cannot tell which): ask once more a moment later, while that tab
+    // is still the active one.
+    const open = (): Thenable<unknown> =>
+      vscode.commands
+        .executeCommand('workbench.action.openWalkthrough', WALKTHROUGH_ID, { toSide: false, inactive: true })
+        .then(undefined, (err) => this.logger.warn(`cannot open the walkthrough: ${(err as Error)?.message ?? err}`));
+    await open();
+    const welcome = vscode.window.tabGroups.activeTabGroup.activeTab;
+    await new Promise((r) => setTimeout(r, WALKTHROUGH_REOPEN_MS));
+    if (!this.disposed && welcome && vscode.window.tabGroups.activeTabGroup.activeTab === welcome) await open();
+  }
+
+  /** A stored key, but Poe refuses it or cannot be reached at start-up: say so instead of showing "running". */
+  private reportStartupProblem(): void {
+    const p = this.balance.problem;
+    if (!p || !this.keys.poeKey) return;
+    if (p.kind === 'key-rejected') {
+      void this.notifier.show('error', `Poe rejected the stored API key: requests will fail until you set a valid one. ${p.message}`, ACTIONS.setKey, ACTIONS.getKey);
+    } else if (p.kind === 'unreachable') {
+      void this.notifier.show(
+        'warning',
+        `Poe proxy: can't reach Poe at ${this.config.baseUrl}, so requests will fail until it answers. ${p.message}`,
+        ACTIONS.retry,
+        ACTIONS.baseUrlSetting,
+      );
+    }
   }
 
   /** Offers once (remembered in globalState) to store POE_API_KEY from the environment. */
@@ -155,6 +205,7 @@ export class Ctx implements vscode.Disposable {
   }
 
   dispose(): void {
+    this.disposed = true;
     for (const d of this.disposables.reverse()) {
       try {
         d.dispose();
@@ -165,3 +216,4 @@ export class Ctx implements vscode.Disposable {
     this.disposables.length = 0;
   }
 }
+

@@ -6,6 +6,8 @@
  * `#refused` (with `#refused-summary` and `#refused-list`: requests refused before reaching Poe).
  */
 
+import { POINTS_KIND_HELP } from '../shared/historyModel';
+
 export const HISTORY_TITLE = 'Poe Cost History';
 const TITLE = HISTORY_TITLE;
 
@@ -24,7 +26,7 @@ export interface HistoryDocumentParts {
 /** The HTML document (kept free of `vscode` values so it can be served outside VS Code for previews). */
 export function renderHistoryDocument(p: HistoryDocumentParts): string {
   const col = (key: string, label: string, numeric = false): string =>
-    `<th scope="col" class="sortable${numeric ? ' num' : ''}" data-sort="${key}" aria-sort="none"><button type="button" class="sort-button" data-sort="${key}">${label}<span class="sort-indicator" aria-hidden="true"></span></button></th>`;
+    `<th scope="col" class="sortable${numeric ? ' num' : ''}" data-col="${key}" data-sort="${key}" aria-sort="none"><button type="button" class="sort-button" data-sort="${key}">${label}<span class="sort-indicator" aria-hidden="true"></span></button></th>`;
   return `<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -75,6 +77,8 @@ export function renderHistoryDocument(p: HistoryDocumentParts): string {
       <summary id="refused-summary"></summary>
       <ul id="refused-list" aria-label="Requests refused before reaching Poe"></ul>
     </details>
+    <p id="points-legend" class="muted legend">Points — ${attr(POINTS_KIND_HELP)} A row with a problem opens its reason with the status button.</p>
+    <div class="table-scroll" role="region" aria-labelledby="requests-heading" tabindex="0">
     <table id="history-table" aria-labelledby="requests-heading">
       <thead>
         <tr>
@@ -83,15 +87,16 @@ export function renderHistoryDocument(p: HistoryDocumentParts): string {
           ${col('tokensIn', 'Tokens in', true)}
           ${col('tokensOut', 'Tokens out', true)}
           ${col('points', 'Points', true)}
-          <th scope="col">Kind</th>
+          <th scope="col" data-col="kind" title="${attr(POINTS_KIND_HELP)}">Kind</th>
           ${col('balanceAfter', 'Balance after', true)}
           ${col('status', 'Status')}
           ${col('durationMs', 'Duration', true)}
-          <th scope="col">Client</th>
+          <th scope="col" data-col="client">Client</th>
         </tr>
       </thead>
       <tbody></tbody>
     </table>
+    </div>
     <div class="more">
       <button id="load-more" type="button" class="secondary" hidden>Load older requests</button>
     </div>

@@ -15,8 +15,14 @@ import * as os from 'node:os';
 import * as vscode from 'vscode';
 import { Ledger, LedgerEntry, localDay } from '../core/ledger';
 import { exportFileName } from '../shared/historyModel';
-import { FromWebview, HistoryFilter, isFromWebview, PAGE_SIZE, ToWebview } from '../shared/historyProtocol';
+import { FromWebview, HistoryFilter, isFromWebview, NextStep, PAGE_SIZE, ToWebview } from '../shared/historyProtocol';
 import { clampRows, exportHistoryCsv, hostDay, loadHistory, loadOlder } from './historyData';
+
+const NEXT_STEP_COMMANDS: Record<NextStep, string> = {
+  copyBaseUrl: 'poeProxy.copyBaseUrl',
+  configureClient: 'poeProxy.configureClient',
+  walkthrough: 'poeProxy.openWalkthrough',
+};
 import { escapeAttr as attr, HISTORY_TITLE as TITLE, renderHistoryDocument } from './historyHtml';
 
 export class HistoryPanel implements vscode.Disposable {
@@ -76,6 +82,7 @@ export class HistoryPanel implements vscode.Disposable {
   ) {
     HistoryPanel.current = this;
     panel.title = TITLE;
+    panel.iconPath = { light: vscode.Uri.joinPath(extensionUri, 'media', 'history-light.svg'), dark: vscode.Uri.joinPath(extensionUri, 'media', 'history-dark.svg') };
     panel.webview.options = webviewOptions(extensionUri);
     panel.webview.html = this.html(panel.webview);
     this.disposables.push(
@@ -167,6 +174,10 @@ export class HistoryPanel implements vscode.Disposable {
         case 'requestExport':
           await this.exportCsv(copyFilter(msg.filter));
           return;
+        case 'nextStep':
+          // A fixed command per step: the webview cannot name a command itself.
+          await vscode.commands.executeCommand(NEXT_STEP_COMMANDS[msg.step]);
+          return;
       }
     } catch (err) {
       this.post({ type: 'error', message: describe(err) });
@@ -194,6 +205,7 @@ export class HistoryPanel implements vscode.Disposable {
       if (target.scheme !== 'file') throw new Error('Export to a local file (this window cannot stream to a remote one).');
       const count = await exportHistoryCsv(this.ledger, filter, target.fsPath);
       this.post({ type: 'exportResult', ok: true, path: target.fsPath, count });
+      void offerExported(target, count);
     } catch (err) {
       this.post({ type: 'exportResult', ok: false, error: describe(err) });
     } finally {
@@ -204,6 +216,16 @@ export class HistoryPanel implements vscode.Disposable {
   private html(webview: vscode.Webview): string {
     return historyHtml(webview, this.extensionUri);
   }
+}
+
+/** After an export: open the file, or show it in the file manager (the Explorer when it is in the workspace). */
+async function offerExported(file: vscode.Uri, count: number): Promise<void> {
+  const inWorkspace = vscode.workspace.getWorkspaceFolder(file) !== undefined;
+  const reveal = inWorkspace ? 'Reveal in Explorer' : 'Reveal in File Manager';
+  const name = file.path.split('/').pop() ?? file.path;
+  const picked = await vscode.window.showInformationMessage(`Poe: exported ${count} request${count === 1 ? '' : 's'} to ${name}.`, 'Open', reveal);
+  if (picked === 'Open') await vscode.window.showTextDocument(file, { preview: false });
+  else if (picked === reveal) await vscode.commands.executeCommand(inWorkspace ? 'revealInExplorer' : 'revealFileInOS', file);
 }
 
 /** A restored panel waiting for a ledger (the extension had none when VS Code restored it). */

@@ -98,7 +98,7 @@ export class KeyStore implements vscode.Disposable {
   }
 }
 
-export type KeyCheck = { ok: true; balance: number } | { ok: false; message: string; status?: number };
+export type KeyCheck = { ok: true; balance: number } | { ok: false; message: string; status?: number; unreachable?: boolean };
 
 /**
  * Checks a candidate key against Poe's balance endpoint (`GET {base}/usage/current_balance`) before it
@@ -127,7 +127,9 @@ export async function checkPoeKey(baseUrl: string, key: string, timeoutMs = 15_0
     }
     return { ok: false, status: res.status, message: `Poe's balance endpoint answered HTTP ${res.status}${said ? `: ${said}` : ' without a balance.'}` };
   } catch (err) {
-    return { ok: false, message: `Cannot reach Poe at ${baseUrl}: ${(err as Error).message}` };
+    // The connection error already says "cannot reach Poe at <origin>: <code>"; do not say it twice.
+    const why = (err as Error).message;
+    return { ok: false, unreachable: true, message: /^cannot reach Poe/i.test(why) ? `C${why.slice(1)}.` : `Cannot reach Poe at ${baseUrl}: ${why}.` };
   } finally {
     client.dispose();
   }

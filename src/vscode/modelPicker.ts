@@ -11,7 +11,7 @@ import { PROXY_NAME, PROXY_VERSION } from '../core/version';
 import type { Config } from './config';
 import type { KeyStore } from './keyStore';
 import type { ModelsStore } from './modelsStore';
-import { describePrice, mergeCandidates, parseLiveModels, type Candidate, type LiveModel } from './modelsYaml';
+import { candidateDetail, describePrice, mergeCandidates, parseLiveModels, type Candidate, type LiveModel } from './modelsYaml';
 import type { ProxyController } from './proxyController';
 
 export interface PickerDeps {
@@ -51,23 +51,25 @@ interface Item extends vscode.QuickPickItem {
   candidate?: Candidate;
 }
 
+/** The models listed now first, then the others; each part grouped by kind under a separator. */
 function toItems(candidates: Candidate[]): Item[] {
   const items: Item[] = [];
-  for (const modality of MODALITIES) {
-    const group = candidates.filter((c) => c.entry.modality === modality).sort((a, b) => a.entry.id.localeCompare(b.entry.id));
-    if (group.length === 0) continue;
-    items.push({ label: MODALITY_LABEL[modality], kind: vscode.QuickPickItemKind.Separator });
-    for (const c of group) {
-      const notes: string[] = [];
-      if (c.liveOnly) notes.push('not in models.yaml: prices unknown');
-      if (c.live === false) notes.push('not listed by Poe right now');
-      items.push({
-        label: c.entry.id,
-        description: c.liveOnly && c.entry.base === 0 && c.entry.per1kTokens === 0 ? 'price unknown' : describePrice(c.entry),
-        detail: notes.length > 0 ? notes.join(' · ') : undefined,
-        picked: c.picked,
-        candidate: c,
-      });
+  const someUnpicked = candidates.some((c) => !c.picked);
+  for (const picked of [true, false]) {
+    for (const modality of MODALITIES) {
+      const group = candidates.filter((c) => c.picked === picked && c.entry.modality === modality).sort((a, b) => a.entry.id.localeCompare(b.entry.id));
+      if (group.length === 0) continue;
+      const label = MODALITY_LABEL[modality];
+      items.push({ label: someUnpicked ? `${label} — ${picked ? 'listed now' : 'more from Poe'}` : label, kind: vscode.QuickPickItemKind.Separator });
+      for (const c of group) {
+        items.push({
+          label: c.entry.id,
+          description: c.liveOnly && c.entry.base === 0 && c.entry.per1kTokens === 0 ? 'price unknown' : describePrice(c.entry),
+          detail: candidateDetail(c, label),
+          picked: c.picked,
+          candidate: c,
+        });
+      }
     }
   }
   return items;
@@ -76,7 +78,9 @@ function toItems(candidates: Candidate[]): Item[] {
 async function showPicker(candidates: Candidate[], liveError: string | undefined): Promise<Candidate[] | undefined> {
   const qp = vscode.window.createQuickPick<Item>();
   qp.title = 'Poe: Pick Models';
-  qp.placeholder = liveError ? `Poe's live list is unavailable (${liveError}); showing models.yaml` : 'Models the proxy lists on /v1/models (type to filter)';
+  qp.placeholder = liveError
+    ? `Poe's own list could not be read (${liveError}); these are the models in models.yaml`
+    : 'Tick the models your tools should see; type a name or a kind (text, image, …) to search';
   qp.canSelectMany = true;
   qp.matchOnDescription = true;
   qp.matchOnDetail = true;

@@ -83,6 +83,19 @@ function liveModality(r: Record<string, unknown>): Modality {
   return 'text';
 }
 
+/**
+ * The second line of a Pick Models row: its kind (so typing "image" finds the image models), context
+ * window, tool support, and why its price or availability is uncertain.
+ */
+export function candidateDetail(c: Candidate, kindLabel: string): string {
+  const parts = [kindLabel];
+  if (c.entry.maxTokens) parts.push(`${c.entry.maxTokens.toLocaleString('en-US')}-token context`);
+  if (c.entry.modality === 'text') parts.push(c.entry.tools === false ? 'no tool calls' : 'tool calls');
+  if (c.liveOnly) parts.push('not in models.yaml: price unknown');
+  if (c.live === false) parts.push('not listed by Poe right now');
+  return parts.join(' · ');
+}
+
 /** "12 + 0.5/1k tokens" style price of a registry entry. */
 export function describePrice(m: ModelEntry): string {
   const parts: string[] = [];

@@ -27,9 +27,15 @@ export interface ProxyState {
   port?: number;
   /** What went wrong (`error`), or who serves the port (`external`). */
   message?: string;
+  /** For `error`: what the user can do about it (another port, fix the models file, read the logs). */
+  fix?: ErrorFix;
 }
 
+export type ErrorFix = 'port' | 'models' | 'logs';
+
 export interface ControllerDeps {
+  /** globalState: shared by every window of the profile; holds the "stopped everywhere" flag. */
+  shared: vscode.Memento;
   config: Config;
   keys: KeyStore;
   balance: BalanceService;
@@ -39,6 +45,10 @@ export interface ControllerDeps {
   models: ModelsStore;
 }
 
+/** globalState key: the user stopped the proxy (in any window); every window stays stopped until a Start. */
+export const STOPPED_EVERYWHERE = 'poeProxy.stoppedEverywhere';
+/** How often a window looks at the shared stopped flag (set or cleared by another window). */
+export const SHARED_STOP_POLL_MS = 2_000;
 /** How often a window that does not serve checks whether the serving window went away. */
 export const TAKEOVER_INTERVAL_MS = 5_000;
 /** In-flight streams get this long when VS Code shuts the extension down. */
@@ -63,10 +73,16 @@ export class ProxyController implements vscode.Disposable {
   private wanted = false;
   private ops: Promise<unknown> = Promise.resolve();
   private takeoverTimer: ReturnType<typeof setInterval> | undefined;
+  private readonly sharedStopTimer: ReturnType<typeof setInterval>;
+  /** This window is stopped because of the shared flag (its own Stop, or another window's). */
+  private stoppedEverywhere = false;
   private disposed = false;
   private readonly subs: vscode.Disposable[] = [];
 
   constructor(private readonly deps: ControllerDeps) {
+    this.stoppedEverywhere = deps.shared.get<boolean>(STOPPED_EVERYWHERE) === true;
+    this.sharedStopTimer = setInterval(() => void this.followSharedStop(), SHARED_STOP_POLL_MS);
+    this.sharedStopTimer.unref?.();
     this.subs.push(
       deps.config.onDidChange((e) => this.applySettings(e.keys)),
       deps.keys.onDidChange((which) => {
@@ -104,6 +120,42 @@ export class ProxyController implements vscode.Disposable {
   start(): Promise<void> {
     this.wanted = true;
     return this.queue(() => this.doStart());
+  }
+
+  /** Whether the user stopped the proxy for every window (autostart waits for a Start). */
+  get isStoppedEverywhere(): boolean {
+    return this.stoppedEverywhere;
+  }
+
+  /** The Stop command: stops this window and, through the shared flag, every other one (no takeover). */
+  async stopEverywhere(): Promise<void> {
+    this.stoppedEverywhere = true;
+    await this.deps.shared.update(STOPPED_EVERYWHERE, true);
+    await this.stop();
+  }
+
+  /** The Start command: clears the shared flag (the other windows follow) and starts here. */
+  async startEverywhere(): Promise<void> {
+    this.stoppedEverywhere = false;
+    await this.deps.shared.update(STOPPED_EVERYWHERE, undefined);
+    await this.start();
+  }
+
+  /** Follows a Stop or Start pressed in another window. */
+  private async followSharedStop(): Promise<void> {
+    if (this.disposed) return;
+    const flag = this.deps.shared.get<boolean>(STOPPED_EVERYWHERE) === true;
+    if (flag && !this.stoppedEverywhere) {
+      this.stoppedEverywhere = true;
+      if (this.wanted) {
+        this.deps.logger.info('stopped in another window: stopping here too');
+        await this.stop();
+      }
+    } else if (!flag && this.stoppedEverywhere) {
+      this.stoppedEverywhere = false;
+      this.deps.logger.info('started in another window: starting here too');
+      await this.start();
+    }
   }
 
   stop(graceMs?: number): Promise<void> {
@@ -250,9 +302,9 @@ export class ProxyController implements vscode.Disposable {
     this.fail(`Cannot listen on ${where}: ${e.message}`, 'logs');
   }
 
-  private fail(message: string, action: 'port' | 'models' | 'logs'): void {
+  private fail(message: string, action: ErrorFix): void {
     this.deps.logger.error(message);
-    this.setState({ kind: 'error', message });
+    this.setState({ kind: 'error', message, fix: action });
     if (this.disposed) return;
     const actions = action === 'port' ? ['Use Another Port', 'Show Logs'] : action === 'models' ? ['Open Models File', 'Show Logs'] : ['Show Logs'];
     void vscode.window.showErrorMessage(`Poe proxy: ${message}`, ...actions).then((picked) => {
@@ -373,6 +425,7 @@ export class ProxyController implements vscode.Disposable {
     await this.queue(() => this.doStop(graceMs));
     this.disposed = true;
     this.stopTakeover();
+    clearInterval(this.sharedStopTimer);
     const tokens = this.tokens;
     this.tokens = undefined;
     await tokens?.dispose().catch(() => undefined);

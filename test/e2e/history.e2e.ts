@@ -10,7 +10,7 @@ import OpenAI from 'openai';
 import type { Frame } from 'playwright-core';
 import { DEFAULT_API_KEY, FakePoe } from '../support/fakePoe';
 import type { E2eContext, E2ePrepare } from './harness';
-import { clickTab, COL, freePort, grouped, historyRows, isHistoryReady, totalsCards, waitFor } from './support';
+import { clickTab, COL, dismissWalkthrough, freePort, grouped, historyRows, isHistoryReady, totalsCards, waitFor } from './support';
 
 const BALANCE = 3_456_789; // shown as "Poe 3.46M"
 const TAB_TITLE = 'Poe Cost History';
@@ -30,6 +30,7 @@ export async function prepare(): Promise<E2ePrepare> {
 
 export async function run({ step, helpers, page, artifactsDir, workspace, log }: E2eContext): Promise<void> {
   await step('the status bar asks for a key on a fresh install', () => helpers.statusBarText(/Poe: set key/, { timeout: 60_000 }));
+  await step('the walkthrough opens on the first start; closed for this module', () => dismissWalkthrough(page));
 
   await step('"Poe: Set API Key" from the command palette stores a key the fake accepts', async () => {
     await helpers.runCommand('Poe: Set API Key');

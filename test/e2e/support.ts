@@ -113,3 +113,16 @@ export function zipEntryNames(zip: Buffer): string[] {
   }
   return names;
 }
+
+/**
+ * A fresh profile opens the walkthrough by itself, and once more ~3 s later while its tab is still the
+ * active one (see Ctx.openWalkthroughOnce); that can take the command palette's focus. Modules that are
+ * not about onboarding wait for it and close its tab first (after which it never reopens).
+ */
+export async function dismissWalkthrough(page: Page): Promise<void> {
+  await page.getByText('Get started with Poe Proxy').first().waitFor({ state: 'visible', timeout: 60_000 });
+  const tab = page.locator('.tabs-container .tab', { hasText: 'Welcome' }).first();
+  await tab.hover();
+  await tab.locator('.tab-actions .action-label').first().click({ timeout: 10_000 });
+  await tab.waitFor({ state: 'detached', timeout: 10_000 });
+}

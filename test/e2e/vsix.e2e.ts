@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 import OpenAI from 'openai';
 import { DEFAULT_API_KEY, FakePoe } from '../support/fakePoe';
 import type { E2eContext, E2ePrepare } from './harness';
-import { COL, freePort, getJson, grouped, historyRows, isHistoryReady, waitFor, zipEntryNames } from './support';
+import { COL, dismissWalkthrough, freePort, getJson, grouped, historyRows, isHistoryReady, waitFor, zipEntryNames } from './support';
 
 // out*/test/e2e -> repository root
 const ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -27,8 +27,18 @@ const EXPECTED_ENTRIES = [
   'extension/dist/extension.js',
   'extension/dist/extension.js.map',
   'extension/dist/tokenWorker.js',
+  'extension/media/history-dark.svg',
+  'extension/media/history-light.svg',
   'extension/media/history.css',
   'extension/media/history.js',
+  'extension/media/icon.png',
+  'extension/media/screenshots/history.png',
+  'extension/media/screenshots/statusbar-offline.png',
+  'extension/media/screenshots/statusbar.png',
+  'extension/media/walkthrough/openHistory.md',
+  'extension/media/walkthrough/pointTool.md',
+  'extension/media/walkthrough/sendRequest.md',
+  'extension/media/walkthrough/setKey.md',
   'extension/models.yaml',
   'extension/package.json',
   'extension/readme.md',
@@ -81,12 +91,16 @@ export async function run({ step, helpers, page, codeServer, log }: E2eContext):
     const dir = path.join(codeServer.extensionsDir, EXTENSION_DIR);
     for (const f of ['dist/extension.js', 'dist/tokenWorker.js', 'media/history.js', 'media/history.css', 'models.yaml']) assert.ok(existsSync(path.join(dir, f)), f);
     assert.ok(!existsSync(path.join(dir, 'src')) && !existsSync(path.join(dir, 'node_modules')), 'no sources or node_modules');
+    // The extension page shows the user README (MARKETPLACE.md), not the contributors' one.
+    assert.strictEqual(readFileSync(path.join(dir, 'readme.md'), 'utf8'), readFileSync(path.join(ROOT, 'MARKETPLACE.md'), 'utf8'));
   });
 
   await step('the installed copy activates: status bar item', async () => {
     assert.ok(!(await page.title()).includes('Extension Development Host'), 'not the development folder');
     await helpers.statusBarText(/Poe: set key/, { timeout: 60_000 });
   });
+
+  await step('the installed copy opens its walkthrough on the first start', () => dismissWalkthrough(page));
 
   await step('the proxy answers /health on the configured port', async () => {
     const health = await waitFor('/health', () => getJson(proxyPort, '/health').catch(() => undefined));

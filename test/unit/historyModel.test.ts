@@ -7,10 +7,12 @@ import {
   buildChart,
   daysBetween,
   emptySummary,
+  entryDetails,
   exportFileName,
   formatCompact,
   formatDuration,
   formatNumber,
+  formatShortTime,
   formatTime,
   insertionIndex,
   latestPage,
@@ -359,6 +361,21 @@ describe('historyModel', () => {
     it('formats local times and leaves garbage alone', () => {
       assert.equal(formatTime(new Date(2025, 2, 1, 9, 5, 7).toISOString()), '2025-03-01 09:05:07');
       assert.equal(formatTime('garbage'), 'garbage');
+      assert.equal(formatShortTime(new Date(2025, 2, 1, 9, 5, 7).toISOString()), '03-01 09:05');
+      assert.equal(formatShortTime('garbage'), 'garbage');
+    });
+
+    it("lists a request's details with its failure reason first", () => {
+      assert.deepEqual(entryDetails(entry({ error: 'Poe answered 502', httpStatus: 502, endpoint: 'chat', stream: true, retries: 2, client: 'claude-code', clipped: true })), [
+        'Poe answered 502',
+        'HTTP 502',
+        'chat',
+        'stream',
+        'context clipped',
+        '2 retries',
+        'client claude-code',
+      ]);
+      assert.deepEqual(entryDetails(entry({ httpStatus: 200, endpoint: 'messages', stream: false, retries: 1, client: '', clipped: false })), ['HTTP 200', 'messages', '1 retry']);
     });
 
     it('labels points as actual or estimated', () => {

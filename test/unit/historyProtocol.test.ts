@@ -57,6 +57,9 @@ describe('historyProtocol', () => {
         { type: 'setFilter', requestId: 2, filter },
         { type: 'loadMore', requestId: 3, filter, before: { time: '2025-03-01T12:00:00.000Z', id: 'req-1' } },
         { type: 'requestExport', filter: EMPTY_FILTER },
+        { type: 'nextStep', step: 'copyBaseUrl' },
+        { type: 'nextStep', step: 'configureClient' },
+        { type: 'nextStep', step: 'walkthrough' },
       ];
       for (const g of good) assert.equal(isFromWebview(g), true, JSON.stringify(g));
     });
@@ -70,6 +73,8 @@ describe('historyProtocol', () => {
         [],
         {},
         { type: 'nope' },
+        { type: 'nextStep', step: 'workbench.action.terminal.new' }, // only the fixed steps, never a command name
+        { type: 'nextStep' },
         { type: 'ready', requestId: 1, filter: EMPTY_FILTER }, // rows missing
         { type: 'ready', requestId: 1, filter: EMPTY_FILTER, rows: -1 },
         { type: 'ready', requestId: 1, filter: EMPTY_FILTER, rows: 1.5 },

@@ -125,6 +125,32 @@ describe('PoeUsage', () => {
       assert.ok(warns[2].includes('HTTP 500'));
     });
 
+    it('says why the last balance fetch failed (key rejected, unreachable, other) until one succeeds', async () => {
+      let reply: () => Reply | Promise<Reply> = () => ({ status: 401, body: { error: { message: 'Invalid API key' } } });
+      const u = make({ fetchJson: () => Promise.resolve().then(() => reply()) });
+      const seen: Array<string | undefined> = [];
+      u.onDidChangeBalanceProblem((p) => seen.push(p?.kind));
+      assert.equal(u.balanceProblem(), undefined);
+      assert.equal(await u.getBalance({ maxAgeMs: 0 }), undefined);
+      assert.equal(u.balanceProblem()?.kind, 'key-rejected');
+      assert.match(u.balanceProblem()!.message, /Poe rejected the API key/);
+      assert.equal(u.balanceProblem()!.at, T0);
+      reply = () => Promise.reject(new Error('cannot reach Poe at http://127.0.0.1:9: ECONNREFUSED'));
+      await clock.tickAsync(1_000);
+      await u.getBalance({ maxAgeMs: 0 });
+      assert.deepEqual({ kind: u.balanceProblem()?.kind, at: u.balanceProblem()?.at }, { kind: 'unreachable', at: T0 + 1_000 });
+      assert.match(u.balanceProblem()!.message, /^Could not get an answer from Poe: cannot reach Poe at .*ECONNREFUSED/);
+      await u.getBalance({ maxAgeMs: 0 }); // the same problem again: no second event
+      reply = () => ({ status: 503, body: {} });
+      await u.getBalance({ maxAgeMs: 0 });
+      assert.equal(u.balanceProblem()?.kind, 'error');
+      assert.match(u.balanceProblem()!.message, /HTTP 503/);
+      reply = () => balanceReply(42);
+      assert.equal(await u.getBalance({ maxAgeMs: 0 }), 42);
+      assert.equal(u.balanceProblem(), undefined);
+      assert.deepEqual(seen, ['key-rejected', 'unreachable', 'error', undefined]);
+    });
+
     it('gives up on a fetch that hangs and aborts its signal', async () => {
       const f = fakeFetch(() => new Promise<Reply>(() => undefined));
       const u = make({ fetchJson: f.fn, balanceTimeoutMs: 5_000 });

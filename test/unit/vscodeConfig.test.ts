@@ -3,14 +3,27 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { DEFAULT_CONFIG, makeConfig } from '../../src/core/config';
 import { ModelRegistry } from '../../src/core/registry';
-import { mergeCandidates, parseLiveModels, renderModelsYaml } from '../../src/vscode/modelsYaml';
+import { candidateDetail, mergeCandidates, parseLiveModels, renderModelsYaml } from '../../src/vscode/modelsYaml';
 import { accessKeyRequired, changedKeys, diffValues, readSettings, SETTINGS, specDefault, userValue, type Inspected } from '../../src/vscode/settings';
 
 const root = path.resolve(__dirname, '../../..');
 const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
-const props: Record<string, Record<string, unknown>> = pkg.contributes.configuration.properties;
+/** The settings are contributed in titled groups (General, Spending guards, …); all of them, flattened. */
+const groups: Array<{ title: string; properties: Record<string, Record<string, unknown>> }> = pkg.contributes.configuration;
+const props: Record<string, Record<string, unknown>> = Object.assign({}, ...groups.map((g) => g.properties));
 
 describe('VS Code settings (package.json ↔ DEFAULT_CONFIG)', () => {
+  it('come in titled groups, each saying once that it is read from the user settings only', () => {
+    assert.deepEqual(
+      groups.map((g) => g.title),
+      ['Poe Proxy: General', 'Poe Proxy: Spending guards', 'Poe Proxy: Footer', 'Poe Proxy: Network and security', 'Poe Proxy: Advanced'],
+    );
+    for (const g of groups) {
+      const says = Object.values(g.properties).filter((p) => /user settings only/i.test(String(p.markdownDescription)));
+      assert.equal(says.length, 1, g.title);
+    }
+  });
+
   it('every poeProxy.* setting in package.json has a spec, and every spec is contributed', () => {
     const contributed = Object.keys(props).sort();
     const specified = SETTINGS.map((s) => `poeProxy.${s.key}`).sort();
@@ -166,6 +179,14 @@ describe('picked models file', () => {
       { id: 'Pic-Bot', modality: 'image', base: 0, per1kTokens: 0, aliases: [], maxTokens: undefined, maxOutputTokens: undefined, encoding: undefined, tools: undefined },
     ]);
     assert.equal(back.textMaxTokens, 200000);
+  });
+
+  it("a Pick Models row's detail: its kind (searchable), context window, tool support, and what is uncertain", () => {
+    const live = parseLiveModels({ object: 'list', data: [{ id: 'GPT-4.1' }, { id: 'New-Bot' }] });
+    const [gpt, image, newBot] = mergeCandidates(source, undefined, live, undefined);
+    assert.equal(candidateDetail(gpt, 'Text'), 'Text · 1,000,000-token context · tool calls');
+    assert.equal(candidateDetail(image, 'Image'), 'Image · not listed by Poe right now');
+    assert.equal(candidateDetail(newBot, 'Text'), 'Text · tool calls · not in models.yaml: price unknown');
   });
 
   it('earlier picks decide what is pre-selected, and keep live-only models known', () => {
