@@ -4,6 +4,7 @@
  */
 import { ProxyError } from './errors';
 import type { LedgerEntry } from './ledger';
+import { redact } from './log';
 import type { Usage } from './openaiTypes';
 import { estimatePoints, type ModelEntry } from './registry';
 import type { PoeUsage } from './usage';
@@ -82,6 +83,6 @@ export function ledgerEntry(f: LedgerFacts, o: Outcome): LedgerEntry {
     clipped: o.clipped,
     retries: o.retries,
     client: f.client,
-    ...(o.error ? { error: o.error.slice(0, 500) } : {}),
+    ...(o.error ? { error: redact(o.error).slice(0, 500) } : {}),
   };
 }

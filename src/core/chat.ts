@@ -11,7 +11,7 @@ import { ProxyError } from './errors';
 import { renderFooter, stripFooters, formatPoints } from './footer';
 import { costCapError, noApiKeyError, pausedBalance, pausedText, unknownModelError } from './guards';
 import type { LedgerEntry } from './ledger';
-import { redact, type Logger } from './log';
+import { redact, scrubSecrets, type Logger } from './log';
 import { contentText, type ChatChunk, type ChatCompletion, type ChatMessage, type ChatRequest, type Usage } from './openaiTypes';
 import { estimatePoints, type ModelEntry, type ModelRegistry } from './registry';
 import { relayWrite, SSE_HEADERS } from './relay';
@@ -356,7 +356,7 @@ export class ChatExchange {
     completion.usage = this.usageWithCost(usage);
     if (this.wantsStream) {
       this.commitSse(rateLimitHeaders(up));
-      this.res.end(completionAsSse(completion, this.request.stream_options?.include_usage === true));
+      this.res.end(scrubSecrets(completionAsSse(completion, this.request.stream_options?.include_usage === true)));
     } else {
       this.sendJson(200, completion, rateLimitHeaders(up));
     }
@@ -434,11 +434,11 @@ export class ChatExchange {
 
   /** Writes to the client; when its buffer is full, pauses the upstream until it drains (backpressure). */
   private write(data: string, up?: IncomingMessage): void {
-    relayWrite(this.res, data, up);
+    relayWrite(this.res, scrubSecrets(data), up);
   }
 
   private sendJson(status: number, body: unknown, extra: Record<string, string> = {}): void {
-    const text = JSON.stringify(body);
+    const text = scrubSecrets(JSON.stringify(body));
     this.res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...this.clipHeaders(), ...extra });
     this.res.end(text);
   }

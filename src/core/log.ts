@@ -29,6 +29,23 @@ export function forgetSecret(value: string | undefined): void {
   if (value) secrets.delete(value);
 }
 
+/**
+ * Replaces the registered secrets (not the bearer pattern: relayed answers may discuss tokens) in text
+ * Poe sent that goes to a client or the ledger. The common case, no secret in it, returns the input
+ * itself after one native search per secret, so a relayed stream pays next to nothing.
+ */
+export function scrubSecrets(data: string): string;
+export function scrubSecrets(data: Buffer): Buffer;
+export function scrubSecrets(data: string | Buffer): string | Buffer {
+  for (const s of secrets) {
+    if (!data.includes(s)) continue;
+    const text = typeof data === 'string' ? data : data.toString('utf8');
+    const out = [...secrets].reduce((t, k) => t.split(k).join('[redacted]'), text);
+    return typeof data === 'string' ? out : Buffer.from(out, 'utf8');
+  }
+  return data;
+}
+
 const bearerPattern = /(bearer\s+)[A-Za-z0-9._~+/=-]{8,}/gi;
 
 /** Removes registered secrets and anything that looks like a bearer token. */

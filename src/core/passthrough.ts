@@ -10,6 +10,7 @@ import { rateLimitHeaders, streamBrokeOff, type ChatServices } from './chat';
 import { badRequest, ProxyError } from './errors';
 import { costCapError, noApiKeyError, pausedBalance, pausedText, unknownModelError } from './guards';
 import type { LedgerEntry } from './ledger';
+import { redact, scrubSecrets } from './log';
 import type { ModelEntry } from './registry';
 import { EventAligner, KeepAlive, relayWrite, SSE_HEADERS } from './relay';
 import { SSE_PING, SseParser, type SseEvent } from './sse';
@@ -179,13 +180,14 @@ export class PassthroughExchange {
           up.destroy();
           return;
         }
+        // Whole events only, so a key Poe quotes back (say in an error event) is never split across writes.
         const ready = aligner.push(chunk);
-        if (ready) relayWrite(this.res, ready, up);
+        if (ready) relayWrite(this.res, scrubSecrets(ready), up);
       });
       up.once('end', () => {
         for (const ev of parser.end()) this.readEvent(ev);
         const rest = aligner.end();
-        if (rest) relayWrite(this.res, rest);
+        if (rest) relayWrite(this.res, scrubSecrets(rest));
         resolve();
       });
       up.once('error', (err) => {
@@ -231,8 +233,8 @@ export class PassthroughExchange {
       throw new ProxyError(502, `Poe returned a response that is not valid JSON (${raw.length} bytes). Retry; if it persists, try another model.`, 'upstream_error', 'invalid_upstream_json');
     }
     this.dialect.onJson(parsed, this.state);
-    // Poe's own bytes go to the client unchanged.
-    this.sendJson(200, raw, rateLimitHeaders(up));
+    // Poe's own bytes go to the client unchanged (but for a secret it quoted back).
+    this.sendJson(200, scrubSecrets(raw), rateLimitHeaders(up));
     await this.settleInBackground();
   }
 
@@ -265,7 +267,7 @@ export class PassthroughExchange {
   private noteError(status: number, message: string): void {
     this.outcome.status = 'error';
     this.outcome.httpStatus = status;
-    this.outcome.error = message;
+    this.outcome.error = redact(message); // Poe's error text may quote the key back
   }
 
   // ---- writing ------------------------------------------------------------------------------
