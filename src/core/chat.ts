@@ -279,7 +279,6 @@ export class ChatExchange {
         resolve();
       };
       up.on('data', (buf: Buffer) => {
-        this.notePing();
         try {
           for (const ev of parser.push(buf)) handleEvent(ev.data);
         } catch (err) {
@@ -435,6 +434,8 @@ export class ChatExchange {
   /** Writes to the client; when its buffer is full, pauses the upstream until it drains (backpressure). */
   private write(data: string, up?: IncomingMessage): void {
     relayWrite(this.res, scrubSecrets(data), up);
+    // Only what the client received counts as activity: Poe's comments and ignored lines do not.
+    this.notePing();
   }
 
   private sendJson(status: number, body: unknown, extra: Record<string, string> = {}): void {

@@ -172,17 +172,20 @@ export class PassthroughExchange {
 
     await new Promise<void>((resolve) => {
       up.on('data', (chunk: Buffer) => {
-        this.pings.touch();
+        let ready: Buffer | undefined;
         try {
           for (const ev of parser.push(chunk)) this.readEvent(ev);
+          // Whole events only, so a key Poe quotes back (say in an error event) is never split across writes.
+          ready = aligner.push(chunk);
         } catch (err) {
           streamError = (err as Error).message;
           up.destroy();
           return;
         }
-        // Whole events only, so a key Poe quotes back (say in an error event) is never split across writes.
-        const ready = aligner.push(chunk);
-        if (ready) relayWrite(this.res, scrubSecrets(ready), up);
+        if (!ready) return;
+        relayWrite(this.res, scrubSecrets(ready), up);
+        // Only bytes the client received count as activity: comments or a half event Poe trickles do not.
+        this.pings.touch();
       });
       up.once('end', () => {
         for (const ev of parser.end()) this.readEvent(ev);
