@@ -4,7 +4,7 @@
  */
 import { ProxyError } from './errors';
 import type { LedgerEntry } from './ledger';
-import { redact } from './log';
+import { capText, redact } from './log';
 import type { Usage } from './openaiTypes';
 import { estimatePoints, type ModelEntry } from './registry';
 import type { PoeUsage } from './usage';
@@ -55,6 +55,10 @@ export function noteFailure(outcome: Outcome, err: unknown): ProxyError {
   return pe;
 }
 
+/** Longest model (and client) name and error text stored in a ledger entry. */
+export const MAX_LEDGER_MODEL_CHARS = 200;
+export const MAX_LEDGER_ERROR_CHARS = 500;
+
 export interface LedgerFacts {
   startedAt: number;
   requestId: string | string[] | undefined;
@@ -68,8 +72,9 @@ export interface LedgerFacts {
 export function ledgerEntry(f: LedgerFacts, o: Outcome): LedgerEntry {
   return {
     time: new Date(f.startedAt).toISOString(),
-    id: f.requestId?.toString().slice(0, 64) ?? '',
-    model: f.model,
+    // Client-supplied strings are capped before they are stored (a 6 MB model name is not a 6 MB line).
+    id: capText(f.requestId?.toString() ?? '', 64),
+    model: capText(f.model, MAX_LEDGER_MODEL_CHARS),
     endpoint: f.endpoint,
     stream: f.stream,
     status: o.status,
@@ -82,7 +87,7 @@ export function ledgerEntry(f: LedgerFacts, o: Outcome): LedgerEntry {
     durationMs: Date.now() - f.startedAt,
     clipped: o.clipped,
     retries: o.retries,
-    client: f.client,
-    ...(o.error ? { error: redact(o.error).slice(0, 500) } : {}),
+    client: capText(f.client, MAX_LEDGER_MODEL_CHARS),
+    ...(o.error ? { error: capText(redact(o.error), MAX_LEDGER_ERROR_CHARS) } : {}),
   };
 }

@@ -4,6 +4,7 @@
  */
 import type { ProxyConfig } from './config';
 import { ProxyError } from './errors';
+import { capText } from './log';
 import { formatPoints } from './footer';
 import { estimatePoints, type ModelEntry, type ModelRegistry } from './registry';
 import type { PoeUsage } from './usage';
@@ -11,7 +12,7 @@ import type { PoeUsage } from './usage';
 export function unknownModelError(requested: string, registry: ModelRegistry): ProxyError {
   return new ProxyError(
     404,
-    `Model "${requested}" is not in the proxy's model registry (${registry.source}). List the available ids with GET /v1/models, or add it to models.yaml (VS Code: "Poe: Pick Models").`,
+    `Model "${capText(requested, 200)}" is not in the proxy's model registry (${registry.source}). List the available ids with GET /v1/models, or add it to models.yaml (VS Code: "Poe: Pick Models").`,
     'not_found_error',
     'model_not_found',
     'model',
