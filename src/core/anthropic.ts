@@ -10,6 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { badRequest, ProxyError } from './errors';
+import { worstOutputLimit } from './guards';
 import type { Logger } from './log';
 import type { RelayState, WireDialect } from './passthrough';
 import type { ModelEntry, ModelRegistry } from './registry';
@@ -181,7 +182,7 @@ export function anthropicDialect(logger: Logger): WireDialect {
     },
     validate: validateMessagesRequest,
     inputTexts: anthropicInputTexts,
-    maxOutputTokens: (body) => (typeof body.max_tokens === 'number' ? body.max_tokens : undefined),
+    maxOutputTokens: (body) => worstOutputLimit(body.max_tokens, (body.thinking as { budget_tokens?: unknown } | undefined)?.budget_tokens),
     pausedJson: anthropicMessage,
     pausedStream: anthropicMessageStream,
     errorBody: anthropicErrorBody,

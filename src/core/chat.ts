@@ -9,7 +9,7 @@ import type { ProxyConfig } from './config';
 import { ledgerEntry, newOutcome, noteFailure, settlePoints } from './accounting';
 import { ProxyError } from './errors';
 import { renderFooter, stripFooters, formatPoints } from './footer';
-import { costCapError, noApiKeyError, pausedBalance, pausedText, unknownModelError } from './guards';
+import { costCapError, countImageParts, IMAGE_TOKEN_ESTIMATE, noApiKeyError, pausedBalance, pausedText, unknownModelError, worstOutputLimit } from './guards';
 import type { LedgerEntry } from './ledger';
 import { redact, scrubSecrets, type Logger } from './log';
 import { contentText, type ChatChunk, type ChatCompletion, type ChatMessage, type ChatRequest, type Usage } from './openaiTypes';
@@ -164,7 +164,7 @@ export class ChatExchange {
   private async clipContext(messages: ChatMessage[], model: ModelEntry): Promise<ClipResult> {
     const { config, registry } = this.svc;
     const contextLimit = registry.contextLimit(model, config.contextLimit);
-    const reserve = this.request.max_tokens ?? this.request.max_completion_tokens ?? Math.min(config.outputReserve, model.maxOutputTokens ?? Number.POSITIVE_INFINITY);
+    const reserve = this.outputLimit() ?? Math.min(config.outputReserve, model.maxOutputTokens ?? Number.POSITIVE_INFINITY);
     // Never let a huge reserve leave no room at all for the conversation.
     const limit = Math.max(Math.floor(contextLimit / 4), contextLimit - reserve);
     const result = await clipMessages(messages, { limit, encoding: encodingForModel(model.id, model.encoding) }, this.svc.tokens);
@@ -177,17 +177,25 @@ export class ChatExchange {
   private async checkCostCap(model: ModelEntry, clip: ClipResult): Promise<void> {
     if (this.svc.config.maxPointsPerMessage <= 0) return;
     const input = await this.countPromptTokens(clip);
-    const output = this.request.max_tokens ?? this.request.max_completion_tokens ?? model.maxOutputTokens ?? this.svc.config.outputReserve;
+    const output = this.outputLimit() ?? model.maxOutputTokens ?? this.svc.config.outputReserve;
     const refusal = costCapError(this.svc.config, this.svc.registry, model, input, output);
     if (!refusal) return;
     this.outcome.status = 'refused';
     throw refusal;
   }
 
+  /** The largest output limit the request sets, whichever field (the cap counts the worst case). */
+  private outputLimit(): number | undefined {
+    return worstOutputLimit(this.request.max_tokens, this.request.max_completion_tokens);
+  }
+
+  /** Everything Poe bills as input: the messages, tool calls, tool definitions, response schema and images. */
   private async countPromptTokens(clip: ClipResult): Promise<number> {
+    const { tools, functions, response_format } = this.request as ChatRequest & { functions?: unknown };
     const texts = clip.messages.map((m) => contentText(m.content) + (m.tool_calls ? JSON.stringify(m.tool_calls) : ''));
+    for (const defs of [tools, functions, response_format]) if (defs) texts.push(JSON.stringify(defs));
     const counts = await this.svc.tokens.count(texts, encodingForModel(this.model!.id, this.model!.encoding));
-    return counts.reduce((a, b) => a + b + PER_MESSAGE_OVERHEAD, 0);
+    return counts.reduce((a, b) => a + b + PER_MESSAGE_OVERHEAD, 0) + countImageParts(clip.messages) * IMAGE_TOKEN_ESTIMATE;
   }
 
   // ---- upstream -----------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ledgerEntry, newOutcome, noteFailure, settlePoints } from './accounting';
 import { rateLimitHeaders, streamBrokeOff, type ChatServices } from './chat';
 import { badRequest, ProxyError } from './errors';
-import { costCapError, noApiKeyError, pausedBalance, pausedText, unknownModelError } from './guards';
+import { costCapError, countImageParts, IMAGE_TOKEN_ESTIMATE, noApiKeyError, pausedBalance, pausedText, unknownModelError } from './guards';
 import type { LedgerEntry } from './ledger';
 import { redact, scrubSecrets } from './log';
 import type { ModelEntry } from './registry';
@@ -70,6 +70,8 @@ export class PassthroughExchange {
   private requestedModel = '';
   private wantsStream = false;
   private inputTexts: string[] = [];
+  /** Images in the input, counted as IMAGE_TOKEN_ESTIMATE tokens each. */
+  private inputImages = 0;
   /** SSE comments while Poe is silent (before its headers, or between events): clients must not time out. */
   private readonly pings: KeepAlive;
 
@@ -121,6 +123,7 @@ export class PassthroughExchange {
     this.model = model;
     if (!this.svc.getApiKey()) throw noApiKeyError();
     this.inputTexts = dialect.inputTexts(body);
+    this.inputImages = countImageParts(body);
 
     const balance = await pausedBalance(config, this.svc.usage);
     if (balance !== undefined) return this.answerPaused(model, pausedText(balance, config.pointsCutoff));
@@ -246,7 +249,7 @@ export class PassthroughExchange {
   private async countInput(): Promise<number> {
     const model = this.model!;
     const counts = await this.svc.tokens.count(this.inputTexts, encodingForModel(model.id, model.encoding));
-    return counts.reduce((a, b) => a + b + PER_MESSAGE_OVERHEAD, 0);
+    return counts.reduce((a, b) => a + b + PER_MESSAGE_OVERHEAD, 0) + this.inputImages * IMAGE_TOKEN_ESTIMATE;
   }
 
   /** Usage as Poe reported it, else estimated from the request and the relayed text. */

@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { ProxyError } from './errors';
+import { worstOutputLimit } from './guards';
 import type { RelayState, WireDialect } from './passthrough';
 import { validateResponsesRequest } from './validate';
 
@@ -98,7 +99,7 @@ export const responsesDialect: WireDialect = {
   upstreamHeaders: () => ({}),
   validate: validateResponsesRequest,
   inputTexts: responsesInputTexts,
-  maxOutputTokens: (body) => (typeof body.max_output_tokens === 'number' ? body.max_output_tokens : undefined),
+  maxOutputTokens: (body) => worstOutputLimit(body.max_output_tokens, body.max_tokens, body.max_completion_tokens),
   pausedJson: responsesMessage,
   pausedStream: responsesMessageStream,
   errorBody: (err: ProxyError) => err.toBody(),
