@@ -82,6 +82,8 @@ export class ChatExchange {
   private model: ModelEntry | undefined;
   private wantsStream = false;
   private clip: ClipResult | undefined;
+  /** Input tokens the cost cap counted (kept for the ladder's check). */
+  private capInput: number | undefined;
   private readonly outcome = newOutcome();
 
   constructor(
@@ -177,11 +179,24 @@ export class ChatExchange {
   private async checkCostCap(model: ModelEntry, clip: ClipResult): Promise<void> {
     if (this.svc.config.maxPointsPerMessage <= 0) return;
     const input = await this.countPromptTokens(clip);
+    this.capInput = input;
     const output = this.outputLimit() ?? model.maxOutputTokens ?? this.svc.config.outputReserve;
     const refusal = costCapError(this.svc.config, this.svc.registry, model, input, output);
     if (!refusal) return;
     this.outcome.status = 'refused';
     throw refusal;
+  }
+
+  /**
+   * True when `candidate` (a ladder rung's rewrite) no longer limits the output although the request
+   * did, and the model's own worst case is above the per-message cap: the ladder must not walk around it.
+   */
+  private widensPastCap(candidate: ChatRequest): boolean {
+    const { config, registry } = this.svc;
+    const model = this.model!;
+    if (config.maxPointsPerMessage <= 0 || this.capInput === undefined || this.outputLimit() === undefined) return false;
+    if (worstOutputLimit(candidate.max_tokens, candidate.max_completion_tokens) !== undefined) return false;
+    return costCapError(config, registry, model, this.capInput, model.maxOutputTokens ?? config.outputReserve) !== undefined;
   }
 
   /** The largest output limit the request sets, whichever field (the cap counts the worst case). */
@@ -205,6 +220,8 @@ export class ChatExchange {
     const { upstream, ladder, logger, config } = this.svc;
     let rung = ladder.startRung(model.id);
     let body = applyRungs(initial, rung);
+    // A remembered rung that dropped the output limit must not lift this request over the cap.
+    if (this.widensPastCap(body)) body = { ...body, max_tokens: initial.max_tokens, max_completion_tokens: initial.max_completion_tokens };
     const res = await sendWithRetries({
       upstream,
       config,
@@ -216,7 +233,13 @@ export class ChatExchange {
       retryNow: (status, message) => {
         if (status !== 400) return false;
         let next: ChatRequest | undefined;
-        while (!next && rung < RUNGS.length) next = RUNGS[rung++].apply(body);
+        while (!next && rung < RUNGS.length) {
+          next = RUNGS[rung++].apply(body);
+          if (next && this.widensPastCap(next)) {
+            logger.warn(`Poe 400 for ${model.id}: skipped rung ${rung} (${RUNGS[rung - 1].name}): without the output limit the request could cost more than the per-message cap`);
+            next = undefined;
+          }
+        }
         if (!next) return false;
         logger.warn(`Poe 400 for ${model.id}: "${message}"; retrying with rung ${rung}: ${RUNGS[rung - 1].name}`);
         body = next;

@@ -6,6 +6,7 @@ import { strict as assert } from 'node:assert';
 import { FakePoe } from '../support/fakePoe';
 import { fakePoeHooks, startProxy, type TestProxy } from '../support/proxyHarness';
 import { openAiError, postChat } from '../support/rawClient';
+import { startScriptedPoe } from '../support/scriptedPoe';
 
 // GPT-4.1 in the test registry: 226 + 60 per 1k tokens. A cap of 3,000 points allows ~46k tokens.
 const CAP = 3_000;
@@ -73,6 +74,36 @@ describe('adversarial: the per-message cap counts the worst case (item 3)', func
     ]) {
       const r = await postChat(proxy!.url, c.body, { path: c.path });
       assert.equal(r.status, 200, `${c.path}: ${r.body.slice(0, 300)}`);
+    }
+  });
+
+  it("the 400 ladder does not drop max_tokens when that would lift the request over the cap (beyond the list)", async () => {
+    // Poe refuses any request carrying max_tokens: the ladder's "drop max_tokens" rung would send it
+    // unlimited, and GPT-4.1's worst case without a limit (4,096 reserved tokens: ~472 points) is over a cap of 400.
+    const seen: Array<Record<string, unknown>> = [];
+    const poe = await startScriptedPoe((_req, res, body) => {
+      const b = JSON.parse(body);
+      seen.push(b);
+      if (b.max_tokens !== undefined || b.max_completion_tokens !== undefined) {
+        res.writeHead(400, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: { message: 'max_tokens not supported' } }));
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ id: 'c', object: 'chat.completion', created: 1, model: 'GPT-4.1', choices: [{ index: 0, message: { role: 'assistant', content: 'unlimited' }, finish_reason: 'stop' }], usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } }));
+    });
+    try {
+      await proxy!.close();
+      proxy = await startProxy({ url: poe.url } as FakePoe, { maxPointsPerMessage: 400, upstreamRetries: 0 });
+      for (let i = 0; i < 2; i++) {
+        const r = await postChat(proxy.url, chat({ max_tokens: 100 }));
+        assert.equal(r.status, 400, r.body.slice(0, 300));
+        assert.match(openAiError(r.body)!.message, /max_tokens not supported/);
+      }
+      assert.ok(seen.length > 0);
+      for (const b of seen) assert.equal(b.max_tokens, 100, 'every request Poe saw was limited');
+    } finally {
+      await poe.close();
     }
   });
 });
