@@ -3,7 +3,7 @@
  * file in the working directory (see README "Headless mode").
  */
 import { DEFAULT_CONFIG } from './core/config';
-import { apiKeyFromEnv, bundledModelsFile, configFromEnv, ENV_VARS, EnvConfigError, loadDotEnv } from './core/envConfig';
+import { apiKeyFromEnv, bundledModelsFile, configFromEnv, dotEnvWarnings, ENV_VARS, EnvConfigError, KEY_BOUND_VARS, loadDotEnv } from './core/envConfig';
 import { consoleLogger, registerSecret } from './core/log';
 import { createProxyRuntime } from './core/proxy';
 import { RegistryError } from './core/registry';
@@ -11,7 +11,7 @@ import { PROXY_VERSION } from './core/version';
 
 function usage(): string {
   const rows = ENV_VARS.map((v) => `  ${v.name.padEnd(24)} ${v.description}`).join('\n');
-  return `poe-proxy ${PROXY_VERSION} — a local OpenAI-compatible proxy for Poe\n\nUsage: poe-proxy            (configure with environment variables or a .env file)\n\nEnvironment:\n${rows}\n`;
+  return `poe-proxy ${PROXY_VERSION} — a local OpenAI-compatible proxy for Poe\n\nUsage: poe-proxy            (configure with environment variables or a .env file)\n\nEnvironment:\n${rows}\n\nA .env in the working directory never overrides the environment, and it may set ${KEY_BOUND_VARS.join(', ')}\nonly when the Poe key comes from that same file (a cloned repository's .env cannot redirect your key).\n`;
 }
 
 async function main(): Promise<number> {
@@ -23,7 +23,7 @@ async function main(): Promise<number> {
     process.stdout.write(`${PROXY_VERSION}\n`);
     return 0;
   }
-  const envFile = loadDotEnv(process.cwd(), process.env);
+  const dotEnv = loadDotEnv(process.cwd(), process.env);
   let config;
   try {
     config = configFromEnv(process.env);
@@ -39,7 +39,8 @@ async function main(): Promise<number> {
   const apiKey = apiKeyFromEnv(process.env);
   registerSecret(apiKey);
   registerSecret(config.accessKey);
-  if (envFile) logger.info(`read settings from ${envFile}`);
+  if (dotEnv) logger.info(`read settings from ${dotEnv.file}`);
+  for (const w of dotEnvWarnings(dotEnv)) logger.warn(w);
   if (!apiKey) logger.warn('no POE_API_KEY set: requests will be answered with 401 until you set it (get a key at https://poe.com/api_key)');
 
   let runtime;
