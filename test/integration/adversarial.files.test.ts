@@ -3,6 +3,11 @@
  * a spreadsheet-borne attack could put into the CSV export, models.yaml, the picks file or the logs.
  */
 import { strict as assert } from 'node:assert';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { ModelRegistry, RegistryError } from '../../src/core/registry';
 import type { LedgerEntry } from '../../src/core/ledger';
 import { toCsv } from '../../src/core/ledger';
 
@@ -75,5 +80,57 @@ describe('adversarial: files and local input', () => {
       const csv = toCsv([entry({ balanceAfter: -5 })]);
       assert.equal(cells(csv.split('\r\n')[1], ',')[11], '-5');
     });
+  });
+});
+
+describe('adversarial: hostile models files (item 12)', () => {
+  const valid = 'models:\n  text:\n    - poe_name: A\n';
+  const deep = (n: number) => `models:\n  text:\n    - poe_name: A\n      aliases: ${'['.repeat(n)}${']'.repeat(n)}\n`;
+  const deepBlock = (n: number) => `models:\n  text:\n    - poe_name: A\nx: ${Array.from({ length: n }, (_, i) => `${' '.repeat(i)}- `).join('\n')}\n`;
+  const aliasBomb = ['a: &a ["x","x","x","x","x","x","x","x","x","x"]', ...Array.from({ length: 9 }, (_, i) => `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(10).fill(`*${String.fromCharCode(97 + i)}`).join(',')}]`), 'models:', '  text:', '    - poe_name: A', '      aliases: *j'].join('\n');
+  const HOSTILE: Record<string, string> = {
+    'nested 100,000 deep (flow)': deep(100_000),
+    'nested 5,000 deep (block)': deepBlock(5_000),
+    'an alias bomb (10^10 strings)': aliasBomb,
+    'aliases for fields': 'x: &n 5\nmodels:\n  text:\n    - poe_name: *n\n',
+    'duplicate keys': 'models:\n  text:\n    - poe_name: A\n  text:\n    - poe_name: B\n',
+    'duplicate models by case and spaces': 'models:\n  text:\n    - poe_name: "A "\n    - poe_name: " a"\n',
+    'an alias shadowing another model': 'models:\n  text:\n    - poe_name: A\n    - poe_name: B\n      aliases: [a]\n',
+    'a 2 MiB file': `${valid}# ${'x'.repeat(2 * 1024 * 1024)}\n`,
+    'a poe_name of 10,000 characters': `models:\n  text:\n    - poe_name: ${'A'.repeat(10_000)}\n`,
+    'binary garbage': '\u0000\u0001\u0002\ufffd{[',
+    'a JSON array': '[1,2,3]',
+    'tags': 'models: !!binary aGVsbG8=\n',
+    'two documents': `${valid}---\n${valid}`,
+  };
+
+  for (const [name, text] of Object.entries(HOSTILE)) {
+    it(`${name}: a RegistryError, nothing else`, () => {
+      assert.throws(
+        () => ModelRegistry.parse(text, 'hostile.yaml'),
+        (e: unknown) => e instanceof RegistryError && /^hostile\.yaml/.test(e.message) && !e.message.includes('\n') && e.message.length < 500,
+      );
+      if (name.startsWith('nested')) assert.throws(() => ModelRegistry.parse(text, 'hostile.yaml'), /nested too deeply/);
+    });
+  }
+
+  it('the headless CLI exits 2 with one "invalid models file" line for each', async function () {
+    this.timeout(120_000);
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'poe-proxy-models-'));
+    const cli = path.join(__dirname, '..', '..', 'src', 'cli.js');
+    for (const [name, text] of Object.entries(HOSTILE)) {
+      const file = path.join(dir, 'models.yaml');
+      writeFileSync(file, text);
+      const r = spawnSync(process.execPath, [cli], { cwd: dir, env: { PATH: process.env.PATH ?? '', HOME: dir, POE_API_KEY: 'poe-test-key-123456', MODELS_FILE: file, PORT: '0', DATA_DIR: dir }, encoding: 'utf8', timeout: 30_000 });
+      assert.equal(r.status, 2, `${name}: exit ${r.status}; ${r.stderr.slice(0, 300)}`);
+      const lines = r.stderr.trim().split('\n');
+      assert.equal(lines.length, 1, `${name}: one line, got ${r.stderr.slice(0, 500)}`);
+      assert.match(lines[0], /^poe-proxy: invalid models file: /);
+    }
+  });
+
+  it('the bundled models.yaml still loads (held)', async () => {
+    const r = await ModelRegistry.load(path.join(__dirname, '..', '..', '..', 'models.yaml'));
+    assert.ok(r.models.length > 10);
   });
 });
