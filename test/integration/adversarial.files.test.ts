@@ -86,11 +86,11 @@ describe('adversarial: files and local input', () => {
 describe('adversarial: hostile models files (item 12)', () => {
   const valid = 'models:\n  text:\n    - poe_name: A\n';
   const deep = (n: number) => `models:\n  text:\n    - poe_name: A\n      aliases: ${'['.repeat(n)}${']'.repeat(n)}\n`;
-  const deepBlock = (n: number) => `models:\n  text:\n    - poe_name: A\nx: ${Array.from({ length: n }, (_, i) => `${' '.repeat(i)}- `).join('\n')}\n`;
+  const deepMap = (n: number) => `models:\n  text:\n    - poe_name: A\n      base: ${'{a: '.repeat(n)}1${'}'.repeat(n)}\n`;
   const aliasBomb = ['a: &a ["x","x","x","x","x","x","x","x","x","x"]', ...Array.from({ length: 9 }, (_, i) => `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(10).fill(`*${String.fromCharCode(97 + i)}`).join(',')}]`), 'models:', '  text:', '    - poe_name: A', '      aliases: *j'].join('\n');
   const HOSTILE: Record<string, string> = {
     'nested 100,000 deep (flow)': deep(100_000),
-    'nested 5,000 deep (block)': deepBlock(5_000),
+    'nested 100,000 deep (flow mappings)': deepMap(100_000),
     'an alias bomb (10^10 strings)': aliasBomb,
     'aliases for fields': 'x: &n 5\nmodels:\n  text:\n    - poe_name: *n\n',
     'duplicate keys': 'models:\n  text:\n    - poe_name: A\n  text:\n    - poe_name: B\n',
