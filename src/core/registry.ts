@@ -42,7 +42,7 @@ export const FALLBACK_TEXT_MAX_TOKENS = 128_000;
 /** Bounds on a models file (the bundled one is ~12 KB with ~100 models): larger is not a models file. */
 export const MAX_MODELS_FILE_BYTES = 1024 * 1024;
 const MAX_MODELS = 5_000;
-const MAX_NAME_CHARS = 200;
+export const MAX_MODEL_NAME_CHARS = 200;
 const MAX_ALIASES = 50;
 
 export class ModelRegistry {
@@ -149,7 +149,7 @@ export class ModelRegistry {
         }
         const id = map.get('poe_name');
         if (typeof id !== 'string' || id.trim() === '') fail('poe_name', 'required: the exact Poe bot name');
-        if ((id as string).length > MAX_NAME_CHARS) fail('poe_name', `longer than ${MAX_NAME_CHARS} characters`);
+        if ((id as string).length > MAX_MODEL_NAME_CHARS) fail('poe_name', `longer than ${MAX_MODEL_NAME_CHARS} characters`);
         if (entries.length >= MAX_MODELS) fail('poe_name', `more than ${MAX_MODELS} models`);
         const num = (key: string, required: boolean, int: boolean): number | undefined => {
           const v = map.get(key);
@@ -166,7 +166,7 @@ export class ModelRegistry {
         let aliases: string[] = [];
         if (aliasesRaw !== undefined && aliasesRaw !== null) {
           const json = isSeq(aliasesRaw) ? (aliasesRaw.toJSON() as unknown[]) : undefined;
-          if (!json || !json.every((a) => typeof a === 'string' && a.trim().length > 0 && a.length <= MAX_NAME_CHARS)) fail('aliases', `expected a list of names (at most ${MAX_NAME_CHARS} characters each)`);
+          if (!json || !json.every((a) => typeof a === 'string' && a.trim().length > 0 && a.length <= MAX_MODEL_NAME_CHARS)) fail('aliases', `expected a list of names (at most ${MAX_MODEL_NAME_CHARS} characters each)`);
           if ((json as string[]).length > MAX_ALIASES) fail('aliases', `more than ${MAX_ALIASES} aliases`);
           aliases = (json as string[]).map((a) => a.trim());
         }
@@ -225,8 +225,8 @@ export class ModelRegistry {
 
   /** A registry exposing only the given ids (the user's picked models); unknown ids are ignored. */
   subset(ids: readonly string[]): ModelRegistry {
-    const wanted = new Set(ids.map((i) => i.toLowerCase()));
-    const kept = this.models.filter((m) => wanted.has(m.id.toLowerCase()));
+    const wanted = new Set(ids.map(modelNameKey));
+    const kept = this.models.filter((m) => wanted.has(modelNameKey(m.id)));
     return new ModelRegistry(kept.length > 0 ? kept : this.models, this.textMaxTokens, this.source);
   }
 }

@@ -8,6 +8,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ModelRegistry, RegistryError } from '../../src/core/registry';
+import { mergeCandidates, parseLiveModels, renderModelsYaml } from '../../src/vscode/modelsYaml';
 import type { LedgerEntry } from '../../src/core/ledger';
 import { toCsv } from '../../src/core/ledger';
 
@@ -132,5 +133,27 @@ describe('adversarial: hostile models files (item 12)', () => {
   it('the bundled models.yaml still loads (held)', async () => {
     const r = await ModelRegistry.load(path.join(__dirname, '..', '..', '..', 'models.yaml'));
     assert.ok(r.models.length > 10);
+  });
+});
+
+describe('adversarial: Pick Models writes what loads (item 13)', () => {
+  const source = ModelRegistry.parse('models:\n  text:\n    - poe_name: GPT-4.1\n      base: 1\n      aliases: [gpt]\n    - poe_name: Claude\n', 'models.yaml');
+  const hostileLive = ['GPT-4.1', 'Foo', 'Foo ', ' foo', 'FOO', 'gpt ', 'Bar\n', 'x'.repeat(300), '', '   ', 'quote"s', '#hash', 'a: b', '- dash', 'ünï', 'line\u2028sep', 'tab\there', "it's", '*star', '&amp', '!tag', '{brace}', '[x]', 'null', 'true', '123'];
+
+  it('live ids that differ only by spaces or case, or look like YAML, give a picks file the registry loads', () => {
+    const live = parseLiveModels({ data: hostileLive.map((id) => ({ id })) });
+    const candidates = mergeCandidates(source, undefined, live, undefined);
+    const yaml = renderModelsYaml(candidates, { textMaxTokens: 100_000, source: 'models.yaml' });
+    const loaded = ModelRegistry.parse(yaml, 'picks.yaml');
+    for (const name of ['GPT-4.1', 'Claude', 'Foo', 'quote"s', '#hash', 'a: b', 'ünï', 'null', '123']) assert.ok(loaded.resolve(name), `${name} is in the picks`);
+    assert.equal(loaded.resolve('gpt')?.id, 'GPT-4.1', 'the alias survives');
+  });
+
+  it('even a hand-made list of clashing picks renders to a file that loads', () => {
+    const entry = (id: string, aliases: string[] = []) => ({ entry: { id, modality: 'text' as const, base: 0, per1kTokens: 0, aliases }, liveOnly: true });
+    const yaml = renderModelsYaml([entry('A'), entry('a '), entry('B', ['a', 'b2', ' B2']), entry('C', ['c'])], { textMaxTokens: 1000, source: 'x' });
+    const loaded = ModelRegistry.parse(yaml, 'picks.yaml');
+    assert.deepEqual(loaded.models.map((m) => m.id), ['A', 'B', 'C']);
+    assert.deepEqual(loaded.resolve('B')!.aliases, ['b2']);
   });
 });
