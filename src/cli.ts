@@ -53,24 +53,8 @@ async function main(): Promise<number> {
     }
     throw err;
   }
-  try {
-    await runtime.server.listen();
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    const where = `${config.host}:${config.port}`;
-    if (e.code === 'EADDRINUSE') {
-      process.stderr.write(`poe-proxy: port ${config.port} on ${config.host} is already in use (another proxy or program). Stop it or choose another port: PORT=${config.port === DEFAULT_CONFIG.port ? 9877 : config.port + 1} npm start\n`);
-    } else if (e.code === 'EACCES') {
-      process.stderr.write(`poe-proxy: not allowed to listen on ${where}; pick a port above 1024.\n`);
-    } else {
-      process.stderr.write(`poe-proxy: cannot listen on ${where}: ${e.message}\n`);
-    }
-    await runtime.dispose();
-    return 1;
-  }
-  const url = runtime.server.url!;
-  process.stdout.write(`Poe proxy ${PROXY_VERSION} listening on ${url} (OpenAI base URL: ${url}/v1), ${runtime.registry.models.length} models from ${runtime.registry.source}, upstream ${config.poeBaseUrl}\n`);
-
+  // Signal handlers go in before the proxy listens (and so before it announces itself): a
+  // supervisor may send SIGTERM as soon as it reads the "listening" line.
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) {
@@ -89,6 +73,24 @@ async function main(): Promise<number> {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  try {
+    await runtime.server.listen();
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const where = `${config.host}:${config.port}`;
+    if (e.code === 'EADDRINUSE') {
+      process.stderr.write(`poe-proxy: port ${config.port} on ${config.host} is already in use (another proxy or program). Stop it or choose another port: PORT=${config.port === DEFAULT_CONFIG.port ? 9877 : config.port + 1} npm start\n`);
+    } else if (e.code === 'EACCES') {
+      process.stderr.write(`poe-proxy: not allowed to listen on ${where}; pick a port above 1024.\n`);
+    } else {
+      process.stderr.write(`poe-proxy: cannot listen on ${where}: ${e.message}\n`);
+    }
+    await runtime.dispose();
+    return 1;
+  }
+  const url = runtime.server.url!;
+  process.stdout.write(`Poe proxy ${PROXY_VERSION} listening on ${url} (OpenAI base URL: ${url}/v1), ${runtime.registry.models.length} models from ${runtime.registry.source}, upstream ${config.poeBaseUrl}\n`);
+
   return -1; // keep running
 }
 
