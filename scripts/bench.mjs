@@ -14,6 +14,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { buildForBench, ROOT } from './bench/build.mjs';
 import { clippingRuns, tokenizerComparison } from './bench/clipping.mjs';
+import { hugeEventRuns } from './bench/sseEvent.mjs';
 import { bundleFacts, hostActivation, tokenizerLoad } from './bench/extension.mjs';
 import { formatMarkdown as tokenizerMarkdown } from './bench/tokenizers.mjs';
 import { latencyRun, memoryRun, startTopology, streamingRun } from './bench/relay.mjs';
@@ -74,6 +75,10 @@ if (withTokenizers) {
   log('tokenizers: js-tiktoken vs gpt-tokenizer…');
   result.tokenizers = await tokenizerComparison(build.support, log);
 }
+
+// ── 6: one huge SSE event ──
+log('one 8 MB SSE event in 16 KB chunks…');
+result.hugeEvent = hugeEventRuns(build.support, { runs });
 
 // ── 4: extension ──
 result.extension = { bundle: bundleFacts(build), tokenizerLoad: await tokenizerLoad(build.support, 3) };
@@ -229,6 +234,13 @@ L.push('');
 L.push('| RSS before | RSS after | after 3 s idle | growth | errors |');
 L.push('|---|---|---|---|---|');
 L.push(`| ${fmt(mem.beforeMB, 1)} MB | ${fmt(mem.afterMB, 1)} MB | ${fmt(mem.afterIdle3sMB, 1)} MB | ${fmt(mem.growthMB, 1)} MB | ${mem.errors} |`);
+L.push('');
+const he = result.hugeEvent;
+L.push(`### 6. One ${he.eventBytes / 1048576} MB SSE event arriving in ${he.chunkBytes / 1024} KB chunks (a broken or hostile upstream)`);
+L.push('');
+L.push('| SSE parser | event aligner |');
+L.push('|---|---|');
+L.push(`| ${fmt(he.parserMs, 0)} ms | ${fmt(he.alignerMs, 0)} ms |`);
 L.push('');
 L.push(`Total bench time ${((Date.now() - started) / 1000).toFixed(0)} s.`);
 const md = L.join('\n');
