@@ -59,6 +59,17 @@ export function noteFailure(outcome: Outcome, err: unknown): ProxyError {
 export const MAX_LEDGER_MODEL_CHARS = 200;
 export const MAX_LEDGER_ERROR_CHARS = 500;
 
+/** More tokens than any model reads or writes in one request: a usage figure above it is not believed. */
+const MAX_PLAUSIBLE_TOKENS = 100_000_000;
+
+/**
+ * A token count Poe reported, if it is plausible (a whole, non-negative, finite number below 100M);
+ * undefined otherwise, so the proxy estimates instead of booking negative or absurd usage.
+ */
+export function plausibleTokens(v: unknown): number | undefined {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= MAX_PLAUSIBLE_TOKENS ? v : undefined;
+}
+
 export interface LedgerFacts {
   startedAt: number;
   requestId: string | string[] | undefined;

@@ -6,7 +6,7 @@ import type { IncomingMessage } from 'node:http';
 import { clipMessages, type ClipResult } from './clip';
 import { assistantCompletion, chunk, completionAsSse, usageChunk, ZERO_USAGE } from './completions';
 import type { ProxyConfig } from './config';
-import { ledgerEntry, newOutcome, noteFailure, settlePoints } from './accounting';
+import { ledgerEntry, newOutcome, noteFailure, plausibleTokens, settlePoints } from './accounting';
 import { ProxyError } from './errors';
 import { renderFooter, stripFooters, formatPoints } from './footer';
 import { costCapError, countImageParts, IMAGE_TOKEN_ESTIMATE, noApiKeyError, pausedBalance, pausedText, unknownModelError, worstOutputLimit } from './guards';
@@ -396,8 +396,10 @@ export class ChatExchange {
   // ---- usage, points, footer ----------------------------------------------------------------
 
   private async estimateUsage(completionText: string, upstream: Usage | undefined): Promise<Usage> {
-    if (upstream && typeof upstream.prompt_tokens === 'number' && typeof upstream.completion_tokens === 'number') {
-      return { ...upstream, total_tokens: upstream.total_tokens ?? upstream.prompt_tokens + upstream.completion_tokens };
+    // Poe's figures when they are plausible; negative or absurd usage is estimated instead of booked.
+    const reported = { prompt: plausibleTokens(upstream?.prompt_tokens), completion: plausibleTokens(upstream?.completion_tokens) };
+    if (upstream && reported.prompt !== undefined && reported.completion !== undefined) {
+      return { ...upstream, total_tokens: reported.prompt + reported.completion };
     }
     const prompt = this.clip ? await this.countPromptTokens(this.clip) : 0;
     const completion = completionText ? await this.svc.tokens.countOne(completionText, encodingForModel(this.model!.id, this.model!.encoding)) : 0;

@@ -240,4 +240,37 @@ describe('adversarial: hostile or broken upstream', function () {
       assert.equal(ports.size, 1, 'one socket served both');
     });
   });
+
+  describe('implausible usage from Poe (beyond the list)', () => {
+    const USAGES = [
+      { name: 'negative', n: -1_000_000 },
+      { name: 'absurdly large', n: 1e15 },
+      { name: 'fractional', n: 12.5 },
+    ];
+    /** A JSON answer in each dialect reporting `n` input and output tokens. */
+    function answerWithUsage(endpoint: string, n: number): unknown {
+      if (endpoint === 'messages') return { id: 'm', type: 'message', role: 'assistant', content: [{ type: 'text', text: 'ok' }], usage: { input_tokens: n, output_tokens: n, cache_read_input_tokens: n } };
+      if (endpoint === 'responses') return { id: 'r', object: 'response', output: [{ type: 'message', content: [{ type: 'output_text', text: 'ok' }] }], usage: { input_tokens: n, output_tokens: n } };
+      return { id: 'c', object: 'chat.completion', created: 1, model: 'GPT-4.1', choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }], usage: { prompt_tokens: n, completion_tokens: n, total_tokens: 2 * n } };
+    }
+
+    for (const u of USAGES) {
+      for (const ep of ENDPOINTS) {
+        it(`${ep.name}: ${u.name} token counts are estimated, not booked`, async () => {
+          const p = await start({ footer: false });
+          poe.handle((_req, res) => {
+            const text = JSON.stringify(answerWithUsage(ep.name, u.n));
+            res.writeHead(200, { 'content-type': 'application/json' });
+            res.end(text);
+          });
+          const r = await postChat(p.url, ep.body(false), { path: ep.path });
+          assert.equal(r.status, 200, r.body);
+          const [entry] = await ledgerEntries(p, 1);
+          for (const [k, v] of [['tokensIn', entry.tokensIn], ['tokensOut', entry.tokensOut], ['points', entry.points]] as const) {
+            assert.ok(typeof v === 'number' && Number.isInteger(v) && v >= 0 && v < 1_000_000, `${k} = ${v}`);
+          }
+        });
+      }
+    }
+  });
 });
