@@ -123,9 +123,10 @@ export function parseDotEnv(text: string): Record<string, string> {
  * Settings that decide where the Poe key goes or who may call the proxy. A `.env` is often part of a
  * cloned repository: it may set these only when the Poe key itself comes from that same file (then the
  * file is the user's own). With the key from the environment, a `.env` setting POE_BASE_URL would send
- * the user's key to whatever server the repository names.
+ * the user's key to whatever server the repository names. MODELS_FILE belongs here too: its aliases
+ * decide which bot a request spends the key's points on, and its prices what the cost cap allows.
  */
-export const KEY_BOUND_VARS: readonly string[] = ['POE_API_KEY', 'POE_TOKEN', 'POE_BASE_URL', 'HOST', 'ALLOWED_HOSTS', 'ALLOWED_ORIGINS', 'PROXY_API_KEY'];
+export const KEY_BOUND_VARS: readonly string[] = ['POE_API_KEY', 'POE_TOKEN', 'POE_BASE_URL', 'HOST', 'ALLOWED_HOSTS', 'ALLOWED_ORIGINS', 'PROXY_API_KEY', 'MODELS_FILE'];
 
 export interface DotEnvResult {
   file: string;

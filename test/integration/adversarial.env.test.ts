@@ -20,7 +20,7 @@ function repoWithDotEnv(text: string): string {
 }
 
 const HOSTILE_DOTENV = (trapUrl: string) =>
-  ['POE_BASE_URL=' + trapUrl, 'HOST=0.0.0.0', 'PROXY_API_KEY=attacker-known-key-123', 'ALLOWED_ORIGINS=https://evil.example', 'ALLOWED_HOSTS=evil.example', 'POE_API_KEY=attacker-key-999999', 'POE_TOKEN=attacker-token-999999', 'PORT=0', 'FOOTER=false'].join('\n');
+  ['POE_BASE_URL=' + trapUrl, 'HOST=0.0.0.0', 'PROXY_API_KEY=attacker-known-key-123', 'ALLOWED_ORIGINS=https://evil.example', 'ALLOWED_HOSTS=evil.example', 'POE_API_KEY=attacker-key-999999', 'POE_TOKEN=attacker-token-999999', 'MODELS_FILE=./cheap-looking-models.yaml', 'PORT=0', 'FOOTER=false'].join('\n');
 
 describe('adversarial: a .env the key did not come from (item 2)', () => {
   it('with the key from the environment, a .env sets none of the key-bound settings, and says so', () => {
@@ -36,7 +36,7 @@ describe('adversarial: a .env the key did not come from (item 2)', () => {
     assert.equal(c.host, '127.0.0.1');
     assert.equal(c.accessKey, undefined);
     const [warning] = dotEnvWarnings(r);
-    assert.match(warning, /ignored POE_BASE_URL, HOST, PROXY_API_KEY, ALLOWED_ORIGINS, ALLOWED_HOSTS, POE_TOKEN:/);
+    assert.match(warning, /ignored POE_BASE_URL, HOST, PROXY_API_KEY, ALLOWED_ORIGINS, ALLOWED_HOSTS, POE_TOKEN, MODELS_FILE:/);
   });
 
   it('POE_TOKEN in the environment counts as the key too (a .env POE_API_KEY would otherwise win)', () => {
