@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { plausibleTokens } from './accounting';
 import { badRequest, ProxyError } from './errors';
-import { worstOutputLimit } from './guards';
+import { resolveRequestedModel, worstOutputLimit } from './guards';
 import type { Logger } from './log';
 import type { RelayState, WireDialect } from './passthrough';
 import type { ModelEntry, ModelRegistry } from './registry';
@@ -35,18 +35,93 @@ export const ANTHROPIC_BETA_ALLOWLIST: readonly string[] = [
   'context-1m-2025-08-07',
 ];
 
+/**
+ * The beta under which Claude Code (2.1.x, for some models) puts `{"role":"system"}` messages inside
+ * `messages`. Poe is not known to accept it (it is not on the list above), so such messages are folded
+ * into the neighbouring user turn instead (`foldSystemMessages`); once Poe accepts the beta, adding it
+ * to ANTHROPIC_BETA_ALLOWLIST forwards them as they are.
+ */
+export const MID_CONVERSATION_SYSTEM_BETA = 'mid-conversation-system-2026-04-07';
+
 const PER_MESSAGE_OVERHEAD = 4;
+
+type Block = Record<string, unknown>;
+interface AnthropicMessage {
+  role: string;
+  content: string | Block[];
+  [key: string]: unknown;
+}
+
+/** True when this request's mid-conversation system messages may go to Poe as they are. */
+export function forwardsSystemMessages(betaHeader: string | string[] | undefined, allowlist: readonly string[] = ANTHROPIC_BETA_ALLOWLIST): boolean {
+  return allowlist.includes(MID_CONVERSATION_SYSTEM_BETA) && betaValues(betaHeader).includes(MID_CONVERSATION_SYSTEM_BETA);
+}
+
+/** A system message's content as one `<system-reminder>` text block (the form Claude Code itself uses in user turns). */
+function reminderBlock(content: unknown): Block {
+  const blocks: unknown[] = typeof content === 'string' ? [{ type: 'text', text: content }] : Array.isArray(content) ? content : [];
+  const texts = blocks.map((b) => (b && typeof b === 'object' && typeof (b as Block).text === 'string' ? ((b as Block).text as string) : JSON.stringify(b)));
+  const last = blocks.at(-1) as Block | undefined;
+  const block: Block = { type: 'text', text: `<system-reminder>\n${texts.join('\n\n')}\n</system-reminder>` };
+  // A cache breakpoint on the system message stays where it was in the conversation.
+  if (last && typeof last === 'object' && last.cache_control) block.cache_control = last.cache_control;
+  return block;
+}
+
+function asBlocks(content: string | Block[]): Block[] {
+  return typeof content === 'string' ? (content === '' ? [] : [{ type: 'text', text: content }]) : [...content];
+}
+
+/**
+ * Folds each `{"role":"system"}` message inside `messages` into the neighbouring user turn as a
+ * `<system-reminder>` text block, keeping the order: appended to the user turn before it, else put
+ * first in the user turn after it (after its tool results, which must lead), else (between assistant turns or after the last one) sent as a user
+ * turn of its own. Returns `messages` itself when there is nothing to fold; never mutates it.
+ */
+export function foldSystemMessages(messages: readonly AnthropicMessage[]): AnthropicMessage[] {
+  if (!messages.some((m) => m.role === 'system')) return messages as AnthropicMessage[];
+  const out: AnthropicMessage[] = [];
+  let pending: Block[] = []; // reminders waiting for the next user turn
+  for (const m of messages) {
+    if (m.role === 'system') {
+      const prev = out.at(-1);
+      if (prev?.role === 'user' && pending.length === 0) out[out.length - 1] = { ...prev, content: [...asBlocks(prev.content), reminderBlock(m.content)] };
+      else pending.push(reminderBlock(m.content));
+      continue;
+    }
+    if (pending.length && m.role === 'user') {
+      // Tool results must stay first in a user turn (Anthropic refuses text before them).
+      const blocks = asBlocks(m.content);
+      let results = 0;
+      while (results < blocks.length && blocks[results].type === 'tool_result') results++;
+      out.push({ ...m, content: [...blocks.slice(0, results), ...pending, ...blocks.slice(results)] });
+      pending = [];
+      continue;
+    }
+    if (pending.length) {
+      out.push({ role: 'user', content: pending });
+      pending = [];
+    }
+    out.push(m);
+  }
+  if (pending.length) out.push({ role: 'user', content: pending });
+  return out;
+}
 
 export function isClaudeModel(model: ModelEntry): boolean {
   return /^claude/i.test(model.id);
 }
 
-/** Splits an anthropic-beta header into the values Poe accepts and the ones dropped. */
-export function filterBetas(header: string | string[] | undefined): { kept: string[]; dropped: string[] } {
-  const values = (Array.isArray(header) ? header.join(',') : (header ?? ''))
+function betaValues(header: string | string[] | undefined): string[] {
+  return (Array.isArray(header) ? header.join(',') : (header ?? ''))
     .split(',')
     .map((v) => v.trim())
     .filter(Boolean);
+}
+
+/** Splits an anthropic-beta header into the values Poe accepts and the ones dropped. */
+export function filterBetas(header: string | string[] | undefined): { kept: string[]; dropped: string[] } {
+  const values = betaValues(header);
   const allowed = new Set(ANTHROPIC_BETA_ALLOWLIST);
   return { kept: values.filter((v) => allowed.has(v)), dropped: values.filter((v) => !allowed.has(v)) };
 }
@@ -182,6 +257,13 @@ export function anthropicDialect(logger: Logger): WireDialect {
       if (kept.length) headers['anthropic-beta'] = kept.join(',');
       return headers;
     },
+    upstreamBody(body: Record<string, unknown>, req: IncomingMessage) {
+      if (!Array.isArray(body.messages) || forwardsSystemMessages(req.headers['anthropic-beta'])) return body;
+      const messages = foldSystemMessages(body.messages as AnthropicMessage[]);
+      if (messages === body.messages) return body;
+      logger.debug('folded mid-conversation system messages into user turns (Poe is not known to accept them)');
+      return { ...body, messages };
+    },
     validate: validateMessagesRequest,
     inputTexts: anthropicInputTexts,
     maxOutputTokens: (body) => worstOutputLimit(body.max_tokens, (body.thinking as { budget_tokens?: unknown } | undefined)?.budget_tokens),
@@ -226,9 +308,9 @@ export function anthropicDialect(logger: Logger): WireDialect {
 export async function countTokens(body: unknown, registry: ModelRegistry, tokens: TokenCounter): Promise<{ input_tokens: number }> {
   if (!body || typeof body !== 'object' || Array.isArray(body)) throw badRequest('The request body must be a JSON object.', null, 'invalid_body');
   const b = body as Record<string, unknown>;
+  // The model first (resolved like every endpoint's): an unknown one is the 404 that names it.
+  const model = resolveRequestedModel(b, registry);
   if (!Array.isArray(b.messages)) throw badRequest('`messages` is required: the conversation to count.', 'messages', 'missing_messages');
-  // An unknown model still gets a count (with the default encoding): counting costs nothing.
-  const model = typeof b.model === 'string' ? registry.resolve(b.model) : undefined;
   const counts = await tokens.count(anthropicInputTexts(b), encodingForModel(model?.id ?? String(b.model ?? ''), model?.encoding));
   return { input_tokens: counts.reduce((a, n) => a + n + PER_MESSAGE_OVERHEAD, 0) };
 }

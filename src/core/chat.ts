@@ -8,8 +8,8 @@ import { assistantCompletion, chunk, completionAsSse, usageChunk, ZERO_USAGE } f
 import type { ProxyConfig } from './config';
 import { ledgerEntry, newOutcome, noteFailure, plausibleTokens, settlePoints } from './accounting';
 import { ProxyError } from './errors';
-import { renderFooter, stripFooters, formatPoints } from './footer';
-import { costCapError, countImageParts, IMAGE_TOKEN_ESTIMATE, noApiKeyError, pausedBalance, pausedText, unknownModelError, worstOutputLimit } from './guards';
+import { footerApplies, formatPoints, renderFooter, stripFooters, type FooterRequest } from './footer';
+import { costCapError, countImageParts, IMAGE_TOKEN_ESTIMATE, noApiKeyError, pausedBalance, pausedText, resolveRequestedModel, unknownModelError, worstOutputLimit } from './guards';
 import type { LedgerEntry } from './ledger';
 import { redact, scrubSecrets, type Logger } from './log';
 import { contentText, type ChatChunk, type ChatCompletion, type ChatMessage, type ChatRequest, type Usage } from './openaiTypes';
@@ -64,10 +64,15 @@ export interface ResponseSink {
   once(event: 'close' | 'drain', listener: () => void): unknown;
 }
 
-/** The request fields an exchange reads (only `x-request-id`). */
+/** The request fields an exchange reads: its headers (`x-request-id`, `x-poe-proxy-footer`), and whether it came in process. */
 export interface RequestInfo {
   readonly headers: Record<string, string | string[] | undefined>;
+  /** Sent by an editor in process (Copilot Chat), not over HTTP. */
+  readonly inProcess?: boolean;
 }
+
+/** Response headers reporting an answer's cost out of band (the footer may be off or not allowed). */
+export const COST_HEADERS = { points: 'x-poe-points', estimated: 'x-poe-points-estimated', balance: 'x-poe-balance' } as const;
 
 const MAX_JSON_RESPONSE_BYTES = 64 * 1024 * 1024;
 const PER_MESSAGE_OVERHEAD = 4;
@@ -118,9 +123,10 @@ export class ChatExchange {
 
   private async handle(body: unknown): Promise<void> {
     const { config, registry } = this.svc;
+    // The model first: an unknown one is the 404 that names it, whatever else is wrong with the body.
+    const model = resolveRequestedModel(body, registry);
     this.request = validateChatRequest(body);
-    const model = registry.resolve(this.request.model);
-    if (!model) throw unknownModelError(this.request.model, registry);
+    if (!model) throw unknownModelError(this.request.model, registry); // not reached: a valid body names a model
     this.model = model;
     this.wantsStream = this.request.stream ?? (config.streamByDefault && model.modality === 'text');
     if (!this.svc.getApiKey()) throw noApiKeyError();
@@ -157,7 +163,7 @@ export class ChatExchange {
       this.commitSse({});
       this.res.end(completionAsSse(completion, this.request.stream_options?.include_usage === true));
     } else {
-      this.sendJson(200, completion);
+      this.sendJson(200, completion, this.costHeaders());
     }
     this.finish();
     return true;
@@ -292,7 +298,7 @@ export class ChatExchange {
       }
       if (choice?.finish_reason) {
         sawFinish = true;
-        if (this.svc.config.footer && !sawToolCalls && choice.finish_reason !== 'tool_calls') {
+        if (footerApplies(this.footerRequest(), { toolCalls: sawToolCalls || choice.finish_reason === 'tool_calls' })) {
           heldFinish = obj;
           const { content, tool_calls } = choice.delta ?? {};
           if ((typeof content === 'string' && content.length > 0) || tool_calls?.length) {
@@ -380,7 +386,8 @@ export class ChatExchange {
     this.outcome.usage = usage;
     await this.settlePoints(model);
     if (this.signal.aborted) return;
-    if (this.svc.config.footer && message && !message.tool_calls?.length && (typeof message.content === 'string' || message.content === null || message.content === undefined)) {
+    const textContent = typeof message?.content === 'string' || message?.content === null || message?.content === undefined;
+    if (message && textContent && footerApplies(this.footerRequest(), { toolCalls: Boolean(message.tool_calls?.length) })) {
       message.content = (message.content ?? '') + this.footerText(model);
     }
     completion.usage = this.usageWithCost(usage);
@@ -388,7 +395,7 @@ export class ChatExchange {
       this.commitSse(rateLimitHeaders(up));
       this.res.end(scrubSecrets(completionAsSse(completion, this.request.stream_options?.include_usage === true)));
     } else {
-      this.sendJson(200, completion, rateLimitHeaders(up));
+      this.sendJson(200, completion, { ...rateLimitHeaders(up), ...this.costHeaders() });
     }
     this.finish();
   }
@@ -415,6 +422,29 @@ export class ChatExchange {
     void this.settlePoints(model, undefined)
       .catch(() => undefined)
       .finally(() => this.finish());
+  }
+
+  private footerRequest(): FooterRequest {
+    return {
+      enabled: this.svc.config.footer,
+      endpoint: 'chat',
+      body: this.request,
+      headers: this.req.headers,
+      modality: this.model?.modality ?? 'text',
+      inProcess: this.req.inProcess,
+    };
+  }
+
+  /** The cost as response headers, for JSON answers (a stream's headers leave before the cost is known). */
+  private costHeaders(): Record<string, string> {
+    const out: Record<string, string> = {};
+    if (this.outcome.points !== null) {
+      out[COST_HEADERS.points] = String(this.outcome.points);
+      out[COST_HEADERS.estimated] = String(this.outcome.pointsEstimated);
+    }
+    const balance = this.svc.usage.cachedBalance()?.value;
+    if (balance !== undefined && balance !== null) out[COST_HEADERS.balance] = String(balance);
+    return out;
   }
 
   private usageWithCost(usage: Usage): Usage {

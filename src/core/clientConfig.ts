@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { isMap, isSeq, parseDocument, type Document } from 'yaml';
+import { anthropicIdFor, compareVersions, parseClaudeName, type ClaudeFamily } from './registry';
 
 export type ClientId = 'claude-code' | 'codex' | 'continue' | 'aider';
 export const CLIENT_IDS: readonly ClientId[] = ['claude-code', 'codex', 'continue', 'aider'];
@@ -42,7 +43,63 @@ export interface PlanOptions {
   models: readonly ClientModel[];
   /** The default model for clients that take one (Codex, Aider); default: the first model with tools, else the first. */
   model?: string;
+  /** Claude Code's models; default: `proposeClaudeCodeModels(models)`. */
+  claudeCode?: ClaudeCodeModels;
 }
+
+/** The models Claude Code uses: its main model and what its `opus`, `sonnet` and `haiku` mean. */
+export interface ClaudeCodeModels {
+  main: string;
+  opus: string;
+  sonnet: string;
+  haiku: string;
+}
+export type ClaudeCodeRole = keyof ClaudeCodeModels;
+
+/**
+ * The environment variables Claude Code reads for its models (code.claude.com/docs, "Model
+ * configuration"); ANTHROPIC_SMALL_FAST_MODEL is the older name of the haiku one, still read.
+ */
+export const CLAUDE_CODE_MODEL_ENV: Record<ClaudeCodeRole, readonly string[]> = {
+  main: ['ANTHROPIC_MODEL'],
+  opus: ['ANTHROPIC_DEFAULT_OPUS_MODEL'],
+  sonnet: ['ANTHROPIC_DEFAULT_SONNET_MODEL'],
+  haiku: ['ANTHROPIC_DEFAULT_HAIKU_MODEL', 'ANTHROPIC_SMALL_FAST_MODEL'],
+};
+
+/**
+ * The id Claude Code gets for a registry model: Anthropic's (`claude-sonnet-4-6`), which the proxy
+ * resolves to that very entry, since Claude Code reads a Poe name such as `Claude-Sonnet-4.6` as the
+ * retired Sonnet 4 and warns; a name with no Anthropic form stays as it is.
+ */
+export function claudeCodeModelId(id: string): string {
+  return anthropicIdFor(id) ?? id;
+}
+
+/** Claude models only: Claude Code talks to /v1/messages, which serves only Claude models. */
+export function claudeModels(models: readonly ClientModel[]): ClientModel[] {
+  return models.filter((m) => /^claude/i.test(m.id));
+}
+
+/**
+ * Sensible defaults from the registry: the newest Opus, Sonnet and Haiku (a missing family borrows
+ * the nearest one), and Sonnet as the main model. Undefined when the registry has no Claude model.
+ */
+export function proposeClaudeCodeModels(models: readonly ClientModel[]): ClaudeCodeModels | undefined {
+  const claude = claudeModels(models);
+  if (claude.length === 0) return undefined;
+  const newest: Partial<Record<ClaudeFamily, { id: string; version: string }>> = {};
+  for (const m of claude) {
+    const c = parseClaudeName(m.id);
+    if (!c) continue;
+    const cur = newest[c.family];
+    if (!cur || compareVersions(c.version, cur.version) > 0) newest[c.family] = { id: m.id, version: c.version };
+  }
+  const pick = (...order: ClaudeFamily[]): string => order.map((f) => newest[f]?.id).find(Boolean) ?? claude[0].id;
+  const sonnet = pick('sonnet', 'opus', 'haiku');
+  return { main: sonnet, opus: pick('opus', 'sonnet', 'haiku'), sonnet, haiku: pick('haiku', 'sonnet', 'opus') };
+}
+
 
 export interface FileEdit {
   path: string;
@@ -97,14 +154,19 @@ export function planClient(client: ClientId, opts: PlanOptions, current: Readonl
   switch (client) {
     case 'claude-code': {
       const [file] = files;
+      const claude = opts.claudeCode ?? proposeClaudeCodeModels(opts.models);
       const after = mergeJson(file, read(file), (obj) => {
         const env = objectAt(obj, 'env', file);
         // Claude Code appends /v1/messages itself, so its base URL is the proxy's root.
         env.ANTHROPIC_BASE_URL = opts.proxyUrl.replace(/\/+$/, '');
         env.ANTHROPIC_AUTH_TOKEN = key;
+        if (claude) for (const role of Object.keys(CLAUDE_CODE_MODEL_ENV) as ClaudeCodeRole[]) for (const name of CLAUDE_CODE_MODEL_ENV[role]) env[name] = claudeCodeModelId(claude[role]);
       });
       return plan(client, [{ path: file, before: read(file), after }], [
         opts.accessKey ? 'ANTHROPIC_AUTH_TOKEN is your local access key.' : `No access key is required, so ANTHROPIC_AUTH_TOKEN is a placeholder (${PLACEHOLDER_KEY}).`,
+        claude
+          ? `Models: main ${claude.main}; opus ${claude.opus}; sonnet ${claude.sonnet}; haiku (background tasks) ${claude.haiku} — written as Anthropic's ids (${claudeCodeModelId(claude.main)}, …), the only form Claude Code recognises; the proxy maps them back to these Poe bots.`
+          : 'No Claude model is in the registry, so no model is set: Claude Code works only with Claude models ("Poe: Pick Models" adds them).',
         'Claude Code reads these settings when it starts: restart running sessions.',
       ]);
     }
@@ -289,6 +351,8 @@ export function mergeContinueYaml(file: string, before: string | null, models: r
   if (doc.contents === null || before === null || before.trim() === '') {
     doc.contents = doc.createNode({ name: 'Local Assistant', version: '1.0.0', schema: 'v1', models: [] }) as typeof doc.contents;
   }
+  // Continue (the `cn` CLI included) refuses a config.yaml without name and version: add what is missing.
+  for (const [key, value] of [['name', 'Local Assistant'], ['version', '1.0.0'], ['schema', 'v1']] as const) if (!doc.has(key)) doc.set(key, value);
   let seq = doc.get('models', true);
   if (seq === undefined || seq === null) {
     doc.set('models', doc.createNode([]));

@@ -19,7 +19,30 @@ export interface OpenAIErrorBody {
   error: { message: string; type: string; param: string | null; code: string | null };
 }
 
+/** Seconds a client should wait after a 429 or 503 that did not say (the proxy already retried Poe). */
+export const DEFAULT_RETRY_AFTER_SECONDS = 2;
+
+/**
+ * Whether retrying the same request can help: not for 4xx other than 408 (timeout), 409 and 429
+ * (rate limit). Clients learn it from `x-should-retry`, the header the official OpenAI and Anthropic
+ * SDKs (and Claude Code) read before their own status-based rule.
+ */
+export function retryCanHelp(status: number): boolean {
+  return !(status >= 400 && status < 500) || status === 408 || status === 409 || status === 429;
+}
+
+/** An error response's headers: `x-should-retry: false` when retrying cannot help, `Retry-After` on every 429 and 503. */
+export function retryHeaders(status: number, headers: Record<string, string> = {}): Record<string, string> {
+  const out = { ...headers };
+  if (!retryCanHelp(status)) out['x-should-retry'] = 'false';
+  if ((status === 429 || status === 503) && !Object.keys(out).some((k) => k.toLowerCase() === 'retry-after')) out['retry-after'] = String(DEFAULT_RETRY_AFTER_SECONDS);
+  return out;
+}
+
 export class ProxyError extends Error {
+  /** Response headers: the extras given (e.g. Retry-After) plus the retry advice (`retryHeaders`). */
+  readonly headers: Record<string, string>;
+
   constructor(
     readonly status: number,
     message: string,
@@ -27,11 +50,12 @@ export class ProxyError extends Error {
     readonly code: string | null = null,
     readonly param: string | null = null,
     /** Extra response headers such as Retry-After. */
-    readonly headers: Record<string, string> = {},
+    headers: Record<string, string> = {},
   ) {
     // Upstream messages are quoted into errors, and Poe may quote the key back: never echo a secret.
     super(redact(message));
     this.name = 'ProxyError';
+    this.headers = retryHeaders(status, headers);
   }
 
   toBody(): OpenAIErrorBody {

@@ -3,6 +3,7 @@
  * The footer is recognisable by FOOTER_MARK so it never piles up across turns.
  */
 import type { ChatMessage, ContentPart } from './openaiTypes';
+import type { Modality } from './registry';
 
 export const FOOTER_MARK = '⟦poe-proxy⟧';
 const FOOTER_SEPARATOR = '\n\n---\n';
@@ -16,6 +17,58 @@ export interface FooterInfo {
   clippedMessages?: number;
   truncatedMessages?: number;
   warnings?: string[];
+}
+
+/** Request header that turns the footer off for one request (`off`, `false`, `0` or `no`). */
+export const FOOTER_HEADER = 'x-poe-proxy-footer';
+
+/** What decides, before the answer, whether it may get a footer. */
+export interface FooterRequest {
+  /** The `footer` setting (FOOTER / poeProxy.footer). */
+  enabled: boolean;
+  endpoint: 'chat' | 'messages' | 'responses';
+  /** The client's request body (only `n`, `response_format` and `tools` are read). */
+  body: { n?: unknown; response_format?: unknown; tools?: unknown } | undefined;
+  headers: Record<string, string | string[] | undefined>;
+  modality: Modality;
+  /** Answered in process (Copilot Chat): a request that offers tools never gets a footer. */
+  inProcess?: boolean;
+}
+
+/** What the answer turned out to be. */
+export interface FooterAnswer {
+  /** The answer carries tool calls (a tool-call turn). */
+  toolCalls: boolean;
+}
+
+/**
+ * The one place that decides whether an answer gets the footer. The footer is prose for a person
+ * reading the answer, so it never goes where a program parses the content: tool-call turns, JSON mode
+ * (`response_format` json_object / json_schema), several choices (`n > 1`), media answers, the
+ * Anthropic and Responses passthroughs (their bytes are Poe's), in-process requests that offer tools,
+ * and requests that say `x-poe-proxy-footer: off`. Without `answer` it says whether the answer MAY get
+ * one (false means it certainly will not, so nothing needs to wait for the points).
+ */
+export function footerApplies(request: FooterRequest, answer?: FooterAnswer): boolean {
+  if (!request.enabled || request.endpoint !== 'chat' || request.modality !== 'text') return false;
+  if (footerOffByHeader(request.headers[FOOTER_HEADER])) return false;
+  const body = request.body ?? {};
+  if (typeof body.n === 'number' && body.n > 1) return false;
+  if (isJsonMode(body.response_format)) return false;
+  if (request.inProcess && Array.isArray(body.tools) && body.tools.length > 0) return false;
+  return !answer?.toolCalls;
+}
+
+function footerOffByHeader(value: string | string[] | undefined): boolean {
+  const v = (Array.isArray(value) ? value[0] : value)?.trim().toLowerCase();
+  return v === 'off' || v === 'false' || v === '0' || v === 'no';
+}
+
+/** `response_format` asking for JSON (`json_object`, `json_schema`): the whole content is parsed as JSON. */
+export function isJsonMode(responseFormat: unknown): boolean {
+  if (!responseFormat || typeof responseFormat !== 'object') return false;
+  const type = (responseFormat as { type?: unknown }).type;
+  return type === 'json_object' || type === 'json_schema';
 }
 
 /** Compact numbers for a one-line footer: 1234 → 1,234; 1_234_567 → 1.23M. */

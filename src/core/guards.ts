@@ -6,17 +6,38 @@ import type { ProxyConfig } from './config';
 import { ProxyError } from './errors';
 import { capText } from './log';
 import { formatPoints } from './footer';
-import { estimatePoints, type ModelEntry, type ModelRegistry } from './registry';
+import { anthropicIdFor, estimatePoints, type ModelEntry, type ModelRegistry } from './registry';
 import type { PoeUsage } from './usage';
 
 export function unknownModelError(requested: string, registry: ModelRegistry): ProxyError {
+  const claude = registry.models.filter((m) => m.modality === 'text' && /^claude/i.test(m.id)).map((m) => anthropicIdFor(m.id) ?? m.id);
+  const claudeHint = /claude/i.test(requested)
+    ? claude.length
+      ? ` Claude models here: ${claude.join(', ')}. For Claude Code, set ANTHROPIC_MODEL and ANTHROPIC_DEFAULT_OPUS_MODEL / _SONNET_MODEL / _HAIKU_MODEL to them (VS Code: "Poe: Configure Claude Code" writes them).`
+      : ' No Claude model is in the registry: add one with "Poe: Pick Models" (or to models.yaml).'
+    : '';
   return new ProxyError(
     404,
-    `Model "${capText(requested, 200)}" is not in the proxy's model registry (${registry.source}). List the available ids with GET /v1/models, or add it to models.yaml (VS Code: "Poe: Pick Models").`,
+    `Model "${capText(requested, 200)}" is not in the proxy's model registry (${registry.source}). List the available ids with GET /v1/models, or add it to models.yaml (VS Code: "Poe: Pick Models").${claudeHint}`,
     'not_found_error',
     'model_not_found',
     'model',
   );
+}
+
+/**
+ * The registry entry for the body's `model`, resolved before the rest of the body is validated: an
+ * unknown model is always the 404 that names it (a client on its own default model id must learn
+ * that, not some 400 about its messages). Undefined when `model` is missing or not a string (the
+ * body's validation says so).
+ */
+export function resolveRequestedModel(body: unknown, registry: ModelRegistry): ModelEntry | undefined {
+  if (!body || typeof body !== 'object' || Array.isArray(body)) return undefined;
+  const requested = (body as { model?: unknown }).model;
+  if (typeof requested !== 'string' || requested === '') return undefined;
+  const model = registry.resolve(requested);
+  if (!model) throw unknownModelError(requested, registry);
+  return model;
 }
 
 export function noApiKeyError(): ProxyError {

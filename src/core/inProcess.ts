@@ -16,7 +16,7 @@ export interface InProcessOptions {
   signal?: AbortSignal;
   /** Ledger `client` column; default "in-process". */
   client?: string;
-  /** Append the usage footer; default false (an editor's own UI shows the answer, points go to the ledger). */
+  /** Append the usage footer; default false (an editor's own UI shows the answer, points go to the ledger). Never on requests that offer tools (footer.ts). */
   footer?: boolean;
   requestId?: string;
 }
@@ -156,7 +156,7 @@ async function runAdmitted(services: ChatServices, request: ChatRequest, opts: I
   const svc: ChatServices = opts.footer ? services : { ...services, config: { ...services.config, footer: false } };
   const sink = new MemorySink(opts.onChunk);
   const headers: Record<string, string> = opts.requestId ? { 'x-request-id': opts.requestId } : {};
-  const exchange = new ChatExchange(svc, { headers }, sink, client);
+  const exchange = new ChatExchange(svc, { headers, inProcess: true }, sink, client);
   const onAbort = (): void => sink.destroy();
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   try {

@@ -8,7 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ledgerEntry, newOutcome, noteFailure, settlePoints } from './accounting';
 import { rateLimitHeaders, streamBrokeOff, type ChatServices } from './chat';
 import { badRequest, ProxyError } from './errors';
-import { costCapError, countImageParts, IMAGE_TOKEN_ESTIMATE, noApiKeyError, pausedBalance, pausedText, unknownModelError } from './guards';
+import { costCapError, countImageParts, IMAGE_TOKEN_ESTIMATE, noApiKeyError, pausedBalance, pausedText, resolveRequestedModel } from './guards';
 import type { LedgerEntry } from './ledger';
 import { redact, scrubSecrets } from './log';
 import type { ModelEntry } from './registry';
@@ -41,6 +41,8 @@ export interface WireDialect {
   checkModel(model: ModelEntry): void;
   /** Headers forwarded to Poe besides the Poe key (never the client's key). */
   upstreamHeaders(req: IncomingMessage): Record<string, string>;
+  /** The body as Poe must get it (before the model id is set), when it differs from the client's. */
+  upstreamBody?(body: Record<string, unknown>, req: IncomingMessage): Record<string, unknown>;
   /** Throws a 400 naming the field when the body is not of the format's shape (nothing reaches Poe). */
   validate(body: Record<string, unknown>): void;
   /** The request's input as texts, for the cost cap and token estimates. */
@@ -112,14 +114,14 @@ export class PassthroughExchange {
     const dialect = this.dialect;
     if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw badRequest('The request body must be a JSON object.', null, 'invalid_body');
     const body = raw as Record<string, unknown>;
-    if (typeof body.model !== 'string' || body.model === '') throw badRequest('`model` is required: a poe_name or alias from models.yaml (GET /v1/models lists them).', 'model', 'missing_model');
+    if (typeof body.model === 'string') this.requestedModel = body.model;
+    // The model first: an unknown one is the 404 that names it, whatever else is wrong with the body.
+    const model = resolveRequestedModel(body, registry);
+    if (!model) throw badRequest('`model` is required: a poe_name or alias from models.yaml (GET /v1/models lists them).', 'model', 'missing_model');
+    dialect.checkModel(model);
     if (body.stream !== undefined && typeof body.stream !== 'boolean') throw badRequest('`stream` must be true or false.', 'stream', 'invalid_type');
-    this.requestedModel = body.model;
     dialect.validate(body);
     this.wantsStream = body.stream === true;
-    const model = registry.resolve(body.model);
-    if (!model) throw unknownModelError(body.model, registry);
-    dialect.checkModel(model);
     this.model = model;
     if (!this.svc.getApiKey()) throw noApiKeyError();
     this.inputTexts = dialect.inputTexts(body);
@@ -136,7 +138,7 @@ export class PassthroughExchange {
       }
     }
 
-    const upstreamBody = JSON.stringify({ ...body, model: model.id });
+    const upstreamBody = JSON.stringify({ ...(dialect.upstreamBody?.(body, this.req) ?? body), model: model.id });
     if (this.wantsStream) this.pings.start();
     const up = await sendWithRetries({
       upstream: this.svc.upstream,

@@ -201,9 +201,52 @@ export class ModelRegistry {
     return new ModelRegistry(entries, textMax, file);
   }
 
-  /** Exact id, alias, then case-insensitive match. */
+  /**
+   * Exact id, alias, then case-insensitive match; then an Anthropic model id (`claude-opus-4-5`,
+   * `claude-sonnet-4-5-20250929`, `claude-3-5-haiku-20241022`, …): the registry's Claude entry of that
+   * family and version, else the newest of that family (so a client left on its own defaults, or on a
+   * model newer than the registry, still gets a Claude of the kind it asked for).
+   */
   resolve(id: string): ModelEntry | undefined {
-    return this.byKey.get(id) ?? this.byKey.get(`\0${id.toLowerCase()}`);
+    return this.byKey.get(id) ?? this.byKey.get(`\0${id.toLowerCase()}`) ?? this.resolveVendorId(id);
+  }
+
+  private resolveVendorId(id: string): ModelEntry | undefined {
+    const wanted = parseAnthropicId(id);
+    if (!wanted) return undefined;
+    const family = this.claudeFamily(wanted.family);
+    return family.find((c) => c.version === wanted.version)?.model ?? family[0]?.model;
+  }
+
+  /** The registry's Claude text entries of one family, newest version first. */
+  private claudeFamily(family: ClaudeFamily): Array<{ model: ModelEntry; version: string }> {
+    const out: Array<{ model: ModelEntry; version: string }> = [];
+    for (const m of this.models) {
+      const c = m.modality === 'text' ? parseClaudeName(m.id) : undefined;
+      if (c?.family === family) out.push({ model: m, version: c.version });
+    }
+    return out.sort((a, b) => compareVersions(b.version, a.version));
+  }
+
+  /** The newest Claude text entry of each family in the registry. */
+  newestClaude(): Partial<Record<ClaudeFamily, ModelEntry>> {
+    const out: Partial<Record<ClaudeFamily, ModelEntry>> = {};
+    for (const f of CLAUDE_FAMILIES) {
+      const newest = this.claudeFamily(f)[0];
+      if (newest) out[f] = newest.model;
+    }
+    return out;
+  }
+
+  /**
+   * The other ids that reach `model`: its models.yaml aliases and, for a Claude entry, Anthropic's
+   * undated id (`Claude-Opus-4.5` → `claude-opus-4-5`; dated forms resolve too).
+   */
+  idsFor(model: ModelEntry): string[] {
+    const ids = [...model.aliases];
+    const vendor = model.modality === 'text' ? anthropicIdFor(model.id) : undefined;
+    if (vendor && !ids.some((a) => a.toLowerCase() === vendor)) ids.unshift(vendor);
+    return ids;
   }
 
   /** Context cap for a model: the smallest of its own cap, the registry default (text only) and the global setting. */
@@ -237,6 +280,51 @@ export class ModelRegistry {
  */
 export function modelNameKey(name: string): string {
   return name.trim().toLowerCase();
+}
+
+export const CLAUDE_FAMILIES = ['opus', 'sonnet', 'haiku'] as const;
+export type ClaudeFamily = (typeof CLAUDE_FAMILIES)[number];
+
+/**
+ * Anthropic's model ids: `claude-<family>-<major>[-<minor>][-<yyyymmdd>]` (Claude 4 and later) or
+ * `claude-<major>[-<minor>]-<family>[-<yyyymmdd>]` (Claude 3.x), optionally with Claude Code's `[1m]`.
+ */
+const ANTHROPIC_ID = /^claude-(?:(\d+)(?:-(\d{1,2}))?-)?(opus|sonnet|haiku)(?:-(\d+)(?:-(\d{1,2}))?)?(?:-\d{8})?(?:\[1m\])?$/i;
+/** Poe's Claude bot names: `Claude-Opus-4.5`, `Claude-Sonnet-4`, `Claude-3.5-Haiku`, … */
+const CLAUDE_NAME = /^claude-(?:(\d+)(?:\.(\d+))?-)?(opus|sonnet|haiku)(?:-(\d+)(?:\.(\d+))?)?$/i;
+
+function familyVersion(m: RegExpExecArray | null): { family: ClaudeFamily; version: string } | undefined {
+  if (!m) return undefined;
+  const [, preMajor, preMinor, family, major, minor] = m;
+  const maj = major ?? preMajor;
+  if (maj === undefined) return undefined;
+  const min = major !== undefined ? minor : preMinor;
+  return { family: family.toLowerCase() as ClaudeFamily, version: min !== undefined ? `${maj}.${min}` : maj };
+}
+
+export function parseAnthropicId(id: string): { family: ClaudeFamily; version: string } | undefined {
+  return familyVersion(ANTHROPIC_ID.exec(id));
+}
+
+export function parseClaudeName(name: string): { family: ClaudeFamily; version: string } | undefined {
+  return familyVersion(CLAUDE_NAME.exec(name));
+}
+
+/**
+ * Anthropic's undated id for a Poe Claude bot name (`Claude-Sonnet-4.6` → `claude-sonnet-4-6`), which
+ * resolves back to it. Claude Code recognises only such ids: it reads `Claude-Sonnet-4.6` as the
+ * retired Sonnet 4 and warns.
+ */
+export function anthropicIdFor(name: string): string | undefined {
+  const c = parseClaudeName(name);
+  return c ? `claude-${c.family}-${c.version.replace(/\./g, '-')}` : undefined;
+}
+
+/** Orders Claude versions (`4.5` < `4.6` < `5`). */
+export function compareVersions(a: string, b: string): number {
+  const [a1, a2 = 0] = a.split('.').map(Number);
+  const [b1, b2 = 0] = b.split('.').map(Number);
+  return a1 - b1 || a2 - b2;
 }
 
 /** models.yaml's local estimate: `base + per_1k_tokens × tokens / 1000`, rounded up. */

@@ -7,7 +7,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { anthropicDialect, anthropicErrorBody, anthropicModelList, countTokens } from './anthropic';
 import { ChatExchange, type ChatServices } from './chat';
 import { isLoopbackHost, type ProxyConfig } from './config';
-import { badRequest, ProxyError } from './errors';
+import { badRequest, ProxyError, retryHeaders } from './errors';
 import type { Ledger, LedgerEntry } from './ledger';
 import type { Logger } from './log';
 import { PassthroughExchange, type WireDialect } from './passthrough';
@@ -195,12 +195,14 @@ export class ProxyServer {
     if (origin) {
       res.setHeader('access-control-allow-origin', origin);
       res.setHeader('vary', 'Origin');
+      // An allowed page may read the out-of-band cost and the retry advice.
+      res.setHeader('access-control-expose-headers', 'x-poe-points, x-poe-points-estimated, x-poe-balance, x-poe-proxy-clipped, x-should-retry, retry-after');
     }
     const path = (req.url ?? '/').split('?')[0].replace(/\/+$/, '') || '/';
     if (req.method === 'OPTIONS' && origin) {
       res.writeHead(204, {
         'access-control-allow-methods': 'GET, POST, OPTIONS',
-        'access-control-allow-headers': 'authorization, content-type, x-api-key, anthropic-version, anthropic-beta',
+        'access-control-allow-headers': 'authorization, content-type, x-api-key, anthropic-version, anthropic-beta, x-poe-proxy-footer',
         'access-control-max-age': '600',
       });
       res.end();
@@ -380,6 +382,7 @@ export class ProxyServer {
   }
 
   private modelList(): Record<string, unknown> {
+    const newest = new Map(Object.entries(this.registry.newestClaude()).map(([family, m]) => [m, family]));
     return {
       object: 'list',
       data: this.registry.models.map((m) => ({
@@ -387,6 +390,10 @@ export class ProxyServer {
         object: 'model',
         created: this.createdModels,
         owned_by: 'poe',
+        // Other ids that reach this model: models.yaml aliases, Anthropic's id for a Claude entry, and
+        // for the newest Claude of a family, every other id of that family (claude-opus-4-7, …).
+        aliases: this.registry.idsFor(m),
+        ...(newest.has(m) ? { vendor_family: `claude-${newest.get(m)}-*` } : {}),
         modality: m.modality,
         context_length: this.registry.contextLimit(m, this.config.contextLimit),
         ...(m.maxOutputTokens ? { max_output_tokens: m.maxOutputTokens } : {}),
@@ -492,7 +499,8 @@ function clientErrorResponse(code: string | undefined): string {
         ? [431, 'Request Header Fields Too Large', 'The request headers are larger than 32 KiB; send fewer or smaller headers.']
         : [400, 'Bad Request', 'Malformed HTTP request; send a valid HTTP/1.1 request.'];
   const body = JSON.stringify({ error: { message, type: 'invalid_request_error', param: null, code: status === 400 ? 'bad_http' : status === 408 ? 'headers_timeout' : 'headers_too_large' } });
-  return `HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
+  const advice = Object.entries(retryHeaders(status)).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+  return `HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${advice}Connection: close\r\n\r\n${body}`;
 }
 
 function tooLarge(max: number): ProxyError {

@@ -104,14 +104,17 @@ export function checkFieldTypes(req: Record<string, unknown>, types: Record<stri
   }
 }
 
-/** Anthropic Messages: `messages` is a non-empty array of {role: user|assistant, content: string|blocks}; `max_tokens` is required. */
+/**
+ * Anthropic Messages: `messages` is a non-empty array of {role: user|assistant|system, content:
+ * string|blocks} (Claude Code sends mid-conversation `system` messages); `max_tokens` is required.
+ */
 export function validateMessagesRequest(req: Record<string, unknown>): void {
   if (!Array.isArray(req.messages) || req.messages.length === 0) {
     throw badRequest(req.messages === undefined ? 'Missing "messages": send an array of {role, content} messages.' : `"messages" must be a non-empty array, got ${kindOf(req.messages)}.`, 'messages');
   }
   req.messages.forEach((m, i) => {
     const msg = (typeof m === 'object' && m !== null && !Array.isArray(m) ? m : undefined) as Record<string, unknown> | undefined;
-    if (!msg || (msg.role !== 'user' && msg.role !== 'assistant')) throw badRequest(`messages[${i}] must be an object with role "user" or "assistant".`, `messages[${i}].role`);
+    if (!msg || (msg.role !== 'user' && msg.role !== 'assistant' && msg.role !== 'system')) throw badRequest(`messages[${i}] must be an object with role "user", "assistant" or "system".`, `messages[${i}].role`);
     if (typeof msg.content !== 'string' && !Array.isArray(msg.content)) throw badRequest(`messages[${i}].content must be a string or an array of content blocks, got ${kindOf(msg.content)}.`, `messages[${i}].content`);
   });
   if (req.max_tokens === undefined) throw badRequest('Missing "max_tokens": the Messages API requires the maximum number of tokens to generate.', 'max_tokens');

@@ -4,21 +4,28 @@
  * and notes) and a backup in the extension's storage that Undo restores exactly.
  *
  * Arguments (for tests and scripts; the same checks apply): configure commands take
- * `{ home?, model?, confirm?: boolean, preview?: boolean }` — `confirm: true` writes without asking,
- * `preview: false` opens no diff; undo takes `{ id?, confirm?: boolean }`.
+ * `{ home?, model?, claudeCode?, confirm?: boolean, preview?: boolean }` — `confirm: true` writes without
+ * asking (Claude Code: the proposed models, or those of `claudeCode`), `preview: false` opens no diff;
+ * undo takes `{ id?, confirm?: boolean }`.
  */
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import {
   applyPlan,
+  CLAUDE_CODE_MODEL_ENV,
+  claudeCodeModelId,
+  claudeModels,
   CLIENT_NAMES,
   defaultModel,
   listChanges,
   planClientFromDisk,
   planIsNoop,
+  proposeClaudeCodeModels,
   undoChange,
   type ChangeRecord,
+  type ClaudeCodeModels,
+  type ClaudeCodeRole,
   type ClientId,
   type ClientModel,
   type ClientPlan,
@@ -39,6 +46,8 @@ const PREVIEW_SCHEME = 'poe-proxy-preview';
 interface ConfigureArgs {
   home?: string;
   model?: string;
+  /** Claude Code's models (any left out: the proposed one). */
+  claudeCode?: Partial<ClaudeCodeModels>;
   confirm?: boolean;
   preview?: boolean;
 }
@@ -116,6 +125,45 @@ async function pickModel(client: ClientId, models: ClientModel[]): Promise<strin
   return picked?.label;
 }
 
+const CLAUDE_ROLES: Array<{ role: ClaudeCodeRole; what: string }> = [
+  { role: 'main', what: 'main model' },
+  { role: 'opus', what: '"opus" model (hard tasks, plan mode)' },
+  { role: 'sonnet', what: '"sonnet" model (everyday coding)' },
+  { role: 'haiku', what: '"haiku" model (quick background tasks)' },
+];
+
+/**
+ * Claude Code's models, chosen from the registry's Claude models: one QuickPick offers the proposed
+ * set (newest Opus, Sonnet, Haiku), or choosing each role with the proposal preselected. Undefined:
+ * cancelled.
+ */
+async function pickClaudeCodeModels(models: ClientModel[], proposed: ClaudeCodeModels): Promise<ClaudeCodeModels | undefined> {
+  const summary = CLAUDE_ROLES.map(({ role }) => `${role} ${proposed[role]}`).join(' · ');
+  const how = await vscode.window.showQuickPick(
+    [
+      { label: '$(check) Use the proposed models', detail: summary, choose: false },
+      { label: '$(list-selection) Choose each model…', detail: 'main, opus, sonnet and haiku, from the Claude models of the registry', choose: true },
+    ],
+    { title: 'Poe: models for Claude Code', placeHolder: 'Claude Code asks for a main model and for what "opus", "sonnet" and "haiku" mean' },
+  );
+  if (!how) return undefined;
+  if (!how.choose) return proposed;
+  const claude = claudeModels(models);
+  const chosen = { ...proposed };
+  for (const { role, what } of CLAUDE_ROLES) {
+    const items = claude.map((m) => ({
+      label: m.id,
+      description: `${m.id === proposed[role] ? 'proposed · ' : ''}written as ${claudeCodeModelId(m.id)}`,
+      detail: `context ${m.contextLength.toLocaleString('en-US')} tokens · ~${m.base} + ${m.per1kTokens}/1k points`,
+    }));
+    items.sort((a, b) => Number(b.label === proposed[role]) - Number(a.label === proposed[role]));
+    const picked = await vscode.window.showQuickPick(items, { title: `Poe: Claude Code's ${what}`, placeHolder: `Sets ${CLAUDE_CODE_MODEL_ENV[role].join(' and ')}` });
+    if (!picked) return undefined;
+    chosen[role] = picked.label;
+  }
+  return chosen;
+}
+
 async function configure(ctx: Ctx, docs: PreviewDocs, client: ClientId, args: ConfigureArgs): Promise<ConfigureResult> {
   const name = CLIENT_NAMES[client];
   const models = await textModels(ctx);
@@ -124,9 +172,15 @@ async function configure(ctx: Ctx, docs: PreviewDocs, client: ClientId, args: Co
     model = await pickModel(client, models);
     if (!model) return { client, outcome: 'cancelled', files: [] };
   }
+  let claudeCode: ClaudeCodeModels | undefined;
+  const proposed = client === 'claude-code' ? proposeClaudeCodeModels(models) : undefined;
+  if (proposed) {
+    claudeCode = args.claudeCode || args.confirm ? { ...proposed, ...args.claudeCode } : await pickClaudeCodeModels(models, proposed);
+    if (!claudeCode) return { client, outcome: 'cancelled', files: [] };
+  }
   let accessKey: string | undefined;
   if (ctx.config.accessKeyRequired) accessKey = ctx.keys.localAccessKey ?? (await ctx.keys.generateAccessKey());
-  const opts = { home: args.home ?? os.homedir(), proxyUrl: proxyUrl(ctx), accessKey, models, model: model ?? defaultModel({ home: '', proxyUrl: '', models }) };
+  const opts = { home: args.home ?? os.homedir(), proxyUrl: proxyUrl(ctx), accessKey, models, model: model ?? defaultModel({ home: '', proxyUrl: '', models }), claudeCode };
   const plan = await planClientFromDisk(client, opts);
   const files = plan.edits.filter((e) => e.before !== e.after).map((e) => e.path);
   if (planIsNoop(plan)) {

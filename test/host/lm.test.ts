@@ -289,6 +289,42 @@ describe('Copilot Chat language models (vscode.lm) and client configuration', fu
     }
   });
 
+  it('"Configure Claude Code" writes the model variables Claude Code reads, chosen from the registry, and each one works on /v1/messages', async () => {
+    const home = await fsp.mkdtemp(path.join(os.tmpdir(), 'poe-lm-home-'));
+    try {
+      const r = await vscode.commands.executeCommand<{ outcome: string }>('poeProxy.configureClaudeCode', { home, confirm: true, preview: false });
+      assert.strictEqual(r.outcome, 'written');
+      const env = JSON.parse(await fsp.readFile(path.join(home, '.claude', 'settings.json'), 'utf8')).env as Record<string, string>;
+      assert.strictEqual(env.ANTHROPIC_BASE_URL, `http://127.0.0.1:${port}`);
+      // The bundled registry's newest Claude models are proposed, written as Anthropic's ids (the form Claude Code recognises).
+      assert.strictEqual(env.ANTHROPIC_MODEL, 'claude-sonnet-4-6');
+      assert.strictEqual(env.ANTHROPIC_DEFAULT_OPUS_MODEL, 'claude-opus-4-7');
+      assert.strictEqual(env.ANTHROPIC_DEFAULT_SONNET_MODEL, 'claude-sonnet-4-6');
+      assert.strictEqual(env.ANTHROPIC_DEFAULT_HAIKU_MODEL, 'claude-haiku-4-5');
+      assert.strictEqual(env.ANTHROPIC_SMALL_FAST_MODEL, 'claude-haiku-4-5');
+      const poeNames: Record<string, string> = { ANTHROPIC_MODEL: 'Claude-Sonnet-4.6', ANTHROPIC_DEFAULT_OPUS_MODEL: 'Claude-Opus-4.7', ANTHROPIC_DEFAULT_SONNET_MODEL: 'Claude-Sonnet-4.6', ANTHROPIC_DEFAULT_HAIKU_MODEL: 'Claude-Haiku-4.5' };
+      for (const name of Object.keys(poeNames)) {
+        const res = await fetch(`${env.ANTHROPIC_BASE_URL}/v1/messages`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${env.ANTHROPIC_AUTH_TOKEN}`, 'anthropic-version': '2023-06-01' },
+          body: JSON.stringify({ model: env[name], max_tokens: 20, messages: [{ role: 'user', content: 'hi' }] }),
+        });
+        assert.strictEqual(res.status, 200, `${name}=${env[name]}: ${await res.text()}`);
+        assert.strictEqual(fake.requests.at(-1)?.body.model, poeNames[name], `${name} reaches the Poe bot that was chosen`);
+      }
+      const chosen = await vscode.commands.executeCommand<{ outcome: string }>('poeProxy.configureClaudeCode', { home, confirm: true, preview: false, claudeCode: { main: 'Claude-Opus-4.7' } });
+      assert.strictEqual(chosen.outcome, 'written');
+      const env2 = JSON.parse(await fsp.readFile(path.join(home, '.claude', 'settings.json'), 'utf8')).env as Record<string, string>;
+      assert.strictEqual(env2.ANTHROPIC_MODEL, 'claude-opus-4-7');
+      assert.strictEqual(env2.ANTHROPIC_DEFAULT_SONNET_MODEL, 'claude-sonnet-4-6', 'the roles not given keep the proposal');
+      await vscode.commands.executeCommand('poeProxy.undoClientConfiguration', { confirm: true });
+      await vscode.commands.executeCommand('poeProxy.undoClientConfiguration', { confirm: true });
+      await assert.rejects(fsp.stat(path.join(home, '.claude', 'settings.json')));
+    } finally {
+      await fsp.rm(home, { recursive: true, force: true });
+    }
+  });
+
   it('"Configure Codex" and "Configure Aider" write into HOME, re-runs change nothing, Undo restores exactly', async () => {
     const home = await fsp.mkdtemp(path.join(os.tmpdir(), 'poe-lm-home-'));
     try {

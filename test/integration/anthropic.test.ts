@@ -47,11 +47,49 @@ describe('Anthropic Messages through the proxy (@anthropic-ai/sdk)', function ()
     assert.equal(entry.pointsEstimated, false);
   });
 
+  it("carries Claude Code's mid-conversation system messages to Poe folded into the user turns, in order, as <system-reminder> blocks", async () => {
+    // As Claude Code 2.1.x sends them for Haiku and its own default ids: role "system" inside messages, under a beta Poe is not known to take.
+    const beta = 'claude-code-20250219,mid-conversation-system-2026-04-07,interleaved-thinking-2025-05-14';
+    const messages = [
+      { role: 'user', content: 'first question' },
+      { role: 'system', content: 'The user switched to plan mode.' },
+      { role: 'assistant', content: [{ type: 'text', text: 'first answer' }] },
+      { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: 'file contents' }] },
+      { role: 'system', content: [{ type: 'text', text: 'Todo list changed.' }, { type: 'text', text: 'Keep it short.', cache_control: { type: 'ephemeral' } }] },
+    ];
+    const msg = await anthropic().messages.create({ model: 'claude-sonnet', max_tokens: 100, messages } as unknown as Anthropic.MessageCreateParamsNonStreaming, { headers: { 'anthropic-beta': beta } });
+    assert.equal(msg.type, 'message');
+    const [up] = messagesCalls();
+    assert.equal(up.status, 200, 'Poe (the fake, which refuses role system as Anthropic does) accepted it');
+    assert.equal(up.headers['anthropic-beta'], 'interleaved-thinking-2025-05-14', 'the mid-conversation beta is not forwarded');
+    assert.deepEqual(up.body.messages, [
+      { role: 'user', content: [{ type: 'text', text: 'first question' }, { type: 'text', text: '<system-reminder>\nThe user switched to plan mode.\n</system-reminder>' }] },
+      { role: 'assistant', content: [{ type: 'text', text: 'first answer' }] },
+      {
+        role: 'user',
+        content: [
+          { type: 'tool_result', tool_use_id: 'toolu_1', content: 'file contents' },
+          { type: 'text', text: '<system-reminder>\nTodo list changed.\n\nKeep it short.\n</system-reminder>', cache_control: { type: 'ephemeral' } },
+        ],
+      },
+    ]);
+  });
+
+  it('streams a request with mid-conversation system messages too (Claude Code streams every turn)', async () => {
+    const messages = [
+      { role: 'user', content: 'hi' },
+      { role: 'system', content: 'reminder' },
+    ];
+    const stream = anthropic().messages.stream({ model: 'claude-sonnet', max_tokens: 100, messages } as unknown as Anthropic.MessageStreamParams, { headers: { 'anthropic-beta': 'mid-conversation-system-2026-04-07' } });
+    const final = await stream.finalMessage();
+    assert.match((final.content[0] as Anthropic.TextBlock).text, /^Echo: hi\n<system-reminder>\nreminder\n<\/system-reminder>$/);
+  });
+
   it('answers a malformed body with an Anthropic-shaped 400 naming the problem, without calling Poe', async () => {
     const cases: Array<[Record<string, unknown>, RegExp]> = [
       [{ model: MODEL, max_tokens: 10 }, /messages/],
       [{ model: MODEL, max_tokens: 10, messages: 'x' }, /messages/],
-      [{ model: MODEL, max_tokens: 10, messages: [{ role: 'system', content: 'x' }] }, /messages\[0\]/],
+      [{ model: MODEL, max_tokens: 10, messages: [{ role: 'tool', content: 'x' }] }, /messages\[0\]/],
       [{ model: MODEL, max_tokens: 10, messages: [{ role: 'user', content: 5 }] }, /messages\[0\]\.content/],
       [{ model: MODEL, messages: [{ role: 'user', content: 'x' }] }, /max_tokens/],
       [{ model: MODEL, max_tokens: 'lots', messages: [{ role: 'user', content: 'x' }] }, /max_tokens/],

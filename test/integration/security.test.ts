@@ -168,6 +168,9 @@ describe('security', function () {
       const ok = await postChat(p.url, ask('x'), { headers: { origin: 'vscode-webview://mine' } });
       assert.equal(ok.status, 200);
       assert.equal(ok.headers['access-control-allow-origin'], 'vscode-webview://mine');
+      assert.match(String(ok.headers['access-control-expose-headers']), /x-poe-points, x-poe-points-estimated, x-poe-balance/, 'the page may read the cost headers');
+      const pre = await rawRequest(p.url, { method: 'OPTIONS', headers: { origin: 'vscode-webview://mine', 'access-control-request-method': 'POST', 'access-control-request-headers': 'x-poe-proxy-footer' } });
+      assert.match(String(pre.headers['access-control-allow-headers']), /x-poe-proxy-footer/, 'and may turn the footer off');
       assertError(await postChat(p.url, ask('x'), { headers: { origin: 'vscode-webview://other' } }), 403, 'origin_not_allowed');
     });
 

@@ -107,7 +107,9 @@ export const DEFAULT_MODELS: readonly string[] = [
   'GPT-5',
   'o3',
   'Claude-Sonnet-4.5',
+  'Claude-Sonnet-4.6',
   'Claude-Opus-4.1',
+  'Claude-Opus-4.7',
   'Claude-Haiku-4.5',
   'Gemini-2.5-Pro',
   'Grok-4',
@@ -122,6 +124,12 @@ export const DEFAULT_ANTHROPIC_BETAS: readonly string[] = [
   'output-128k-2025-02-19',
   'context-1m-2025-08-07',
 ];
+/**
+ * The anthropic-beta value under which Anthropic accepts `{"role":"system"}` inside `messages`. Not in
+ * DEFAULT_ANTHROPIC_BETAS (Poe is not known to accept it), so by default the fake refuses such messages
+ * as Anthropic's API does without it: `messages.N.role: Input should be 'user' or 'assistant'`.
+ */
+export const MID_CONVERSATION_SYSTEM_BETA = 'mid-conversation-system-2026-04-07';
 /** The reply text when the request has no user message. */
 export const NO_USER_MESSAGE_TEXT = 'Hello from FakePoe.';
 /** Built-in Poe pickiness messages. */
@@ -716,6 +724,12 @@ export class FakePoe {
     }
     if (api === 'messages' && typeof body.max_tokens !== 'number') {
       return this.sendError(rec, res, dialect, 400, 'max_tokens: Field required', extra);
+    }
+    if (api === 'messages') {
+      // Roles as Anthropic's API takes them: user and assistant, system only under its beta (already checked against the accepted ones).
+      const systemOk = String(rec.headers['anthropic-beta'] ?? '').split(',').map((v) => v.trim()).includes(MID_CONVERSATION_SYSTEM_BETA);
+      const bad = (body.messages as any[]).findIndex((m) => !(m?.role === 'user' || m?.role === 'assistant' || (m?.role === 'system' && systemOk)));
+      if (bad >= 0) return this.sendError(rec, res, dialect, 400, `messages.${bad}.role: Input should be 'user' or 'assistant'`, extra);
     }
     const model: string = body.model;
     const known = api === 'messages' ? /claude/i.test(model) : this.models.includes(model);

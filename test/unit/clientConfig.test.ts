@@ -3,6 +3,7 @@ import { promises as fsp, mkdtempSync, rmSync, statSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { ModelRegistry } from '../../src/core/registry';
 import {
   aiderMetadata,
   applyPlan,
@@ -13,6 +14,7 @@ import {
   mergeCodexToml,
   PLACEHOLDER_KEY,
   planClient,
+  proposeClaudeCodeModels,
   planClientFromDisk,
   planIsNoop,
   undoChange,
@@ -64,6 +66,47 @@ describe('client configuration planners', () => {
         permissions: { allow: ['Bash(ls)'] },
       });
       assert.ok(p.notes.some((n) => /access key/.test(n)));
+    });
+
+    const CLAUDE: ClientModel[] = [
+      ...MODELS,
+      { id: 'Claude-Sonnet-4.5', contextLength: 200000, base: 871, per1kTokens: 85, tools: true },
+      { id: 'Claude-Opus-4.7', contextLength: 200000, base: 960, per1kTokens: 142, tools: true },
+      { id: 'Claude-Sonnet-4.6', contextLength: 200000, base: 871, per1kTokens: 85, tools: true },
+      { id: 'Claude-Opus-4.1', contextLength: 200000, base: 2889, per1kTokens: 425, tools: true },
+      { id: 'Claude-Haiku-4.5', contextLength: 200000, base: 290, per1kTokens: 28, tools: true },
+    ];
+
+    it('proposes the newest Opus, Sonnet and Haiku of the registry, Sonnet as the main model', () => {
+      assert.deepEqual(proposeClaudeCodeModels(CLAUDE), { main: 'Claude-Sonnet-4.6', opus: 'Claude-Opus-4.7', sonnet: 'Claude-Sonnet-4.6', haiku: 'Claude-Haiku-4.5' });
+      assert.deepEqual(proposeClaudeCodeModels([...MODELS, CLAUDE[3]]), { main: 'Claude-Opus-4.7', opus: 'Claude-Opus-4.7', sonnet: 'Claude-Opus-4.7', haiku: 'Claude-Opus-4.7' }, 'a missing family borrows another');
+      assert.equal(proposeClaudeCodeModels(MODELS), undefined, 'no Claude model: nothing to propose');
+    });
+
+    it("writes every model variable Claude Code reads (ANTHROPIC_MODEL, _DEFAULT_OPUS/SONNET/HAIKU_MODEL, _SMALL_FAST_MODEL) as Anthropic's ids, which Claude Code recognises", () => {
+      const proposed = JSON.parse(planClient('claude-code', { ...opts, models: CLAUDE }, {}).edits[0].after).env;
+      assert.deepEqual(proposed, {
+        ANTHROPIC_BASE_URL: 'http://127.0.0.1:9876',
+        ANTHROPIC_AUTH_TOKEN: PLACEHOLDER_KEY,
+        ANTHROPIC_MODEL: 'claude-sonnet-4-6',
+        ANTHROPIC_DEFAULT_OPUS_MODEL: 'claude-opus-4-7',
+        ANTHROPIC_DEFAULT_SONNET_MODEL: 'claude-sonnet-4-6',
+        ANTHROPIC_DEFAULT_HAIKU_MODEL: 'claude-haiku-4-5',
+        ANTHROPIC_SMALL_FAST_MODEL: 'claude-haiku-4-5',
+      });
+      // Each resolves back to the very registry entry that was chosen (none is swapped for another bot).
+      const registry = ModelRegistry.parse(`models:\n  text:\n${CLAUDE.map((m) => `    - poe_name: ${m.id}\n`).join('')}`);
+      for (const [name, id] of Object.entries(proposed as Record<string, string>)) if (name !== 'ANTHROPIC_BASE_URL' && name !== 'ANTHROPIC_AUTH_TOKEN') assert.equal(registry.resolve(id)?.id.toLowerCase().replace(/[.]/g, '-'), id, name);
+      const chosen = planClient('claude-code', { ...opts, models: CLAUDE, claudeCode: { main: 'Claude-Opus-4.7', opus: 'Claude-Opus-4.1', sonnet: 'Claude-Sonnet-4.5', haiku: 'Claude-Sonnet-4.5' } }, {});
+      const env = JSON.parse(chosen.edits[0].after).env;
+      assert.deepEqual([env.ANTHROPIC_MODEL, env.ANTHROPIC_DEFAULT_OPUS_MODEL, env.ANTHROPIC_DEFAULT_SONNET_MODEL, env.ANTHROPIC_DEFAULT_HAIKU_MODEL, env.ANTHROPIC_SMALL_FAST_MODEL], ['claude-opus-4-7', 'claude-opus-4-1', 'claude-sonnet-4-5', 'claude-sonnet-4-5', 'claude-sonnet-4-5']);
+      assert.ok(chosen.notes.some((n) => /main Claude-Opus-4\.7; opus Claude-Opus-4\.1/.test(n)), chosen.notes.join('\n'));
+    });
+
+    it('sets no model and says why when the registry has no Claude model', () => {
+      const p = planClient('claude-code', opts, {});
+      assert.equal(JSON.parse(p.edits[0].after).env.ANTHROPIC_MODEL, undefined);
+      assert.ok(p.notes.some((n) => /No Claude model is in the registry/.test(n)));
     });
 
     it('refuses to touch a file that is not valid JSON', () => {
@@ -155,6 +198,14 @@ describe('client configuration planners', () => {
         fewer.models.map((m: { name: string }) => m.name),
         ['Local Llama', 'Poe: Small-Bot'],
       );
+    });
+
+    it("adds the name, version and schema Continue requires when an existing file lacks them, keeping the user's", () => {
+      const file = clientFiles('continue', home)[0];
+      const doc = parseYaml(planClient('continue', opts, { [file]: 'models:\n  - name: Mine\n    provider: ollama\n    model: llama3\n' }).edits[0].after);
+      assert.deepEqual([doc.name, doc.version, doc.schema], ['Local Assistant', '1.0.0', 'v1']);
+      const kept = parseYaml(planClient('continue', opts, { [file]: 'name: Mine\nversion: 2.0.0\nmodels: []\n' }).edits[0].after);
+      assert.deepEqual([kept.name, kept.version], ['Mine', '2.0.0']);
     });
 
     it('creates a minimal config when there is none', () => {

@@ -10,7 +10,9 @@ import {
   defaultCostPoints,
   DEVELOPER_ROLE_MESSAGE,
   estimateTokens,
+  DEFAULT_ANTHROPIC_BETAS,
   FakePoe,
+  MID_CONVERSATION_SYSTEM_BETA,
   NO_USER_MESSAGE_TEXT,
   splitWords,
   type RecordedRequest,
@@ -1095,6 +1097,28 @@ describe('FakePoe', () => {
         anthropic().messages.create({ model: 'claude-sonnet-4-5', max_tokens: 10, messages: [{ role: 'user', content: 'x' }] }, { headers: { 'anthropic-beta': 'oauth-2025-04-20' } }),
         Anthropic.BadRequestError,
       );
+    });
+
+    it("refuses role system inside messages as Anthropic does, unless the mid-conversation beta is sent and accepted", async () => {
+      const body = { model: 'claude-haiku-4-5', max_tokens: 10, messages: [...user('x'), { role: 'system', content: 'be brief' }] };
+      const refused = await post('/v1/messages', body, { 'anthropic-version': '2023-06-01' });
+      assert.equal(refused.status, 400);
+      assert.deepEqual(await refused.json(), { type: 'error', error: { type: 'invalid_request_error', message: "messages.1.role: Input should be 'user' or 'assistant'" } });
+      const underBeta = await post('/v1/messages', body, { 'anthropic-version': '2023-06-01', 'anthropic-beta': MID_CONVERSATION_SYSTEM_BETA });
+      assert.equal(underBeta.status, 400, 'the beta is not among the values Poe is known to accept');
+      const accepting = await FakePoe.start({ anthropicBetas: [...DEFAULT_ANTHROPIC_BETAS, MID_CONVERSATION_SYSTEM_BETA] });
+      try {
+        const res = await fetch(`${accepting.url}/v1/messages`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}`, 'anthropic-version': '2023-06-01', 'anthropic-beta': MID_CONVERSATION_SYSTEM_BETA },
+          body: JSON.stringify(body),
+        });
+        assert.equal(res.status, 200);
+        const plain = await fetch(`${accepting.url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}`, 'anthropic-version': '2023-06-01' }, body: JSON.stringify(body) });
+        assert.equal(plain.status, 400, 'without the beta header, even a Poe that knows it refuses');
+      } finally {
+        await accepting.close();
+      }
     });
   });
 

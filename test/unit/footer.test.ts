@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { FOOTER_MARK, formatPoints, renderFooter, stripFooters, stripFooterText } from '../../src/core/footer';
+import { FOOTER_HEADER, FOOTER_MARK, footerApplies, formatPoints, renderFooter, stripFooters, stripFooterText, type FooterRequest } from '../../src/core/footer';
 
 describe('footer', () => {
   const info = { promptTokens: 1200, completionTokens: 34, points: 450, pointsEstimated: true, balance: 1_234_567 };
@@ -44,5 +44,37 @@ describe('footer', () => {
   it('returns the same array when there is nothing to strip', () => {
     const msgs = [{ role: 'assistant', content: 'plain' }];
     assert.equal(stripFooters(msgs), msgs);
+  });
+});
+
+describe('footerApplies', () => {
+  const base: FooterRequest = { enabled: true, endpoint: 'chat', body: {}, headers: {}, modality: 'text' };
+
+  it('allows the footer on a plain chat answer in prose', () => {
+    assert.equal(footerApplies(base), true);
+    assert.equal(footerApplies(base, { toolCalls: false }), true);
+  });
+
+  it('refuses it wherever a program reads the content', () => {
+    assert.equal(footerApplies(base, { toolCalls: true }), false, 'tool-call turn');
+    assert.equal(footerApplies({ ...base, enabled: false }), false, 'setting off');
+    assert.equal(footerApplies({ ...base, endpoint: 'messages' }), false, '/v1/messages');
+    assert.equal(footerApplies({ ...base, endpoint: 'responses' }), false, '/v1/responses');
+    assert.equal(footerApplies({ ...base, modality: 'image' }), false, 'media answer');
+    assert.equal(footerApplies({ ...base, body: { n: 2 } }), false, 'n > 1');
+    assert.equal(footerApplies({ ...base, body: { response_format: { type: 'json_object' } } }), false, 'json_object');
+    assert.equal(footerApplies({ ...base, body: { response_format: { type: 'json_schema', json_schema: {} } } }), false, 'json_schema');
+    assert.equal(footerApplies({ ...base, inProcess: true, body: { tools: [{ type: 'function' }] } }), false, 'Copilot Chat with tools');
+  });
+
+  it('keeps it for text response_format, n = 1, HTTP clients with tools, and in-process requests without tools', () => {
+    assert.equal(footerApplies({ ...base, body: { response_format: { type: 'text' }, n: 1 } }), true);
+    assert.equal(footerApplies({ ...base, body: { tools: [{ type: 'function' }] } }), true);
+    assert.equal(footerApplies({ ...base, inProcess: true, body: { tools: [] } }), true);
+  });
+
+  it('turns off per request with x-poe-proxy-footer: off (or false, 0, no; any case)', () => {
+    for (const v of ['off', 'OFF', 'false', '0', 'no', [' off ']]) assert.equal(footerApplies({ ...base, headers: { [FOOTER_HEADER]: v } }), false, String(v));
+    for (const v of ['on', 'true', '']) assert.equal(footerApplies({ ...base, headers: { [FOOTER_HEADER]: v } }), true, v);
   });
 });

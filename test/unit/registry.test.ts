@@ -102,3 +102,59 @@ describe('ModelRegistry', () => {
     await assert.rejects(ModelRegistry.load('/nonexistent/models.yaml'), /models\.yaml: file: cannot read models file \(ENOENT\)/);
   });
 });
+
+describe("Anthropic's model ids", () => {
+  const claude = ModelRegistry.parse(`
+models:
+  text:
+    - poe_name: Claude-Opus-4.1
+    - poe_name: Claude-Opus-4.5
+      aliases: [my-opus]
+    - poe_name: Claude-Sonnet-4.5
+    - poe_name: Claude-Sonnet-4.6
+    - poe_name: Claude-Haiku-4.5
+    - poe_name: GPT-4.1
+  image:
+    - poe_name: Claude-Opus-Image
+`);
+  const id = (x: string) => claude.resolve(x)?.id;
+
+  it('resolve undated and dated ids to the entry of that family and version', () => {
+    assert.equal(id('claude-opus-4-5'), 'Claude-Opus-4.5');
+    assert.equal(id('claude-opus-4-5-20251101'), 'Claude-Opus-4.5');
+    assert.equal(id('claude-opus-4-1-20250805'), 'Claude-Opus-4.1');
+    assert.equal(id('claude-sonnet-4-5-20250929'), 'Claude-Sonnet-4.5');
+    assert.equal(id('claude-sonnet-4-5[1m]'), 'Claude-Sonnet-4.5');
+    assert.equal(id('claude-haiku-4-5'), 'Claude-Haiku-4.5');
+    assert.equal(id('CLAUDE-HAIKU-4-5-20251001'), 'Claude-Haiku-4.5');
+  });
+
+  it('resolve an id the registry has no entry for to the newest of its family', () => {
+    assert.equal(id('claude-opus-4-7'), 'Claude-Opus-4.5', 'newer than the registry');
+    assert.equal(id('claude-opus-4-20250514'), 'Claude-Opus-4.5', 'Claude 4 (no minor version)');
+    assert.equal(id('claude-sonnet-4-7'), 'Claude-Sonnet-4.6');
+    assert.equal(id('claude-3-5-haiku-20241022'), 'Claude-Haiku-4.5', 'Claude 3.x order: version before family');
+  });
+
+  it('leave other ids alone: Poe-style names, other vendors, families the registry lacks', () => {
+    assert.equal(id('Claude-Opus-4.7'), undefined, "a Poe bot name is Poe's, never swapped for another bot");
+    assert.equal(id('claude-opus'), undefined);
+    assert.equal(id('gpt-4.1-mini'), undefined);
+    const noHaiku = ModelRegistry.parse('models:\n  text:\n    - poe_name: Claude-Opus-4.5\n');
+    assert.equal(noHaiku.resolve('claude-haiku-4-5'), undefined);
+  });
+
+  it('list the ids that reach each model: aliases plus the Anthropic id of a Claude entry; newest per family', () => {
+    assert.deepEqual(claude.idsFor(claude.resolve('Claude-Opus-4.5')!), ['claude-opus-4-5', 'my-opus']);
+    assert.deepEqual(claude.idsFor(claude.resolve('GPT-4.1')!), []);
+    const newest = claude.newestClaude();
+    assert.deepEqual([newest.opus?.id, newest.sonnet?.id, newest.haiku?.id], ['Claude-Opus-4.5', 'Claude-Sonnet-4.6', 'Claude-Haiku-4.5']);
+  });
+
+  it('reach the bundled Claude entries from the ids Claude Code asks for by default', async () => {
+    const bundled = await ModelRegistry.load(path.resolve(__dirname, '../../../models.yaml'));
+    for (const vendor of ['claude-opus-4-5', 'claude-opus-4-7', 'claude-sonnet-4-5-20250929', 'claude-sonnet-4-6', 'claude-haiku-4-5', 'claude-haiku-4-5-20251001']) {
+      assert.match(bundled.resolve(vendor)?.id ?? '', /^Claude-/, vendor);
+    }
+  });
+});
