@@ -87,6 +87,8 @@ export class ChatExchange {
   private model: ModelEntry | undefined;
   private wantsStream = false;
   private clip: ClipResult | undefined;
+  /** The `model` the client sent, as sent (capped when the ledger entry is made). */
+  private requestedModel = '';
   /** Input tokens the cost cap counted (kept for the ladder's check). */
   private capInput: number | undefined;
   private readonly outcome = newOutcome();
@@ -123,6 +125,8 @@ export class ChatExchange {
 
   private async handle(body: unknown): Promise<void> {
     const { config, registry } = this.svc;
+    const requested = (body as { model?: unknown } | null)?.model;
+    if (typeof requested === 'string') this.requestedModel = requested; // the ledger names even an unknown model
     // The model first: an unknown one is the 404 that names it, whatever else is wrong with the body.
     const model = resolveRequestedModel(body, registry);
     this.request = validateChatRequest(body);
@@ -284,6 +288,8 @@ export class ChatExchange {
         streamError = redact(obj.error.message ?? 'Poe reported an error mid-stream'); // Poe may quote the key back
         return;
       }
+      // A well-formed event is Poe talking (even one held back for the footer); comments and garbage are not.
+      this.notePing();
       if (obj.id) base = { id: obj.id, model: obj.model ?? model.id, created: obj.created ?? base.created };
       if (obj.usage) {
         upstreamUsage = obj.usage;
@@ -549,7 +555,7 @@ export class ChatExchange {
   private finish(): void {
     if (this.finished) return;
     this.finished = true;
-    const model = this.model?.id ?? String((this.request as ChatRequest | undefined)?.model ?? '');
+    const model = this.model?.id ?? this.requestedModel;
     const balanceAfter = this.svc.usage.cachedBalance()?.value ?? null;
     const entry = ledgerEntry(
       { startedAt: this.started, requestId: this.req.headers['x-request-id'], model, endpoint: 'chat', stream: this.wantsStream, client: this.client, balanceAfter },
