@@ -67,6 +67,7 @@ let shown: LedgerEntry[] = [];
 const keys = new Set<string>();
 let summary: LedgerSummary = emptySummary();
 let models: string[] = [];
+let clients: string[] = [];
 let hasMore = false;
 let oldest: EntryCursor | undefined;
 let nextRequestId = 1;
@@ -92,6 +93,7 @@ function el<T extends HTMLElement>(id: string): T {
 }
 
 const modelSelect = el<HTMLSelectElement>('filter-model');
+const clientSelect = el<HTMLSelectElement>('filter-client');
 const fromInput = el<HTMLInputElement>('filter-from');
 const toInput = el<HTMLInputElement>('filter-to');
 const clearButton = el<HTMLButtonElement>('clear-filters');
@@ -125,6 +127,7 @@ function svg<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string,
 function readFilterControls(): HistoryFilter {
   return {
     model: modelSelect.value || null,
+    client: clientSelect.value || null,
     from: isDay(fromInput.value) ? fromInput.value : null,
     to: isDay(toInput.value) ? toInput.value : null,
   };
@@ -133,6 +136,8 @@ function readFilterControls(): HistoryFilter {
 function writeFilterControls(f: HistoryFilter): void {
   ensureModelOption(f.model);
   modelSelect.value = f.model ?? '';
+  ensureClientOption(f.client ?? null);
+  clientSelect.value = f.client ?? '';
   fromInput.value = f.from ?? '';
   toInput.value = f.to ?? '';
   toInput.min = f.from ?? '';
@@ -159,6 +164,7 @@ function onFilterChange(): void {
 }
 
 modelSelect.addEventListener('change', onFilterChange);
+clientSelect.addEventListener('change', onFilterChange);
 fromInput.addEventListener('change', onFilterChange);
 toInput.addEventListener('change', onFilterChange);
 el<HTMLFormElement>('filters').addEventListener('submit', (ev) => ev.preventDefault());
@@ -226,6 +232,8 @@ function handle(msg: ToWebview): void {
       for (const e of loaded) keys.add(entryKey(e));
       summary = msg.summary;
       models = msg.models;
+      clients = msg.clients ?? [];
+      renderClientOptions();
       hasMore = msg.hasMore;
       oldest = loaded.length > 0 ? { time: loaded[0].time, id: loaded[0].id } : undefined;
       renderModelOptions();
@@ -258,6 +266,10 @@ function handle(msg: ToWebview): void {
       if (!models.includes(e.model)) {
         models = [...models, e.model].sort((a, b) => a.localeCompare(b));
         renderModelOptions();
+      }
+      if (!clients.includes(e.client)) {
+        clients = [...clients, e.client].sort((a, b) => a.localeCompare(b));
+        renderClientOptions();
       }
       if (!matchesFilter(e, msg.day, state.filter) || keys.has(entryKey(e))) return;
       keys.add(entryKey(e));
@@ -294,6 +306,18 @@ function handle(msg: ToWebview): void {
 function ensureModelOption(model: string | null): void {
   if (model === null) return;
   if (!Array.from(modelSelect.options).some((o) => o.value === model)) modelSelect.appendChild(new Option(model, model));
+}
+
+function ensureClientOption(client: string | null): void {
+  if (client === null) return;
+  if (!Array.from(clientSelect.options).some((o) => o.value === client)) clientSelect.appendChild(new Option(client, client));
+}
+
+function renderClientOptions(): void {
+  const keep = state.filter.client ?? null;
+  const names = keep !== null && !clients.includes(keep) ? [...clients, keep] : clients;
+  clientSelect.replaceChildren(new Option('All clients', ''), ...names.map((c) => new Option(c, c)));
+  clientSelect.value = keep ?? '';
 }
 
 function renderModelOptions(): void {
@@ -342,7 +366,8 @@ function rowFor(e: LedgerEntry): HTMLTableRowElement {
   timeCell.appendChild(time);
   const kind = pointsKind(e);
   const kindCell = h('td', {}, h('span', { className: kind === 'est.' ? 'tag tag-est' : kind ? 'tag tag-actual' : '', text: kind || '—' }));
-  if (kind === 'est.') kindCell.title = 'Estimated: Poe did not report this request in time';
+  if (kind === 'est.') kindCell.title = 'Estimated: Poe has not listed this request yet; the proxy books the actual points when it does';
+  else if (e.replacedEstimate !== undefined) kindCell.title = `Actual points from Poe, booked later; they replaced the estimate of ${formatNumber(e.replacedEstimate)}`;
   const status = h('span', { className: `status status-${e.status}`, text: statusLabel(e.status) });
   const statusCell = h('td', {}, status);
   const details = [`HTTP ${e.httpStatus}`, e.endpoint, e.stream ? 'stream' : '', e.clipped ? 'clipped' : '', e.retries ? `${e.retries} retr${e.retries === 1 ? 'y' : 'ies'}` : '', e.client, e.error ?? '']
@@ -351,6 +376,8 @@ function rowFor(e: LedgerEntry): HTMLTableRowElement {
   statusCell.title = details;
   const modelCell = h('td', { className: 'model', text: e.model });
   modelCell.title = e.model;
+  const clientCell = h('td', { className: 'client', text: e.client });
+  clientCell.title = e.client;
   tr.append(
     timeCell,
     modelCell,
@@ -361,6 +388,7 @@ function rowFor(e: LedgerEntry): HTMLTableRowElement {
     numCell('td', formatNumber(e.balanceAfter)),
     statusCell,
     numCell('td', formatDuration(e.durationMs)),
+    clientCell,
   );
   return tr;
 }
@@ -368,12 +396,12 @@ function rowFor(e: LedgerEntry): HTMLTableRowElement {
 function emptyRow(): HTMLTableRowElement {
   const text = pendingInit >= 0 ? 'Loading…' : anyFilter() ? 'No requests match these filters.' : 'No requests recorded yet.';
   const td = h('td', { className: 'empty muted', text });
-  td.colSpan = 9;
+  td.colSpan = 10;
   return h('tr', { className: 'placeholder' }, td);
 }
 
 function anyFilter(): boolean {
-  return state.filter.model !== null || state.filter.from !== null || state.filter.to !== null;
+  return state.filter.model !== null || (state.filter.client ?? null) !== null || state.filter.from !== null || state.filter.to !== null;
 }
 
 function renderTable(): void {
@@ -473,6 +501,7 @@ function renderTotals(): void {
     cards,
     breakdown('totals-by-day', 'By day', 'Day', days),
     breakdown('totals-by-model', 'By model', 'Model', byModel),
+    breakdown('totals-by-client', 'By client', 'Client', (summary.byClient ?? []).map((c) => ({ name: c.client, ...c }))),
   );
 }
 

@@ -5,6 +5,7 @@
 //   3. clipping a 200k-token conversation (first time, next turn) + js-tiktoken vs gpt-tokenizer
 //   4. the extension: bundle size, activation in a real VS Code host, tokenizer load time
 //   5. the proxy's RSS before and after 10,000 requests
+//   7. one 8 MB SSE event in 16 KB chunks through the SSE parser and the event aligner
 // Medians over several runs. Writes bench/results/bench-<time>.{json,md} and latest.{json,md}, prints the markdown.
 //
 // Options: --runs N (default 3)  --no-host (skip the VS Code host)  --host-runs N (default 1)
@@ -17,6 +18,7 @@ import { clippingRuns, tokenizerComparison } from './bench/clipping.mjs';
 import { hugeEventRuns } from './bench/sseEvent.mjs';
 import { bundleFacts, hostActivation, tokenizerLoad } from './bench/extension.mjs';
 import { formatMarkdown as tokenizerMarkdown } from './bench/tokenizers.mjs';
+import { accountingRun } from './bench/accounting.mjs';
 import { latencyRun, memoryRun, startTopology, streamingRun } from './bench/relay.mjs';
 import { fmt, median, medianOf, pass, ratio } from './bench/stats.mjs';
 
@@ -68,6 +70,10 @@ try {
   await topo.stop();
 }
 
+// ── 6: accounting with a lagging points_history ──
+log('accounting: a tool-call and a streamed text turn with a 5 s points_history lag…');
+result.accounting = await accountingRun(build, RESULTS, { turns: quick ? 4 : 10 });
+
 // ── 3: clipping ──
 log('clipping a 200k-token conversation…');
 result.clipping = await clippingRuns(build.support, { runs, log });
@@ -76,7 +82,7 @@ if (withTokenizers) {
   result.tokenizers = await tokenizerComparison(build.support, log);
 }
 
-// ── 6: one huge SSE event ──
+// ── 7: one huge SSE event ──
 log('one 8 MB SSE event in 16 KB chunks…');
 result.hugeEvent = hugeEventRuns(build.support, { runs });
 
@@ -137,6 +143,14 @@ const targets = [
   { name: 'streaming throughput, 100 streams, vs direct', target: '≥ 0.9×', value: st.proxy.throughputRatio, unit: '×', ok: st.proxy.throughputRatio >= 0.9 },
   { name: 'next-turn clip of a 200k-token conversation', target: '< 5 ms', value: clip.nextTurnMs, unit: 'ms', ok: clip.nextTurnMs < 5 },
   { name: 'activation (activate entry → return, real host)', target: '< 20 ms', value: host?.activationMs, unit: 'ms', ok: host && Number.isFinite(host.activationMs) ? host.activationMs < 20 : undefined },
+  { name: `time accounting adds to a tool-call turn (points_history lag ${result.accounting.lagMs / 1000} s)`, target: '0 ms', value: result.accounting.toolCallAddedMs, unit: 'ms', ok: result.accounting.toolCallAddedMs < 5 },
+  {
+    name: `time accounting adds to a streamed text turn (points_history lag ${result.accounting.lagMs / 1000} s)`,
+    target: `≤ footer budget (${result.accounting.footerBudgetMs} ms, +25 ms for timer slack)`,
+    value: result.accounting.textAddedMs,
+    unit: 'ms',
+    ok: result.accounting.textAddedMs <= result.accounting.footerBudgetMs + 25,
+  },
   {
     name: 'dist/extension.js (production) without tokenizer ranks',
     target: '< 1 MB, no ranks',
@@ -235,8 +249,16 @@ L.push('| RSS before | RSS after | after 3 s idle | growth | errors |');
 L.push('|---|---|---|---|---|');
 L.push(`| ${fmt(mem.beforeMB, 1)} MB | ${fmt(mem.afterMB, 1)} MB | ${fmt(mem.afterIdle3sMB, 1)} MB | ${fmt(mem.growthMB, 1)} MB | ${mem.errors} |`);
 L.push('');
+const acc = result.accounting;
+L.push(`### 6. Accounting with a lagging points_history (${acc.lagMs / 1000} s; ${acc.turns} turns each, default settings vs POINTS_WAIT_MS=0, alternating)`);
+L.push('');
+L.push('| Turn | default settings | POINTS_WAIT_MS=0 | added by accounting |');
+L.push('|---|---|---|---|');
+L.push(`| tool call, non-streaming (no footer) | ${fmt(acc.medians.tool.on)} ms | ${fmt(acc.medians.tool.off)} ms | ${fmt(acc.toolCallAddedMs)} ms |`);
+L.push(`| streamed text with footer (end of stream) | ${fmt(acc.medians.text.on)} ms | ${fmt(acc.medians.text.off)} ms | ${fmt(acc.textAddedMs)} ms |`);
+L.push('');
 const he = result.hugeEvent;
-L.push(`### 6. One ${he.eventBytes / 1048576} MB SSE event arriving in ${he.chunkBytes / 1024} KB chunks (a broken or hostile upstream)`);
+L.push(`### 7. One ${he.eventBytes / 1048576} MB SSE event arriving in ${he.chunkBytes / 1024} KB chunks (a broken or hostile upstream)`);
 L.push('');
 L.push('| SSE parser | event aligner |');
 L.push('|---|---|');

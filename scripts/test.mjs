@@ -1,5 +1,5 @@
 // Runs the test suites and prints one closing line `N passed, N failed` (CI reads it).
-// Usage: node scripts/test.mjs [unit|integration|host|e2e|all]   (default: all)
+// Usage: node scripts/test.mjs [unit|integration|host|e2e|clients|all]   (default: all)
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import * as path from 'node:path';
@@ -49,7 +49,7 @@ try {
   process.exit(1);
 }
 
-const suites = which === 'all' ? ['unit', 'integration', 'host', 'e2e'] : [which];
+const suites = which === 'all' ? ['unit', 'integration', 'host', 'e2e', 'clients'] : [which];
 for (const suite of suites) {
   if (suite === 'unit' || suite === 'integration') {
     const files = findTests(path.join(root, 'out', 'test', suite));
@@ -61,6 +61,20 @@ for (const suite of suites) {
     const { runSuite } = await import(script);
     console.log(`\n== ${suite} (real VS Code host)`);
     add(await runSuite({ root }));
+  } else if (suite === 'clients') {
+    // The real clients (installed from npm into a cache outside the tree on the first run).
+    console.log('\n== clients (real clients against the proxy and the fake Poe)');
+    const { ensureClients } = await import('./clients/install.mjs');
+    let installed;
+    try {
+      installed = await ensureClients();
+    } catch (e) {
+      console.log(`clients: FAILED: install: ${e.message}`);
+      add({ passed: 0, failed: 1 });
+      continue;
+    }
+    const { runSuite } = require(path.join(root, 'out', 'test', 'clients', 'run.js'));
+    add(await runSuite({ clients: installed.clients }));
   }
 }
 

@@ -21,7 +21,7 @@ function forkChild(file, args) {
 }
 
 /** Starts `node cli.js` (the shipped headless proxy) and resolves with its URL from the banner line. */
-function startProxy(cli, upstream, env, logFile, nodeArgs = []) {
+export function startProxy(cli, upstream, env, logFile, nodeArgs = []) {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'poe-proxy-bench-'));
   const log = openSync(logFile, 'w');
   // cwd = the temp dir: no stray .env is read.

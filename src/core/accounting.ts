@@ -2,6 +2,7 @@
  * The bookkeeping of one proxied exchange, whatever its endpoint: its outcome, the points it cost
  * (Poe's Usage API, else the models.yaml estimate) and the ledger entry written when it ends.
  */
+import { randomUUID } from 'node:crypto';
 import { ProxyError } from './errors';
 import type { LedgerEntry } from './ledger';
 import { capText, redact } from './log';
@@ -16,6 +17,8 @@ export interface Outcome {
   usage?: Usage;
   points: number | null;
   pointsEstimated: boolean;
+  /** The points_history entry the points came from (so it is never given to another request). */
+  queryId?: string;
   retries: number;
   clipped: boolean;
   error?: string;
@@ -26,14 +29,17 @@ export function newOutcome(): Outcome {
 }
 
 /**
- * Sets `outcome.points` from Poe's points history (matched by bot and time window), else from the
- * estimate over `outcome.usage`; then tells the balance service what was spent.
+ * Sets `outcome.points` from Poe's points history (matched by bot and time window) when it lists the
+ * request within `waitMs`, else from the estimate over `outcome.usage` (marked estimated: the reconciler
+ * books the actual points later); then tells the balance service what was spent. `waitMs` is 0 for an
+ * answer no person reads (no footer): nothing waits for the Usage API then.
  */
-export async function settlePoints(usage: PoeUsage, model: ModelEntry, startedAt: number, outcome: Outcome, signal?: AbortSignal): Promise<void> {
-  const entry = await usage.matchPoints({ botName: model.id, startedAt, finishedAt: Date.now(), signal });
+export async function settlePoints(usage: PoeUsage, model: ModelEntry, startedAt: number, outcome: Outcome, opts: { waitMs: number; signal?: AbortSignal }): Promise<void> {
+  const entry = opts.waitMs > 0 ? await usage.matchPoints({ botName: model.id, startedAt, finishedAt: Date.now(), signal: opts.signal, waitMs: opts.waitMs }) : undefined;
   if (entry) {
     outcome.points = entry.cost_points;
     outcome.pointsEstimated = false;
+    outcome.queryId = entry.query_id;
   } else {
     const u = outcome.usage;
     outcome.points = estimatePoints(model, (u?.prompt_tokens ?? 0) + (u?.completion_tokens ?? 0));
@@ -80,11 +86,17 @@ export interface LedgerFacts {
   balanceAfter: number | null;
 }
 
+/** The client's `x-request-id`, else one of ours: a correction of the entry's points is keyed by it. */
+export function requestIdOf(header: string | string[] | undefined): string {
+  const given = header?.toString().slice(0, 64);
+  return given || `pp-${randomUUID()}`;
+}
+
 export function ledgerEntry(f: LedgerFacts, o: Outcome): LedgerEntry {
   return {
     time: new Date(f.startedAt).toISOString(),
     // Client-supplied strings are capped before they are stored (a 6 MB model name is not a 6 MB line).
-    id: capText(f.requestId?.toString() ?? '', 64),
+    id: requestIdOf(f.requestId),
     model: capText(f.model, MAX_LEDGER_MODEL_CHARS),
     endpoint: f.endpoint,
     stream: f.stream,
@@ -99,6 +111,7 @@ export function ledgerEntry(f: LedgerFacts, o: Outcome): LedgerEntry {
     clipped: o.clipped,
     retries: o.retries,
     client: capText(f.client, MAX_LEDGER_MODEL_CHARS),
+    ...(o.queryId ? { queryId: o.queryId } : {}),
     ...(o.error ? { error: capText(redact(o.error), MAX_LEDGER_ERROR_CHARS) } : {}),
   };
 }

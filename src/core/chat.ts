@@ -9,7 +9,8 @@ import type { ProxyConfig } from './config';
 import { ledgerEntry, newOutcome, noteFailure, plausibleTokens, settlePoints } from './accounting';
 import { ProxyError } from './errors';
 import { footerApplies, formatPoints, renderFooter, stripFooters, type FooterRequest } from './footer';
-import { costCapError, countImageParts, IMAGE_TOKEN_ESTIMATE, noApiKeyError, pausedBalance, pausedText, resolveRequestedModel, unknownModelError, worstOutputLimit } from './guards';
+import { costCapError, countImageParts, IMAGE_TOKEN_ESTIMATE, noApiKeyError, pausedAnswer, resolveRequestedModel, unknownModelError, worstOutputLimit } from './guards';
+import { budgetWarningText, type SpendTracker } from './budget';
 import type { LedgerEntry } from './ledger';
 import { redact, scrubSecrets, type Logger } from './log';
 import { contentText, type ChatChunk, type ChatCompletion, type ChatMessage, type ChatRequest, type Usage } from './openaiTypes';
@@ -33,6 +34,8 @@ export interface ChatServices {
   logger: Logger;
   getApiKey(): string | undefined;
   record(entry: LedgerEntry): void;
+  /** Today's and this month's spend, for the budgets (absent: no budgets). */
+  spend?: SpendTracker;
   /**
    * Rate-limit admission for requests that do not come through the HTTP gate (the in-process path):
    * throws the 429 ProxyError, or returns the slot's release.
@@ -157,9 +160,8 @@ export class ChatExchange {
   // ---- guards -------------------------------------------------------------------------------
 
   private async pausedByBalance(): Promise<boolean> {
-    const balance = await pausedBalance(this.svc.config, this.svc.usage);
-    if (balance === undefined) return false;
-    const text = pausedText(balance, this.svc.config.pointsCutoff);
+    const text = await pausedAnswer(this.svc.config, this.svc.usage, this.svc.spend);
+    if (text === undefined) return false;
     const completion = assistantCompletion(this.model!.id, text, { ...ZERO_USAGE, cost_points: 0, cost_points_estimated: false });
     this.outcome.status = 'paused';
     this.outcome.points = 0;
@@ -362,8 +364,9 @@ export class ChatExchange {
       return;
     }
 
+    // Only a footer (read by a person) may wait for the actual points; a usage chunk gets the estimate.
     const needCost = heldFinish !== undefined || clientWantsUsage;
-    if (needCost) await this.settlePoints(model);
+    if (needCost) await this.settlePoints(model, heldFinish !== undefined);
     else this.settlePointsInBackground(model);
     if (this.signal.aborted) return;
 
@@ -390,12 +393,11 @@ export class ChatExchange {
     const message = completion.choices[0]?.message;
     const usage = await this.estimateUsage(typeof message?.content === 'string' ? message.content : '', completion.usage);
     this.outcome.usage = usage;
-    await this.settlePoints(model);
-    if (this.signal.aborted) return;
     const textContent = typeof message?.content === 'string' || message?.content === null || message?.content === undefined;
-    if (message && textContent && footerApplies(this.footerRequest(), { toolCalls: Boolean(message.tool_calls?.length) })) {
-      message.content = (message.content ?? '') + this.footerText(model);
-    }
+    const withFooter = message !== undefined && textContent && footerApplies(this.footerRequest(), { toolCalls: Boolean(message.tool_calls?.length) });
+    await this.settlePoints(model, withFooter);
+    if (this.signal.aborted) return;
+    if (withFooter && message) message.content = (message.content ?? '') + this.footerText(model);
     completion.usage = this.usageWithCost(usage);
     if (this.wantsStream) {
       this.commitSse(rateLimitHeaders(up));
@@ -419,13 +421,14 @@ export class ChatExchange {
     return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion, estimated: true };
   }
 
-  private settlePoints(model: ModelEntry, signal: AbortSignal | undefined = this.signal): Promise<void> {
-    return settlePoints(this.svc.usage, model, this.started, this.outcome, signal);
+  /** A footer waits for the actual points at most POINTS_WAIT_MS; anything else takes the estimate at once. */
+  private settlePoints(model: ModelEntry, forFooter: boolean): Promise<void> {
+    return settlePoints(this.svc.usage, model, this.started, this.outcome, { waitMs: forFooter ? this.svc.config.pointsWaitMs : 0, signal: this.signal });
   }
 
   private settlePointsInBackground(model: ModelEntry): void {
-    // No abort signal: an aborted request may still have been charged, and the ledger should say so.
-    void this.settlePoints(model, undefined)
+    // Estimated at once (the reconciler books the actual points): an aborted request may still have been charged.
+    void this.settlePoints(model, false)
       .catch(() => undefined)
       .finally(() => this.finish());
   }
@@ -470,6 +473,7 @@ export class ChatExchange {
           (cheaper.length ? ` Cheaper ${model.modality} models: ${cheaper.map((m) => `${m.id} (~${formatPoints(estimatePoints(m, tokens))})`).join(', ')}.` : ''),
       );
     }
+    for (const b of this.svc.spend?.nearlyExhausted(config, points ?? 0) ?? []) warnings.push(budgetWarningText(b, formatPoints));
     return renderFooter({
       promptTokens: u.prompt_tokens,
       completionTokens: u.completion_tokens,

@@ -38,10 +38,21 @@ export interface ProxyConfig {
   /** Tokens kept free for the answer when the request does not say `max_tokens`. */
   outputReserve: number;
   rateLimit: RateLimitConfig;
-  /** How long to wait for Poe's points_history to list a finished request before estimating. */
+  /**
+   * How long an answer that shows a footer may wait for Poe's points_history to list it before the footer
+   * shows the estimate ("est."). Answers without a footer never wait; the reconciler books the actual later.
+   */
   pointsWaitMs: number;
-  /** How long a fetched balance is trusted before it is fetched again. */
+  /** How long a fetched balance is trusted before it is fetched again (in the background: requests never wait for it). */
   balanceTtlMs: number;
+  /** A balance fetch is abandoned after this long (the last known balance stays in force). */
+  balanceTimeoutMs: number;
+  /** Points allowed per local calendar day; at 100% requests are paused (0 = off). */
+  pointsBudgetDaily: number;
+  /** Points allowed per local calendar month (0 = off). */
+  pointsBudgetMonthly: number;
+  /** Estimated ledger entries younger than this keep being matched against points_history. */
+  reconcileMaxAgeMs: number;
   /** Retries for 429/5xx/connection errors before the first byte. */
   upstreamRetries: number;
   /** Base of the exponential backoff between those retries. */
@@ -97,8 +108,12 @@ export const DEFAULT_CONFIG: Readonly<ProxyConfig> = Object.freeze({
   contextLimit: 0,
   outputReserve: 4_096,
   rateLimit: Object.freeze({ requestsPerMinute: 120, burst: 20, maxConcurrent: 64 }),
-  pointsWaitMs: 2_000,
+  pointsWaitMs: 400,
   balanceTtlMs: 60_000,
+  balanceTimeoutMs: 3_000,
+  pointsBudgetDaily: 0,
+  pointsBudgetMonthly: 0,
+  reconcileMaxAgeMs: 6 * 3_600_000,
   upstreamRetries: 2,
   retryBaseDelayMs: 500,
   retryMaxDelayMs: 10_000,

@@ -82,7 +82,8 @@ export function renderFooter(info: FooterInfo): string {
   const parts = [
     `${FOOTER_MARK} Tokens: ${total.toLocaleString('en-US')} (in ${info.promptTokens.toLocaleString('en-US')} / out ${info.completionTokens.toLocaleString('en-US')})`,
     info.points === null ? 'Points: n/a' : `Points: ${formatPoints(info.points)}${info.pointsEstimated ? ' (est.)' : ''}`,
-    info.balance === null ? 'Balance: n/a' : `Balance: ${formatPoints(info.balance)}`,
+    // Exact, so a user sees it move by each answer's cost (the status bar stays compact).
+    info.balance === null ? 'Balance: n/a' : `Balance: ${Math.round(info.balance).toLocaleString('en-US')}`,
   ];
   if (info.clippedMessages || info.truncatedMessages) {
     const what = [

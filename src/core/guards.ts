@@ -2,6 +2,7 @@
  * The guards every generation endpoint applies before calling Poe: the balance pause and the hard
  * per-message cap. Each endpoint renders the outcome in its own wire format.
  */
+import { budgetPausedText, type SpendTracker } from './budget';
 import type { ProxyConfig } from './config';
 import { ProxyError } from './errors';
 import { capText } from './log';
@@ -49,16 +50,27 @@ export function noApiKeyError(): ProxyError {
   );
 }
 
-/** The balance when it is below the cutoff (the request must not reach Poe), else undefined. */
-export async function pausedBalance(config: ProxyConfig, usage: PoeUsage): Promise<number | undefined> {
-  if (config.pointsCutoff <= 0) return undefined;
-  const balance = await usage.getBalance();
-  return balance !== undefined && balance < config.pointsCutoff ? balance : undefined;
+/**
+ * The "paused" answer when the request must not reach Poe (a used-up budget, or the balance below the
+ * cutoff), else undefined. Never stalls on the Usage API: the balance is the last known one (see
+ * `PoeUsage.balanceForGuard`), fetched in the background whatever the cutoff so the footer and the status
+ * bar always have it.
+ */
+export async function pausedAnswer(config: ProxyConfig, usage: PoeUsage, spend: SpendTracker | undefined): Promise<string | undefined> {
+  const budget = spend?.exhausted(config);
+  if (budget) return budgetPausedText(budget, formatPoints);
+  if (config.pointsCutoff <= 0) {
+    void usage.balanceForGuard();
+    return undefined;
+  }
+  const balance = await usage.balanceForGuard();
+  return balance !== undefined && balance.value < config.pointsCutoff ? pausedText(balance.value, config.pointsCutoff, balance.refreshFailed) : undefined;
 }
 
-export function pausedText(balance: number, cutoff: number): string {
+export function pausedText(balance: number, cutoff: number, refreshFailed = false): string {
   return (
-    `⏸ Poe proxy paused: your Poe balance is ${formatPoints(balance)} points, below the cutoff of ${formatPoints(cutoff)}. ` +
+    `⏸ Poe proxy paused: your Poe balance is ${formatPoints(balance)} points, below the cutoff of ${formatPoints(cutoff)}` +
+    `${refreshFailed ? " (the last balance read: it could not be refreshed just now, Poe's Usage API did not answer)" : ''}. ` +
     'Nothing was sent to Poe and no points were spent. To continue, add points at https://poe.com, or lower the cutoff ' +
     '(VS Code setting "poeProxy.pointsCutoff"; headless: POINTS_CUTOFF, 0 turns the pause off).'
   );

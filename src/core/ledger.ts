@@ -41,6 +41,29 @@ export interface LedgerEntry {
   retries: number;
   client: string;
   error?: string;
+  /** The points_history entry the actual points came from (never given to another request). */
+  queryId?: string;
+  /** Set when a correction replaced the estimate: the estimated points it replaced (`points` is now actual). */
+  replacedEstimate?: number;
+}
+
+/**
+ * A later record that replaces an entry's estimated points with the actual ones from points_history.
+ * Appended (the ledger stays append-only) and applied when the ledger is read; keyed by the entry's
+ * request id and time. Readers that predate it skip the line (it has no `model`).
+ */
+export interface LedgerCorrection {
+  /** `id` of the corrected entry. */
+  id: string;
+  /** `time` of the corrected entry. */
+  time: string;
+  /** Actual points. */
+  points: number;
+  /** The estimate it replaces. */
+  estimate: number;
+  queryId: string;
+  /** ISO time the correction was made. */
+  at: string;
 }
 
 export interface LedgerReadOptions {
@@ -83,8 +106,18 @@ export interface LedgerModel {
   tokensOut: number;
 }
 
+export interface LedgerClient {
+  client: string;
+  requests: number;
+  points: number;
+  tokensIn: number;
+  tokensOut: number;
+}
+
 export interface LedgerSummary {
   totals: LedgerTotals;
+  /** Descending by points, then by requests, then by name. */
+  byClient: LedgerClient[];
   /** Ascending by day. */
   byDay: LedgerDay[];
   /** Descending by points, then by requests, then by name. */
@@ -109,10 +142,13 @@ const ROTATED = /^ledger\.([1-9]\d*)\.jsonl$/;
 const MAX_ERROR_CHARS = 500;
 
 interface Pending {
-  entry: LedgerEntry;
+  entry?: LedgerEntry;
+  correction?: LedgerCorrection;
   line: string;
   bytes: number;
 }
+
+const CORRECTION = 'correction';
 
 /** `YYYY-MM-DD` of the local calendar day of `date`. */
 export function localDay(date: Date): string {
@@ -135,6 +171,7 @@ export class Ledger {
   /** Size of ledger.jsonl after our last write; undefined = unknown (check the last byte again). */
   private knownSize: number | undefined;
   private readonly listeners = new Set<(e: LedgerEntry) => void>();
+  private readonly correctionListeners = new Set<(c: LedgerCorrection) => void>();
 
   constructor(opts: LedgerOptions) {
     this.dir = opts.dir;
@@ -153,15 +190,34 @@ export class Ledger {
   append(e: LedgerEntry): void {
     try {
       const entry = sanitize(e);
-      const line = `${JSON.stringify(entry)}\n`;
-      this.pending.push({ entry, line, bytes: Buffer.byteLength(line, 'utf8') });
-      if (!this.drainQueued) {
-        this.drainQueued = true;
-        void this.exclusive(() => this.drain());
-      }
+      this.queue({ entry, ...lineOf(entry) });
     } catch (err) {
       this.logger.error(`ledger: could not queue entry: ${describe(err)}`);
     }
+  }
+
+  private queue(p: Pending): void {
+    this.pending.push(p);
+    if (!this.drainQueued) {
+      this.drainQueued = true;
+      void this.exclusive(() => this.drain());
+    }
+  }
+
+  /** Queues a correction of an entry's estimated points (see `LedgerCorrection`); returns at once and never throws. */
+  appendCorrection(c: LedgerCorrection): void {
+    try {
+      const correction: LedgerCorrection = { id: String(c.id), time: String(c.time), points: Number(c.points), estimate: Number(c.estimate), queryId: String(c.queryId), at: String(c.at) };
+      this.queue({ correction, ...lineOf({ type: CORRECTION, ...correction }) });
+    } catch (err) {
+      this.logger.error(`ledger: could not queue correction: ${describe(err)}`);
+    }
+  }
+
+  /** Fires after a correction's write was attempted. */
+  onDidCorrect(listener: (c: LedgerCorrection) => void): Disposable {
+    this.correctionListeners.add(listener);
+    return { dispose: () => void this.correctionListeners.delete(listener) };
   }
 
   /** Resolves once every entry appended before this call is on disk (or was dropped after an error). */
@@ -206,7 +262,10 @@ export class Ledger {
       this.knownSize = undefined;
       this.logger.error(`ledger: could not write ${batch.length} entr${batch.length === 1 ? 'y' : 'ies'} to ${this.file}: ${describe(err)}`);
     }
-    for (const p of batch) this.emit(p.entry);
+    for (const p of batch) {
+      if (p.entry) this.emit(p.entry);
+      if (p.correction) this.emitCorrection(p.correction);
+    }
   }
 
   private async writeBatch(batch: Pending[]): Promise<void> {
@@ -305,6 +364,7 @@ export class Ledger {
     // Newest file first so `limit` can stop early.
     const files = await this.listFilesNewestFirst();
     const chunks: LedgerEntry[][] = [];
+    const corrections = new Map<string, LedgerCorrection>();
     let count = 0;
     for (const f of files) {
       let text: string;
@@ -314,12 +374,13 @@ export class Ledger {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.logger.warn(`ledger: could not read ${f}: ${describe(err)}`);
         continue;
       }
-      const entries = parseLedgerText(text).filter(keep);
+      // A correction is never in an older file than its entry, so every read entry meets its correction.
+      const entries = parseLedgerText(text, corrections).filter(keep);
       chunks.unshift(entries);
       count += entries.length;
       if (count >= limit) break;
     }
-    const all = chunks.flat();
+    const all = applyCorrections(chunks.flat(), corrections);
     return all.length > limit ? all.slice(all.length - limit) : all;
   }
 
@@ -338,6 +399,16 @@ export class Ledger {
       .sort((a, b) => a.index - b.index)
       .map((x) => path.join(this.dir, x.name));
     return [...(names.includes(LEDGER_FILE) ? [this.file] : []), ...rotated];
+  }
+
+  private emitCorrection(c: LedgerCorrection): void {
+    for (const l of [...this.correctionListeners]) {
+      try {
+        l(c);
+      } catch (err) {
+        this.logger.error(`ledger: onDidCorrect listener threw: ${describe(err)}`);
+      }
+    }
   }
 
   private emit(e: LedgerEntry): void {
@@ -395,11 +466,40 @@ function normalize(r: Record<string, unknown>, truncate: boolean): LedgerEntry {
   if (typeof r.error === 'string') {
     out.error = truncate && r.error.length > MAX_ERROR_CHARS ? `${r.error.slice(0, MAX_ERROR_CHARS)}…` : r.error;
   }
+  if (typeof r.queryId === 'string' && r.queryId) out.queryId = r.queryId.slice(0, 128);
   return out;
 }
 
-/** Parses JSONL text, skipping blank, torn or foreign lines. */
-export function parseLedgerText(text: string): LedgerEntry[] {
+function lineOf(record: object): { line: string; bytes: number } {
+  const line = `${JSON.stringify(record)}\n`;
+  return { line, bytes: Buffer.byteLength(line, 'utf8') };
+}
+
+function correctionKey(id: string, time: string): string {
+  return `${id}\u0000${time}`;
+}
+
+function parseCorrection(r: Record<string, unknown>): LedgerCorrection | undefined {
+  const points = numOrNull(r.points);
+  if (typeof r.id !== 'string' || !r.id || typeof r.time !== 'string' || points === null || points < 0) return undefined;
+  return { id: r.id, time: r.time, points, estimate: num(r.estimate), queryId: str(r.queryId), at: str(r.at) };
+}
+
+/** Entries with their corrections applied: actual points, `replacedEstimate` saying what they replaced. */
+export function applyCorrections(entries: LedgerEntry[], corrections: ReadonlyMap<string, LedgerCorrection>): LedgerEntry[] {
+  if (corrections.size === 0) return entries;
+  return entries.map((e) => {
+    const c = corrections.get(correctionKey(e.id, e.time));
+    if (!c || !e.pointsEstimated) return e;
+    return { ...e, points: c.points, pointsEstimated: false, replacedEstimate: e.points ?? c.estimate, ...(c.queryId ? { queryId: c.queryId } : {}) };
+  });
+}
+
+/**
+ * Parses JSONL text, skipping blank, torn or foreign lines. Correction records go into `corrections`
+ * when given (the first one for an entry wins: an entry is corrected once), else are skipped.
+ */
+export function parseLedgerText(text: string, corrections?: Map<string, LedgerCorrection>): LedgerEntry[] {
   const out: LedgerEntry[] = [];
   for (const line of text.split('\n')) {
     const trimmed = line.trim();
@@ -412,6 +512,12 @@ export function parseLedgerText(text: string): LedgerEntry[] {
     }
     if (!raw || typeof raw !== 'object' || Array.isArray(raw)) continue;
     const r = raw as Record<string, unknown>;
+    if (r.type === CORRECTION) {
+      const c = corrections && parseCorrection(r);
+      const key = c && correctionKey(c.id, c.time);
+      if (c && key && !corrections.has(key)) corrections.set(key, c);
+      continue;
+    }
     if (typeof r.time !== 'string' || typeof r.model !== 'string') continue;
     out.push(normalize(r, false));
   }
@@ -423,6 +529,7 @@ export function summarize(entries: readonly LedgerEntry[]): LedgerSummary {
   const totals: LedgerTotals = { requests: 0, points: 0, tokensIn: 0, tokensOut: 0, estimatedPoints: 0 };
   const days = new Map<string, LedgerDay>();
   const models = new Map<string, LedgerModel>();
+  const clients = new Map<string, LedgerClient>();
   for (const e of entries) {
     const points = e.points ?? 0;
     totals.requests++;
@@ -446,9 +553,18 @@ export function summarize(entries: readonly LedgerEntry[]): LedgerSummary {
     m.points += points;
     m.tokensIn += e.tokensIn;
     m.tokensOut += e.tokensOut;
+    let c = clients.get(e.client);
+    if (!c) clients.set(e.client, (c = { client: e.client, requests: 0, points: 0, tokensIn: 0, tokensOut: 0 }));
+    c.requests++;
+    c.points += points;
+    c.tokensIn += e.tokensIn;
+    c.tokensOut += e.tokensOut;
   }
   return {
     totals,
+    byClient: [...clients.values()].sort(
+      (a, b) => b.points - a.points || b.requests - a.requests || (a.client < b.client ? -1 : a.client > b.client ? 1 : 0),
+    ),
     byDay: [...days.values()].sort((a, b) => (a.day < b.day ? -1 : a.day > b.day ? 1 : 0)),
     byModel: [...models.values()].sort(
       (a, b) => b.points - a.points || b.requests - a.requests || (a.model < b.model ? -1 : a.model > b.model ? 1 : 0),
@@ -473,6 +589,7 @@ export const CSV_COLUMNS: ReadonlyArray<keyof LedgerEntry> = [
   'clipped',
   'retries',
   'client',
+  'replacedEstimate',
   'error',
 ];
 

@@ -8,7 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ledgerEntry, newOutcome, noteFailure, settlePoints } from './accounting';
 import { rateLimitHeaders, streamBrokeOff, type ChatServices } from './chat';
 import { badRequest, ProxyError } from './errors';
-import { costCapError, countImageParts, IMAGE_TOKEN_ESTIMATE, noApiKeyError, pausedBalance, pausedText, resolveRequestedModel } from './guards';
+import { costCapError, countImageParts, IMAGE_TOKEN_ESTIMATE, noApiKeyError, pausedAnswer, resolveRequestedModel } from './guards';
 import type { LedgerEntry } from './ledger';
 import { redact, scrubSecrets } from './log';
 import type { ModelEntry } from './registry';
@@ -127,8 +127,8 @@ export class PassthroughExchange {
     this.inputTexts = dialect.inputTexts(body);
     this.inputImages = countImageParts(body);
 
-    const balance = await pausedBalance(config, this.svc.usage);
-    if (balance !== undefined) return this.answerPaused(model, pausedText(balance, config.pointsCutoff));
+    const paused = await pausedAnswer(config, this.svc.usage, this.svc.spend);
+    if (paused !== undefined) return this.answerPaused(model, paused);
     if (config.maxPointsPerMessage > 0) {
       const output = dialect.maxOutputTokens(body) ?? model.maxOutputTokens ?? config.outputReserve;
       const refusal = costCapError(config, registry, model, await this.countInput(), output);
@@ -264,10 +264,10 @@ export class PassthroughExchange {
     this.outcome.usage = { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion, ...(estimated ? { estimated: true } : {}) };
   }
 
-  /** The client has its answer; the points are matched afterwards (an aborted request may have been charged too). */
+  /** The client has its answer (no footer here): the estimate now, the actual points from the reconciler later. */
   private async settleInBackground(): Promise<void> {
     await this.usage();
-    void settlePoints(this.svc.usage, this.model!, this.started, this.outcome)
+    void settlePoints(this.svc.usage, this.model!, this.started, this.outcome, { waitMs: 0 })
       .catch(() => undefined)
       .finally(() => this.finish());
   }

@@ -8,7 +8,10 @@ import { anthropicDialect, anthropicErrorBody, anthropicModelList, countTokens }
 import { ChatExchange, type ChatServices } from './chat';
 import { isLoopbackHost, type ProxyConfig } from './config';
 import { badRequest, ProxyError, retryHeaders } from './errors';
-import type { Ledger, LedgerEntry } from './ledger';
+import { SpendTracker, startOfLocalMonth } from './budget';
+import { clientName } from './clientName';
+import type { Ledger, LedgerCorrection, LedgerEntry } from './ledger';
+import { PointsReconciler } from './reconcile';
 import type { Logger } from './log';
 import { PassthroughExchange, type WireDialect } from './passthrough';
 import { rateLimitError, RateLimiter } from './rateLimit';
@@ -50,6 +53,13 @@ export class ProxyServer {
   private readonly ladder = new LadderMemory();
   private readonly startedAt = Date.now();
   private readonly finishListeners = new Set<Listener<LedgerEntry>>();
+  private readonly correctListeners = new Set<Listener<LedgerCorrection>>();
+  /** Today's and this month's spend (budgets, status bar), kept in memory. */
+  readonly spend = new SpendTracker();
+  /** Books the actual points of estimated requests later; absent without a ledger. */
+  readonly reconciler: PointsReconciler | undefined;
+  /** Resolves once the spend and the reconciler were seeded from the ledger. */
+  readonly seeded: Promise<void>;
   private readonly createdModels = Math.floor(Date.now() / 1000);
 
   constructor(private readonly opts: ProxyServerOptions) {
@@ -61,6 +71,43 @@ export class ProxyServer {
     this.limiter = new RateLimiter(opts.config.rateLimit);
     this.allowedHosts = allowedHostValues(opts.config);
     registerSecret(opts.config.accessKey); // log sinks and error messages redact it, whoever built the config
+    const ledger = opts.ledger;
+    this.reconciler = ledger
+      ? new PointsReconciler({ usage: this.usage, correct: (c) => this.correct(c), maxAgeMs: opts.config.reconcileMaxAgeMs, logger: opts.logger })
+      : undefined;
+    this.seeded = ledger ? this.seedFromLedger(ledger) : Promise.resolve();
+  }
+
+  /**
+   * One ledger read at start: this month's spend and the estimates still to reconcile. Entries this server
+   * records itself (time ≥ its start) are counted live, so they are skipped here.
+   */
+  private async seedFromLedger(ledger: Ledger): Promise<void> {
+    const since = Math.min(startOfLocalMonth(this.startedAt).getTime(), this.startedAt - this.config.reconcileMaxAgeMs);
+    const started = this.startedAt;
+    const earlier = (await ledger.read({ since: new Date(since) })).filter((e) => Date.parse(e.time) < started);
+    for (const e of earlier) this.spend.add(e);
+    this.reconciler?.seed(earlier);
+  }
+
+  /** The reconciler found an estimate's actual points: appended to the ledger, moved in the totals. */
+  private correct(c: LedgerCorrection): void {
+    this.opts.ledger?.appendCorrection(c);
+    this.spend.correct(c.time, c.estimate, c.points);
+    this.opts.logger.info(`points for ${c.id}: ${c.points} (replaces the estimate ${c.estimate})`);
+    for (const l of this.correctListeners) {
+      try {
+        l(c);
+      } catch (err) {
+        this.opts.logger.error(`correction listener failed: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  /** Fires when an estimated request's actual points were booked. */
+  onDidCorrectPoints(listener: Listener<LedgerCorrection>): { dispose(): void } {
+    this.correctListeners.add(listener);
+    return { dispose: () => this.correctListeners.delete(listener) };
   }
 
   /** Starts listening; rejects with EADDRINUSE & co. so callers can explain. */
@@ -173,6 +220,7 @@ export class ProxyServer {
     for (const s of this.sockets) s.destroy();
     await closed;
     this.upstream.dispose();
+    this.reconciler?.dispose();
     if (this.ownsUsage) this.usage.dispose();
     this.server = undefined;
   }
@@ -260,20 +308,20 @@ export class ProxyServer {
   /** The gate every generation endpoint shares: JSON only, a rate-limit slot, the body read and parsed. */
   private async generation(req: http.IncomingMessage, res: http.ServerResponse, endpoint: LedgerEntry['endpoint'], run: (body: unknown, client: string) => Promise<void>): Promise<void> {
     checkJsonContentType(req);
-    const client = clientKey(req);
-    const release = this.admit(client, endpoint);
+    const tool = clientName(req.headers);
+    const release = this.admit(clientKey(req), endpoint, tool);
     try {
-      await run(parseJson(await this.readBody(req)), client);
+      await run(parseJson(await this.readBody(req)), tool);
     } finally {
       release();
     }
   }
 
-  /** Takes a rate-limit slot for `client`, or records the refusal and throws the 429; returns the release. */
-  private admit(client: string, endpoint: LedgerEntry['endpoint']): () => void {
-    const slot = this.limiter.take(client);
+  /** Takes a rate-limit slot for `rateKey`, or records the refusal (as `tool`'s) and throws the 429; returns the release. */
+  private admit(rateKey: string, endpoint: LedgerEntry['endpoint'], tool = rateKey): () => void {
+    const slot = this.limiter.take(rateKey);
     if (!slot.ok) {
-      this.record(rejectedEntry(client, 'rate_limited', 429, endpoint));
+      this.record(rejectedEntry(tool, 'rate_limited', 429, endpoint));
       throw rateLimitError(slot);
     }
     return () => slot.release();
@@ -301,14 +349,17 @@ export class ProxyServer {
       logger: this.opts.logger,
       getApiKey: this.opts.getApiKey,
       record: (e) => this.record(e),
+      spend: this.spend,
       isShuttingDown: () => this.closing,
     };
   }
 
   private record(entry: LedgerEntry): void {
     const pts = entry.points === null ? '-' : `${entry.points}${entry.pointsEstimated ? ' est.' : ''}`;
-    this.opts.logger.info(`${entry.endpoint} ${entry.model || '?'} ${entry.status} ${entry.httpStatus} ${entry.durationMs}ms tokens ${entry.tokensIn}/${entry.tokensOut} points ${pts} retries ${entry.retries}${entry.error ? ` — ${entry.error}` : ''}`);
+    this.opts.logger.info(`${entry.endpoint} ${entry.model || '?'} ${entry.status} ${entry.httpStatus} ${entry.durationMs}ms tokens ${entry.tokensIn}/${entry.tokensOut} points ${pts} retries ${entry.retries} client ${entry.client}${entry.error ? ` — ${entry.error}` : ''}`);
     this.opts.ledger?.append(entry);
+    this.spend.add(entry);
+    this.reconciler?.add(entry);
     for (const l of this.finishListeners) {
       try {
         l(entry);
@@ -437,6 +488,7 @@ export function createUsageService(upstream: UpstreamClient, config: ProxyConfig
       return { status: r.status, body: r.body };
     },
     balanceTtlMs: config.balanceTtlMs,
+    balanceTimeoutMs: config.balanceTimeoutMs,
     pointsWaitMs: config.pointsWaitMs,
     logger,
   });

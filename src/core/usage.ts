@@ -24,8 +24,10 @@ export interface PoeUsageOptions {
   fetchJson: FetchJson;
   /** How long a fetched balance is served from cache. */
   balanceTtlMs: number;
-  /** How long `matchPoints` waits for the entry before giving up (0 = do not match at all). */
+  /** Default of how long `matchPoints` waits for the entry before giving up (0 = do not match at all). */
   pointsWaitMs: number;
+  /** A balance fetch is abandoned after this long (default 3 s); the last known balance stays in force. */
+  balanceTimeoutMs?: number;
   logger?: Logger;
   now?: () => number;
   /** Delay between two `points_history` polls while someone waits (default 250 ms). */
@@ -57,8 +59,10 @@ interface Waiter {
   onAbort?: () => void;
 }
 
-/** Claimed query_ids remembered; far more than one `points_history` page (≤100) can show. */
-export const MAX_CLAIMED = 1_000;
+/** Claimed query_ids remembered; far more than the reconciler's horizon of requests. */
+export const MAX_CLAIMED = 20_000;
+/** No single API request costs this much; an entry claiming more is a broken upstream. */
+export const MAX_PLAUSIBLE_POINTS = 10_000_000;
 export const DEFAULT_POLL_INTERVAL_MS = 250;
 /** Pages of points_history one poll may read while a burst of requests waits. */
 const MAX_POLL_PAGES = 5;
@@ -75,11 +79,23 @@ function describe(err: unknown): string {
 }
 
 /** Entries of usage types that are not API calls (Poe's web chat, canvas apps) never match a proxied request. */
-function isNonApiUsage(e: PointsEntry): boolean {
+export function isNonApiUsage(e: PointsEntry): boolean {
   return typeof e.usage_type === 'string' && /chat|canvas/i.test(e.usage_type);
 }
 
-export function parsePointsHistory(body: unknown): PointsEntry[] | undefined {
+/** Why an entry's cost cannot be booked (negative, fractional or absurd), else undefined. */
+export function implausibleCost(points: number): string | undefined {
+  if (points < 0) return 'negative';
+  if (!Number.isInteger(points)) return 'not a whole number';
+  if (points > MAX_PLAUSIBLE_POINTS) return `above ${MAX_PLAUSIBLE_POINTS}`;
+  return undefined;
+}
+
+/**
+ * The well-formed entries of a points_history body. Entries with an implausible `cost_points` are left
+ * out (they would book negative or absurd spend) and passed to `onRejected`.
+ */
+export function parsePointsHistory(body: unknown, onRejected?: (e: PointsEntry, why: string) => void): PointsEntry[] | undefined {
   if (!body || typeof body !== 'object') return undefined;
   const data = (body as { data?: unknown }).data;
   if (!Array.isArray(data)) return undefined;
@@ -99,7 +115,9 @@ export function parsePointsHistory(body: unknown): PointsEntry[] | undefined {
     }
     const e: PointsEntry = { creation_time: r.creation_time, bot_name: r.bot_name, query_id: r.query_id, cost_points: r.cost_points };
     if (typeof r.usage_type === 'string') e.usage_type = r.usage_type;
-    out.push(e);
+    const why = implausibleCost(e.cost_points);
+    if (why) onRejected?.(e, why);
+    else out.push(e);
   }
   return out;
 }
@@ -115,6 +133,7 @@ export class PoeUsage {
   private readonly refreshDelayMs: number;
   private readonly fetchTimeoutMs: number;
   private readonly authRetryMs: number;
+  private readonly balanceTimeoutMs: number;
 
   private balance: { value: number; fetchedAt: number } | undefined;
   private balanceInFlight: Promise<number | undefined> | undefined;
@@ -123,6 +142,11 @@ export class PoeUsage {
   private refreshTimer: ReturnType<typeof setTimeout> | undefined;
   private refreshRequestedAt = 0;
   private readonly balanceListeners = new Set<(value: number) => void>();
+  /** The last balance fetch failed (the cached balance, if any, is older than it should be). */
+  private balanceFetchFailed = false;
+  /** A request is already waiting for the first reading: the others decide without one. */
+  private firstReadingWaiter = false;
+  private readonly rejectedLogged = new Set<string>();
 
   private waiters: Waiter[] = [];
   private seq = 0;
@@ -146,6 +170,7 @@ export class PoeUsage {
     this.refreshDelayMs = Math.max(0, opts.refreshDelayMs ?? 1_000);
     this.fetchTimeoutMs = Math.max(1, opts.fetchTimeoutMs ?? 10_000);
     this.authRetryMs = Math.max(0, opts.authRetryMs ?? 60_000);
+    this.balanceTimeoutMs = Math.max(1, opts.balanceTimeoutMs ?? 3_000);
   }
 
   // ---- balance ---------------------------------------------------------------------------------
@@ -171,6 +196,37 @@ export class PoeUsage {
       if (this.balanceInFlight === p) this.balanceInFlight = undefined;
     });
     return p;
+  }
+
+  /**
+   * The balance a guard decides on, without ever stalling on the Usage API: the last known balance (kept
+   * when a refresh fails: failing open would let spending through), refreshed in the background when older
+   * than the TTL. Before any reading, one caller waits for the first fetch (bounded by `balanceTimeoutMs`);
+   * others get `undefined` at once. `refreshFailed`: the newest attempt to refresh it failed.
+   */
+  async balanceForGuard(): Promise<{ value: number; refreshFailed: boolean } | undefined> {
+    if (this.disposed) return undefined;
+    const c = this.balance;
+    if (c) {
+      if (this.now() - c.fetchedAt >= this.balanceTtlMs) void this.getBalance();
+      return { value: c.value, refreshFailed: this.balanceFetchFailed };
+    }
+    if (this.firstReadingWaiter || this.authBlocked()) {
+      void this.getBalance();
+      return undefined;
+    }
+    this.firstReadingWaiter = true;
+    try {
+      const v = await this.getBalance();
+      return v === undefined ? undefined : { value: v, refreshFailed: false };
+    } finally {
+      this.firstReadingWaiter = false;
+    }
+  }
+
+  /** Whether the newest balance fetch failed. */
+  get balanceRefreshFailed(): boolean {
+    return this.balanceFetchFailed;
   }
 
   /** Asks for a fresh balance shortly (one fetch for a burst of calls, started after the last of them). */
@@ -211,23 +267,28 @@ export class PoeUsage {
     const startedAt = this.now();
     this.inFlightStartedAt = startedAt;
     this.spentDuringFetch = false;
+    const failed = (): undefined => {
+      this.balanceFetchFailed = true;
+      return undefined;
+    };
     try {
-      const res = await this.request(BALANCE_PATH);
+      const res = await this.request(BALANCE_PATH, this.balanceTimeoutMs);
       if (this.disposed) return undefined;
       if (res.status === 401) {
         this.markAuthFailed();
-        return undefined;
+        return failed();
       }
       if (res.status < 200 || res.status >= 300) {
         this.logger.warn(`usage: current_balance answered HTTP ${res.status}`);
-        return undefined;
+        return failed();
       }
       const value = (res.body as { current_point_balance?: unknown } | null)?.current_point_balance;
       if (typeof value !== 'number' || !Number.isFinite(value)) {
         this.logger.warn('usage: current_balance answered without a numeric current_point_balance');
-        return undefined;
+        return failed();
       }
       this.authFailedAt = undefined;
+      this.balanceFetchFailed = false;
       const previous = this.balance?.value;
       this.balance = { value, fetchedAt: startedAt };
       if (previous !== value) this.emitBalance(value);
@@ -235,8 +296,9 @@ export class PoeUsage {
       if (this.spentDuringFetch) this.refreshBalanceSoon();
       return value;
     } catch (err) {
-      if (!this.disposed) this.logger.warn(`usage: could not fetch the point balance: ${describe(err)}`);
-      return undefined;
+      if (this.disposed) return undefined;
+      this.logger.warn(`usage: could not fetch the point balance: ${describe(err)}`);
+      return failed();
     }
   }
 
@@ -257,8 +319,9 @@ export class PoeUsage {
    * (case-insensitive), created within [startedAt − slack, finishedAt + slack], not given to anyone before.
    * `undefined` on timeout, abort, 401 or dispose; never rejects.
    */
-  matchPoints(req: { botName: string; startedAt: number; finishedAt: number; signal?: AbortSignal }): Promise<PointsEntry | undefined> {
-    if (this.disposed || this.pointsWaitMs <= 0 || req.signal?.aborted || this.authBlocked()) return Promise.resolve(undefined);
+  matchPoints(req: { botName: string; startedAt: number; finishedAt: number; signal?: AbortSignal; waitMs?: number }): Promise<PointsEntry | undefined> {
+    const waitMs = Math.max(0, req.waitMs ?? this.pointsWaitMs);
+    if (this.disposed || waitMs <= 0 || req.signal?.aborted || this.authBlocked()) return Promise.resolve(undefined);
     return new Promise<PointsEntry | undefined>((resolve) => {
       const w: Waiter = {
         seq: ++this.seq,
@@ -269,7 +332,7 @@ export class PoeUsage {
         done: false,
         resolve,
       };
-      w.timer = setTimeout(() => this.settle(w, undefined), this.pointsWaitMs);
+      w.timer = setTimeout(() => this.settle(w, undefined), waitMs);
       unref(w.timer);
       if (req.signal) {
         w.signal = req.signal;
@@ -318,7 +381,7 @@ export class PoeUsage {
           this.logPollFailure(`points_history answered HTTP ${res.status}`);
           break;
         }
-        const got = parsePointsHistory(res.body);
+        const got = this.parseHistory(res.body);
         if (!got) {
           this.logPollFailure('points_history answered an unexpected body');
           break;
@@ -371,6 +434,55 @@ export class PoeUsage {
     }
   }
 
+  /**
+   * One page of points_history (most recent first), for the reconciler: `undefined` when it could not be
+   * read (logged once per failure streak) or the key was rejected.
+   */
+  async pointsPage(opts: { limit?: number; startingAfter?: string } = {}): Promise<{ entries: PointsEntry[]; hasMore: boolean } | undefined> {
+    if (this.disposed || this.authBlocked()) return undefined;
+    const limit = Math.min(100, Math.max(1, opts.limit ?? 100));
+    try {
+      const res = await this.request(`/usage/points_history?limit=${limit}${opts.startingAfter ? `&starting_after=${encodeURIComponent(opts.startingAfter)}` : ''}`);
+      if (res.status === 401) {
+        this.markAuthFailed();
+        return undefined;
+      }
+      if (res.status < 200 || res.status >= 300) {
+        this.logPollFailure(`points_history answered HTTP ${res.status}`);
+        return undefined;
+      }
+      const entries = this.parseHistory(res.body);
+      if (!entries) {
+        this.logPollFailure('points_history answered an unexpected body');
+        return undefined;
+      }
+      this.pollFailures = 0;
+      return { entries, hasMore: (res.body as { has_more?: unknown } | null)?.has_more === true };
+    } catch (err) {
+      if (!this.disposed) this.logPollFailure(`could not fetch points_history: ${describe(err)}`);
+      return undefined;
+    }
+  }
+
+  /** Whether a points_history entry was already given to a request (live or by the reconciler). */
+  isClaimed(queryId: string): boolean {
+    return this.claimed.has(queryId);
+  }
+
+  /** Marks entries as given to a request (the reconciler, and query ids read back from the ledger). */
+  markClaimed(queryId: string): void {
+    this.claim(queryId);
+  }
+
+  private parseHistory(body: unknown): PointsEntry[] | undefined {
+    return parsePointsHistory(body, (e, why) => {
+      if (this.rejectedLogged.has(e.query_id)) return;
+      if (this.rejectedLogged.size >= MAX_CLAIMED) this.rejectedLogged.clear();
+      this.rejectedLogged.add(e.query_id);
+      this.logger.warn(`usage: ignored points_history entry ${e.query_id} for ${e.bot_name}: cost_points ${e.cost_points} is ${why}`);
+    });
+  }
+
   private claim(queryId: string): void {
     this.claimed.add(queryId);
     while (this.claimed.size > MAX_CLAIMED) {
@@ -401,7 +513,7 @@ export class PoeUsage {
   // ---- plumbing --------------------------------------------------------------------------------
 
   /** fetchJson with a timeout and dispose-abort; settles even if fetchJson ignores its signal. */
-  private request(path: string): Promise<{ status: number; body: unknown }> {
+  private request(path: string, timeoutMs = this.fetchTimeoutMs): Promise<{ status: number; body: unknown }> {
     const ac = new AbortController();
     this.controllers.add(ac);
     return new Promise<{ status: number; body: unknown }>((resolve, reject) => {
@@ -416,7 +528,7 @@ export class PoeUsage {
       };
       const onAbort = (): void =>
         finish(() => reject(ac.signal.reason instanceof Error ? ac.signal.reason : new Error('aborted')));
-      const timer = setTimeout(() => ac.abort(new Error(`timed out after ${this.fetchTimeoutMs} ms`)), this.fetchTimeoutMs);
+      const timer = setTimeout(() => ac.abort(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
       unref(timer);
       ac.signal.addEventListener('abort', onAbort, { once: true });
       let p: Promise<{ status: number; body: unknown }>;

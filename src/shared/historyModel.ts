@@ -15,6 +15,7 @@ export function entryKey(e: { time: string; id: string }): string {
 /** Whether an entry whose host-local day is `day` ('' = unknown) passes `filter`. */
 export function matchesFilter(entry: LedgerEntry, day: string, filter: HistoryFilter): boolean {
   if (filter.model !== null && entry.model !== filter.model) return false;
+  if (filter.client != null && entry.client !== filter.client) return false;
   if (filter.from === null && filter.to === null) return true;
   if (!day) return false; // unparsable time: only shown without a date range
   if (filter.from !== null && day < filter.from) return false;
@@ -24,7 +25,7 @@ export function matchesFilter(entry: LedgerEntry, day: string, filter: HistoryFi
 
 /** Entries (any order, kept) that pass `filter`; `dayOf` gives an entry's local day or ''. */
 export function applyFilter(entries: readonly LedgerEntry[], filter: HistoryFilter, dayOf: (e: LedgerEntry) => string): LedgerEntry[] {
-  if (filter.model === null && filter.from === null && filter.to === null) return entries.slice();
+  if (filter.model === null && filter.client == null && filter.from === null && filter.to === null) return entries.slice();
   return entries.filter((e) => matchesFilter(e, dayOf(e), filter));
 }
 
@@ -73,7 +74,7 @@ export function pageBefore(entries: readonly LedgerEntry[], cursor: EntryCursor,
 }
 
 export function emptySummary(): LedgerSummary {
-  return { totals: { requests: 0, points: 0, tokensIn: 0, tokensOut: 0, estimatedPoints: 0 }, byDay: [], byModel: [] };
+  return { totals: { requests: 0, points: 0, tokensIn: 0, tokensOut: 0, estimatedPoints: 0 }, byDay: [], byModel: [], byClient: [] };
 }
 
 function byModelOrder(a: LedgerModel, b: LedgerModel): number {
@@ -121,7 +122,18 @@ export function addToSummary(summary: LedgerSummary, e: LedgerEntry, day: string
     tokensOut: base.tokensOut + e.tokensOut,
   };
   const byModel = [...summary.byModel.filter((m) => m !== found), updated].sort(byModelOrder);
-  return { totals, byDay, byModel };
+  const foundClient = (summary.byClient ?? []).find((c) => c.client === e.client);
+  const client = {
+    client: e.client,
+    requests: (foundClient?.requests ?? 0) + 1,
+    points: (foundClient?.points ?? 0) + points,
+    tokensIn: (foundClient?.tokensIn ?? 0) + e.tokensIn,
+    tokensOut: (foundClient?.tokensOut ?? 0) + e.tokensOut,
+  };
+  const byClient = [...(summary.byClient ?? []).filter((c) => c !== foundClient), client].sort(
+    (a, b) => b.points - a.points || b.requests - a.requests || (a.client < b.client ? -1 : a.client > b.client ? 1 : 0),
+  );
+  return { totals, byDay, byModel, byClient };
 }
 
 // ---- sorting -----------------------------------------------------------------------------------

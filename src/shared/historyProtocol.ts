@@ -22,6 +22,8 @@ export const MAX_MODEL_CHARS = 256;
 export interface HistoryFilter {
   /** Exact model name, or null for all models. */
   model: string | null;
+  /** Exact client (the tool that sent the request), or null/absent for all clients. */
+  client?: string | null;
   /** First day shown (inclusive), `YYYY-MM-DD`, or null for no lower bound. */
   from: string | null;
   /** Last day shown (inclusive), `YYYY-MM-DD`, or null for no upper bound. */
@@ -65,6 +67,8 @@ export interface InitMessage {
   summary: LedgerSummary;
   /** Every model in the ledger (for the filter list), sorted. */
   models: string[];
+  /** Every client in the ledger (for the filter list), sorted. */
+  clients?: string[];
   /** Older matching entries exist beyond `entries`. */
   hasMore: boolean;
 }
@@ -164,6 +168,7 @@ const isShortString = (v: unknown, max: number): v is string => typeof v === 'st
 export function isHistoryFilter(v: unknown): v is HistoryFilter {
   if (!isRecord(v)) return false;
   if (v.model !== null && !isShortString(v.model, MAX_MODEL_CHARS)) return false;
+  if (v.client !== undefined && v.client !== null && !isShortString(v.client, MAX_MODEL_CHARS)) return false;
   if (v.from !== null && !isDay(v.from)) return false;
   if (v.to !== null && !isDay(v.to)) return false;
   return true;

@@ -14,6 +14,7 @@ export interface BalanceOptions {
   getApiKey(): string | undefined;
   logger: Logger;
   balanceTtlMs: number;
+  balanceTimeoutMs: number;
   pointsWaitMs: number;
 }
 
@@ -37,6 +38,7 @@ export class BalanceService implements vscode.Disposable {
         return { status: r.status, body: r.body };
       },
       balanceTtlMs: opts.balanceTtlMs,
+      balanceTimeoutMs: opts.balanceTimeoutMs,
       pointsWaitMs: opts.pointsWaitMs,
       logger: opts.logger,
     });

@@ -9,6 +9,7 @@ import { apiKeyFromEnv } from '../core/envConfig';
 import { Ledger } from '../core/ledger';
 import { registerSecret } from '../core/log';
 import { BalanceService } from './balance';
+import { registerBudgetNotice } from './budgetNotice';
 import { registerClientConfigCommands } from './clientConfigCommands';
 import { registerCommands } from './commands';
 import { Config } from './config';
@@ -51,13 +52,14 @@ export class Ctx implements vscode.Disposable {
     const base = this.config.base;
     this.ledger = new Ledger({ dir: dataDir, maxBytes: base.ledgerMaxBytes, keepFiles: base.ledgerKeepFiles, logger: this.logger });
     this.balance = own(
-      new BalanceService({ baseUrl: base.poeBaseUrl, getApiKey: () => this.keys.poeKey, logger: this.logger, balanceTtlMs: base.balanceTtlMs, pointsWaitMs: base.pointsWaitMs }),
+      new BalanceService({ baseUrl: base.poeBaseUrl, getApiKey: () => this.keys.poeKey, logger: this.logger, balanceTtlMs: base.balanceTtlMs, balanceTimeoutMs: base.balanceTimeoutMs, pointsWaitMs: base.pointsWaitMs }),
     );
     this.models = new ModelsStore(extension.globalState, dataDir);
     this.controller = own(
       new ProxyController({ config: this.config, keys: this.keys, balance: this.balance, ledger: this.ledger, logger: this.logger, bundledModelsFile: this.bundledModelsFile, models: this.models }),
     );
     this.statusBar = own(new StatusBar(this.controller, this.balance, this.keys, this.config));
+    own(registerBudgetNotice(this.controller, this.config));
     for (const d of registerCommands(this)) own(d);
     for (const d of registerClientConfigCommands(this)) own(d);
     // Poe's models in Copilot Chat / vscode.lm, served in process by the same pipeline.

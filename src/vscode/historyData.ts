@@ -15,6 +15,7 @@ export function hostDay(e: LedgerEntry): string {
 export interface HistorySnapshot extends Page {
   summary: LedgerSummary;
   models: string[];
+  clients: string[];
 }
 
 /** Rows to send for a `ready` that asked for `rows` (restored depth). */
@@ -26,8 +27,9 @@ export function clampRows(rows: number): number {
 export async function loadHistory(ledger: Ledger, filter: HistoryFilter, rows: number = PAGE_SIZE): Promise<HistorySnapshot> {
   const all = await ledger.read();
   const models = [...new Set(all.map((e) => e.model))].sort((a, b) => a.localeCompare(b));
+  const clients = [...new Set(all.map((e) => e.client))].sort((a, b) => a.localeCompare(b));
   const matching = applyFilter(all, filter, hostDay);
-  return { ...latestPage(matching, rows), summary: summarize(matching), models };
+  return { ...latestPage(matching, rows), summary: summarize(matching), models, clients };
 }
 
 /** The page of matching entries just older than `before`. */

@@ -39,6 +39,8 @@ export function renderHistoryDocument(p: HistoryDocumentParts): string {
   <form id="filters" class="filters" role="search" aria-label="Filter requests">
     <label for="filter-model">Model</label>
     <select id="filter-model" name="model"><option value="">All models</option></select>
+    <label for="filter-client">Client</label>
+    <select id="filter-client" name="client"><option value="">All clients</option></select>
     <label for="filter-from">From</label>
     <input id="filter-from" name="from" type="date">
     <label for="filter-to">To</label>
@@ -80,6 +82,7 @@ export function renderHistoryDocument(p: HistoryDocumentParts): string {
           ${col('balanceAfter', 'Balance after', true)}
           ${col('status', 'Status')}
           ${col('durationMs', 'Duration', true)}
+          <th scope="col">Client</th>
         </tr>
       </thead>
       <tbody></tbody>

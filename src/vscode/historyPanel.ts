@@ -62,6 +62,8 @@ export class HistoryPanel implements vscode.Disposable {
 
   private readonly disposables: vscode.Disposable[] = [];
   private appendSubscription: { dispose(): void } | undefined;
+  private correctSubscription: { dispose(): void } | undefined;
+  private refreshTimer: ReturnType<typeof setTimeout> | undefined;
   /** The script said `ready` and has not been torn down since (hidden panels lose their script). */
   private ready = false;
   private exporting = false;
@@ -91,6 +93,8 @@ export class HistoryPanel implements vscode.Disposable {
     this.disposed = true;
     if (HistoryPanel.current === this) HistoryPanel.current = undefined;
     this.appendSubscription?.dispose();
+    this.correctSubscription?.dispose();
+    if (this.refreshTimer) clearTimeout(this.refreshTimer);
     this.appendSubscription = undefined;
     for (const d of this.disposables.splice(0)) d.dispose();
     this.panel.dispose();
@@ -106,6 +110,15 @@ export class HistoryPanel implements vscode.Disposable {
   private subscribe(): void {
     this.appendSubscription?.dispose();
     this.appendSubscription = this.ledger.onDidAppend((entry) => this.onAppend(entry));
+    this.correctSubscription?.dispose();
+    // A correction changes a shown row and the totals: reload (at most once a second for a burst).
+    this.correctSubscription = this.ledger.onDidCorrect(() => {
+      if (!this.ready || this.disposed || this.refreshTimer) return;
+      this.refreshTimer = setTimeout(() => {
+        this.refreshTimer = undefined;
+        if (this.ready && !this.disposed) this.post({ type: 'refresh' });
+      }, 1_000);
+    });
   }
 
   private onAppend(entry: LedgerEntry): void {
@@ -139,6 +152,7 @@ export class HistoryPanel implements vscode.Disposable {
             entries: snap.entries,
             summary: snap.summary,
             models: snap.models,
+            clients: snap.clients,
             hasMore: snap.hasMore,
           });
           return;
@@ -229,7 +243,7 @@ function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions {
 }
 
 function copyFilter(f: HistoryFilter): HistoryFilter {
-  return { model: f.model, from: f.from, to: f.to };
+  return { model: f.model, client: f.client ?? null, from: f.from, to: f.to };
 }
 
 function describe(err: unknown): string {

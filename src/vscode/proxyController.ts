@@ -6,7 +6,7 @@
 import * as vscode from 'vscode';
 import { isLoopbackHost, type ProxyConfig } from '../core/config';
 import { ProxyError } from '../core/errors';
-import type { Ledger, LedgerEntry } from '../core/ledger';
+import type { Ledger, LedgerCorrection, LedgerEntry } from '../core/ledger';
 import { createProxyRuntime, loadRegistry, type ProxyRuntime } from '../core/proxy';
 import { RegistryError, type ModelRegistry } from '../core/registry';
 import { createTokenCounter, type TokenCounter } from '../core/tokens';
@@ -55,6 +55,9 @@ export class ProxyController implements vscode.Disposable {
   private readonly requestEmitter = new vscode.EventEmitter<LedgerEntry>();
   /** A request through this window's proxy finished (any outcome). */
   readonly onDidFinishRequest = this.requestEmitter.event;
+  private readonly correctionEmitter = new vscode.EventEmitter<LedgerCorrection>();
+  /** The actual points of an estimated request were booked (the spend and maybe the last request changed). */
+  readonly onDidCorrectPoints = this.correctionEmitter.event;
   private lastEntry: LedgerEntry | undefined;
   /** Whether the user (or autoStart) wants the proxy up; `Stop` clears it. */
   private wanted = false;
@@ -194,6 +197,13 @@ export class ProxyController implements vscode.Disposable {
       runtime.server.onDidFinishRequest((entry) => {
         this.lastEntry = entry;
         this.requestEmitter.fire(entry);
+      }),
+      runtime.server.onDidCorrectPoints((c) => {
+        const last = this.lastEntry;
+        if (last && last.id === c.id && last.time === c.time) {
+          this.lastEntry = { ...last, points: c.points, pointsEstimated: false, replacedEstimate: c.estimate, queryId: c.queryId };
+        }
+        this.correctionEmitter.fire(c);
       }),
     ];
     const url = runtime.server.url!;
@@ -373,5 +383,6 @@ export class ProxyController implements vscode.Disposable {
     for (const s of this.subs) s.dispose();
     this.stateEmitter.dispose();
     this.requestEmitter.dispose();
+    this.correctionEmitter.dispose();
   }
 }

@@ -62,6 +62,8 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'pointsCutoff', kind: 'number', minimum: 0, scope: 'application', config: field('pointsCutoff') },
   { key: 'pointsPerMessageWarn', kind: 'number', minimum: 0, scope: 'application', config: field('pointsPerMessageWarn') },
   { key: 'maxPointsPerMessage', kind: 'number', minimum: 0, scope: 'application', config: field('maxPointsPerMessage') },
+  { key: 'pointsBudgetDaily', kind: 'number', minimum: 0, scope: 'application', config: field('pointsBudgetDaily') },
+  { key: 'pointsBudgetMonthly', kind: 'number', minimum: 0, scope: 'application', config: field('pointsBudgetMonthly') },
   { key: 'rateLimit.requestsPerMinute', kind: 'number', minimum: 0, scope: 'application', config: rate('requestsPerMinute') },
   { key: 'rateLimit.burst', kind: 'integer', minimum: 1, scope: 'application', config: rate('burst') },
   { key: 'rateLimit.maxConcurrent', kind: 'integer', minimum: 0, scope: 'application', config: rate('maxConcurrent') },

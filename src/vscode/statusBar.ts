@@ -5,6 +5,7 @@
  */
 import * as vscode from 'vscode';
 import { formatPoints } from '../core/footer';
+import type { BudgetLimits, SpendTracker } from '../core/budget';
 import type { LedgerEntry } from '../core/ledger';
 import type { BalanceService } from './balance';
 import type { Config } from './config';
@@ -41,6 +42,7 @@ export class StatusBar implements vscode.Disposable {
     this.subs.push(
       controller.onDidChangeState(() => this.update()),
       controller.onDidFinishRequest(() => this.update()),
+      controller.onDidCorrectPoints(() => this.update()),
       balance.onDidChange(() => this.update()),
       keys.onDidChange(() => this.update()),
       config.onDidChange(() => this.update()),
@@ -119,6 +121,8 @@ export class StatusBar implements vscode.Disposable {
     const b = this.balance.balance;
     md.appendMarkdown(`Balance: ${b === undefined ? 'unknown' : `${formatPoints(b)} points`}  \n`);
     md.appendMarkdown(`Cutoff: ${cfg.pointsCutoff > 0 ? `${formatPoints(cfg.pointsCutoff)} points${state === 'paused' ? ' — **paused**: requests are answered without calling Poe' : ''}` : 'off'}  \n`);
+    const spend = this.controller.server?.spend;
+    if (spend) md.appendMarkdown(`${spendLine(spend, cfg)}  \n`);
     const last = this.controller.lastRequest;
     if (last) md.appendMarkdown(`Last request: ${describeEntry(last)}  \n`);
     if (state === 'error' && s.message) md.appendMarkdown(`\n$(error) ${escapeMd(s.message)}\n`);
@@ -157,8 +161,18 @@ export function describe(state: DisplayState): string {
   }
 }
 
-function describeEntry(e: LedgerEntry): string {
-  const pts = e.points === null ? 'cost n/a' : `${formatPoints(e.points)} points${e.pointsEstimated ? ' (est.)' : ''}`;
+/** "Spent today: 1,234 of 5,000 (25%) · this month: …", budgets shown only when they are on. */
+export function spendLine(spend: SpendTracker, cfg: BudgetLimits): string {
+  const { today, month } = spend.spent();
+  const part = (spent: number, budget: number): string => (budget > 0 ? `${formatPoints(spent)} of ${formatPoints(budget)} (${Math.floor((spent / budget) * 100)}%)` : formatPoints(spent));
+  return `Spent today: ${part(today, cfg.pointsBudgetDaily)} · this month: ${part(month, cfg.pointsBudgetMonthly)} points`;
+}
+
+export function describeEntry(e: LedgerEntry): string {
+  const pts =
+    e.points === null
+      ? 'cost n/a'
+      : `${formatPoints(e.points)} points${e.pointsEstimated ? ' (est.)' : e.replacedEstimate !== undefined ? ` (actual; replaced the estimate ${formatPoints(e.replacedEstimate)})` : ''}`;
   const when = new Date(e.time);
   const time = Number.isNaN(when.getTime()) ? '' : ` at ${when.toLocaleTimeString()}`;
   return `${escapeMd(e.model || '?')} · ${pts} · ${e.status}${time}`;

@@ -203,6 +203,33 @@ describe('Poe Proxy extension in the real VS Code host', function () {
     assert.ok(!raw.includes(DEFAULT_API_KEY) && !raw.includes('hello from the host test'), 'ledger holds neither key nor prompt');
   });
 
+  it('pauses at a used-up daily budget, notifies once, and shows the spend against it in the tooltip', async () => {
+    const shown: string[] = [];
+    const window = vscode.window as { showWarningMessage: (...args: unknown[]) => Thenable<unknown> };
+    const original = window.showWarningMessage;
+    window.showWarningMessage = (message: unknown) => {
+      if (typeof message === 'string' && message.includes('budget')) shown.push(message);
+      return Promise.resolve(undefined);
+    };
+    try {
+      await chat(port, 'spend something first', { stream: false });
+      await waitFor('spend counted', () => (api.ctx.controller.server?.spend.spent().today ?? 0) > 0);
+      await setGlobal('pointsBudgetDaily', 1);
+      const before = fake.chatRequests().length;
+      const first = await chat(port, 'over budget', { stream: false });
+      assert.match(first.text, /daily points budget of 1 is used up/);
+      await chat(port, 'still over budget', { stream: false });
+      assert.strictEqual(fake.chatRequests().length, before, 'nothing was sent to Poe');
+      await waitFor('one budget notification', () => shown.length === 1);
+      assert.match(shown[0], /daily points budget/);
+      assert.match((api.ctx.statusBar.item.tooltip as vscode.MarkdownString).value, /Spent today: [\d,]+ of 1 \(\d+%\)/);
+      assert.strictEqual(shown.length, 1, 'once per budget and day');
+    } finally {
+      window.showWarningMessage = original;
+      await setGlobal('pointsBudgetDaily', undefined);
+    }
+  });
+
   it('shows "paused" with a warning colour when the balance is below the cutoff', async () => {
     await setGlobal('pointsCutoff', 2_000_000);
     await waitFor('paused state', () => api.ctx.statusBar.state === 'paused');

@@ -5,7 +5,7 @@
 import { strict as assert } from 'node:assert';
 import Anthropic from '@anthropic-ai/sdk';
 import { countPromptTokens, FakePoe, type RecordedRequest } from '../support/fakePoe';
-import { ledgerEntries, postChat } from '../support/rawClient';
+import { ledgerEntries, postChat, reconciledEntries } from '../support/rawClient';
 import { fakePoeHooks, startProxy, type TestProxy } from '../support/proxyHarness';
 
 const MODEL = 'Claude-Sonnet-4.5';
@@ -35,7 +35,7 @@ describe('Anthropic Messages through the proxy (@anthropic-ai/sdk)', function ()
     assert.ok(!JSON.stringify(up.headers).includes('client-own-key'));
     assert.equal(msg.usage.input_tokens, countPromptTokens(up.body), "Poe's usage reaches the client untouched");
 
-    const [entry] = await ledgerEntries(proxy, 1);
+    const [entry] = await reconciledEntries(proxy, 1);
     const charged = fake.pointsHistory()[0];
     assert.equal(entry.endpoint, 'messages');
     assert.equal(entry.model, MODEL);
@@ -121,7 +121,7 @@ describe('Anthropic Messages through the proxy (@anthropic-ai/sdk)', function ()
     assert.deepEqual(final.content, [{ type: 'text', text: words.join('') }]);
     assert.ok(final.usage.output_tokens > 1);
 
-    const [entry] = await ledgerEntries(proxy, 1);
+    const [entry] = await reconciledEntries(proxy, 1);
     assert.equal(entry.endpoint, 'messages');
     assert.equal(entry.stream, true);
     assert.equal(entry.status, 'ok');

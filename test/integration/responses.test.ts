@@ -5,7 +5,7 @@
 import { strict as assert } from 'node:assert';
 import OpenAI from 'openai';
 import { countPromptTokens, FakePoe, type RecordedRequest } from '../support/fakePoe';
-import { ledgerEntries, postChat } from '../support/rawClient';
+import { ledgerEntries, postChat, reconciledEntries } from '../support/rawClient';
 import { fakePoeHooks, startProxy, type TestProxy } from '../support/proxyHarness';
 
 describe('Responses API through the proxy (openai SDK)', function () {
@@ -27,7 +27,7 @@ describe('Responses API through the proxy (openai SDK)', function () {
     assert.ok(!JSON.stringify(up.headers).includes('client-own-key'), "the client's key is never forwarded");
     assert.equal(res.usage?.input_tokens, countPromptTokens(up.body));
 
-    const [entry] = await ledgerEntries(proxy, 1);
+    const [entry] = await reconciledEntries(proxy, 1);
     assert.equal(entry.endpoint, 'responses');
     assert.equal(entry.model, 'GPT-4.1');
     assert.equal(entry.status, 'ok');
@@ -60,7 +60,7 @@ describe('Responses API through the proxy (openai SDK)', function () {
     assert.equal(types.at(-1), 'response.completed');
     assert.ok(completed?.usage && completed.usage.output_tokens > 0);
 
-    const [entry] = await ledgerEntries(proxy, 1);
+    const [entry] = await reconciledEntries(proxy, 1);
     assert.equal(entry.endpoint, 'responses');
     assert.equal(entry.stream, true);
     assert.equal(entry.tokensIn, completed!.usage!.input_tokens);

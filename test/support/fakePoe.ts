@@ -135,6 +135,8 @@ export const NO_USER_MESSAGE_TEXT = 'Hello from FakePoe.';
 /** Built-in Poe pickiness messages. */
 export const DEVELOPER_ROLE_MESSAGE = "Input should be 'system', 'user' or 'bot'";
 export const N_GREATER_THAN_ONE_MESSAGE = "Invalid 'n': only n=1 is supported";
+/** Roles Poe's chat completions accept in `messages` (it maps assistant to its 'bot'); anything else (developer, function, …) is refused with DEVELOPER_ROLE_MESSAGE. */
+export const POE_CHAT_ROLES: readonly string[] = ['system', 'user', 'assistant', 'tool'];
 export const RATE_LIMIT_REQUESTS = 500;
 
 /** ceil(chars / 4). */
@@ -206,10 +208,73 @@ export function lastUserText(body: any): string | undefined {
   return undefined;
 }
 
-/** The default reply: `Echo: <last user text>`, or NO_USER_MESSAGE_TEXT. */
+/** The default reply: `Echo: <last user text>`, or NO_USER_MESSAGE_TEXT; in JSON mode a JSON document instead (see jsonModeReply). */
 export function defaultReply(body: any): ChatReply {
+  const json = jsonModeReply(body);
+  if (json !== undefined) return { content: json };
   const t = lastUserText(body);
   return { content: t === undefined ? NO_USER_MESSAGE_TEXT : `Echo: ${t}` };
+}
+
+/**
+ * The JSON schema or JSON mode a request asks for: chat `response_format` ({type:'json_object'} or
+ * {type:'json_schema', json_schema:{schema}}) or Responses `text.format` ({type:'json_schema', schema}).
+ * undefined when the request wants prose; `{}` for JSON mode without a schema.
+ */
+export function requestedJsonSchema(body: any): Record<string, unknown> | undefined {
+  const f = body?.response_format ?? body?.text?.format;
+  if (!f || typeof f !== 'object') return undefined;
+  if (f.type === 'json_object') return {};
+  if (f.type !== 'json_schema') return undefined;
+  const schema = f.json_schema?.schema ?? f.schema;
+  return schema && typeof schema === 'object' ? schema : {};
+}
+
+/** In JSON mode, a JSON text that is valid for the requested schema (as Poe's models answer then); else undefined. */
+export function jsonModeReply(body: any): string | undefined {
+  const schema = requestedJsonSchema(body);
+  if (schema === undefined) return undefined;
+  const value = Object.keys(schema).length ? schemaInstance(schema, schema) : { answer: `Echo: ${lastUserText(body) ?? ''}` };
+  return JSON.stringify(value);
+}
+
+/** A small value that satisfies `schema` (required properties, first enum/const, minItems, anyOf's first branch, local $refs). */
+export function schemaInstance(schema: any, root: any = schema, depth = 0): unknown {
+  if (!schema || typeof schema !== 'object' || depth > 12) return null;
+  if (typeof schema.$ref === 'string' && schema.$ref.startsWith('#/')) {
+    const target = schema.$ref
+      .slice(2)
+      .split('/')
+      .reduce((o: any, k: string) => (o && typeof o === 'object' ? o[k.replace(/~1/g, '/').replace(/~0/g, '~')] : undefined), root);
+    return schemaInstance(target, root, depth + 1);
+  }
+  if ('const' in schema) return schema.const;
+  if (Array.isArray(schema.enum) && schema.enum.length) return schema.enum[0];
+  const branch = schema.anyOf ?? schema.oneOf;
+  if (Array.isArray(branch) && branch.length) return schemaInstance(branch.find((b: any) => b?.type !== 'null') ?? branch[0], root, depth + 1);
+  if (Array.isArray(schema.allOf) && schema.allOf.length) return schemaInstance(Object.assign({}, ...schema.allOf), root, depth + 1);
+  const type = Array.isArray(schema.type) ? (schema.type.find((t: string) => t !== 'null') ?? schema.type[0]) : schema.type;
+  switch (type ?? (schema.properties ? 'object' : schema.items ? 'array' : 'string')) {
+    case 'object': {
+      const out: Record<string, unknown> = {};
+      const props = schema.properties ?? {};
+      const required: string[] = Array.isArray(schema.required) ? schema.required : Object.keys(props);
+      for (const k of required) out[k] = schemaInstance(props[k] ?? {}, root, depth + 1);
+      return out;
+    }
+    case 'array':
+      return Array.from({ length: Math.max(1, Number(schema.minItems) || 0) }, () => schemaInstance(schema.items ?? {}, root, depth + 1));
+    case 'integer':
+      return Math.max(1, Math.ceil(Number(schema.minimum ?? 1)));
+    case 'number':
+      return Number(schema.minimum ?? 1);
+    case 'boolean':
+      return true;
+    case 'null':
+      return null;
+    default:
+      return 'x'.repeat(Math.max(1, Number(schema.minLength) || 1));
+  }
 }
 
 /** Word-ish pieces whose concatenation is exactly `text` (each word keeps its trailing whitespace). */
@@ -444,7 +509,7 @@ export class FakePoe {
     this.rejections.push({ pred, path: opts.path ?? CHAT_PATH });
   }
 
-  /** Removes every rejection, the built-in ones (developer role, n > 1) included. */
+  /** Removes every rejection, the built-in ones (roles Poe refuses, n > 1) included. */
   clearRejections(): void {
     this.rejections = [];
   }
@@ -483,7 +548,7 @@ export class FakePoe {
   private installBuiltinRejections(): void {
     this.rejections.push({
       path: CHAT_PATH,
-      pred: (b) => (Array.isArray(b?.messages) && b.messages.some((m: any) => m?.role === 'developer') ? DEVELOPER_ROLE_MESSAGE : undefined),
+      pred: (b) => (Array.isArray(b?.messages) && b.messages.some((m: any) => !POE_CHAT_ROLES.includes(m?.role)) ? DEVELOPER_ROLE_MESSAGE : undefined),
     });
     this.rejections.push({ path: CHAT_PATH, pred: (b) => (typeof b?.n === 'number' && b.n > 1 ? N_GREATER_THAN_ONE_MESSAGE : undefined) });
   }

@@ -92,6 +92,17 @@ export async function ledgerEntries(proxy: TestProxy, n: number, timeoutMs = 500
   }
 }
 
+/**
+ * `ledgerEntries`, then one reconciler pass (answers without a footer book the estimate first; the
+ * reconciler books Poe's actual points as a correction), read back with the corrections applied.
+ */
+export async function reconciledEntries(proxy: TestProxy, n: number): Promise<LedgerEntry[]> {
+  await ledgerEntries(proxy, n);
+  await proxy.server.reconciler?.runOnce();
+  await proxy.ledger.flush();
+  return proxy.ledger.read();
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }

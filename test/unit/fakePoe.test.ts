@@ -11,6 +11,7 @@ import {
   DEVELOPER_ROLE_MESSAGE,
   estimateTokens,
   DEFAULT_ANTHROPIC_BETAS,
+  schemaInstance,
   FakePoe,
   MID_CONVERSATION_SYSTEM_BETA,
   NO_USER_MESSAGE_TEXT,
@@ -460,6 +461,51 @@ describe('FakePoe', () => {
       const n1 = await chat({ model: 'GPT-4.1', n: 1, messages: user('x') });
       assert.equal(n1.status, 200);
       await assert.rejects(openai.chat.completions.create({ model: 'o3', messages: [{ role: 'developer', content: 'rules' }, ...user('x')] }), OpenAI.BadRequestError);
+    });
+
+    it('accepts only the roles Poe accepts (system, user, assistant, tool) in chat messages', async () => {
+      const ok = await chat({
+        model: 'GPT-4.1',
+        messages: [
+          { role: 'system', content: 's' },
+          { role: 'user', content: 'u' },
+          { role: 'assistant', content: null, tool_calls: [{ id: 'c1', type: 'function', function: { name: 'f', arguments: '{}' } }] },
+          { role: 'tool', tool_call_id: 'c1', content: 'r' },
+        ],
+      });
+      assert.equal(ok.status, 200);
+      for (const role of ['function', 'bot', 'model']) {
+        const res = await chat({ model: 'GPT-4.1', messages: [{ role, content: 'x', name: 'f' }, ...user('x')] });
+        assert.equal(res.status, 400, role);
+        assert.equal((await res.json()).error.message, DEVELOPER_ROLE_MESSAGE);
+      }
+    });
+
+    it('answers JSON mode with JSON: valid for the json_schema asked (chat and Responses), an object for json_object', async () => {
+      const schema = {
+        type: 'object',
+        properties: {
+          name: { type: 'string' },
+          age: { type: 'integer', minimum: 3 },
+          tags: { type: 'array', items: { type: 'string' }, minItems: 2 },
+          kind: { enum: ['a', 'b'] },
+          nested: { $ref: '#/$defs/N' },
+          maybe: { anyOf: [{ type: 'null' }, { type: 'boolean' }] },
+        },
+        required: ['name', 'age', 'tags', 'kind', 'nested', 'maybe'],
+        additionalProperties: false,
+        $defs: { N: { type: 'object', properties: { ok: { type: 'boolean' } }, required: ['ok'] } },
+      };
+      const expected = { name: 'x', age: 3, tags: ['x', 'x'], kind: 'a', nested: { ok: true }, maybe: true };
+      const viaSchema = await openai.chat.completions.create({ model: 'GPT-4.1', messages: user('x'), response_format: { type: 'json_schema', json_schema: { name: 'p', schema, strict: true } } });
+      assert.deepEqual(JSON.parse(viaSchema.choices[0].message.content!), expected);
+      const viaObject = await openai.chat.completions.create({ model: 'GPT-4.1', messages: user('hi'), response_format: { type: 'json_object' } });
+      assert.deepEqual(JSON.parse(viaObject.choices[0].message.content!), { answer: 'Echo: hi' });
+      const viaResponses = await openai.responses.create({ model: 'GPT-4.1', input: 'x', text: { format: { type: 'json_schema', name: 'p', schema, strict: true } } });
+      assert.deepEqual(JSON.parse(viaResponses.output_text), expected);
+      assert.equal(schemaInstance({ type: ['null', 'number'], minimum: 2.5 }), 2.5);
+      const prose = await openai.chat.completions.create({ model: 'GPT-4.1', messages: user('x'), response_format: { type: 'text' } });
+      assert.equal(prose.choices[0].message.content, 'Echo: x');
     });
 
     it('drops the built-in pickiness with clearRejections() and restores it with reset()', async () => {

@@ -353,10 +353,10 @@ describe('Ledger', () => {
       entry({ id: 'f', client: '=HYPERLINK("x")', error: '@cmd' }),
     ]);
     const rows = csv.split('\r\n');
-    assert.equal(rows[0], 'time,id,model,endpoint,stream,status,httpStatus,tokensIn,tokensOut,points,pointsEstimated,balanceAfter,durationMs,clipped,retries,client,error');
-    assert.equal(rows[1], '2025-03-01T12:00:00.000Z,plain,GPT-4.1,chat,true,ok,200,100,50,,false,,1234,false,0,cline,');
-    assert.equal(rows[2], '2025-03-01T12:00:00.000Z,"a,b",GPT-4.1,chat,true,ok,200,100,50,10,true,990,1234,false,0,"say ""hi""","line1\nline2"');
-    assert.equal(rows[3], `2025-03-01T12:00:00.000Z,f,GPT-4.1,chat,true,ok,200,100,50,10,false,990,1234,false,0,"'=HYPERLINK(""x"")",'@cmd`);
+    assert.equal(rows[0], 'time,id,model,endpoint,stream,status,httpStatus,tokensIn,tokensOut,points,pointsEstimated,balanceAfter,durationMs,clipped,retries,client,replacedEstimate,error');
+    assert.equal(rows[1], '2025-03-01T12:00:00.000Z,plain,GPT-4.1,chat,true,ok,200,100,50,,false,,1234,false,0,cline,,');
+    assert.equal(rows[2], '2025-03-01T12:00:00.000Z,"a,b",GPT-4.1,chat,true,ok,200,100,50,10,true,990,1234,false,0,"say ""hi""",,"line1\nline2"');
+    assert.equal(rows[3], `2025-03-01T12:00:00.000Z,f,GPT-4.1,chat,true,ok,200,100,50,10,false,990,1234,false,0,"'=HYPERLINK(""x"")",,'@cmd`);
     assert.equal(rows[4], '');
     assert.equal(rows.length, 5);
   });

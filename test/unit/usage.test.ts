@@ -127,7 +127,7 @@ describe('PoeUsage', () => {
 
     it('gives up on a fetch that hangs and aborts its signal', async () => {
       const f = fakeFetch(() => new Promise<Reply>(() => undefined));
-      const u = make({ fetchJson: f.fn, fetchTimeoutMs: 5_000 });
+      const u = make({ fetchJson: f.fn, balanceTimeoutMs: 5_000 });
       const p = u.getBalance();
       await clock.tickAsync(4_999);
       assert.equal(f.signals[0]?.aborted, false);
@@ -200,7 +200,7 @@ describe('PoeUsage', () => {
         const v = value; // the server's value when the request arrives
         return new Promise<Reply>((r) => setTimeout(() => r(balanceReply(v)), 3_000));
       });
-      const u = make({ fetchJson: f.fn, refreshDelayMs: 1_000 });
+      const u = make({ fetchJson: f.fn, refreshDelayMs: 1_000, balanceTimeoutMs: 10_000 });
       const first = u.getBalance();
       await clock.tickAsync(10);
       value = 900; // a request spent 100 points after the fetch was sent
