@@ -10,7 +10,7 @@ export type ScriptedHandler = (req: http.IncomingMessage, res: http.ServerRespon
 
 export interface ScriptedPoe {
   url: string;
-  /** Requests seen so far (method, url, headers). */
+  /** Requests seen so far (method, url, headers), but for the Usage API's (answered 404). */
   readonly requests: Array<{ method: string; url: string; headers: http.IncomingHttpHeaders }>;
   handle(handler: ScriptedHandler): void;
   close(): Promise<void>;
@@ -21,6 +21,13 @@ export async function startScriptedPoe(handler: ScriptedHandler = (_q, res) => v
   const requests: ScriptedPoe['requests'] = [];
   const sockets = new Set<Socket>();
   const server = http.createServer((req, res) => {
+    // The proxy also asks for the balance and the points history: not what these tests script.
+    if ((req.url ?? '').startsWith('/usage')) {
+      req.resume();
+      res.writeHead(404, { 'content-type': 'application/json' });
+      res.end('{"error":{"message":"not scripted"}}');
+      return;
+    }
     requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
     const parts: Buffer[] = [];
     req.on('data', (c: Buffer) => parts.push(c));
