@@ -4,7 +4,7 @@
  * Talks to src/vscode/historyPanel.ts through the typed protocol in src/shared/historyProtocol.ts.
  * Renders with DOM APIs only (no innerHTML with data), so ledger text can never become markup.
  */
-import type { LedgerEntry, LedgerSummary } from '../src/core/ledger';
+import type { LedgerEntry, LedgerSummary, RefusedGroup } from '../src/core/ledger';
 import {
   addToSummary,
   buildChart,
@@ -17,6 +17,7 @@ import {
   insertionIndex,
   matchesFilter,
   pointsKind,
+  refusedText,
   sortEntries,
   statusLabel,
 } from '../src/shared/historyModel';
@@ -66,6 +67,8 @@ let loaded: LedgerEntry[] = [];
 let shown: LedgerEntry[] = [];
 const keys = new Set<string>();
 let summary: LedgerSummary = emptySummary();
+let refused: RefusedGroup[] = [];
+let refusedTotal = 0;
 let models: string[] = [];
 let clients: string[] = [];
 let hasMore = false;
@@ -106,6 +109,9 @@ const table = el<HTMLTableElement>('history-table');
 const tbody = table.tBodies[0];
 const rowsInfo = el<HTMLElement>('rows-info');
 const loadMoreButton = el<HTMLButtonElement>('load-more');
+const refusedBox = el<HTMLDetailsElement>('refused');
+const refusedSummary = el<HTMLElement>('refused-summary');
+const refusedList = el<HTMLUListElement>('refused-list');
 
 function h<K extends keyof HTMLElementTagNameMap>(tag: K, props: { className?: string; text?: string } = {}, ...children: Node[]): HTMLElementTagNameMap[K] {
   const e = document.createElement(tag);
@@ -231,6 +237,8 @@ function handle(msg: ToWebview): void {
       keys.clear();
       for (const e of loaded) keys.add(entryKey(e));
       summary = msg.summary;
+      refused = msg.refused;
+      refusedTotal = msg.refusedTotal;
       models = msg.models;
       clients = msg.clients ?? [];
       renderClientOptions();
@@ -348,6 +356,14 @@ function scheduleOverview(): void {
 function renderOverview(): void {
   renderTotals();
   renderChart();
+  renderRefused();
+}
+
+/** Requests the proxy answered without calling Poe: counted per minute, shown per day, client and reason. */
+function renderRefused(): void {
+  refusedBox.hidden = refusedTotal === 0;
+  refusedSummary.textContent = `${formatNumber(refusedTotal)} request${refusedTotal === 1 ? '' : 's'} refused before reaching Poe (no points spent)`;
+  refusedList.replaceChildren(...refused.map((g) => h('li', { className: `refused-${g.reason}`, text: refusedText(g) })));
 }
 
 function numCell(tag: 'td' | 'th', text: string): HTMLTableCellElement {
@@ -497,11 +513,12 @@ function renderTotals(): void {
 
   const days = [...summary.byDay].reverse().map((d) => ({ name: d.day, ...d }));
   const byModel = summary.byModel.map((m) => ({ name: m.model, ...m }));
+  const byClient = (summary.byClient ?? []).map((c) => ({ name: c.client || 'unknown', ...c }));
   totalsBox.replaceChildren(
     cards,
     breakdown('totals-by-day', 'By day', 'Day', days),
     breakdown('totals-by-model', 'By model', 'Model', byModel),
-    breakdown('totals-by-client', 'By client', 'Client', (summary.byClient ?? []).map((c) => ({ name: c.client, ...c }))),
+    breakdown('totals-by-client', 'By client', 'Client', byClient),
   );
 }
 

@@ -5,11 +5,13 @@
 //   3. clipping a 200k-token conversation (first time, next turn) + js-tiktoken vs gpt-tokenizer
 //   4. the extension: bundle size, activation in a real VS Code host, tokenizer load time
 //   5. the proxy's RSS before and after 10,000 requests
-//   7. one 8 MB SSE event in 16 KB chunks through the SSE parser and the event aligner
+//   7. the cost ledger at a year of heavy use (1,000,000 entries): history open, filters, paging, export, memory
+//   8. one 8 MB SSE event in 16 KB chunks through the SSE parser and the event aligner
 // Medians over several runs. Writes bench/results/bench-<time>.{json,md} and latest.{json,md}, prints the markdown.
 //
 // Options: --runs N (default 3)  --no-host (skip the VS Code host)  --host-runs N (default 1)
 //          --no-tokenizers (skip the tokenizer comparison)  --quick (fewer requests, for a smoke run)
+//          --no-ledger (skip section 7)  --ledger-entries N (default 1,000,000; 100,000 with --quick)
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -18,6 +20,7 @@ import { clippingRuns, tokenizerComparison } from './bench/clipping.mjs';
 import { hugeEventRuns } from './bench/sseEvent.mjs';
 import { bundleFacts, hostActivation, tokenizerLoad } from './bench/extension.mjs';
 import { formatMarkdown as tokenizerMarkdown } from './bench/tokenizers.mjs';
+import { ledgerRun } from './bench/ledger.mjs';
 import { accountingRun } from './bench/accounting.mjs';
 import { latencyRun, memoryRun, startTopology, streamingRun } from './bench/relay.mjs';
 import { fmt, median, medianOf, pass, ratio } from './bench/stats.mjs';
@@ -32,6 +35,8 @@ const runs = opt('--runs', quick ? 1 : 3);
 const withHost = !args.includes('--no-host');
 const hostRuns = opt('--host-runs', 1);
 const withTokenizers = !args.includes('--no-tokenizers');
+const withLedger = !args.includes('--no-ledger');
+const ledgerEntries = opt('--ledger-entries', quick ? 100_000 : 1_000_000);
 const log = (m) => process.stderr.write(`bench: ${m}\n`);
 
 const RESULTS = path.join(ROOT, 'bench', 'results');
@@ -82,7 +87,7 @@ if (withTokenizers) {
   result.tokenizers = await tokenizerComparison(build.support, log);
 }
 
-// ── 7: one huge SSE event ──
+// ── 8: one huge SSE event ──
 log('one 8 MB SSE event in 16 KB chunks…');
 result.hugeEvent = hugeEventRuns(build.support, { runs });
 
@@ -92,6 +97,8 @@ if (withHost) {
   log(`activation in a real VS Code host (${hostRuns} run(s))…`);
   result.extension.host = await hostActivation(build, { runs: hostRuns, log });
 }
+// ── 7: ledger ──
+if (withLedger) result.ledger = await ledgerRun(build.support, { entries: ledgerEntries, log });
 result.finishedAt = new Date().toISOString();
 result.machine.loadavgAfter = os.loadavg();
 
@@ -159,6 +166,18 @@ const targets = [
     ok: build.sizes.extension < MB && !result.extension.bundle.tokenizerInExtension,
   },
 ];
+const lg = result.ledger;
+if (lg) {
+  const n = lg.layout.entries.toLocaleString('en-US');
+  const filters = Math.max(lg.warm.filterBusyModelMs, lg.warm.filterLastMonthMs, lg.warm.filterOldRangeMs);
+  targets.push(
+    { name: `history view opens, ${n} entries (index cached: a window reload)`, target: '< 1 s', value: lg.warm.openMs, unit: 'ms', ok: lg.warm.openMs < 1000 },
+    { name: `history view opens, ${n} entries, first time ever (index built)`, target: '< 1 s', value: lg.cold.openMs, unit: 'ms', ok: lg.cold.openMs < 1000 },
+    { name: `history filter (busy model; last month; a week half a year ago), slowest, ${n} entries`, target: '< 200 ms', value: filters, unit: 'ms', ok: filters < 200 },
+    { name: `history filter, a model in 1 of 2,000 entries over the whole year, ${n} entries`, target: '< 200 ms', value: lg.warm.filterRareModelMs, unit: 'ms', ok: lg.warm.filterRareModelMs < 200 },
+    { name: `history memory (heap after open, filters and paging), ${n} entries`, target: '< 50 MB', value: lg.warm.heapPeakishMB, unit: 'MB', ok: lg.warm.heapPeakishMB < 50 },
+  );
+}
 result.summary = { latency: lat, streaming: st, clipping: clip, targets };
 
 // ── markdown ──
@@ -257,8 +276,26 @@ L.push('|---|---|---|---|');
 L.push(`| tool call, non-streaming (no footer) | ${fmt(acc.medians.tool.on)} ms | ${fmt(acc.medians.tool.off)} ms | ${fmt(acc.toolCallAddedMs)} ms |`);
 L.push(`| streamed text with footer (end of stream) | ${fmt(acc.medians.text.on)} ms | ${fmt(acc.medians.text.off)} ms | ${fmt(acc.textAddedMs)} ms |`);
 L.push('');
+if (lg) {
+  const w = lg.warm;
+  const c = lg.cold;
+  L.push(`### 7. Cost ledger at a year of use (${lg.layout.entries.toLocaleString('en-US')} entries, ${(lg.layout.rawBytes / MB).toFixed(0)} MB of JSON: 11 gzipped months + the current month; generated in ${fmt(lg.generateMs / 1000, 1)} s; measured in a fresh Node process each)`);
+  L.push('');
+  L.push('| | |');
+  L.push('|---|---|');
+  L.push(`| Proxy start: \`new Ledger\` (reads nothing) / first entry written on the year-old directory | ${fmt(w.constructMs, 2)} ms / ${fmt(w.firstAppendMs, 1)} ms |`);
+  L.push(`| History view opens, first time ever (builds the index, ${(c.indexBytes / 1024).toFixed(0)} KiB cached in .ledger-index) | ${fmt(c.openMs, 0)} ms |`);
+  L.push(`| History view opens, index cached (new process: a window reload) | ${fmt(w.openMs, 0)} ms |`);
+  L.push(`| Filter: busy model (1 in 11) / last 30 days / a week half a year ago | ${fmt(w.filterBusyModelMs, 0)} / ${fmt(w.filterLastMonthMs, 0)} / ${fmt(w.filterOldRangeMs, 0)} ms |`);
+  L.push(`| Filter: a model in 1 of 2,000 entries, all year (${w.rareRows} rows found) | ${fmt(w.filterRareModelMs, 0)} ms |`);
+  L.push(`| Totals only (model + half a year, from the index) | ${fmt(w.totalsOnlyMs, 1)} ms |`);
+  L.push(`| "Load older requests" (next 2,000 rows) | ${fmt(w.loadOlderMs, 0)} ms |`);
+  L.push(`| Heap after open / after filters and paging / at the end (GC'd, above the process's start) | ${fmt(w.heapAfterOpenMB, 1)} / ${fmt(w.heapPeakishMB, 1)} / ${fmt(w.heapEndMB, 1)} MB |`);
+  L.push(`| CSV export of everything, streamed (${w.exportRows.toLocaleString('en-US')} rows, ${(w.exportBytes / MB).toFixed(0)} MB) | ${fmt(w.exportMs / 1000, 1)} s, RSS growth ≤ ${fmt(w.exportRssMB, 0)} MB |`);
+  L.push('');
+}
 const he = result.hugeEvent;
-L.push(`### 7. One ${he.eventBytes / 1048576} MB SSE event arriving in ${he.chunkBytes / 1024} KB chunks (a broken or hostile upstream)`);
+L.push(`### 8. One ${he.eventBytes / 1048576} MB SSE event arriving in ${he.chunkBytes / 1024} KB chunks (a broken or hostile upstream)`);
 L.push('');
 L.push('| SSE parser | event aligner |');
 L.push('|---|---|');

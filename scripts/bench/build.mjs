@@ -30,6 +30,8 @@ export { createTokenEngine } from './src/core/tokens/engine';
 export { clipMessages } from './src/core/clip';
 export { SseParser } from './src/core/sse';
 export { EventAligner } from './src/core/relay';
+export { Ledger } from './src/core/ledger';
+export { exportHistoryCsv, loadHistory, loadOlder } from './src/vscode/historyData';
 `;
 
 export async function buildForBench() {

@@ -21,11 +21,13 @@ export interface Outcome {
   queryId?: string;
   retries: number;
   clipped: boolean;
+  /** A request went out to Poe (points may have been spent); false = answered by the proxy alone. */
+  sentToPoe: boolean;
   error?: string;
 }
 
 export function newOutcome(): Outcome {
-  return { status: 'ok', httpStatus: 200, points: null, pointsEstimated: false, retries: 0, clipped: false };
+  return { status: 'ok', httpStatus: 200, points: null, pointsEstimated: false, retries: 0, clipped: false, sentToPoe: false };
 }
 
 /**

@@ -33,7 +33,8 @@ export interface ChatServices {
   ladder: LadderMemory;
   logger: Logger;
   getApiKey(): string | undefined;
-  record(entry: LedgerEntry): void;
+  /** `sentToPoe`: anything went to Poe (a line in the ledger), else a refusal (only counted). */
+  record(entry: LedgerEntry, sentToPoe: boolean): void;
   /** Today's and this month's spend, for the budgets (absent: no budgets). */
   spend?: SpendTracker;
   /**
@@ -232,6 +233,7 @@ export class ChatExchange {
     const { upstream, ladder, logger, config } = this.svc;
     let rung = ladder.startRung(model.id);
     let body = applyRungs(initial, rung);
+    this.outcome.sentToPoe = true;
     // A remembered rung that dropped the output limit must not lift this request over the cap.
     if (this.widensPastCap(body)) body = { ...body, max_tokens: initial.max_tokens, max_completion_tokens: initial.max_completion_tokens };
     const res = await sendWithRetries({
@@ -565,7 +567,7 @@ export class ChatExchange {
       { startedAt: this.started, requestId: this.req.headers['x-request-id'], model, endpoint: 'chat', stream: this.wantsStream, client: this.client, balanceAfter },
       this.outcome,
     );
-    this.svc.record(entry);
+    this.svc.record(entry, this.outcome.sentToPoe);
   }
 }
 

@@ -79,10 +79,8 @@ export interface ProxyConfig {
   accessKey?: string;
   /** Where the cost ledger lives. */
   dataDir: string;
-  /** Ledger file size that triggers rotation. */
-  ledgerMaxBytes: number;
-  /** Rotated ledger files kept. */
-  ledgerKeepFiles: number;
+  /** Months of ledger kept before the current one (older months are deleted); 0 = forever. */
+  ledgerRetentionMonths: number;
   /** In-flight streams get this long to finish when the proxy stops. */
   shutdownGraceMs: number;
 }
@@ -127,8 +125,7 @@ export const DEFAULT_CONFIG: Readonly<ProxyConfig> = Object.freeze({
   allowedOrigins: [],
   accessKey: undefined,
   dataDir: defaultDataDir(),
-  ledgerMaxBytes: 5 * 1024 * 1024,
-  ledgerKeepFiles: 3,
+  ledgerRetentionMonths: 13,
   shutdownGraceMs: 5_000,
 }) as ProxyConfig;
 

@@ -32,6 +32,7 @@ export const ENV_VARS: ReadonlyArray<{ name: string; description: string }> = [
   { name: 'ALLOWED_ORIGINS', description: 'Browser origins allowed to call the proxy, comma-separated. Default none' },
   { name: 'MAX_BODY_MB', description: 'Largest request body in MiB. Default 32' },
   { name: 'DATA_DIR', description: 'Where the cost ledger is written. Default $XDG_DATA_HOME/poe-proxy or ~/.local/share/poe-proxy' },
+  { name: 'LEDGER_RETENTION_MONTHS', description: 'Months of cost ledger kept before the current one; older months are deleted. Default 13; 0 = forever' },
   { name: 'LOG_LEVEL', description: 'debug, info or warn. Default info' },
 ];
 
@@ -99,6 +100,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): ProxyConfig {
     allowedOrigins: list(env, 'ALLOWED_ORIGINS'),
     maxBodyBytes: maxBodyMb === undefined ? undefined : Math.round(maxBodyMb * 1024 * 1024),
     dataDir: env.DATA_DIR?.trim() || undefined,
+    ledgerRetentionMonths: num(env, 'LEDGER_RETENTION_MONTHS', { min: 0, int: true }),
   });
 }
 

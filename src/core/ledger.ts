@@ -1,70 +1,66 @@
 /**
- * The cost ledger: one JSON line per proxied request in `dir/ledger.jsonl`, rotated by size into
- * `ledger.1.jsonl` (newest rotated) … `ledger.N.jsonl` (oldest kept).
+ * The cost ledger: one JSON line per request that reached Poe, one summary line per minute, client
+ * and reason for requests refused before anything was sent, in one file per month (see
+ * ledgerFiles.ts for the layout).
  *
- * - Never blocks the event loop: async fs only; `append` only queues, a writer drains the queue
- *   with one `appendFile` per batch, in order.
- * - Never throws to the caller of `append`; write failures are logged and the affected lines dropped.
- * - Reads and writes are serialised through one internal lock, so a read never sees a half-done rotation.
- * - Crash tolerant: unparsable lines (a torn last line) are skipped on read, and the writer checks the
- *   file's last byte before its first write (and whenever the file changed behind its back) so a new line
- *   never gets glued to a torn one.
- * - Holds no prompt or response text: only the fields of `LedgerEntry` are written (`error` is truncated).
- *
- * Days in `LedgerSummary.byDay` are **local** calendar days of the machine running the proxy
- * (what a user means by "today"); see `localDay`.
+ * - Retention by time: closed months are gzipped; a month is deleted only once it is older than
+ *   `retentionMonths` (0 = never). Volume never deletes anything.
+ * - Several writers (VS Code windows, a headless proxy) share a directory: every process appends
+ *   whole lines with O_APPEND (ledgerFiles.appendLines); migration, compression and deletion run
+ *   under a lock file, and a compression is journalled so a crash never loses or doubles a month.
+ * - Never blocks the event loop and never throws to the caller of `append`/`countRefused`.
+ * - Nothing is read at construction: maintenance and the index start at the first append or read.
+ * - Corruption never loses the rest: files are streamed line by line with a bound on line length;
+ *   a bad line is skipped with one warning naming the file and line.
+ * - Holds no prompt or response text: only the fields of `LedgerEntry` are written.
  */
-import { promises as fsp } from 'node:fs';
+import { once } from 'node:events';
+import { createReadStream, createWriteStream, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
+import type { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGzip, createGunzip } from 'node:zlib';
+import {
+  addMonths,
+  appendLines,
+  classify,
+  endsTorn,
+  gzName,
+  INDEX_DIR,
+  isMissing,
+  journalName,
+  LedgerFile,
+  liveName,
+  migratedName,
+  MIGRATION_JOURNAL,
+  monthOf,
+  monthOfTime,
+  LineSink,
+  scanLines,
+  scanLinesBackward,
+  sortFiles,
+  withDirLock,
+  writeFileAtomic,
+} from './ledgerFiles';
+import { dayOfTime, FileSummary, IndexRow, LedgerFilter, LedgerSummary, NO_FILTER, passes, RefusedGroup, refusedGroups, summarizeRows } from './ledgerIndex';
+import {
+  applyCorrection,
+  applyCorrections,
+  correctionKey,
+  correctionLine,
+  LedgerCorrection,
+  LedgerEntry,
+  parseRecord,
+  RefusedReason,
+  RefusedSummary,
+  refusedReason,
+  sanitize,
+} from './ledgerRecords';
 import type { Logger } from './log';
 import { silentLogger } from './log';
 
-export type LedgerStatus = 'ok' | 'error' | 'aborted' | 'paused' | 'refused' | 'rate_limited';
-
-export interface LedgerEntry {
-  /** ISO 8601 timestamp. */
-  time: string;
-  id: string;
-  model: string;
-  /** 'chat' | 'responses' | 'messages' | 'lm' */
-  endpoint: string;
-  stream: boolean;
-  status: LedgerStatus;
-  httpStatus: number;
-  tokensIn: number;
-  tokensOut: number;
-  points: number | null;
-  pointsEstimated: boolean;
-  balanceAfter: number | null;
-  durationMs: number;
-  clipped: boolean;
-  retries: number;
-  client: string;
-  error?: string;
-  /** The points_history entry the actual points came from (never given to another request). */
-  queryId?: string;
-  /** Set when a correction replaced the estimate: the estimated points it replaced (`points` is now actual). */
-  replacedEstimate?: number;
-}
-
-/**
- * A later record that replaces an entry's estimated points with the actual ones from points_history.
- * Appended (the ledger stays append-only) and applied when the ledger is read; keyed by the entry's
- * request id and time. Readers that predate it skip the line (it has no `model`).
- */
-export interface LedgerCorrection {
-  /** `id` of the corrected entry. */
-  id: string;
-  /** `time` of the corrected entry. */
-  time: string;
-  /** Actual points. */
-  points: number;
-  /** The estimate it replaces. */
-  estimate: number;
-  queryId: string;
-  /** ISO time the correction was made. */
-  at: string;
-}
+export * from './ledgerRecords';
+export * from './ledgerIndex';
 
 export interface LedgerReadOptions {
   /** Entries at or after this instant. */
@@ -77,138 +73,148 @@ export interface LedgerReadOptions {
   limit?: number;
 }
 
-export type LedgerQueryOptions = Omit<LedgerReadOptions, 'limit'>;
-
-export interface LedgerTotals {
-  requests: number;
-  /** All points, measured and estimated (`null` counts as 0). */
-  points: number;
-  tokensIn: number;
-  tokensOut: number;
-  /** The part of `points` that came from estimates (`pointsEstimated: true`). */
-  estimatedPoints: number;
-}
-
-export interface LedgerDay {
-  /** Local calendar day, `YYYY-MM-DD`. */
-  day: string;
-  requests: number;
-  points: number;
-  tokensIn: number;
-  tokensOut: number;
-}
-
-export interface LedgerModel {
-  model: string;
-  requests: number;
-  points: number;
-  tokensIn: number;
-  tokensOut: number;
-}
-
-export interface LedgerClient {
-  client: string;
-  requests: number;
-  points: number;
-  tokensIn: number;
-  tokensOut: number;
-}
-
-export interface LedgerSummary {
-  totals: LedgerTotals;
-  /** Descending by points, then by requests, then by name. */
-  byClient: LedgerClient[];
-  /** Ascending by day. */
-  byDay: LedgerDay[];
-  /** Descending by points, then by requests, then by name. */
-  byModel: LedgerModel[];
-}
-
 export interface LedgerOptions {
   dir: string;
-  /** Size that triggers rotation; a file never grows past it except for a single oversized line. 0 = never rotate. */
-  maxBytes: number;
-  /** Rotated files kept besides `ledger.jsonl`; 0 = the full file is simply truncated. */
-  keepFiles: number;
+  /** Months kept before the current one; older months are deleted. 0 = keep forever. Default 13. */
+  retentionMonths?: number;
   logger?: Logger;
+  /** Clock (tests). */
+  now?: () => number;
+  /** How often counted refusals are written (they are also written by `flush`). Default 60 s. */
+  refusedFlushMs?: number;
+  /** A month is compressed this long after it ended (late writers still append to it). Default 1 h. */
+  closeGraceMs?: number;
 }
 
 export interface Disposable {
   dispose(): void;
 }
 
-export const LEDGER_FILE = 'ledger.jsonl';
-const ROTATED = /^ledger\.([1-9]\d*)\.jsonl$/;
-const MAX_ERROR_CHARS = 500;
-
-interface Pending {
-  entry?: LedgerEntry;
-  correction?: LedgerCorrection;
-  line: string;
-  bytes: number;
+export interface LedgerPage {
+  /** Oldest first. */
+  entries: LedgerEntry[];
+  /** Older matching entries exist before `entries`. */
+  hasMore: boolean;
 }
 
-const CORRECTION = 'correction';
+export interface LedgerView extends LedgerPage {
+  summary: LedgerSummary;
+  /** Every model in the ledger, sorted. */
+  models: string[];
+  /** Every client in the ledger, sorted. */
+  clients: string[];
+  /** Refusals within the filter's days, newest first (at most MAX_REFUSED_GROUPS). */
+  refused: RefusedGroup[];
+  /** All refused requests within the filter's days. */
+  refusedTotal: number;
+}
 
-/** `YYYY-MM-DD` of the local calendar day of `date`. */
-export function localDay(date: Date): string {
-  const y = date.getFullYear();
-  const m = String(date.getMonth() + 1).padStart(2, '0');
-  const d = String(date.getDate()).padStart(2, '0');
-  return `${y}-${m}-${d}`;
+export interface EntryCursor {
+  time: string;
+  id: string;
+}
+
+export const DEFAULT_RETENTION_MONTHS = 13;
+const MAX_REFUSED_GROUPS = 200;
+/** Bad lines named one by one per file before the rest are only counted. */
+const MAX_WARNINGS_PER_FILE = 5;
+const INDEX_VERSION = 1;
+/** How long a write to a past month waits for a compression in another process to finish. */
+const LATE_WRITE_LOCK_WAIT_MS = 60_000;
+/** How long maintenance waits for the lock before leaving the work to its holder. */
+const MAINTENANCE_LOCK_WAIT_MS = 2_000;
+
+interface FileIndex {
+  v: number;
+  tz: string;
+  name: string;
+  ino: number;
+  /** Bytes read: the whole file for immutable files, up to the last complete line for the live one. */
+  size: number;
+  mtimeMs: number;
+  lines: number;
+  summary: FileSummary;
+}
+
+/** Refusals of one minute, client and reason not written yet. */
+interface RefusedBucket {
+  minute: number;
+  client: string;
+  reason: RefusedReason;
+  count: number;
+  from: number;
+  to: number;
+}
+
+interface PendingLine {
+  month: string;
+  line: string;
+  entry?: LedgerEntry;
+  correction?: LedgerCorrection;
 }
 
 export class Ledger {
-  private readonly dir: string;
-  private readonly file: string;
-  private readonly maxBytes: number;
-  private readonly keepFiles: number;
+  readonly dir: string;
+  private retentionMonths: number;
   private readonly logger: Logger;
-  private pending: Pending[] = [];
+  private readonly now: () => number;
+  private readonly refusedFlushMs: number;
+  private readonly closeGraceMs: number;
+  private pending: PendingLine[] = [];
   private drainQueued = false;
-  private lock: Promise<unknown> = Promise.resolve();
-  private dirReady = false;
-  /** Size of ledger.jsonl after our last write; undefined = unknown (check the last byte again). */
-  private knownSize: number | undefined;
+  private writeLock: Promise<unknown> = Promise.resolve();
+  private readonly refused = new Map<string, RefusedBucket>();
+  private refusedTimer: NodeJS.Timeout | undefined;
+  private maintenance: Promise<void> | undefined;
+  private maintainedMonth = '';
+  private readonly indexes = new Map<string, FileIndex>();
+  private readonly warned = new Map<string, number>();
   private readonly listeners = new Set<(e: LedgerEntry) => void>();
   private readonly correctionListeners = new Set<(c: LedgerCorrection) => void>();
 
   constructor(opts: LedgerOptions) {
     this.dir = opts.dir;
-    this.file = path.join(opts.dir, LEDGER_FILE);
-    this.maxBytes = Number.isFinite(opts.maxBytes) && opts.maxBytes > 0 ? Math.floor(opts.maxBytes) : 0;
-    this.keepFiles = Number.isFinite(opts.keepFiles) && opts.keepFiles > 0 ? Math.floor(opts.keepFiles) : 0;
+    this.retentionMonths = 0;
+    this.setRetentionMonths(opts.retentionMonths ?? DEFAULT_RETENTION_MONTHS);
     this.logger = opts.logger ?? silentLogger;
+    this.now = opts.now ?? Date.now;
+    this.refusedFlushMs = opts.refusedFlushMs ?? 60_000;
+    this.closeGraceMs = opts.closeGraceMs ?? 3_600_000;
   }
 
-  /** Path of the live ledger file. */
+  /** Changes the retention (a setting changed); the next maintenance applies it. */
+  setRetentionMonths(months: number): void {
+    this.retentionMonths = Number.isFinite(months) && months > 0 ? Math.floor(months) : 0;
+    this.maintainedMonth = '';
+  }
+
+  /** Path of the live file of the current month. */
   get path(): string {
-    return this.file;
+    return path.join(this.dir, liveName(monthOf(new Date(this.now()))));
   }
 
-  /** Queues one entry; returns at once and never throws. */
+  // ---- writing ---------------------------------------------------------------------------------
+
+  /** Queues one entry of a request that reached Poe; returns at once and never throws. */
   append(e: LedgerEntry): void {
     try {
       const entry = sanitize(e);
-      this.queue({ entry, ...lineOf(entry) });
+      this.queue({ month: monthOfTime(entry.time) ?? monthOf(new Date(this.now())), line: `${JSON.stringify(entry)}\n`, entry });
     } catch (err) {
       this.logger.error(`ledger: could not queue entry: ${describe(err)}`);
     }
   }
 
-  private queue(p: Pending): void {
-    this.pending.push(p);
-    if (!this.drainQueued) {
-      this.drainQueued = true;
-      void this.exclusive(() => this.drain());
-    }
-  }
-
-  /** Queues a correction of an entry's estimated points (see `LedgerCorrection`); returns at once and never throws. */
+  /**
+   * Queues a correction of an entry's estimated points (see `LedgerCorrection`), into the month file
+   * of the entry's time; returns at once and never throws.
+   */
   appendCorrection(c: LedgerCorrection): void {
     try {
-      const correction: LedgerCorrection = { id: String(c.id), time: String(c.time), points: Number(c.points), estimate: Number(c.estimate), queryId: String(c.queryId), at: String(c.at) };
-      this.queue({ correction, ...lineOf({ type: CORRECTION, ...correction }) });
+      const line = correctionLine(c);
+      const correction = JSON.parse(line) as LedgerCorrection & { type?: string };
+      delete correction.type;
+      this.queue({ month: monthOfTime(correction.time) ?? monthOf(new Date(this.now())), line, correction });
     } catch (err) {
       this.logger.error(`ledger: could not queue correction: ${describe(err)}`);
     }
@@ -220,18 +226,45 @@ export class Ledger {
     return { dispose: () => void this.correctionListeners.delete(listener) };
   }
 
-  /** Resolves once every entry appended before this call is on disk (or was dropped after an error). */
-  flush(): Promise<void> {
-    return this.exclusive(async () => undefined);
+  /**
+   * Counts a request answered without anything sent to Poe: one summary line per minute, client and
+   * reason is written when the minute is over (or at `flush`). Never throws.
+   */
+  countRefused(r: { time?: string; client: string; reason: RefusedReason }): void {
+    const t = (r.time ? Date.parse(r.time) : NaN) || this.now();
+    const minute = Math.floor(t / 60_000);
+    const key = `${minute}\u0000${r.client}\u0000${r.reason}`;
+    const b = this.refused.get(key);
+    if (b) {
+      b.count++;
+      b.from = Math.min(b.from, t);
+      b.to = Math.max(b.to, t);
+    } else {
+      this.refused.set(key, { minute, client: r.client, reason: r.reason, count: 1, from: t, to: t });
+    }
+    if (!this.refusedTimer) {
+      this.refusedTimer = setInterval(() => this.writeRefused(false), this.refusedFlushMs);
+      this.refusedTimer.unref();
+    }
   }
 
-  /** Entries oldest first, across rotated files; unparsable lines are skipped. Never rejects (logs and returns what it could read). */
-  read(opts: LedgerReadOptions = {}): Promise<LedgerEntry[]> {
-    return this.exclusive(() => this.readUnlocked(opts));
+  /** `countRefused` for an entry of a request that never reached Poe. */
+  countRefusedEntry(e: LedgerEntry): void {
+    this.countRefused({ time: e.time, client: e.client, reason: refusedReason(e) });
   }
 
-  async query(opts: LedgerQueryOptions = {}): Promise<LedgerSummary> {
-    return summarize(await this.read({ since: opts.since, until: opts.until, model: opts.model }));
+  /** Resolves once everything appended or counted before this call is on disk (or was dropped after an error). */
+  async flush(): Promise<void> {
+    this.writeRefused(true);
+    await this.exclusive(async () => undefined);
+    await this.maintenance;
+  }
+
+  /** Flushes and stops the timers (shutdown). */
+  async close(): Promise<void> {
+    await this.flush();
+    if (this.refusedTimer) clearInterval(this.refusedTimer);
+    this.refusedTimer = undefined;
   }
 
   /** Fires after an entry's write was attempted, in append order. */
@@ -240,11 +273,40 @@ export class Ledger {
     return { dispose: () => void this.listeners.delete(listener) };
   }
 
-  // ---- internals -------------------------------------------------------------------------------
+  /** This process's refusals of the current minute, not written yet (so the history shows a flood at once). */
+  private unwrittenRefusals(): RefusedGroup[] {
+    return [...this.refused.values()].map((b) => {
+      const from = new Date(b.from).toISOString();
+      return { day: dayOfTime(from), client: b.client, reason: b.reason, count: b.count, from, to: new Date(b.to).toISOString() };
+    });
+  }
+
+  private writeRefused(all: boolean): void {
+    const current = Math.floor(this.now() / 60_000);
+    for (const [key, b] of this.refused) {
+      if (!all && b.minute >= current) continue;
+      this.refused.delete(key);
+      const from = new Date(b.from).toISOString();
+      const rec: RefusedSummary = { kind: 'refused', time: from, from, to: new Date(b.to).toISOString(), count: b.count, reason: b.reason, client: b.client };
+      this.queue({ month: monthOf(new Date(b.from)), line: `${JSON.stringify(rec)}\n` });
+    }
+    if (this.refused.size === 0 && this.refusedTimer) {
+      clearInterval(this.refusedTimer);
+      this.refusedTimer = undefined;
+    }
+  }
+
+  private queue(p: PendingLine): void {
+    this.pending.push(p);
+    if (!this.drainQueued) {
+      this.drainQueued = true;
+      void this.exclusive(() => this.drain());
+    }
+  }
 
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.lock.then(fn, fn);
-    this.lock = run.then(
+    const run = this.writeLock.then(fn, fn);
+    this.writeLock = run.then(
       () => undefined,
       () => undefined,
     );
@@ -256,11 +318,29 @@ export class Ledger {
     const batch = this.pending;
     this.pending = [];
     if (batch.length === 0) return;
-    try {
-      await this.writeBatch(batch);
-    } catch (err) {
-      this.knownSize = undefined;
-      this.logger.error(`ledger: could not write ${batch.length} entr${batch.length === 1 ? 'y' : 'ies'} to ${this.file}: ${describe(err)}`);
+    this.scheduleMaintenance();
+    const byMonth = new Map<string, PendingLine[]>();
+    for (const p of batch) {
+      let list = byMonth.get(p.month);
+      if (!list) byMonth.set(p.month, (list = []));
+      list.push(p);
+    }
+    const current = monthOf(new Date(this.now()));
+    for (const [month, lines] of byMonth) {
+      const file = path.join(this.dir, liveName(month));
+      try {
+        const write = (): Promise<void> => this.appendToFile(file, lines.map((p) => p.line));
+        if (month === current) {
+          await write();
+        } else {
+          // A past month may be being compressed by another process: append under the lock, so no
+          // line lands in a file after it was read. (Rare: late entries and refusals at a month's end.)
+          const done = await withDirLock(this.dir, async () => (await write(), true), { waitMs: LATE_WRITE_LOCK_WAIT_MS }).catch(() => undefined);
+          if (!done) await write();
+        }
+      } catch (err) {
+        this.logger.error(`ledger: could not write ${lines.length} line${lines.length === 1 ? '' : 's'} to ${file}: ${describe(err)}`);
+      }
     }
     for (const p of batch) {
       if (p.entry) this.emit(p.entry);
@@ -268,137 +348,25 @@ export class Ledger {
     }
   }
 
-  private async writeBatch(batch: Pending[]): Promise<void> {
-    if (!this.dirReady) {
+  private async appendToFile(file: string, lines: string[]): Promise<void> {
+    let torn: boolean;
+    try {
+      torn = await endsTorn(file);
+    } catch (err) {
+      if (!isMissing(err)) throw err;
+      torn = false;
+    }
+    if (torn) {
+      this.logger.warn(`ledger: ${file} ends with an incomplete line (crash?); it will be skipped`);
+      lines = ['\n', ...lines];
+    }
+    try {
+      await appendLines(file, lines);
+    } catch (err) {
+      if (!isMissing(err)) throw err;
       await fsp.mkdir(this.dir, { recursive: true });
-      this.dirReady = true;
+      await appendLines(file, lines);
     }
-    let i = 0;
-    while (i < batch.length) {
-      const { size, needsNewline } = await this.fileState();
-      const prefix = needsNewline ? '\n' : '';
-      let total = size + prefix.length;
-      if (this.maxBytes > 0 && size > 0 && total + batch[i].bytes > this.maxBytes) {
-        await this.rotate();
-        continue;
-      }
-      let end = i;
-      while (end < batch.length && (end === i || this.maxBytes === 0 || total + batch[end].bytes <= this.maxBytes)) {
-        total += batch[end].bytes;
-        end++;
-      }
-      const chunk = prefix + batch.slice(i, end).map((p) => p.line).join('');
-      await this.appendWithRetry(chunk);
-      this.knownSize = total;
-      i = end;
-    }
-  }
-
-  private async appendWithRetry(chunk: string): Promise<void> {
-    try {
-      await fsp.appendFile(this.file, chunk, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      // The directory vanished under us: recreate it once.
-      await fsp.mkdir(this.dir, { recursive: true });
-      await fsp.appendFile(this.file, chunk, 'utf8');
-    }
-  }
-
-  /** Current size of ledger.jsonl and whether its last byte is not a newline (torn line). */
-  private async fileState(): Promise<{ size: number; needsNewline: boolean }> {
-    let size: number;
-    try {
-      size = (await fsp.stat(this.file)).size;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      this.knownSize = 0;
-      return { size: 0, needsNewline: false };
-    }
-    if (size === 0 || size === this.knownSize) return { size, needsNewline: false };
-    // First open, or someone else changed the file: look at the last byte.
-    const fh = await fsp.open(this.file, 'r');
-    try {
-      const buf = Buffer.alloc(1);
-      const { bytesRead } = await fh.read(buf, 0, 1, size - 1);
-      const needsNewline = bytesRead === 1 && buf[0] !== 0x0a;
-      if (needsNewline) this.logger.warn(`ledger: ${this.file} ends with an incomplete line (crash?); it will be skipped`);
-      return { size, needsNewline };
-    } finally {
-      await fh.close();
-    }
-  }
-
-  private async rotate(): Promise<void> {
-    const rotated = (n: number): string => path.join(this.dir, `ledger.${n}.jsonl`);
-    if (this.keepFiles === 0) {
-      await fsp.rm(this.file, { force: true });
-    } else {
-      // Only touch files that exist: highest index first, dropping those that would pass keepFiles.
-      const existing = (await fsp.readdir(this.dir))
-        .map((n) => ROTATED.exec(n))
-        .filter((m): m is RegExpExecArray => m !== null)
-        .map((m) => Number(m[1]))
-        .sort((a, b) => b - a);
-      for (const n of existing) {
-        if (n >= this.keepFiles) await fsp.rm(rotated(n), { force: true });
-        else await renameIfExists(rotated(n), rotated(n + 1));
-      }
-      await renameIfExists(this.file, rotated(1));
-    }
-    this.knownSize = 0;
-    this.logger.info(`ledger: rotated ${this.file}`);
-  }
-
-  private async readUnlocked(opts: LedgerReadOptions): Promise<LedgerEntry[]> {
-    const since = opts.since ? opts.since.getTime() : -Infinity;
-    const until = opts.until ? opts.until.getTime() : Infinity;
-    const limit = opts.limit !== undefined && opts.limit >= 0 ? Math.floor(opts.limit) : Infinity;
-    if (limit === 0) return [];
-    const keep = (e: LedgerEntry): boolean => {
-      if (opts.model !== undefined && e.model !== opts.model) return false;
-      if (since === -Infinity && until === Infinity) return true;
-      const t = Date.parse(e.time);
-      return Number.isFinite(t) && t >= since && t < until;
-    };
-    // Newest file first so `limit` can stop early.
-    const files = await this.listFilesNewestFirst();
-    const chunks: LedgerEntry[][] = [];
-    const corrections = new Map<string, LedgerCorrection>();
-    let count = 0;
-    for (const f of files) {
-      let text: string;
-      try {
-        text = await fsp.readFile(f, 'utf8');
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.logger.warn(`ledger: could not read ${f}: ${describe(err)}`);
-        continue;
-      }
-      // A correction is never in an older file than its entry, so every read entry meets its correction.
-      const entries = parseLedgerText(text, corrections).filter(keep);
-      chunks.unshift(entries);
-      count += entries.length;
-      if (count >= limit) break;
-    }
-    const all = applyCorrections(chunks.flat(), corrections);
-    return all.length > limit ? all.slice(all.length - limit) : all;
-  }
-
-  private async listFilesNewestFirst(): Promise<string[]> {
-    let names: string[];
-    try {
-      names = await fsp.readdir(this.dir);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.logger.warn(`ledger: could not list ${this.dir}: ${describe(err)}`);
-      return [];
-    }
-    const rotated = names
-      .map((n) => ({ n, m: ROTATED.exec(n) }))
-      .filter((x): x is { n: string; m: RegExpExecArray } => x.m !== null)
-      .map((x) => ({ name: x.n, index: Number(x.m[1]) }))
-      .sort((a, b) => a.index - b.index)
-      .map((x) => path.join(this.dir, x.name));
-    return [...(names.includes(LEDGER_FILE) ? [this.file] : []), ...rotated];
   }
 
   private emitCorrection(c: LedgerCorrection): void {
@@ -420,156 +388,643 @@ export class Ledger {
       }
     }
   }
+
+  // ---- maintenance: migration, compression, retention -----------------------------------------
+
+  private scheduleMaintenance(): Promise<void> {
+    const month = monthOf(new Date(this.now()));
+    if (this.maintenance && this.maintainedMonth === month) return this.maintenance;
+    this.maintainedMonth = month;
+    const run = (this.maintenance ?? Promise.resolve()).then(() => this.maintain());
+    this.maintenance = run.catch((err) => this.logger.warn(`ledger: maintenance failed: ${describe(err)}`));
+    return this.maintenance;
+  }
+
+  /**
+   * Moves old size-rotated files into month files, compresses closed months and deletes months past
+   * retention, holding the directory lock (skipped when another process holds it). Never rejects.
+   */
+  async maintain(): Promise<void> {
+    try {
+      // Waits a little: the holder may only be appending a late line; if it is compressing, the
+      // work is being done anyway.
+      await withDirLock(this.dir, async () => {
+        await this.migrateLegacy();
+        await this.recoverCompressions();
+        const current = monthOf(new Date(this.now()));
+        const files = await this.listFiles();
+        const cutoff = this.retentionMonths > 0 ? addMonths(current, -this.retentionMonths) : '';
+        const months = [...new Set(files.map((f) => f.month).filter((m) => m))];
+        for (const month of months) {
+          if (cutoff && month < cutoff) {
+            await this.deleteMonth(month, files);
+            continue;
+          }
+          const closedAt = Date.parse(`${addMonths(month, 1)}-01T00:00:00Z`) + this.closeGraceMs;
+          if (month < current && this.now() >= closedAt && files.some((f) => f.month === month && f.kind !== 'gz')) await this.compressMonth(month);
+        }
+      }, { waitMs: MAINTENANCE_LOCK_WAIT_MS });
+    } catch (err) {
+      if (!isMissing(err)) this.logger.warn(`ledger: maintenance of ${this.dir} failed: ${describe(err)}`);
+    }
+  }
+
+  private async deleteMonth(month: string, files: LedgerFile[]): Promise<void> {
+    for (const f of files.filter((x) => x.month === month)) {
+      await fsp.rm(path.join(this.dir, f.name), { force: true });
+      await fsp.rm(this.indexPath(f.name), { force: true });
+    }
+    this.logger.info(`ledger: deleted ${month} (older than ${this.retentionMonths} months)`);
+  }
+
+  /** Rewrites the old `ledger.jsonl`/`ledger.N.jsonl` into `ledger-YYYY-MM.migrated.jsonl`, idempotently. */
+  private async migrateLegacy(): Promise<void> {
+    const names = await this.readdir();
+    const legacy = sortFiles(names.map(classify).filter((f): f is LedgerFile => f?.kind === 'legacy'));
+    const journal = path.join(this.dir, MIGRATION_JOURNAL);
+    if (!names.includes(MIGRATION_JOURNAL)) {
+      if (legacy.length === 0) return;
+      // Rebuilt from all old files each time until the journal says it is complete, so a crash
+      // half-way only means doing it again.
+      const byMonth = new Map<string, string[]>();
+      for (const f of legacy) {
+        await this.scanFile(f, (rec, line) => {
+          if (rec.kind === 'bad') return;
+          const time = rec.kind === 'entry' ? rec.entry.time : rec.kind === 'refused' ? rec.refused.from : '';
+          const month = monthOfTime(time) ?? monthOf(new Date(this.now()));
+          let list = byMonth.get(month);
+          if (!list) byMonth.set(month, (list = []));
+          list.push(line);
+        });
+      }
+      for (const [month, lines] of byMonth) await writeFileAtomic(path.join(this.dir, migratedName(month)), lines.map((l) => `${l}\n`).join(''));
+      await writeFileAtomic(journal, JSON.stringify({ migrated: legacy.map((f) => f.name) }));
+      this.logger.info(`ledger: moved ${legacy.map((f) => f.name).join(', ')} into month files`);
+    }
+    for (const f of legacy) await fsp.rm(path.join(this.dir, f.name), { force: true });
+    await fsp.rm(journal, { force: true });
+  }
+
+  /** Finishes or undoes compressions a crash interrupted (see `compressMonth`). */
+  private async recoverCompressions(): Promise<void> {
+    for (const name of await this.readdir()) {
+      const m = /^ledger-(\d{4}-\d{2})\.compress\.json$/.exec(name);
+      if (!m) continue;
+      const journal = await this.readJournal(m[1]);
+      if (journal && (await exists(path.join(this.dir, journal.tmp)))) {
+        await fsp.rm(path.join(this.dir, journal.tmp), { force: true }); // the new .gz never replaced the old one
+      } else if (journal) {
+        for (const s of journal.sources) await fsp.rm(path.join(this.dir, s), { force: true });
+      }
+      await fsp.rm(path.join(this.dir, name), { force: true });
+    }
+  }
+
+  /**
+   * Folds a closed month's plain files into its .gz: the live file is first renamed aside (a late
+   * writer then starts a new one, read and compressed next time), the new .gz is written beside the
+   * old one, a journal names the sources it replaces, then the .gz is renamed into place and the
+   * sources deleted. Readers skip journalled sources once the new .gz is in place.
+   */
+  private async compressMonth(month: string): Promise<void> {
+    const live = path.join(this.dir, liveName(month));
+    try {
+      await fsp.rename(live, `${live}.${process.pid}.closing`);
+    } catch (err) {
+      if (!isMissing(err)) throw err;
+    }
+    const files = (await this.listFiles()).filter((f) => f.month === month);
+    const sources = files.filter((f) => f.kind === 'migrated' || f.kind === 'closing');
+    if (sources.length === 0) return;
+    const tmp = `${gzName(month)}.${process.pid}.tmp`;
+    const gzip = createGzip();
+    const out = createWriteStream(path.join(this.dir, tmp));
+    const done = pipeline(gzip, out);
+    for (const f of files.filter((x) => x.kind !== 'live')) {
+      const src = createReadStream(path.join(this.dir, f.name));
+      const input = f.kind === 'gz' ? src.pipe(createGunzip()) : src;
+      let last = 0x0a;
+      try {
+        for await (const chunk of input as AsyncIterable<Buffer>) {
+          if (chunk.length === 0) continue;
+          last = chunk[chunk.length - 1];
+          if (!gzip.write(chunk)) await once(gzip, 'drain');
+        }
+      } catch (err) {
+        // A damaged .gz: keep what decompressed (the reader would stop at the same place).
+        this.logger.warn(`ledger: ${f.name} is damaged (${describe(err)}); kept what could be read`);
+      } finally {
+        src.destroy();
+      }
+      if (last !== 0x0a) gzip.write('\n'); // a torn last line must not swallow the next file's first
+    }
+    gzip.end();
+    await done;
+    await writeFileAtomic(path.join(this.dir, journalName(month)), JSON.stringify({ tmp, sources: sources.map((s) => s.name) }));
+    await fsp.rename(path.join(this.dir, tmp), path.join(this.dir, gzName(month)));
+    for (const s of sources) {
+      await fsp.rm(path.join(this.dir, s.name), { force: true });
+      await fsp.rm(this.indexPath(s.name), { force: true });
+    }
+    await fsp.rm(path.join(this.dir, journalName(month)), { force: true });
+    this.logger.info(`ledger: compressed ${month} into ${gzName(month)}`);
+    // Index it now, in the background, so the history view never pays for a closed month.
+    const gz = classify(gzName(month));
+    if (gz) await this.indexOf(gz, currentTimeZone());
+  }
+
+  private async readJournal(month: string): Promise<{ tmp: string; sources: string[] } | undefined> {
+    try {
+      const j = JSON.parse(await fsp.readFile(path.join(this.dir, journalName(month)), 'utf8')) as { tmp?: unknown; sources?: unknown };
+      if (typeof j.tmp === 'string' && Array.isArray(j.sources) && j.sources.every((s) => typeof s === 'string')) return { tmp: j.tmp, sources: j.sources as string[] };
+    } catch {
+      // missing or half-written journal: nothing was replaced yet
+    }
+    return undefined;
+  }
+
+  // ---- files -------------------------------------------------------------------------------------
+
+  private async readdir(): Promise<string[]> {
+    try {
+      return await fsp.readdir(this.dir);
+    } catch (err) {
+      if (!isMissing(err)) this.logger.warn(`ledger: could not list ${this.dir}: ${describe(err)}`);
+      return [];
+    }
+  }
+
+  /** The files holding the ledger, oldest content first, without sources a finished compression or migration replaced. */
+  private async listFiles(): Promise<LedgerFile[]> {
+    const names = await this.readdir();
+    let files = names.map(classify).filter((f): f is LedgerFile => f !== undefined);
+    if (names.includes(MIGRATION_JOURNAL)) files = files.filter((f) => f.kind !== 'legacy');
+    for (const name of names) {
+      const m = /^ledger-(\d{4}-\d{2})\.compress\.json$/.exec(name);
+      if (!m) continue;
+      const j = await this.readJournal(m[1]);
+      if (j && !names.includes(j.tmp)) files = files.filter((f) => !j.sources.includes(f.name));
+    }
+    return sortFiles(files);
+  }
+
+  /** Streams one file's records; bad lines are warned about (once per process) and skipped. */
+  private async scanFile(
+    f: LedgerFile,
+    onRecord: (rec: ReturnType<typeof parseRecord>, line: string) => boolean | void,
+    opts: { start?: number; lineNo?: number; want?: LineSink['want']; chunkDone?: LineSink['chunkDone'] } = {},
+  ): Promise<Awaited<ReturnType<typeof scanLines>> | undefined> {
+    const file = path.join(this.dir, f.name);
+    try {
+      const end = await scanLines(
+        file,
+        {
+          line: (text, lineNo) => {
+            const rec = parseRecord(text);
+            if (rec.kind === 'bad') this.warnLine(f.name, lineNo, rec.why);
+            return onRecord(rec, text);
+          },
+          oversized: (lineNo) => this.warnLine(f.name, lineNo, `longer than ${64} KiB`),
+          want: opts.want,
+          chunkDone: opts.chunkDone,
+        },
+        opts,
+      );
+      if (end.error && !isMissing(end.error)) this.warnLine(f.name, (opts.lineNo ?? 0) + end.lines + 1, `unreadable from here (${end.error.message})`);
+      if (end.error && isMissing(end.error)) return undefined;
+      return end;
+    } catch (err) {
+      if (!isMissing(err)) this.logger.warn(`ledger: could not read ${file}: ${describe(err)}`);
+      return undefined;
+    }
+  }
+
+  private warnLine(name: string, lineNo: number, why: string): void {
+    const key = `${name}:${lineNo}`;
+    if (this.warned.has(key)) return;
+    const count = this.warned.get(name) ?? 0;
+    this.warned.set(name, count + 1);
+    this.warned.set(key, 1);
+    if (count < MAX_WARNINGS_PER_FILE) this.logger.warn(`ledger: skipped line ${lineNo} of ${path.join(this.dir, name)} (${why})`);
+    else if (count === MAX_WARNINGS_PER_FILE) this.logger.warn(`ledger: more damaged lines in ${path.join(this.dir, name)} are skipped without a warning each`);
+  }
+
+  // ---- index -------------------------------------------------------------------------------------
+
+  private indexPath(name: string): string {
+    return path.join(this.dir, INDEX_DIR, `${name}.json`);
+  }
+
+  /** Up-to-date index of every file (oldest first). */
+  private async indexAll(): Promise<Array<{ file: LedgerFile; index: FileIndex }>> {
+    await this.flushWrites();
+    await this.scheduleMaintenance();
+    const files = await this.listFiles();
+    const out: Array<{ file: LedgerFile; index: FileIndex }> = [];
+    const tz = currentTimeZone();
+    for (const f of files) {
+      const index = await this.indexOf(f, tz);
+      if (index) out.push({ file: f, index });
+    }
+    const live = new Set(files.map((f) => f.name));
+    for (const name of this.indexes.keys()) if (!live.has(name)) this.indexes.delete(name);
+    return out;
+  }
+
+  private async indexOf(f: LedgerFile, tz: string): Promise<FileIndex | undefined> {
+    let st;
+    try {
+      st = await fsp.stat(path.join(this.dir, f.name));
+    } catch (err) {
+      if (!isMissing(err)) this.logger.warn(`ledger: could not read ${f.name}: ${describe(err)}`);
+      return undefined;
+    }
+    const appendOnly = f.kind === 'live';
+    const fits = (i: FileIndex | undefined): i is FileIndex =>
+      !!i && i.v === INDEX_VERSION && i.tz === tz && i.ino === st.ino && (appendOnly ? st.size >= i.size : st.size === i.size && st.mtimeMs === i.mtimeMs);
+    let index = this.indexes.get(f.name);
+    if (!fits(index)) index = await this.loadIndex(f.name);
+    if (!fits(index)) index = { v: INDEX_VERSION, tz, name: f.name, ino: st.ino, size: 0, mtimeMs: st.mtimeMs, lines: 0, summary: new FileSummary() };
+    const grown = appendOnly ? st.size > index.size : index.lines === 0 && index.size === 0 && st.size > 0;
+    if (grown) {
+      const idx = index;
+      const end = await this.scanFile(
+        f,
+        (rec) => {
+          if (rec.kind === 'entry') idx.summary.addEntry(rec.entry);
+          else if (rec.kind === 'refused') idx.summary.addRefused(rec.refused);
+          else if (rec.kind === 'correction') idx.summary.addCorrection(rec.correction);
+        },
+        { start: idx.size, lineNo: idx.lines },
+      );
+      if (!end) return undefined;
+      idx.lines += end.lines;
+      // A closed (compressed) month keeps no estimates waiting for corrections: those come within
+      // minutes, long before a month is compressed (a late one is folded in by the next compression).
+      if (f.kind === 'gz') idx.summary.pending.clear();
+      idx.size = appendOnly ? end.offset : st.size;
+      idx.mtimeMs = st.mtimeMs;
+      await this.saveIndex(idx);
+    }
+    this.indexes.set(f.name, index);
+    return index;
+  }
+
+  private async loadIndex(name: string): Promise<FileIndex | undefined> {
+    try {
+      const raw = JSON.parse(await fsp.readFile(this.indexPath(name), 'utf8')) as Omit<FileIndex, 'summary'> & { summary: unknown };
+      const summary = FileSummary.fromJSON(raw.summary);
+      if (!summary || raw.name !== name) return undefined;
+      return { ...raw, summary };
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async saveIndex(index: FileIndex): Promise<void> {
+    try {
+      await fsp.mkdir(path.join(this.dir, INDEX_DIR), { recursive: true });
+      await writeFileAtomic(this.indexPath(index.name), JSON.stringify(index));
+    } catch (err) {
+      this.logger.warn(`ledger: could not save the index of ${index.name}: ${describe(err)}`);
+    }
+  }
+
+  // ---- reading -----------------------------------------------------------------------------------
+
+  /** Totals of every entry passing `filter`, from the index. */
+  async query(filter: LedgerFilter = NO_FILTER): Promise<LedgerSummary> {
+    return summarizeRows(effectiveRows(await this.indexAll()), filter);
+  }
+
+  /** What the history view opens with: the newest `rows` matching entries, totals, models and refusals. */
+  async view(filter: LedgerFilter, rows: number): Promise<LedgerView> {
+    const all = await this.indexAll();
+    const indexRows = effectiveRows(all);
+    const summary = summarizeRows(indexRows, filter);
+    const models = [...new Set(indexRows.filter((r) => r.requests > 0).map((r) => r.model))].sort((a, b) => a.localeCompare(b));
+    const clients = [...new Set(indexRows.filter((r) => r.requests > 0).map((r) => r.client))].sort((a, b) => a.localeCompare(b));
+    const page = await this.collect(all, filter, rows, undefined, summary.totals.requests);
+    const refused = refusedGroups([...all.flatMap(({ index }) => [...index.summary.refused.values()]), ...this.unwrittenRefusals()], filter, MAX_REFUSED_GROUPS);
+    return { ...page, summary, models, clients, refused: refused.groups, refusedTotal: refused.total };
+  }
+
+  /**
+   * The `size` matching entries just older (in file order) than the entry `cursor` names; when that
+   * entry is gone, those strictly older than its time.
+   */
+  async pageBefore(filter: LedgerFilter, cursor: EntryCursor, size: number): Promise<LedgerPage> {
+    if (!Number.isFinite(Date.parse(cursor.time))) return { entries: [], hasMore: false };
+    return this.collect(await this.indexAll(), filter, size, cursor);
+  }
+
+  /**
+   * Newest-first walk over the files that hold matching entries. Plain files are read backwards
+   * from their end; compressed ones forwards, keeping only the last `size` matches.
+   */
+  private async collect(all: Array<{ file: LedgerFile; index: FileIndex }>, filter: LedgerFilter, size: number, cursor?: EntryCursor, totalMatching?: number): Promise<LedgerPage> {
+    const want = Math.max(0, Math.floor(size));
+    const cursorMonth = cursor ? monthOfTime(cursor.time) : undefined;
+    const cursorTime = cursor ? Date.parse(cursor.time) : NaN;
+    // Files with matching entries, and those with corrections (which may concern an older file's entries).
+    const candidates = all.filter(({ file, index }) => (index.summary.matches(filter) || index.summary.corrections > 0) && (!cursorMonth || file.month <= cursorMonth));
+    const prefilter = lineFilter(filter);
+    // Corrections met on the way (always in the same file as their entry or a newer one, so met
+    // before or with it); the oldest of an entry's wins.
+    const corrections = new Map<string, LedgerCorrection>();
+    const accept = (text: string, local: Map<string, LedgerCorrection>, firstWins: boolean): LedgerEntry | undefined => {
+      const rec = parseRecord(text);
+      if (rec.kind === 'correction') {
+        const key = correctionKey(rec.correction.id, rec.correction.time);
+        if (!firstWins || !local.has(key)) local.set(key, rec.correction);
+        return undefined;
+      }
+      if (rec.kind !== 'entry' || !passes(filter, dayOfTime(rec.entry.time), rec.entry.model, rec.entry.client)) return undefined;
+      return rec.entry;
+    };
+    const isCursor = (e: LedgerEntry): boolean => !!cursor && e.id === cursor.id && e.time === cursor.time;
+    // Without a cursor, or once it is found, everything older counts; before that, only what lies
+    // in older months, or (when the cursor's entry is gone) what is strictly older than its time.
+    let found = !cursor;
+    const cursorInLedger = cursor ? await this.containsCursor(candidates, cursor, cursorMonth!) : false;
+    const older = (e: LedgerEntry, file: LedgerFile): boolean => {
+      if (found) return true;
+      if (!cursorInLedger) {
+        const t = Date.parse(e.time);
+        return file.month < cursorMonth! || (Number.isFinite(t) && t < cursorTime);
+      }
+      return false;
+    };
+    const newestFirst: LedgerEntry[][] = [];
+    let got = 0;
+    let hasMore = false;
+    for (let i = candidates.length - 1; i >= 0 && !hasMore; i--) {
+      const { file } = candidates[i];
+      if (got >= want) {
+        hasMore = true;
+        break;
+      }
+      const need = want - got;
+      const taken: LedgerEntry[] = [];
+      let moreHere = false;
+      if (file.kind === 'gz') {
+        // Forward: a ring of the last `need` matches before the cursor (or the end).
+        const ring: LedgerEntry[] = [];
+        const local = new Map<string, LedgerCorrection>();
+        let dropped = false;
+        let past = false; // beyond the cursor: only corrections still matter
+        const foundBefore = found;
+        await this.scanFile(file, (rec, text) => {
+          if (rec.kind === 'correction') {
+            accept(text, local, true);
+            return;
+          }
+          if (rec.kind !== 'entry' || past) return;
+          if (cursorInLedger && !found && isCursor(rec.entry)) {
+            found = true;
+            past = true;
+            return;
+          }
+          if (!cursorInLedger && !older(rec.entry, file)) return;
+          const e = accept(text, local, true);
+          if (!e) return;
+          ring.push(e);
+          if (ring.length > 2 * need) {
+            ring.splice(0, ring.length - need); // amortised: no shift per entry
+            dropped = true;
+          }
+        }, { want: prefilter });
+        for (const [k, c] of local) corrections.set(k, c);
+        if (cursorInLedger && !foundBefore && !found) continue; // the cursor lies in an older file
+        if (ring.length > need) {
+          ring.splice(0, ring.length - need);
+          dropped = true;
+        }
+        taken.push(...ring.reverse());
+        moreHere = dropped;
+      } else {
+        await scanLinesBackward(path.join(this.dir, file.name), (text) => {
+          if (cursorInLedger && !found) {
+            const rec = parseRecord(text);
+            if (rec.kind === 'entry' && isCursor(rec.entry)) found = true;
+            else if (rec.kind === 'correction') accept(text, corrections, false);
+            return;
+          }
+          const e = accept(text, corrections, false);
+          if (!e || !older(e, file)) return;
+          if (taken.length >= need) {
+            moreHere = true;
+            return false;
+          }
+          taken.push(e);
+        }, prefilter).catch((err) => {
+          if (!isMissing(err)) this.logger.warn(`ledger: could not read ${file.name}: ${describe(err)}`);
+        });
+      }
+      got += taken.length;
+      newestFirst.push(taken);
+      if (moreHere) hasMore = true;
+    }
+    if (!hasMore && got >= want && totalMatching !== undefined) hasMore = totalMatching > got;
+    return { entries: applyCorrections(newestFirst.flat().reverse(), corrections), hasMore };
+  }
+
+  /** Whether the entry `cursor` names is still in the files of its month. */
+  private async containsCursor(candidates: Array<{ file: LedgerFile }>, cursor: EntryCursor, month: string): Promise<boolean> {
+    const needle = `"id":${JSON.stringify(cursor.id)}`;
+    const timeNeedle = `"time":${JSON.stringify(cursor.time)}`;
+    for (const { file } of candidates) {
+      if (file.month !== month && file.month !== '') continue;
+      let hit = false;
+      const idBytes = Buffer.from(needle);
+      await this.scanFile(
+        file,
+        (rec, text) => {
+          if (!text.includes(timeNeedle)) return;
+          if (rec.kind === 'entry' && rec.entry.id === cursor.id && rec.entry.time === cursor.time) {
+            hit = true;
+            return false;
+          }
+        },
+        { want: (buf, start, end) => includesWithin(buf, idBytes, start, end) },
+      );
+      if (hit) return true;
+    }
+    return false;
+  }
+
+  /** Entries oldest first, across every file (tests, small ledgers); unparsable lines are skipped. Never rejects. */
+  async read(opts: LedgerReadOptions = {}): Promise<LedgerEntry[]> {
+    await this.flushWrites();
+    const since = opts.since ? opts.since.getTime() : -Infinity;
+    const until = opts.until ? opts.until.getTime() : Infinity;
+    const limit = opts.limit !== undefined && opts.limit >= 0 ? Math.floor(opts.limit) : Infinity;
+    if (limit === 0) return [];
+    const out: LedgerEntry[] = [];
+    const corrections = new Map<string, LedgerCorrection>();
+    const fromMonth = opts.since ? monthOf(opts.since) : '';
+    const toMonth = opts.until ? monthOf(opts.until) : '9999-99';
+    for (const f of await this.listFiles()) {
+      // Files of months wholly outside [since, until) are not opened (the old rotated ones always are).
+      if (f.month && (f.month < fromMonth || f.month > toMonth)) continue;
+      await this.scanFile(f, (rec) => {
+        if (rec.kind === 'correction') {
+          const key = correctionKey(rec.correction.id, rec.correction.time);
+          if (!corrections.has(key)) corrections.set(key, rec.correction);
+          return;
+        }
+        if (rec.kind !== 'entry') return;
+        const e = rec.entry;
+        if (opts.model !== undefined && e.model !== opts.model) return;
+        if (since !== -Infinity || until !== Infinity) {
+          const t = Date.parse(e.time);
+          if (!(Number.isFinite(t) && t >= since && t < until)) return;
+        }
+        out.push(e);
+        if (out.length > limit) out.shift();
+      });
+    }
+    return applyCorrections(out, corrections);
+  }
+
+  /** Every refusal summary written, oldest first. */
+  async readRefused(): Promise<RefusedSummary[]> {
+    await this.flushWrites();
+    const out: RefusedSummary[] = [];
+    for (const f of await this.listFiles()) {
+      await this.scanFile(f, (rec) => {
+        if (rec.kind === 'refused') out.push(rec.refused);
+      });
+    }
+    return out;
+  }
+
+  /** Streams CSV (see `csvRow`) of every entry matching `filter`, oldest first, to `out`; resolves with the row count. */
+  async exportCsv(filter: LedgerFilter, out: Writable): Promise<number> {
+    const all = await this.indexAll();
+    let count = 0;
+    let buffered: string[] = [csvHeader()];
+    const push = async (): Promise<void> => {
+      if (buffered.length === 0) return;
+      const chunk = buffered.join('');
+      buffered = [];
+      if (!out.write(chunk)) await once(out, 'drain');
+    };
+    const want = lineFilter(filter);
+    let corrections = new Map<string, LedgerCorrection>();
+    let correctionsMonth: string | undefined;
+    for (const { file, index } of all) {
+      if (!index.summary.matches(filter)) continue;
+      if (correctionsMonth !== file.month) {
+        // A month's corrections follow their entries: gather them first (only where there are some).
+        correctionsMonth = file.month;
+        corrections = new Map();
+        for (const other of all.filter((x) => x.file.month === file.month && x.index.summary.corrections > 0)) {
+          await this.scanFile(
+            other.file,
+            (rec) => {
+              if (rec.kind !== 'correction') return;
+              const key = correctionKey(rec.correction.id, rec.correction.time);
+              if (!corrections.has(key)) corrections.set(key, rec.correction);
+            },
+            { want: (buf, start, end) => end - start > CORRECTION_PREFIX.length && buf.subarray(start, start + CORRECTION_PREFIX.length).equals(CORRECTION_PREFIX) },
+          );
+        }
+      }
+      await this.scanFile(
+        file,
+        (rec) => {
+          if (rec.kind !== 'entry' || !passes(filter, dayOfTime(rec.entry.time), rec.entry.model, rec.entry.client)) return;
+          buffered.push(csvRow(applyCorrection(rec.entry, corrections.get(correctionKey(rec.entry.id, rec.entry.time)))));
+          count++;
+        },
+        { want, chunkDone: push },
+      );
+    }
+    await push();
+    return count;
+  }
+
+  /** Waits for this process's queued writes (reads then see them). */
+  private flushWrites(): Promise<void> {
+    return this.exclusive(async () => undefined);
+  }
 }
 
-async function renameIfExists(from: string, to: string): Promise<void> {
+/**
+ * A look at a line's bytes that rules out most lines a filter rejects without decoding them: the
+ * model as the writer serialises it, and the day of the leading `{"time":"…"`. Lines in another
+ * shape pass (the full check after parsing decides).
+ */
+function lineFilter(filter: LedgerFilter): LineSink['want'] {
+  const model = filter.model !== null ? Buffer.from(`"model":${JSON.stringify(filter.model)}`) : undefined;
+  const client = filter.client != null ? Buffer.from(`"client":${JSON.stringify(filter.client)}`) : undefined;
+  const ranged = filter.from !== null || filter.to !== null;
+  if (!model && !client && !ranged) return undefined;
+  return (buf, start, end) => {
+    // Other records (corrections, refusals) always pass: the caller decides what to do with them.
+    if (end - start > OTHER_PREFIX.length && !buf.subarray(start, start + TIME_PREFIX.length).equals(TIME_PREFIX)) return true;
+    if (model && !includesWithin(buf, model, start, end)) return false;
+    if (client && !includesWithin(buf, client, start, end)) return false;
+    if (!ranged || end - start < TIME_PREFIX.length + 20 || !buf.subarray(start, start + TIME_PREFIX.length).equals(TIME_PREFIX)) return true;
+    const from = start + TIME_PREFIX.length;
+    const close = buf.indexOf(0x22, from);
+    if (close < 0 || close > from + 40) return true;
+    const day = dayOfTime(buf.toString('latin1', from, close));
+    return passes({ model: null, from: filter.from, to: filter.to }, day, '');
+  };
+}
+
+const TIME_PREFIX = Buffer.from('{"time":"');
+const OTHER_PREFIX = Buffer.from('{"');
+const CORRECTION_PREFIX = Buffer.from('{"type":"correction"');
+
+/**
+ * The index rows of every file, with corrections whose entry lies in another file of the same month
+ * (a late correction after a compression, or for a migrated entry) applied to copies.
+ */
+function effectiveRows(all: Array<{ file: LedgerFile; index: FileIndex }>): IndexRow[] {
+  const byMonth = new Map<string, FileSummary[]>();
+  const rows: IndexRow[] = [];
+  for (const { file, index } of all) {
+    const list = byMonth.get(file.month) ?? [];
+    list.push(index.summary);
+    byMonth.set(file.month, list);
+  }
+  for (const summaries of byMonth.values()) {
+    if (!summaries.some((s) => s.orphans.length > 0)) {
+      for (const s of summaries) rows.push(...s.rows.values());
+      continue;
+    }
+    const copies = summaries.map((s) => s.clone());
+    for (const [i, s] of copies.entries()) {
+      for (const c of s.orphans) copies.some((other, j) => j !== i && other.applyCorrection(c));
+    }
+    for (const s of copies) rows.push(...s.rows.values());
+  }
+  return rows;
+}
+
+/** Whether `needle` lies within buf[start, end) (a view, so the search stops at the line's end). */
+function includesWithin(buf: Buffer, needle: Buffer, start: number, end: number): boolean {
+  return end - start >= needle.length && buf.subarray(start, end).indexOf(needle) >= 0;
+}
+
+function currentTimeZone(): string {
+  return Intl.DateTimeFormat().resolvedOptions().timeZone ?? '';
+}
+
+async function exists(file: string): Promise<boolean> {
   try {
-    await fsp.rename(from, to);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    await fsp.access(file);
+    return true;
+  } catch {
+    return false;
   }
 }
 
 function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
-}
-
-const num = (v: unknown, dflt = 0): number => (typeof v === 'number' && Number.isFinite(v) ? v : dflt);
-const numOrNull = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
-const str = (v: unknown, dflt = ''): string => (typeof v === 'string' ? v : dflt);
-const STATUSES: readonly LedgerStatus[] = ['ok', 'error', 'aborted', 'paused', 'refused', 'rate_limited'];
-
-/** Copies only the known fields, so nothing else (prompt text) can ever reach the file. */
-function sanitize(e: LedgerEntry): LedgerEntry {
-  return normalize(e as unknown as Record<string, unknown>, true);
-}
-
-function normalize(r: Record<string, unknown>, truncate: boolean): LedgerEntry {
-  const out: LedgerEntry = {
-    time: str(r.time),
-    id: str(r.id),
-    model: str(r.model),
-    endpoint: str(r.endpoint),
-    stream: r.stream === true,
-    status: STATUSES.includes(r.status as LedgerStatus) ? (r.status as LedgerStatus) : 'error',
-    httpStatus: num(r.httpStatus),
-    tokensIn: num(r.tokensIn),
-    tokensOut: num(r.tokensOut),
-    points: numOrNull(r.points),
-    pointsEstimated: r.pointsEstimated === true,
-    balanceAfter: numOrNull(r.balanceAfter),
-    durationMs: num(r.durationMs),
-    clipped: r.clipped === true,
-    retries: num(r.retries),
-    client: str(r.client),
-  };
-  if (typeof r.error === 'string') {
-    out.error = truncate && r.error.length > MAX_ERROR_CHARS ? `${r.error.slice(0, MAX_ERROR_CHARS)}…` : r.error;
-  }
-  if (typeof r.queryId === 'string' && r.queryId) out.queryId = r.queryId.slice(0, 128);
-  return out;
-}
-
-function lineOf(record: object): { line: string; bytes: number } {
-  const line = `${JSON.stringify(record)}\n`;
-  return { line, bytes: Buffer.byteLength(line, 'utf8') };
-}
-
-function correctionKey(id: string, time: string): string {
-  return `${id}\u0000${time}`;
-}
-
-function parseCorrection(r: Record<string, unknown>): LedgerCorrection | undefined {
-  const points = numOrNull(r.points);
-  if (typeof r.id !== 'string' || !r.id || typeof r.time !== 'string' || points === null || points < 0) return undefined;
-  return { id: r.id, time: r.time, points, estimate: num(r.estimate), queryId: str(r.queryId), at: str(r.at) };
-}
-
-/** Entries with their corrections applied: actual points, `replacedEstimate` saying what they replaced. */
-export function applyCorrections(entries: LedgerEntry[], corrections: ReadonlyMap<string, LedgerCorrection>): LedgerEntry[] {
-  if (corrections.size === 0) return entries;
-  return entries.map((e) => {
-    const c = corrections.get(correctionKey(e.id, e.time));
-    if (!c || !e.pointsEstimated) return e;
-    return { ...e, points: c.points, pointsEstimated: false, replacedEstimate: e.points ?? c.estimate, ...(c.queryId ? { queryId: c.queryId } : {}) };
-  });
-}
-
-/**
- * Parses JSONL text, skipping blank, torn or foreign lines. Correction records go into `corrections`
- * when given (the first one for an entry wins: an entry is corrected once), else are skipped.
- */
-export function parseLedgerText(text: string, corrections?: Map<string, LedgerCorrection>): LedgerEntry[] {
-  const out: LedgerEntry[] = [];
-  for (const line of text.split('\n')) {
-    const trimmed = line.trim();
-    if (!trimmed) continue;
-    let raw: unknown;
-    try {
-      raw = JSON.parse(trimmed);
-    } catch {
-      continue;
-    }
-    if (!raw || typeof raw !== 'object' || Array.isArray(raw)) continue;
-    const r = raw as Record<string, unknown>;
-    if (r.type === CORRECTION) {
-      const c = corrections && parseCorrection(r);
-      const key = c && correctionKey(c.id, c.time);
-      if (c && key && !corrections.has(key)) corrections.set(key, c);
-      continue;
-    }
-    if (typeof r.time !== 'string' || typeof r.model !== 'string') continue;
-    out.push(normalize(r, false));
-  }
-  return out;
-}
-
-/** Totals by day (local time) and by model. */
-export function summarize(entries: readonly LedgerEntry[]): LedgerSummary {
-  const totals: LedgerTotals = { requests: 0, points: 0, tokensIn: 0, tokensOut: 0, estimatedPoints: 0 };
-  const days = new Map<string, LedgerDay>();
-  const models = new Map<string, LedgerModel>();
-  const clients = new Map<string, LedgerClient>();
-  for (const e of entries) {
-    const points = e.points ?? 0;
-    totals.requests++;
-    totals.points += points;
-    totals.tokensIn += e.tokensIn;
-    totals.tokensOut += e.tokensOut;
-    if (e.pointsEstimated) totals.estimatedPoints += points;
-    const t = new Date(e.time);
-    if (!Number.isNaN(t.getTime())) {
-      const day = localDay(t);
-      let d = days.get(day);
-      if (!d) days.set(day, (d = { day, requests: 0, points: 0, tokensIn: 0, tokensOut: 0 }));
-      d.requests++;
-      d.points += points;
-      d.tokensIn += e.tokensIn;
-      d.tokensOut += e.tokensOut;
-    }
-    let m = models.get(e.model);
-    if (!m) models.set(e.model, (m = { model: e.model, requests: 0, points: 0, tokensIn: 0, tokensOut: 0 }));
-    m.requests++;
-    m.points += points;
-    m.tokensIn += e.tokensIn;
-    m.tokensOut += e.tokensOut;
-    let c = clients.get(e.client);
-    if (!c) clients.set(e.client, (c = { client: e.client, requests: 0, points: 0, tokensIn: 0, tokensOut: 0 }));
-    c.requests++;
-    c.points += points;
-    c.tokensIn += e.tokensIn;
-    c.tokensOut += e.tokensOut;
-  }
-  return {
-    totals,
-    byClient: [...clients.values()].sort(
-      (a, b) => b.points - a.points || b.requests - a.requests || (a.client < b.client ? -1 : a.client > b.client ? 1 : 0),
-    ),
-    byDay: [...days.values()].sort((a, b) => (a.day < b.day ? -1 : a.day > b.day ? 1 : 0)),
-    byModel: [...models.values()].sort(
-      (a, b) => b.points - a.points || b.requests - a.requests || (a.model < b.model ? -1 : a.model > b.model ? 1 : 0),
-    ),
-  };
 }
 
 export const CSV_COLUMNS: ReadonlyArray<keyof LedgerEntry> = [
@@ -593,6 +1048,15 @@ export const CSV_COLUMNS: ReadonlyArray<keyof LedgerEntry> = [
   'error',
 ];
 
+function csvHeader(): string {
+  return `${CSV_COLUMNS.join(',')}\r\n`;
+}
+
+/** One CSV row with its CRLF. */
+export function csvRow(e: LedgerEntry): string {
+  return `${CSV_COLUMNS.map((c) => csvField(e[c])).join(',')}\r\n`;
+}
+
 /**
  * RFC 4180 CSV (CRLF line ends, header row). A field is quoted when it holds a comma, semicolon, quote,
  * CR or LF (spreadsheets in many locales split on `;`); quotes are doubled. Text that a spreadsheet
@@ -600,9 +1064,7 @@ export const CSV_COLUMNS: ReadonlyArray<keyof LedgerEntry> = [
  * gets a leading apostrophe. `null`/missing values are empty fields.
  */
 export function toCsv(entries: readonly LedgerEntry[]): string {
-  const rows = [CSV_COLUMNS.join(',')];
-  for (const e of entries) rows.push(CSV_COLUMNS.map((c) => csvField(e[c])).join(','));
-  return `${rows.join('\r\n')}\r\n`;
+  return csvHeader() + entries.map(csvRow).join('');
 }
 
 const FORMULA_START = /^[ \u00a0]*[=+\-@\t\r\n\uff1d\uff0b\uff0d\uff20]/;

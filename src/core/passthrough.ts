@@ -140,6 +140,7 @@ export class PassthroughExchange {
 
     const upstreamBody = JSON.stringify({ ...(dialect.upstreamBody?.(body, this.req) ?? body), model: model.id });
     if (this.wantsStream) this.pings.start();
+    this.outcome.sentToPoe = true;
     const up = await sendWithRetries({
       upstream: this.svc.upstream,
       config,
@@ -321,6 +322,6 @@ export class PassthroughExchange {
       client: this.client,
       balanceAfter: this.svc.usage.cachedBalance()?.value ?? null,
     };
-    this.svc.record(ledgerEntry(facts, this.outcome));
+    this.svc.record(ledgerEntry(facts, this.outcome), this.outcome.sentToPoe);
   }
 }

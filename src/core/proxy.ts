@@ -39,7 +39,7 @@ export async function loadRegistry(config: ProxyConfig, bundled: string, selecte
 export async function createProxyRuntime(opts: ProxyRuntimeOptions): Promise<ProxyRuntime> {
   const registry = await loadRegistry(opts.config, opts.bundledModelsFile, opts.selectedModels);
   const tokens = opts.tokens ?? createTokenCounter();
-  const ledger = opts.ledger ?? new Ledger({ dir: opts.config.dataDir, maxBytes: opts.config.ledgerMaxBytes, keepFiles: opts.config.ledgerKeepFiles, logger: opts.logger });
+  const ledger = opts.ledger ?? new Ledger({ dir: opts.config.dataDir, retentionMonths: opts.config.ledgerRetentionMonths, logger: opts.logger });
   const server = new ProxyServer({ config: opts.config, registry, getApiKey: opts.getApiKey, logger: opts.logger, tokens, ledger, usage: opts.usage });
   return {
     server,

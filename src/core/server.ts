@@ -53,6 +53,8 @@ export class ProxyServer {
   private readonly ladder = new LadderMemory();
   private readonly startedAt = Date.now();
   private readonly finishListeners = new Set<Listener<LedgerEntry>>();
+  /** Responses whose refusal was already counted (so the error path does not count it again). */
+  private readonly counted = new WeakSet<http.ServerResponse>();
   private readonly correctListeners = new Set<Listener<LedgerCorrection>>();
   /** Today's and this month's spend (budgets, status bar), kept in memory. */
   readonly spend = new SpendTracker();
@@ -230,7 +232,16 @@ export class ProxyServer {
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
     this.inFlight.add(res);
     res.once('close', () => this.inFlight.delete(res));
-    this.route(req, res).catch((err) => this.sendError(res, err, speaksAnthropic(req)));
+    this.route(req, res).catch((err) => {
+      this.countGateRefusal(req, res, err);
+      this.sendError(res, err, speaksAnthropic(req));
+    });
+  }
+
+  /** A POST refused before any exchange ran (access key, host, origin, size, format): counted, not written. */
+  private countGateRefusal(req: http.IncomingMessage, res: http.ServerResponse, err: unknown): void {
+    if (req.method !== 'POST' || this.counted.has(res) || !(err instanceof ProxyError) || err.status < 400 || err.status >= 500) return;
+    this.opts.ledger?.countRefused({ client: clientName(req.headers), reason: err.status === 429 ? 'rate_limit' : 'gate' });
   }
 
   private async route(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -309,7 +320,7 @@ export class ProxyServer {
   private async generation(req: http.IncomingMessage, res: http.ServerResponse, endpoint: LedgerEntry['endpoint'], run: (body: unknown, client: string) => Promise<void>): Promise<void> {
     checkJsonContentType(req);
     const tool = clientName(req.headers);
-    const release = this.admit(clientKey(req), endpoint, tool);
+    const release = this.admit(clientKey(req), endpoint, tool, res);
     try {
       await run(parseJson(await this.readBody(req)), tool);
     } finally {
@@ -318,10 +329,11 @@ export class ProxyServer {
   }
 
   /** Takes a rate-limit slot for `rateKey`, or records the refusal (as `tool`'s) and throws the 429; returns the release. */
-  private admit(rateKey: string, endpoint: LedgerEntry['endpoint'], tool = rateKey): () => void {
+  private admit(rateKey: string, endpoint: LedgerEntry['endpoint'], tool = rateKey, res?: http.ServerResponse): () => void {
     const slot = this.limiter.take(rateKey);
     if (!slot.ok) {
-      this.record(rejectedEntry(tool, 'rate_limited', 429, endpoint));
+      if (res) this.counted.add(res);
+      this.record(rejectedEntry(tool, 'rate_limited', 429, endpoint), false);
       throw rateLimitError(slot);
     }
     return () => slot.release();
@@ -348,16 +360,18 @@ export class ProxyServer {
       ladder: this.ladder,
       logger: this.opts.logger,
       getApiKey: this.opts.getApiKey,
-      record: (e) => this.record(e),
+      record: (e, sentToPoe) => this.record(e, sentToPoe),
       spend: this.spend,
       isShuttingDown: () => this.closing,
     };
   }
 
-  private record(entry: LedgerEntry): void {
+  /** A request that reached Poe gets its own ledger line; one answered by the proxy alone is only counted. */
+  private record(entry: LedgerEntry, sentToPoe: boolean): void {
     const pts = entry.points === null ? '-' : `${entry.points}${entry.pointsEstimated ? ' est.' : ''}`;
     this.opts.logger.info(`${entry.endpoint} ${entry.model || '?'} ${entry.status} ${entry.httpStatus} ${entry.durationMs}ms tokens ${entry.tokensIn}/${entry.tokensOut} points ${pts} retries ${entry.retries} client ${entry.client}${entry.error ? ` — ${entry.error}` : ''}`);
-    this.opts.ledger?.append(entry);
+    if (sentToPoe) this.opts.ledger?.append(entry);
+    else this.opts.ledger?.countRefusedEntry(entry);
     this.spend.add(entry);
     this.reconciler?.add(entry);
     for (const l of this.finishListeners) {

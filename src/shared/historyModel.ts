@@ -4,7 +4,9 @@
  * webview script (`media/history.ts`), so it must stay free of `vscode`, DOM and node imports
  * (type-only imports are fine).
  */
-import type { LedgerDay, LedgerEntry, LedgerModel, LedgerSummary } from '../core/ledger';
+import type { LedgerClient, LedgerDay, LedgerEntry, LedgerModel, LedgerSummary, RefusedGroup } from '../core/ledger';
+// Pure module (no node imports), so the webview bundle can take it.
+import { refusedReasonText } from '../core/ledgerRecords';
 import type { EntryCursor, HistoryFilter, SortState } from './historyProtocol';
 
 /** Identity of an entry for de-duplication (ids are unique in practice; time guards against reuse). */
@@ -122,15 +124,17 @@ export function addToSummary(summary: LedgerSummary, e: LedgerEntry, day: string
     tokensOut: base.tokensOut + e.tokensOut,
   };
   const byModel = [...summary.byModel.filter((m) => m !== found), updated].sort(byModelOrder);
-  const foundClient = (summary.byClient ?? []).find((c) => c.client === e.client);
-  const client = {
+  const clients = summary.byClient ?? [];
+  const foundClient = clients.find((c) => c.client === e.client);
+  const baseClient = foundClient ?? { client: e.client, requests: 0, points: 0, tokensIn: 0, tokensOut: 0 };
+  const updatedClient: LedgerClient = {
     client: e.client,
-    requests: (foundClient?.requests ?? 0) + 1,
-    points: (foundClient?.points ?? 0) + points,
-    tokensIn: (foundClient?.tokensIn ?? 0) + e.tokensIn,
-    tokensOut: (foundClient?.tokensOut ?? 0) + e.tokensOut,
+    requests: baseClient.requests + 1,
+    points: baseClient.points + points,
+    tokensIn: baseClient.tokensIn + e.tokensIn,
+    tokensOut: baseClient.tokensOut + e.tokensOut,
   };
-  const byClient = [...(summary.byClient ?? []).filter((c) => c !== foundClient), client].sort(
+  const byClient = [...clients.filter((c) => c !== foundClient), updatedClient].sort(
     (a, b) => b.points - a.points || b.requests - a.requests || (a.client < b.client ? -1 : a.client > b.client ? 1 : 0),
   );
   return { totals, byDay, byModel, byClient };
@@ -366,4 +370,17 @@ export function exportFileName(filter: HistoryFilter, today: string): string {
   if (filter.from || filter.to) parts.push(`${filter.from ?? 'start'}_to_${filter.to ?? today}`);
   else parts.push(today);
   return `${parts.join('-')}.csv`;
+}
+
+/** `HH:MM` of an ISO time in the viewer's local time. */
+function clock(iso: string): string {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return '?';
+  return `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
+}
+
+/** "1,240 requests refused by the rate limit, 2025-03-20 14:02–14:03, from aider". */
+export function refusedText(g: RefusedGroup): string {
+  const span = clock(g.from) === clock(g.to) ? clock(g.from) : `${clock(g.from)}–${clock(g.to)}`;
+  return `${formatNumber(g.count)} request${g.count === 1 ? '' : 's'} ${refusedReasonText(g.reason)}, ${g.day} ${span}, from ${g.client || 'unknown client'}`;
 }

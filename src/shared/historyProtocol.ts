@@ -10,7 +10,7 @@
  * Days are `YYYY-MM-DD` **local calendar days of the extension host** (same as `LedgerSummary.byDay`);
  * a filter's `from`/`to` are inclusive.
  */
-import type { LedgerEntry, LedgerStatus, LedgerSummary } from '../core/ledger';
+import type { LedgerEntry, LedgerStatus, LedgerSummary, RefusedGroup, RefusedReason } from '../core/ledger';
 
 /** Rows sent per page (initial load and each "load more"). */
 export const PAGE_SIZE = 2000;
@@ -71,6 +71,10 @@ export interface InitMessage {
   clients?: string[];
   /** Older matching entries exist beyond `entries`. */
   hasMore: boolean;
+  /** Requests refused before reaching Poe within the filter's days, grouped per day, client and reason, newest first. */
+  refused: RefusedGroup[];
+  /** Every refused request within the filter's days (`refused` may be cut short). */
+  refusedTotal: number;
 }
 
 /** One new ledger entry (live update). `day` is its host-local day ('' if its time is unparsable). */
@@ -236,11 +240,26 @@ function isSummary(v: unknown): v is LedgerSummary {
   const counts = (r: Record<string, unknown>): boolean => [r.requests, r.points, r.tokensIn, r.tokensOut].every(isNum);
   return (
     v.byDay.every((d) => isRecord(d) && isDay(d.day) && counts(d)) &&
-    v.byModel.every((m) => isRecord(m) && typeof m.model === 'string' && counts(m))
+    v.byModel.every((m) => isRecord(m) && typeof m.model === 'string' && counts(m)) &&
+    (v.byClient === undefined || (Array.isArray(v.byClient) && v.byClient.every((c) => isRecord(c) && typeof c.client === 'string' && counts(c))))
   );
 }
 
 const isEntries = (v: unknown): v is LedgerEntry[] => Array.isArray(v) && v.every(isLedgerEntry);
+
+const REASONS: readonly RefusedReason[] = ['rate_limit', 'paused', 'over_budget', 'invalid_request', 'gate', 'aborted', 'error'];
+
+export function isRefusedGroup(v: unknown): v is RefusedGroup {
+  return (
+    isRecord(v) &&
+    (v.day === '' || isDay(v.day)) &&
+    typeof v.client === 'string' &&
+    REASONS.includes(v.reason as RefusedReason) &&
+    isNum(v.count) &&
+    typeof v.from === 'string' &&
+    typeof v.to === 'string'
+  );
+}
 
 /** Checks a message from the host. */
 export function isToWebview(msg: unknown): msg is ToWebview {
@@ -254,7 +273,10 @@ export function isToWebview(msg: unknown): msg is ToWebview {
         isSummary(msg.summary) &&
         Array.isArray(msg.models) &&
         msg.models.every((m) => typeof m === 'string') &&
-        typeof msg.hasMore === 'boolean'
+        typeof msg.hasMore === 'boolean' &&
+        Array.isArray(msg.refused) &&
+        msg.refused.every(isRefusedGroup) &&
+        isNum(msg.refusedTotal)
       );
     case 'append':
       return isLedgerEntry(msg.entry) && typeof msg.day === 'string' && (msg.day === '' || isDay(msg.day));

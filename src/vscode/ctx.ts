@@ -50,7 +50,7 @@ export class Ctx implements vscode.Disposable {
     this.keys = own(new KeyStore(extension.secrets, this.logger));
     this.bundledModelsFile = path.join(extension.extensionPath, 'models.yaml');
     const base = this.config.base;
-    this.ledger = new Ledger({ dir: dataDir, maxBytes: base.ledgerMaxBytes, keepFiles: base.ledgerKeepFiles, logger: this.logger });
+    this.ledger = new Ledger({ dir: dataDir, retentionMonths: base.ledgerRetentionMonths, logger: this.logger });
     this.balance = own(
       new BalanceService({ baseUrl: base.poeBaseUrl, getApiKey: () => this.keys.poeKey, logger: this.logger, balanceTtlMs: base.balanceTtlMs, balanceTimeoutMs: base.balanceTimeoutMs, pointsWaitMs: base.pointsWaitMs }),
     );
@@ -77,6 +77,11 @@ export class Ctx implements vscode.Disposable {
       }),
     );
     own(this.keys.onDidChange((which) => this.onKeyChanged(which)));
+    own(
+      this.config.onDidChange((change) => {
+        if (change.keys.includes('ledgerRetentionMonths')) this.ledger.setRetentionMonths(this.config.base.ledgerRetentionMonths);
+      }),
+    );
     own(this.controller.onDidChangeState(() => this.updateContextKeys()));
     own(
       vscode.workspace.onDidSaveTextDocument((doc) => {

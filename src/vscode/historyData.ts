@@ -1,44 +1,52 @@
 /**
- * Host-side data for the cost-history webview: reads the ledger and applies a `HistoryFilter`.
- * No `vscode` import, so it is unit-testable with a real `Ledger` in a temp directory.
+ * Host-side data for the cost-history webview: the ledger's view, pages and CSV export for a
+ * `HistoryFilter`. The ledger answers totals from its index and reads only the rows a page needs, so
+ * a year of history costs neither seconds nor memory here. No `vscode` import (unit-testable).
  */
-import { Ledger, LedgerEntry, LedgerSummary, localDay, summarize, toCsv } from '../core/ledger';
-import { applyFilter, latestPage, Page, pageBefore } from '../shared/historyModel';
+import { createWriteStream } from 'node:fs';
+import { promises as fsp } from 'node:fs';
+import { finished } from 'node:stream/promises';
+import { dayOfTime, Ledger, LedgerEntry, LedgerPage, LedgerView } from '../core/ledger';
 import { EntryCursor, HistoryFilter, MAX_RESTORE_ROWS, PAGE_SIZE } from '../shared/historyProtocol';
 
-/** Host-local day of an entry, '' when its time is unparsable (same rule as `summarize`). */
+/** Host-local day of an entry, '' when its time is unparsable (same rule as the ledger's index). */
 export function hostDay(e: LedgerEntry): string {
-  const t = new Date(e.time);
-  return Number.isNaN(t.getTime()) ? '' : localDay(t);
+  return dayOfTime(e.time);
 }
 
-export interface HistorySnapshot extends Page {
-  summary: LedgerSummary;
-  models: string[];
-  clients: string[];
-}
+export type HistorySnapshot = LedgerView;
 
 /** Rows to send for a `ready` that asked for `rows` (restored depth). */
 export function clampRows(rows: number): number {
   return Math.min(MAX_RESTORE_ROWS, Math.max(PAGE_SIZE, Math.floor(Number.isFinite(rows) ? rows : 0)));
 }
 
-/** Newest `rows` entries matching `filter`, the summary of all matching entries, and every model. */
-export async function loadHistory(ledger: Ledger, filter: HistoryFilter, rows: number = PAGE_SIZE): Promise<HistorySnapshot> {
-  const all = await ledger.read();
-  const models = [...new Set(all.map((e) => e.model))].sort((a, b) => a.localeCompare(b));
-  const clients = [...new Set(all.map((e) => e.client))].sort((a, b) => a.localeCompare(b));
-  const matching = applyFilter(all, filter, hostDay);
-  return { ...latestPage(matching, rows), summary: summarize(matching), models, clients };
+/** Newest `rows` entries matching `filter`, the totals of all matching entries, every model and the refusals. */
+export function loadHistory(ledger: Ledger, filter: HistoryFilter, rows: number = PAGE_SIZE): Promise<HistorySnapshot> {
+  return ledger.view(filter, rows);
 }
 
 /** The page of matching entries just older than `before`. */
-export async function loadOlder(ledger: Ledger, filter: HistoryFilter, before: EntryCursor, size: number = PAGE_SIZE): Promise<Page> {
-  return pageBefore(applyFilter(await ledger.read(), filter, hostDay), before, size);
+export function loadOlder(ledger: Ledger, filter: HistoryFilter, before: EntryCursor, size: number = PAGE_SIZE): Promise<LedgerPage> {
+  return ledger.pageBefore(filter, before, size);
 }
 
-/** CSV (see `toCsv`) of every entry matching `filter`, oldest first. */
-export async function historyCsv(ledger: Ledger, filter: HistoryFilter): Promise<{ csv: string; count: number }> {
-  const matching = applyFilter(await ledger.read(), filter, hostDay);
-  return { csv: toCsv(matching), count: matching.length };
+/**
+ * Streams the CSV of every entry matching `filter` (oldest first) into `file` through a temporary
+ * file beside it, so a failed export never leaves half a file under the chosen name.
+ */
+export async function exportHistoryCsv(ledger: Ledger, filter: HistoryFilter, file: string): Promise<number> {
+  const tmp = `${file}.${process.pid}.part`;
+  const out = createWriteStream(tmp);
+  try {
+    const count = await ledger.exportCsv(filter, out);
+    out.end();
+    await finished(out);
+    await fsp.rename(tmp, file);
+    return count;
+  } catch (err) {
+    out.destroy();
+    await fsp.rm(tmp, { force: true });
+    throw err;
+  }
 }

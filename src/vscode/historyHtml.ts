@@ -2,7 +2,8 @@
  * The cost-history webview's HTML skeleton. Free of `vscode` values so it can be unit-tested and served
  * outside VS Code for previews. The DOM ids here are relied on by `media/history.ts` and the e2e tests:
  * `#history-table` (rows `tr.entry[data-model]`), `#totals`, `#points-chart`, `#export-csv`,
- * `#filter-model`, `#filter-from`, `#filter-to`, `#clear-filters`, `#load-more`, `#export-status`, `#rows-info`.
+ * `#filter-model`, `#filter-from`, `#filter-to`, `#clear-filters`, `#load-more`, `#export-status`, `#rows-info`,
+ * `#refused` (with `#refused-summary` and `#refused-list`: requests refused before reaching Poe).
  */
 
 export const HISTORY_TITLE = 'Poe Cost History';
@@ -70,6 +71,10 @@ export function renderHistoryDocument(p: HistoryDocumentParts): string {
       <h2 id="requests-heading">Requests</h2>
       <span id="rows-info" class="muted"></span>
     </div>
+    <details id="refused" class="refused" hidden>
+      <summary id="refused-summary"></summary>
+      <ul id="refused-list" aria-label="Requests refused before reaching Poe"></ul>
+    </details>
     <table id="history-table" aria-labelledby="requests-heading">
       <thead>
         <tr>

@@ -16,7 +16,7 @@ import * as vscode from 'vscode';
 import { Ledger, LedgerEntry, localDay } from '../core/ledger';
 import { exportFileName } from '../shared/historyModel';
 import { FromWebview, HistoryFilter, isFromWebview, PAGE_SIZE, ToWebview } from '../shared/historyProtocol';
-import { clampRows, historyCsv, hostDay, loadHistory, loadOlder } from './historyData';
+import { clampRows, exportHistoryCsv, hostDay, loadHistory, loadOlder } from './historyData';
 import { escapeAttr as attr, HISTORY_TITLE as TITLE, renderHistoryDocument } from './historyHtml';
 
 export class HistoryPanel implements vscode.Disposable {
@@ -154,6 +154,8 @@ export class HistoryPanel implements vscode.Disposable {
             models: snap.models,
             clients: snap.clients,
             hasMore: snap.hasMore,
+            refused: snap.refused,
+            refusedTotal: snap.refusedTotal,
           });
           return;
         }
@@ -189,9 +191,9 @@ export class HistoryPanel implements vscode.Disposable {
         this.post({ type: 'exportResult', ok: false, cancelled: true });
         return;
       }
-      const { csv, count } = await historyCsv(this.ledger, filter);
-      await vscode.workspace.fs.writeFile(target, new TextEncoder().encode(csv));
-      this.post({ type: 'exportResult', ok: true, path: target.scheme === 'file' ? target.fsPath : target.toString(), count });
+      if (target.scheme !== 'file') throw new Error('Export to a local file (this window cannot stream to a remote one).');
+      const count = await exportHistoryCsv(this.ledger, filter, target.fsPath);
+      this.post({ type: 'exportResult', ok: true, path: target.fsPath, count });
     } catch (err) {
       this.post({ type: 'exportResult', ok: false, error: describe(err) });
     } finally {

@@ -81,6 +81,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   },
   { key: 'allowedHosts', kind: 'array', scope: 'application', config: field('allowedHosts') },
   { key: 'allowedOrigins', kind: 'array', scope: 'application', config: field('allowedOrigins') },
+  { key: 'ledgerRetentionMonths', kind: 'integer', minimum: 0, scope: 'application', config: field('ledgerRetentionMonths') },
 ];
 
 /** Settings whose change needs a new socket (a restart) rather than `ProxyServer.reconfigure`. */

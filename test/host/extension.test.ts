@@ -131,7 +131,8 @@ describe('Poe Proxy extension in the real VS Code host', function () {
     assert.deepStrictEqual(ext.packageJSON.activationEvents, ['onStartupFinished']);
     assert.ok(api.activationMs < 250, `activate() took ${api.activationMs.toFixed(1)} ms`);
     assert.strictEqual(typeof api.state, 'function');
-    assert.strictEqual(api.ctx.ledger.path, path.join(api.ctx.extension.globalStorageUri.fsPath, 'ledger.jsonl'));
+    const month = new Date().toISOString().slice(0, 7);
+    assert.strictEqual(api.ctx.ledger.path, path.join(api.ctx.extension.globalStorageUri.fsPath, `ledger-${month}.jsonl`));
   });
 
   it('registers every contributed command, and contributes every command it registers', async () => {

@@ -310,7 +310,9 @@ describe('Copilot Chat language models (vscode.lm) and client configuration', fu
           body: JSON.stringify({ model: env[name], max_tokens: 20, messages: [{ role: 'user', content: 'hi' }] }),
         });
         assert.strictEqual(res.status, 200, `${name}=${env[name]}: ${await res.text()}`);
-        assert.strictEqual(fake.requests.at(-1)?.body.model, poeNames[name], `${name} reaches the Poe bot that was chosen`);
+        // The last /v1/messages request: the reconciler may have asked points_history since.
+        const sent = fake.requests.filter((r) => r.method === 'POST' && r.path === '/v1/messages').at(-1);
+        assert.strictEqual(sent?.body.model, poeNames[name], `${name} reaches the Poe bot that was chosen`);
       }
       const chosen = await vscode.commands.executeCommand<{ outcome: string }>('poeProxy.configureClaudeCode', { home, confirm: true, preview: false, claudeCode: { main: 'Claude-Opus-4.7' } });
       assert.strictEqual(chosen.outcome, 'written');

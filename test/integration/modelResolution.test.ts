@@ -36,7 +36,7 @@ describe('model resolution', function () {
     for (const [asked, expected] of cases) {
       const msg = await anthropic.messages.create({ model: asked, max_tokens: 50, messages: [{ role: 'user', content: 'hi' }] });
       assert.equal(msg.type, 'message', asked);
-      assert.equal(fake.requests.at(-1)?.body.model, expected, `${asked} → ${expected}`);
+      assert.equal(fake.requests.filter((r) => r.path === '/v1/messages').at(-1)?.body.model, expected, `${asked} → ${expected}`);
     }
     const chat = await postChat(proxy.url, { model: 'claude-sonnet-4-6', messages: [{ role: 'user', content: 'hi' }] });
     assert.equal(chat.status, 200, 'chat completions resolve them too');

@@ -7,6 +7,7 @@ import OpenAI from 'openai';
 import type { ChatMessage } from '../../src/core/openaiTypes';
 import { FakePoe } from '../support/fakePoe';
 import { fakePoeHooks, startProxy, TEST_FAKE_MODELS, type TestProxy } from '../support/proxyHarness';
+import { refusedCounts } from '../support/rawClient';
 
 type CostUsage = OpenAI.CompletionUsage & { cost_points?: number; cost_points_estimated?: boolean };
 const user = (content: string) => [{ role: 'user' as const, content }];
@@ -169,8 +170,8 @@ describe('quality-of-life layer', function () {
       assert.match(text, /paused/);
       assert.equal(fake.chatRequests().length, 0);
       await proxy.server.close(100);
-      const entries = await proxy.ledger.read();
-      assert.deepEqual(entries.map((e) => e.status), ['paused', 'paused']);
+      assert.deepEqual(await proxy.ledger.read(), [], 'nothing reached Poe: no ledger lines');
+      assert.deepEqual(await refusedCounts(proxy), { paused: 2 });
       fake.balance = 1_000_000;
     });
 

@@ -75,7 +75,7 @@ export async function startProxy(fake: FakePoe, overrides: ConfigOverrides = {},
     ...overrides,
   });
   const registry = ModelRegistry.parse(opts.yaml ?? TEST_MODELS_YAML, 'test-models.yaml');
-  const ledger = new Ledger({ dir: config.dataDir, maxBytes: config.ledgerMaxBytes, keepFiles: 2 });
+  const ledger = new Ledger({ dir: config.dataDir, retentionMonths: config.ledgerRetentionMonths });
   const apiKey = opts.apiKey === undefined ? 'test-poe-key' : opts.apiKey ?? undefined;
   const server = new ProxyServer({ config, registry, getApiKey: () => apiKey, logger: opts.logger ?? silentLogger, tokens: testTokens(), ledger });
   const addr = await server.listen();

@@ -92,6 +92,14 @@ export async function ledgerEntries(proxy: TestProxy, n: number, timeoutMs = 500
   }
 }
 
+/** Refused requests written to the ledger (after a flush), summed per reason: they are counted, not listed. */
+export async function refusedCounts(proxy: TestProxy): Promise<Record<string, number>> {
+  await proxy.ledger.flush();
+  const out: Record<string, number> = {};
+  for (const r of await proxy.ledger.readRefused()) out[r.reason] = (out[r.reason] ?? 0) + r.count;
+  return out;
+}
+
 /**
  * `ledgerEntries`, then one reconciler pass (answers without a footer book the estimate first; the
  * reconciler books Poe's actual points as a correction), read back with the corrections applied.

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { Ledger } from '../../src/core/ledger';
 import { addToSummary, emptySummary } from '../../src/shared/historyModel';
 import { isHistoryFilter } from '../../src/shared/historyProtocol';
-import { historyCsv, hostDay, loadHistory } from '../../src/vscode/historyData';
+import { exportHistoryCsv, hostDay, loadHistory } from '../../src/vscode/historyData';
 import { ledgerEntry } from '../support/ledgerFixtures';
 
 describe('cost history by client', () => {
@@ -14,7 +14,7 @@ describe('cost history by client', () => {
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
   it('lists the clients, breaks the totals down by client, and filters by one (the CSV too)', async () => {
-    const ledger = new Ledger({ dir, maxBytes: 0, keepFiles: 0 });
+    const ledger = new Ledger({ dir, retentionMonths: 0 });
     ledger.append(ledgerEntry({ id: 'a', client: 'Claude Code', points: 100 }));
     ledger.append(ledgerEntry({ id: 'b', client: 'Codex', points: 30 }));
     ledger.append(ledgerEntry({ id: 'c', client: 'Claude Code', points: 5 }));
@@ -24,7 +24,7 @@ describe('cost history by client', () => {
     assert.deepEqual(all.summary.byClient.map((c) => [c.client, c.requests, c.points]), [['Claude Code', 2, 105], ['Codex', 1, 30]]);
     const codex = await loadHistory(ledger, { model: null, client: 'Codex', from: null, to: null });
     assert.deepEqual(codex.entries.map((e) => e.id), ['b']);
-    assert.equal((await historyCsv(ledger, { model: null, client: 'Claude Code', from: null, to: null })).count, 2);
+    assert.equal(await exportHistoryCsv(ledger, { model: null, client: 'Claude Code', from: null, to: null }, path.join(dir, 'out.csv')), 2);
   });
 
   it('keeps the live per-client totals like summarize does', () => {

@@ -2,10 +2,11 @@ import * as assert from 'node:assert/strict';
 import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { Writable } from 'node:stream';
 import { Ledger, LedgerEntry, parseLedgerText, summarize } from '../../src/core/ledger';
-import { clampRows, historyCsv, hostDay, loadHistory, loadOlder } from '../../src/vscode/historyData';
+import { clampRows, exportHistoryCsv, hostDay, loadHistory, loadOlder } from '../../src/vscode/historyData';
 import { renderHistoryDocument } from '../../src/vscode/historyHtml';
-import { EMPTY_FILTER, MAX_RESTORE_ROWS, PAGE_SIZE } from '../../src/shared/historyProtocol';
+import { EMPTY_FILTER, HistoryFilter, MAX_RESTORE_ROWS, PAGE_SIZE } from '../../src/shared/historyProtocol';
 import { ledgerEntry, localTime as at } from '../support/ledgerFixtures';
 
 
@@ -25,6 +26,12 @@ function csvIds(csv: string): string[] {
 describe('historyData (host side of the history panel)', () => {
   let dir: string;
   let ledger: Ledger;
+  /** Exports to a file and reads it back. */
+  const historyCsv = async (l: Ledger, filter: HistoryFilter): Promise<{ csv: string; count: number }> => {
+    const file = path.join(dir, `export-${Math.random().toString(36).slice(2)}.csv`);
+    const count = await exportHistoryCsv(l, filter, file);
+    return { csv: await fsp.readFile(file, 'utf8'), count };
+  };
   // Three days, two models, plus one entry with a broken time.
   const entries: LedgerEntry[] = [
     entry(1, { time: at('2025-03-01', 9), model: 'A', points: 5 }),
@@ -37,7 +44,7 @@ describe('historyData (host side of the history panel)', () => {
 
   beforeEach(async () => {
     dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'hist-'));
-    ledger = new Ledger({ dir, maxBytes: 0, keepFiles: 0 });
+    ledger = new Ledger({ dir, retentionMonths: 0 });
     for (const e of entries) ledger.append(e);
     await ledger.flush();
   });
@@ -97,7 +104,7 @@ describe('historyData (host side of the history panel)', () => {
   });
 
   it('caps the rows sent and pages back through the rest', async () => {
-    const many = new Ledger({ dir: path.join(dir, 'many'), maxBytes: 0, keepFiles: 0 });
+    const many = new Ledger({ dir: path.join(dir, 'many'), retentionMonths: 0 });
     const list = Array.from({ length: 25 }, (_, i) => entry(i, { time: at('2025-03-01', 10, Math.floor(i / 3)) })); // shared timestamps
     for (const e of list) many.append(e);
     await many.flush();
@@ -118,6 +125,100 @@ describe('historyData (host side of the history panel)', () => {
     );
   });
 
+  it('pages back across month files, compressed ones included, with a model filter', async () => {
+    let now = Date.parse('2025-01-15T00:00:00Z');
+    const months = new Ledger({ dir: path.join(dir, 'months'), retentionMonths: 0, now: () => now });
+    const list: LedgerEntry[] = [];
+    for (const [m, n] of [['01', 30], ['02', 7], ['03', 41]] as const) {
+      for (let i = 0; i < n; i++) list.push(entry(list.length, { time: `2025-${m}-${String(1 + (i % 27)).padStart(2, '0')}T10:00:00.000Z`, model: i % 3 === 0 ? 'rare' : 'common' }));
+    }
+    // Written in time order per month, as a proxy would.
+    list.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0));
+    for (const e of list) months.append(e);
+    await months.flush();
+    now = Date.parse('2025-03-20T00:00:00Z');
+    await months.maintain();
+    assert.deepEqual(
+      (await fsp.readdir(path.join(dir, 'months'))).filter((n) => n.startsWith('ledger-')).sort(),
+      ['ledger-2025-01.jsonl.gz', 'ledger-2025-02.jsonl.gz', 'ledger-2025-03.jsonl'],
+    );
+    for (const filter of [EMPTY_FILTER, { model: 'rare', from: null, to: null }, { model: 'common', from: '2025-01-20', to: '2025-03-05' }]) {
+      const expected = (await months.read()).filter((e) => (filter.model === null || e.model === filter.model) && (!filter.from || hostDay(e) >= filter.from) && (!filter.to || hostDay(e) <= filter.to));
+      const first = await loadHistory(months, filter, 4);
+      assert.equal(first.summary.totals.requests, expected.length);
+      const got = [...first.entries];
+      let more = first.hasMore;
+      while (more) {
+        const page = await loadOlder(months, filter, { time: got[0].time, id: got[0].id }, 4);
+        assert.ok(page.entries.length > 0, 'hasMore promised a page');
+        got.unshift(...page.entries);
+        more = page.hasMore;
+      }
+      assert.deepEqual(
+        got.map((e) => e.id),
+        expected.map((e) => e.id),
+        JSON.stringify(filter),
+      );
+    }
+    // A cursor whose entry is gone: the page holds what is strictly older than its time.
+    const gone = await loadOlder(months, EMPTY_FILTER, { time: '2025-02-03T12:00:00.000Z', id: 'deleted' }, 3);
+    assert.deepEqual(
+      gone.entries.map((e) => e.time),
+      list.filter((e) => e.time < '2025-02-03T12:00:00.000Z').slice(-3).map((e) => e.time),
+    );
+  });
+
+  it('shows refused requests as counts per day, client and reason, never as rows', async () => {
+    const l = new Ledger({ dir: path.join(dir, 'refused'), retentionMonths: 0 });
+    for (let i = 0; i < 50; i++) l.countRefused({ time: at('2025-03-01', 14, 2), client: 'aider', reason: 'rate_limit' });
+    l.countRefused({ time: at('2025-03-02', 9), client: 'aider', reason: 'paused' });
+    l.append(entry(1, { time: at('2025-03-01', 14, 3) }));
+    await l.flush();
+    const snap = await loadHistory(l, EMPTY_FILTER);
+    assert.deepEqual(
+      snap.entries.map((e) => e.id),
+      ['req-0001'],
+    );
+    assert.equal(snap.refusedTotal, 51);
+    assert.deepEqual(
+      snap.refused.map((g) => [g.day, g.reason, g.count]),
+      [
+        ['2025-03-02', 'paused', 1],
+        ['2025-03-01', 'rate_limit', 50],
+      ],
+    );
+    const dayOne = await loadHistory(l, { model: null, from: '2025-03-01', to: '2025-03-01' });
+    assert.equal(dayOne.refusedTotal, 50);
+    // Refusals of the current minute show at once, before their summary line is written.
+    l.countRefused({ time: at('2025-03-02', 9, 30), client: 'cline', reason: 'gate' });
+    const live = await loadHistory(l, EMPTY_FILTER);
+    assert.equal(live.refusedTotal, 52);
+    assert.equal(live.refused[0].client, 'cline');
+    assert.equal((await l.readRefused()).reduce((n, r) => n + r.count, 0), 51, 'not written by the view');
+  });
+
+  it('streams the CSV export: it waits for a slow file instead of buffering the ledger', async () => {
+    const big = new Ledger({ dir: path.join(dir, 'big'), retentionMonths: 0 });
+    for (let i = 0; i < 20_000; i++) big.append(entry(i, { error: 'e'.repeat(100) }));
+    await big.flush();
+    let written = 0;
+    let maxBuffered = 0;
+    const slow = new Writable({
+      highWaterMark: 64 * 1024,
+      write(chunk: Buffer, _enc, done) {
+        written += chunk.length;
+        setTimeout(done, 20); // a slow disk
+      },
+    });
+    const watch = setInterval(() => (maxBuffered = Math.max(maxBuffered, slow.writableLength)), 0);
+    const count = await big.exportCsv(EMPTY_FILTER, slow);
+    clearInterval(watch);
+    maxBuffered = Math.max(maxBuffered, slow.writableLength);
+    assert.equal(count, 20_000);
+    assert.ok(written + slow.writableLength > 4_000_000, `the whole CSV went out (${written} bytes)`);
+    assert.ok(maxBuffered < 1_000_000, `at most about a read chunk waits in memory, not the ledger: ${maxBuffered} bytes`);
+  });
+
   it('exports only the filtered rows as CSV, oldest first, with the ledger columns', async () => {
     const { csv, count } = await historyCsv(ledger, { model: 'B', from: null, to: null });
     assert.equal(count, 2);
@@ -132,7 +233,7 @@ describe('historyData (host side of the history panel)', () => {
   });
 
   it('works on an empty ledger', async () => {
-    const empty = new Ledger({ dir: path.join(dir, 'empty'), maxBytes: 0, keepFiles: 0 });
+    const empty = new Ledger({ dir: path.join(dir, 'empty'), retentionMonths: 0 });
     const snap = await loadHistory(empty, EMPTY_FILTER);
     assert.deepEqual(snap.entries, []);
     assert.deepEqual(snap.models, []);

@@ -105,7 +105,18 @@ describe('historyProtocol', () => {
 
     it('accepts every well-formed message', () => {
       const good: unknown[] = [
-        { type: 'init', requestId: 1, filter, entries: [entry()], summary, models: ['GPT-4.1'], hasMore: false },
+        { type: 'init', requestId: 1, filter, entries: [entry()], summary, models: ['GPT-4.1'], hasMore: false, refused: [], refusedTotal: 0 },
+        {
+          type: 'init',
+          requestId: 2,
+          filter,
+          entries: [],
+          summary,
+          models: [],
+          hasMore: false,
+          refused: [{ day: '2025-03-01', client: 'aider', reason: 'rate_limit', count: 1240, from: '2025-03-01T14:02:00.000Z', to: '2025-03-01T14:03:00.000Z' }],
+          refusedTotal: 1240,
+        },
         { type: 'append', entry: entry({ points: null, balanceAfter: null, error: 'boom' }), day: '2025-03-01' },
         { type: 'append', entry: entry({ time: 'garbage' }), day: '' },
         { type: 'more', requestId: 4, entries: [], hasMore: false },
@@ -127,7 +138,9 @@ describe('historyProtocol', () => {
         { type: 'append', entry: { ...entry(), error: 5 }, day: '' },
         { type: 'init', requestId: 1, filter, entries: [entry()], summary: { ...summary, byDay: [{ day: 'x' }] }, models: [], hasMore: false },
         { type: 'init', requestId: 1, filter, entries: [entry()], summary, models: [1], hasMore: false },
-        { type: 'init', requestId: 1, filter, entries: 'x', summary, models: [], hasMore: false },
+        { type: 'init', requestId: 1, filter, entries: 'x', summary, models: [], hasMore: false, refused: [], refusedTotal: 0 },
+        { type: 'init', requestId: 1, filter, entries: [], summary, models: [], hasMore: false, refused: [{ day: '2025-03-01', client: 'x', reason: 'nope', count: 1, from: '', to: '' }], refusedTotal: 1 },
+        { type: 'init', requestId: 1, filter, entries: [], summary, models: [], hasMore: false }, // no refusals field
         { type: 'more', requestId: 1, entries: [{}], hasMore: false },
         { type: 'exportResult', ok: 'yes' },
         { type: 'exportResult', ok: true, path: 5 },

@@ -50,7 +50,7 @@ interface Running {
 }
 
 function start(dir: string, fetchJson: FetchJson): Running {
-  const ledger = new Ledger({ dir, maxBytes: 0, keepFiles: 0 });
+  const ledger = new Ledger({ dir, retentionMonths: 0 });
   const usage = new PoeUsage({ fetchJson, balanceTtlMs: 60_000, pointsWaitMs: 0 });
   const reconciler = new PointsReconciler({ usage, correct: (c) => ledger.appendCorrection(c), maxAgeMs: 6 * 3_600_000, minDelayMs: 2_000, maxDelayMs: 60_000 });
   return { ledger, usage, reconciler };
@@ -108,7 +108,7 @@ describe('PointsReconciler against a points_history that lags 0–60 s and arriv
     await running.ledger.flush();
     stop(running);
 
-    const booked = await new Ledger({ dir, maxBytes: 0, keepFiles: 0 }).read();
+    const booked = await new Ledger({ dir, retentionMonths: 0 }).read();
     assert.equal(booked.length, REQUESTS, 'every request is in the ledger once');
     const actual = booked.filter((e) => !e.pointsEstimated);
     assert.ok(actual.length >= REQUESTS * 0.99, `${actual.length}/${REQUESTS} ended with actual points`);

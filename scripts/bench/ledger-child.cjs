@@ -1,0 +1,86 @@
+// Runs in its own process (see ledger.mjs): `node --expose-gc ledger-child.cjs <support.js> <dir> <cold|warm> <busyModel> <rareModel>`.
+// Prints one JSON object with the timings (ms) and memory (MB) of what the history view does.
+const { performance } = require('node:perf_hooks');
+const fs = require('node:fs');
+const path = require('node:path');
+
+const [supportPath, dir, phase, busyModel, rareModel] = process.argv.slice(2);
+const { Ledger, loadHistory, loadOlder, exportHistoryCsv } = require(supportPath);
+const MB = 1024 * 1024;
+const NONE = { model: null, from: null, to: null };
+
+function heapMB() {
+  global.gc();
+  return process.memoryUsage().heapUsed / MB;
+}
+
+async function timed(fn) {
+  const t0 = performance.now();
+  const value = await fn();
+  return { ms: performance.now() - t0, value };
+}
+
+async function main() {
+  const out = {};
+  const heap0 = heapMB();
+  const rss0 = process.memoryUsage().rss / MB;
+  // What the proxy does at start: construct the ledger (reads nothing) and write its first entry.
+  let t = await timed(async () => new Ledger({ dir }));
+  out.constructMs = t.ms;
+  const ledger = t.value;
+  if (phase === 'cold') {
+    t = await timed(() => loadHistory(ledger, NONE, 2000));
+    out.openMs = t.ms;
+    out.rows = t.value.entries.length;
+    out.totalRequests = t.value.summary.totals.requests;
+    out.heapAfterOpenMB = heapMB() - heap0;
+    out.rssMB = process.memoryUsage().rss / MB - rss0;
+    out.indexBytes = fs.readdirSync(path.join(dir, '.ledger-index')).reduce((n, f) => n + fs.statSync(path.join(dir, '.ledger-index', f)).size, 0);
+    process.stdout.write(JSON.stringify(out));
+    return;
+  }
+  t = await timed(() => loadHistory(ledger, NONE, 2000));
+  out.openMs = t.ms;
+  out.totalRequests = t.value.summary.totals.requests;
+  const first = t.value.entries;
+  out.heapAfterOpenMB = heapMB() - heap0;
+  // Filters, as the webview sends them (each a new `setFilter`).
+  const today = new Date();
+  const day = (d) => `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
+  const monthAgo = new Date(today.getTime() - 30 * 86400_000);
+  const halfYearAgo = new Date(today.getTime() - 182 * 86400_000);
+  out.filterBusyModelMs = (await timed(() => loadHistory(ledger, { model: busyModel, from: null, to: null }, 2000))).ms;
+  out.filterLastMonthMs = (await timed(() => loadHistory(ledger, { model: null, from: day(monthAgo), to: day(today) }, 2000))).ms;
+  out.filterOldRangeMs = (await timed(() => loadHistory(ledger, { model: null, from: day(halfYearAgo), to: day(new Date(halfYearAgo.getTime() + 7 * 86400_000)) }, 2000))).ms;
+  t = await timed(() => loadHistory(ledger, { model: rareModel, from: null, to: null }, 2000));
+  out.filterRareModelMs = t.ms;
+  out.rareRows = t.value.entries.length;
+  out.totalsOnlyMs = (await timed(() => ledger.query({ model: busyModel, from: day(halfYearAgo), to: null }))).ms;
+  // "Load older requests" at the start of the current month's file and across into a .gz month.
+  out.loadOlderMs = (await timed(() => loadOlder(ledger, NONE, { time: first[0].time, id: first[0].id }, 2000))).ms;
+  out.heapPeakishMB = heapMB() - heap0;
+  const csv = path.join(dir, 'export.csv');
+  let maxRss = 0;
+  const sampler = setInterval(() => (maxRss = Math.max(maxRss, process.memoryUsage().rss / MB)), 20);
+  t = await timed(() => exportHistoryCsv(ledger, NONE, csv));
+  clearInterval(sampler);
+  out.exportMs = t.ms;
+  out.exportRows = t.value;
+  out.exportBytes = fs.statSync(csv).size;
+  out.exportRssMB = maxRss - rss0;
+  fs.rmSync(csv);
+  // The proxy's first entry on a directory holding a year: written without reading the year.
+  const fresh = new Ledger({ dir });
+  t = await timed(async () => {
+    fresh.append({ time: new Date().toISOString(), id: 'bench', model: busyModel, endpoint: 'chat', stream: false, status: 'ok', httpStatus: 200, tokensIn: 1, tokensOut: 1, points: 1, pointsEstimated: false, balanceAfter: null, durationMs: 1, clipped: false, retries: 0, client: 'bench' });
+    await fresh.flush();
+  });
+  out.firstAppendMs = t.ms;
+  out.heapEndMB = heapMB() - heap0;
+  process.stdout.write(JSON.stringify(out));
+}
+
+main().catch((err) => {
+  process.stderr.write(`${err && err.stack ? err.stack : err}\n`);
+  process.exit(1);
+});
