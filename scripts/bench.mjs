@@ -6,6 +6,7 @@
 //   4. the extension: bundle size, activation in a real VS Code host, tokenizer load time
 //   5. the proxy's RSS before and after 10,000 requests
 //   7. the cost ledger at a year of heavy use (1,000,000 entries): history open, filters, paging, export, memory
+//   8. one 8 MB SSE event in 16 KB chunks through the SSE parser and the event aligner
 // Medians over several runs. Writes bench/results/bench-<time>.{json,md} and latest.{json,md}, prints the markdown.
 //
 // Options: --runs N (default 3)  --no-host (skip the VS Code host)  --host-runs N (default 1)
@@ -16,6 +17,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { buildForBench, ROOT } from './bench/build.mjs';
 import { clippingRuns, tokenizerComparison } from './bench/clipping.mjs';
+import { hugeEventRuns } from './bench/sseEvent.mjs';
 import { bundleFacts, hostActivation, tokenizerLoad } from './bench/extension.mjs';
 import { formatMarkdown as tokenizerMarkdown } from './bench/tokenizers.mjs';
 import { ledgerRun } from './bench/ledger.mjs';
@@ -84,6 +86,10 @@ if (withTokenizers) {
   log('tokenizers: js-tiktoken vs gpt-tokenizer…');
   result.tokenizers = await tokenizerComparison(build.support, log);
 }
+
+// ── 8: one huge SSE event ──
+log('one 8 MB SSE event in 16 KB chunks…');
+result.hugeEvent = hugeEventRuns(build.support, { runs });
 
 // ── 4: extension ──
 result.extension = { bundle: bundleFacts(build), tokenizerLoad: await tokenizerLoad(build.support, 3) };
@@ -288,6 +294,13 @@ if (lg) {
   L.push(`| CSV export of everything, streamed (${w.exportRows.toLocaleString('en-US')} rows, ${(w.exportBytes / MB).toFixed(0)} MB) | ${fmt(w.exportMs / 1000, 1)} s, RSS growth ≤ ${fmt(w.exportRssMB, 0)} MB |`);
   L.push('');
 }
+const he = result.hugeEvent;
+L.push(`### 8. One ${he.eventBytes / 1048576} MB SSE event arriving in ${he.chunkBytes / 1024} KB chunks (a broken or hostile upstream)`);
+L.push('');
+L.push('| SSE parser | event aligner |');
+L.push('|---|---|');
+L.push(`| ${fmt(he.parserMs, 0)} ms | ${fmt(he.alignerMs, 0)} ms |`);
+L.push('');
 L.push(`Total bench time ${((Date.now() - started) / 1000).toFixed(0)} s.`);
 const md = L.join('\n');
 

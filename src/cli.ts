@@ -3,7 +3,7 @@
  * file in the working directory (see README "Headless mode").
  */
 import { DEFAULT_CONFIG } from './core/config';
-import { apiKeyFromEnv, bundledModelsFile, configFromEnv, ENV_VARS, EnvConfigError, loadDotEnv } from './core/envConfig';
+import { apiKeyFromEnv, bundledModelsFile, configFromEnv, dotEnvWarnings, ENV_VARS, EnvConfigError, KEY_BOUND_VARS, loadDotEnv } from './core/envConfig';
 import { consoleLogger, registerSecret } from './core/log';
 import { createProxyRuntime, loadRegistry } from './core/proxy';
 import type { ProxyConfig } from './core/config';
@@ -13,7 +13,7 @@ import { PROXY_VERSION } from './core/version';
 
 function usage(): string {
   const rows = ENV_VARS.map((v) => `  ${v.name.padEnd(24)} ${v.description}`).join('\n');
-  return `poe-proxy ${PROXY_VERSION} — a local OpenAI-compatible proxy for Poe\n\nUsage: poe-proxy            serve (configure with environment variables or a .env file)\n       poe-proxy models     list Poe's live models with prices; * marks those in the registry (models.yaml)\n\nEnvironment:\n${rows}\n`;
+  return `poe-proxy ${PROXY_VERSION} — a local OpenAI-compatible proxy for Poe\n\nUsage: poe-proxy            serve (configure with environment variables or a .env file)\n       poe-proxy models     list Poe's live models with prices; * marks those in the registry (models.yaml)\n\nEnvironment:\n${rows}\n\nA .env in the working directory never overrides the environment, and it may set ${KEY_BOUND_VARS.join(', ')}\nonly when the Poe key comes from that same file (a cloned repository's .env cannot redirect your key).\n`;
 }
 
 /** `poe-proxy models` (see src/cliModels.ts). */
@@ -39,7 +39,7 @@ async function main(): Promise<number> {
     process.stdout.write(`${PROXY_VERSION}\n`);
     return 0;
   }
-  const envFile = loadDotEnv(process.cwd(), process.env);
+  const dotEnv = loadDotEnv(process.cwd(), process.env);
   let config;
   try {
     config = configFromEnv(process.env);
@@ -55,8 +55,9 @@ async function main(): Promise<number> {
   const apiKey = apiKeyFromEnv(process.env);
   registerSecret(apiKey);
   registerSecret(config.accessKey);
+  if (dotEnv) logger.info(`read settings from ${dotEnv.file}`);
+  for (const w of dotEnvWarnings(dotEnv)) logger.warn(w);
   if (process.argv[2] === 'models') return printModels(config, apiKey);
-  if (envFile) logger.info(`read settings from ${envFile}`);
   if (!apiKey) logger.warn('no POE_API_KEY set: requests will be answered with 401 until you set it (get a key at https://poe.com/api_key)');
 
   let runtime;

@@ -28,6 +28,8 @@ export { FakePoe } from './test/support/fakePoe';
 export { createTokenCounter } from './src/core/tokens';
 export { createTokenEngine } from './src/core/tokens/engine';
 export { clipMessages } from './src/core/clip';
+export { SseParser } from './src/core/sse';
+export { EventAligner } from './src/core/relay';
 export { Ledger } from './src/core/ledger';
 export { exportHistoryCsv, loadHistory, loadOlder } from './src/vscode/historyData';
 `;

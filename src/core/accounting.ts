@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { ProxyError } from './errors';
 import type { LedgerEntry } from './ledger';
+import { capText, redact } from './log';
 import type { Usage } from './openaiTypes';
 import { estimatePoints, type ModelEntry } from './registry';
 import type { PoeUsage } from './usage';
@@ -62,6 +63,21 @@ export function noteFailure(outcome: Outcome, err: unknown): ProxyError {
   return pe;
 }
 
+/** Longest model (and client) name and error text stored in a ledger entry. */
+export const MAX_LEDGER_MODEL_CHARS = 200;
+export const MAX_LEDGER_ERROR_CHARS = 500;
+
+/** More tokens than any model reads or writes in one request: a usage figure above it is not believed. */
+const MAX_PLAUSIBLE_TOKENS = 100_000_000;
+
+/**
+ * A token count Poe reported, if it is plausible (a whole, non-negative, finite number below 100M);
+ * undefined otherwise, so the proxy estimates instead of booking negative or absurd usage.
+ */
+export function plausibleTokens(v: unknown): number | undefined {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= MAX_PLAUSIBLE_TOKENS ? v : undefined;
+}
+
 export interface LedgerFacts {
   startedAt: number;
   requestId: string | string[] | undefined;
@@ -81,8 +97,9 @@ export function requestIdOf(header: string | string[] | undefined): string {
 export function ledgerEntry(f: LedgerFacts, o: Outcome): LedgerEntry {
   return {
     time: new Date(f.startedAt).toISOString(),
+    // Client-supplied strings are capped before they are stored (a 6 MB model name is not a 6 MB line).
     id: requestIdOf(f.requestId),
-    model: f.model,
+    model: capText(f.model, MAX_LEDGER_MODEL_CHARS),
     endpoint: f.endpoint,
     stream: f.stream,
     status: o.status,
@@ -95,8 +112,8 @@ export function ledgerEntry(f: LedgerFacts, o: Outcome): LedgerEntry {
     durationMs: Date.now() - f.startedAt,
     clipped: o.clipped,
     retries: o.retries,
-    client: f.client,
+    client: capText(f.client, MAX_LEDGER_MODEL_CHARS),
     ...(o.queryId ? { queryId: o.queryId } : {}),
-    ...(o.error ? { error: o.error.slice(0, 500) } : {}),
+    ...(o.error ? { error: capText(redact(o.error), MAX_LEDGER_ERROR_CHARS) } : {}),
   };
 }

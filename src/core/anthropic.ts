@@ -9,8 +9,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { plausibleTokens } from './accounting';
 import { badRequest, ProxyError } from './errors';
-import { resolveRequestedModel } from './guards';
+import { resolveRequestedModel, worstOutputLimit } from './guards';
 import type { Logger } from './log';
 import type { RelayState, WireDialect } from './passthrough';
 import type { ModelEntry, ModelRegistry } from './registry';
@@ -219,10 +220,10 @@ export function anthropicInputTexts(body: Record<string, unknown>): string[] {
 }
 
 function inputTokensOf(u: Record<string, unknown> | undefined): number | undefined {
-  if (!u || typeof u.input_tokens !== 'number') return undefined;
+  const input = plausibleTokens(u?.input_tokens);
+  if (input === undefined) return undefined;
   // Cached input is still input Poe processed (and prices).
-  const cached = (typeof u.cache_creation_input_tokens === 'number' ? u.cache_creation_input_tokens : 0) + (typeof u.cache_read_input_tokens === 'number' ? u.cache_read_input_tokens : 0);
-  return u.input_tokens + cached;
+  return input + (plausibleTokens(u!.cache_creation_input_tokens) ?? 0) + (plausibleTokens(u!.cache_read_input_tokens) ?? 0);
 }
 
 function readUsage(u: unknown, state: RelayState): void {
@@ -230,7 +231,8 @@ function readUsage(u: unknown, state: RelayState): void {
   const usage = u as Record<string, unknown>;
   const input = inputTokensOf(usage);
   if (input !== undefined) state.inputTokens = input;
-  if (typeof usage.output_tokens === 'number') state.outputTokens = usage.output_tokens;
+  const output = plausibleTokens(usage.output_tokens);
+  if (output !== undefined) state.outputTokens = output;
 }
 
 export function anthropicDialect(logger: Logger): WireDialect {
@@ -264,7 +266,7 @@ export function anthropicDialect(logger: Logger): WireDialect {
     },
     validate: validateMessagesRequest,
     inputTexts: anthropicInputTexts,
-    maxOutputTokens: (body) => (typeof body.max_tokens === 'number' ? body.max_tokens : undefined),
+    maxOutputTokens: (body) => worstOutputLimit(body.max_tokens, (body.thinking as { budget_tokens?: unknown } | undefined)?.budget_tokens),
     pausedJson: anthropicMessage,
     pausedStream: anthropicMessageStream,
     errorBody: anthropicErrorBody,

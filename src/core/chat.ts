@@ -6,13 +6,13 @@ import type { IncomingMessage } from 'node:http';
 import { clipMessages, type ClipResult } from './clip';
 import { assistantCompletion, chunk, completionAsSse, usageChunk, ZERO_USAGE } from './completions';
 import type { ProxyConfig } from './config';
-import { ledgerEntry, newOutcome, noteFailure, settlePoints } from './accounting';
+import { ledgerEntry, newOutcome, noteFailure, plausibleTokens, settlePoints } from './accounting';
 import { ProxyError } from './errors';
 import { footerApplies, formatPoints, renderFooter, stripFooters, type FooterRequest } from './footer';
-import { costCapError, noApiKeyError, pausedAnswer, resolveRequestedModel, unknownModelError } from './guards';
+import { costCapError, countImageParts, IMAGE_TOKEN_ESTIMATE, noApiKeyError, pausedAnswer, resolveRequestedModel, unknownModelError, worstOutputLimit } from './guards';
 import { budgetWarningText, type SpendTracker } from './budget';
 import type { LedgerEntry } from './ledger';
-import { redact, type Logger } from './log';
+import { redact, scrubSecrets, type Logger } from './log';
 import { contentText, type ChatChunk, type ChatCompletion, type ChatMessage, type ChatRequest, type Usage } from './openaiTypes';
 import { estimatePoints, type ModelEntry, type ModelRegistry } from './registry';
 import { relayWrite, SSE_HEADERS } from './relay';
@@ -91,6 +91,10 @@ export class ChatExchange {
   private model: ModelEntry | undefined;
   private wantsStream = false;
   private clip: ClipResult | undefined;
+  /** The `model` the client sent, as sent (capped when the ledger entry is made). */
+  private requestedModel = '';
+  /** Input tokens the cost cap counted (kept for the ladder's check). */
+  private capInput: number | undefined;
   private readonly outcome = newOutcome();
 
   constructor(
@@ -125,6 +129,8 @@ export class ChatExchange {
 
   private async handle(body: unknown): Promise<void> {
     const { config, registry } = this.svc;
+    const requested = (body as { model?: unknown } | null)?.model;
+    if (typeof requested === 'string') this.requestedModel = requested; // the ledger names even an unknown model
     // The model first: an unknown one is the 404 that names it, whatever else is wrong with the body.
     const model = resolveRequestedModel(body, registry);
     this.request = validateChatRequest(body);
@@ -173,7 +179,7 @@ export class ChatExchange {
   private async clipContext(messages: ChatMessage[], model: ModelEntry): Promise<ClipResult> {
     const { config, registry } = this.svc;
     const contextLimit = registry.contextLimit(model, config.contextLimit);
-    const reserve = this.request.max_tokens ?? this.request.max_completion_tokens ?? Math.min(config.outputReserve, model.maxOutputTokens ?? Number.POSITIVE_INFINITY);
+    const reserve = this.outputLimit() ?? Math.min(config.outputReserve, model.maxOutputTokens ?? Number.POSITIVE_INFINITY);
     // Never let a huge reserve leave no room at all for the conversation.
     const limit = Math.max(Math.floor(contextLimit / 4), contextLimit - reserve);
     const result = await clipMessages(messages, { limit, encoding: encodingForModel(model.id, model.encoding) }, this.svc.tokens);
@@ -186,17 +192,38 @@ export class ChatExchange {
   private async checkCostCap(model: ModelEntry, clip: ClipResult): Promise<void> {
     if (this.svc.config.maxPointsPerMessage <= 0) return;
     const input = await this.countPromptTokens(clip);
-    const output = this.request.max_tokens ?? this.request.max_completion_tokens ?? model.maxOutputTokens ?? this.svc.config.outputReserve;
+    this.capInput = input;
+    const output = this.outputLimit() ?? model.maxOutputTokens ?? this.svc.config.outputReserve;
     const refusal = costCapError(this.svc.config, this.svc.registry, model, input, output);
     if (!refusal) return;
     this.outcome.status = 'refused';
     throw refusal;
   }
 
+  /**
+   * True when `candidate` (a ladder rung's rewrite) no longer limits the output although the request
+   * did, and the model's own worst case is above the per-message cap: the ladder must not walk around it.
+   */
+  private widensPastCap(candidate: ChatRequest): boolean {
+    const { config, registry } = this.svc;
+    const model = this.model!;
+    if (config.maxPointsPerMessage <= 0 || this.capInput === undefined || this.outputLimit() === undefined) return false;
+    if (worstOutputLimit(candidate.max_tokens, candidate.max_completion_tokens) !== undefined) return false;
+    return costCapError(config, registry, model, this.capInput, model.maxOutputTokens ?? config.outputReserve) !== undefined;
+  }
+
+  /** The largest output limit the request sets, whichever field (the cap counts the worst case). */
+  private outputLimit(): number | undefined {
+    return worstOutputLimit(this.request.max_tokens, this.request.max_completion_tokens);
+  }
+
+  /** Everything Poe bills as input: the messages, tool calls, tool definitions, response schema and images. */
   private async countPromptTokens(clip: ClipResult): Promise<number> {
+    const { tools, functions, response_format } = this.request as ChatRequest & { functions?: unknown };
     const texts = clip.messages.map((m) => contentText(m.content) + (m.tool_calls ? JSON.stringify(m.tool_calls) : ''));
+    for (const defs of [tools, functions, response_format]) if (defs) texts.push(JSON.stringify(defs));
     const counts = await this.svc.tokens.count(texts, encodingForModel(this.model!.id, this.model!.encoding));
-    return counts.reduce((a, b) => a + b + PER_MESSAGE_OVERHEAD, 0);
+    return counts.reduce((a, b) => a + b + PER_MESSAGE_OVERHEAD, 0) + countImageParts(clip.messages) * IMAGE_TOKEN_ESTIMATE;
   }
 
   // ---- upstream -----------------------------------------------------------------------------
@@ -207,6 +234,8 @@ export class ChatExchange {
     let rung = ladder.startRung(model.id);
     let body = applyRungs(initial, rung);
     this.outcome.sentToPoe = true;
+    // A remembered rung that dropped the output limit must not lift this request over the cap.
+    if (this.widensPastCap(body)) body = { ...body, max_tokens: initial.max_tokens, max_completion_tokens: initial.max_completion_tokens };
     const res = await sendWithRetries({
       upstream,
       config,
@@ -218,7 +247,13 @@ export class ChatExchange {
       retryNow: (status, message) => {
         if (status !== 400) return false;
         let next: ChatRequest | undefined;
-        while (!next && rung < RUNGS.length) next = RUNGS[rung++].apply(body);
+        while (!next && rung < RUNGS.length) {
+          next = RUNGS[rung++].apply(body);
+          if (next && this.widensPastCap(next)) {
+            logger.warn(`Poe 400 for ${model.id}: skipped rung ${rung} (${RUNGS[rung - 1].name}): without the output limit the request could cost more than the per-message cap`);
+            next = undefined;
+          }
+        }
         if (!next) return false;
         logger.warn(`Poe 400 for ${model.id}: "${message}"; retrying with rung ${rung}: ${RUNGS[rung - 1].name}`);
         body = next;
@@ -257,6 +292,8 @@ export class ChatExchange {
         streamError = redact(obj.error.message ?? 'Poe reported an error mid-stream'); // Poe may quote the key back
         return;
       }
+      // A well-formed event is Poe talking (even one held back for the footer); comments and garbage are not.
+      this.notePing();
       if (obj.id) base = { id: obj.id, model: obj.model ?? model.id, created: obj.created ?? base.created };
       if (obj.usage) {
         upstreamUsage = obj.usage;
@@ -289,7 +326,6 @@ export class ChatExchange {
         resolve();
       };
       up.on('data', (buf: Buffer) => {
-        this.notePing();
         try {
           for (const ev of parser.push(buf)) handleEvent(ev.data);
         } catch (err) {
@@ -367,7 +403,7 @@ export class ChatExchange {
     completion.usage = this.usageWithCost(usage);
     if (this.wantsStream) {
       this.commitSse(rateLimitHeaders(up));
-      this.res.end(completionAsSse(completion, this.request.stream_options?.include_usage === true));
+      this.res.end(scrubSecrets(completionAsSse(completion, this.request.stream_options?.include_usage === true)));
     } else {
       this.sendJson(200, completion, { ...rateLimitHeaders(up), ...this.costHeaders() });
     }
@@ -377,8 +413,10 @@ export class ChatExchange {
   // ---- usage, points, footer ----------------------------------------------------------------
 
   private async estimateUsage(completionText: string, upstream: Usage | undefined): Promise<Usage> {
-    if (upstream && typeof upstream.prompt_tokens === 'number' && typeof upstream.completion_tokens === 'number') {
-      return { ...upstream, total_tokens: upstream.total_tokens ?? upstream.prompt_tokens + upstream.completion_tokens };
+    // Poe's figures when they are plausible; negative or absurd usage is estimated instead of booked.
+    const reported = { prompt: plausibleTokens(upstream?.prompt_tokens), completion: plausibleTokens(upstream?.completion_tokens) };
+    if (upstream && reported.prompt !== undefined && reported.completion !== undefined) {
+      return { ...upstream, total_tokens: reported.prompt + reported.completion };
     }
     const prompt = this.clip ? await this.countPromptTokens(this.clip) : 0;
     const completion = completionText ? await this.svc.tokens.countOne(completionText, encodingForModel(this.model!.id, this.model!.encoding)) : 0;
@@ -470,11 +508,13 @@ export class ChatExchange {
 
   /** Writes to the client; when its buffer is full, pauses the upstream until it drains (backpressure). */
   private write(data: string, up?: IncomingMessage): void {
-    relayWrite(this.res, data, up);
+    relayWrite(this.res, scrubSecrets(data), up);
+    // Only what the client received counts as activity: Poe's comments and ignored lines do not.
+    this.notePing();
   }
 
   private sendJson(status: number, body: unknown, extra: Record<string, string> = {}): void {
-    const text = JSON.stringify(body);
+    const text = scrubSecrets(JSON.stringify(body));
     this.res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...this.clipHeaders(), ...extra });
     this.res.end(text);
   }
@@ -521,7 +561,7 @@ export class ChatExchange {
   private finish(): void {
     if (this.finished) return;
     this.finished = true;
-    const model = this.model?.id ?? String((this.request as ChatRequest | undefined)?.model ?? '');
+    const model = this.model?.id ?? this.requestedModel;
     const balanceAfter = this.svc.usage.cachedBalance()?.value ?? null;
     const entry = ledgerEntry(
       { startedAt: this.started, requestId: this.req.headers['x-request-id'], model, endpoint: 'chat', stream: this.wantsStream, client: this.client, balanceAfter },

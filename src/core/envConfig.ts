@@ -125,14 +125,58 @@ export function parseDotEnv(text: string): Record<string, string> {
   return out;
 }
 
-/** Loads `.env` from a directory into env without overriding variables already set. Returns the file used. */
-export function loadDotEnv(dir: string, env: NodeJS.ProcessEnv): string | undefined {
+/**
+ * Settings that decide where the Poe key goes or who may call the proxy. A `.env` is often part of a
+ * cloned repository: it may set these only when the Poe key itself comes from that same file (then the
+ * file is the user's own). With the key from the environment, a `.env` setting POE_BASE_URL would send
+ * the user's key to whatever server the repository names. MODELS_FILE belongs here too: its aliases
+ * decide which bot a request spends the key's points on, and its prices what the cost cap allows.
+ */
+export const KEY_BOUND_VARS: readonly string[] = ['POE_API_KEY', 'POE_TOKEN', 'POE_BASE_URL', 'HOST', 'ALLOWED_HOSTS', 'ALLOWED_ORIGINS', 'PROXY_API_KEY', 'MODELS_FILE'];
+
+export interface DotEnvResult {
+  file: string;
+  /** The Poe key the proxy uses comes from this file (so it may set KEY_BOUND_VARS too). */
+  keyFromFile: boolean;
+  /** KEY_BOUND_VARS the file set but that were not taken (the key came from elsewhere). */
+  ignored: string[];
+  /** The file set POE_BASE_URL (taken): the key goes to that server. */
+  upstream?: string;
+}
+
+/**
+ * Loads `.env` from a directory into env without overriding variables already set, and without the
+ * KEY_BOUND_VARS unless the Poe key comes from the file. Returns what it did (undefined: no file).
+ */
+export function loadDotEnv(dir: string, env: NodeJS.ProcessEnv): DotEnvResult | undefined {
   const file = path.join(dir, '.env');
   if (!existsSync(file)) return undefined;
-  for (const [k, v] of Object.entries(parseDotEnv(readFileSync(file, 'utf8')))) {
-    if (env[k] === undefined) env[k] = v;
+  const values = parseDotEnv(readFileSync(file, 'utf8'));
+  const keyFromFile = apiKeyFromEnv(env) === undefined && apiKeyFromEnv(values) !== undefined;
+  const result: DotEnvResult = { file, keyFromFile, ignored: [] };
+  for (const [k, v] of Object.entries(values)) {
+    if (env[k] !== undefined) continue;
+    if (!keyFromFile && KEY_BOUND_VARS.includes(k)) {
+      result.ignored.push(k);
+      continue;
+    }
+    env[k] = v;
+    if (k === 'POE_BASE_URL' && v.trim()) result.upstream = v.trim();
   }
-  return file;
+  return result;
+}
+
+/** The log lines that say what a `.env` was not allowed to do, or that it changed the upstream. */
+export function dotEnvWarnings(r: DotEnvResult | undefined): string[] {
+  if (!r) return [];
+  const out: string[] = [];
+  if (r.ignored.length) {
+    out.push(
+      `${r.file}: ignored ${r.ignored.join(', ')}: the Poe key does not come from this file, so it may not change where the key goes or who may call the proxy. Set them in your environment if you mean them.`,
+    );
+  }
+  if (r.upstream) out.push(`${r.file} sets POE_BASE_URL=${r.upstream}: your Poe key is sent to that server, not to Poe's own API.`);
+  return out;
 }
 
 /** The models.yaml shipped next to the bundle (dist/../models.yaml) or the repo root under tests. */

@@ -5,6 +5,7 @@
 import { budgetPausedText, type SpendTracker } from './budget';
 import type { ProxyConfig } from './config';
 import { ProxyError } from './errors';
+import { capText } from './log';
 import { formatPoints } from './footer';
 import { anthropicIdFor, estimatePoints, type ModelEntry, type ModelRegistry } from './registry';
 import type { PoeUsage } from './usage';
@@ -18,7 +19,7 @@ export function unknownModelError(requested: string, registry: ModelRegistry): P
     : '';
   return new ProxyError(
     404,
-    `Model "${requested}" is not in the proxy's model registry (${registry.source}). List the available ids with GET /v1/models, or add it to models.yaml (VS Code: "Poe: Pick Models").${claudeHint}`,
+    `Model "${capText(requested, 200)}" is not in the proxy's model registry (${registry.source}). List the available ids with GET /v1/models, or add it to models.yaml (VS Code: "Poe: Pick Models").${claudeHint}`,
     'not_found_error',
     'model_not_found',
     'model',
@@ -73,6 +74,48 @@ export function pausedText(balance: number, cutoff: number, refreshFailed = fals
     'Nothing was sent to Poe and no points were spent. To continue, add points at https://poe.com, or lower the cutoff ' +
     '(VS Code setting "poeProxy.pointsCutoff"; headless: POINTS_CUTOFF, 0 turns the pause off).'
   );
+}
+
+/**
+ * The worst case of the output-limit fields a request sets (max_tokens, max_completion_tokens,
+ * max_output_tokens…): Poe may honour any of them, so the largest is what the answer may cost.
+ */
+export function worstOutputLimit(...values: unknown[]): number | undefined {
+  let worst: number | undefined;
+  for (const v of values) if (typeof v === 'number' && Number.isFinite(v) && v > 0) worst = Math.max(worst ?? 0, v);
+  return worst;
+}
+
+/**
+ * Tokens one image in the input is counted as (the proxy does not decode images): about what Anthropic
+ * bills for a full-size image and above OpenAI's high-detail 1024×1024, so the cap errs on the safe side.
+ */
+export const IMAGE_TOKEN_ESTIMATE = 1_600;
+
+const IMAGE_PART_TYPES = new Set(['image_url', 'input_image', 'image']);
+/** Bounds the walk over a hostile, huge body. */
+const MAX_PARTS_WALKED = 1_000_000;
+
+/** How many image parts (chat `image_url`, Responses `input_image`, Anthropic `image`) a request body holds, at any depth. */
+export function countImageParts(body: unknown): number {
+  let images = 0;
+  let walked = 0;
+  const stack: unknown[] = [body];
+  while (stack.length && walked++ < MAX_PARTS_WALKED) {
+    const v = stack.pop();
+    if (!v || typeof v !== 'object') continue;
+    if (Array.isArray(v)) {
+      for (const x of v) if (x && typeof x === 'object') stack.push(x);
+      continue;
+    }
+    const o = v as Record<string, unknown>;
+    if (typeof o.type === 'string' && IMAGE_PART_TYPES.has(o.type)) {
+      images++;
+      continue;
+    }
+    for (const x of Object.values(o)) if (x && typeof x === 'object') stack.push(x);
+  }
+  return images;
 }
 
 /** The refusal for a request whose worst-case estimate is above MAX_POINTS_PER_MESSAGE, or undefined. */

@@ -1058,21 +1058,24 @@ export function csvRow(e: LedgerEntry): string {
 }
 
 /**
- * RFC 4180 CSV (CRLF line ends, header row). A field is quoted when it holds a comma, quote, CR or LF;
- * quotes are doubled. Text fields that a spreadsheet would run as a formula (starting with = + - @ tab CR)
- * get a leading apostrophe. `null`/missing values are empty fields.
+ * RFC 4180 CSV (CRLF line ends, header row). A field is quoted when it holds a comma, semicolon, quote,
+ * CR or LF (spreadsheets in many locales split on `;`); quotes are doubled. Text that a spreadsheet
+ * would run as a formula (OWASP: starting with = + - @ tab CR, here also LF and after leading spaces)
+ * gets a leading apostrophe. `null`/missing values are empty fields.
  */
 export function toCsv(entries: readonly LedgerEntry[]): string {
   return csvHeader() + entries.map(csvRow).join('');
 }
 
-function csvField(v: unknown): string {
+const FORMULA_START = /^[ \u00a0]*[=+\-@\t\r\n\uff1d\uff0b\uff0d\uff20]/;
+
+export function csvField(v: unknown): string {
   if (v === null || v === undefined) return '';
   let s: string;
   if (typeof v === 'string') {
-    s = /^[=+\-@\t\r]/.test(v) ? `'${v}` : v;
+    s = FORMULA_START.test(v) ? `'${v}` : v;
   } else {
     s = String(v);
   }
-  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  return /[",;\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }

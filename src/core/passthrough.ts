@@ -8,8 +8,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ledgerEntry, newOutcome, noteFailure, settlePoints } from './accounting';
 import { rateLimitHeaders, streamBrokeOff, type ChatServices } from './chat';
 import { badRequest, ProxyError } from './errors';
-import { costCapError, noApiKeyError, pausedAnswer, resolveRequestedModel } from './guards';
+import { costCapError, countImageParts, IMAGE_TOKEN_ESTIMATE, noApiKeyError, pausedAnswer, resolveRequestedModel } from './guards';
 import type { LedgerEntry } from './ledger';
+import { redact, scrubSecrets } from './log';
 import type { ModelEntry } from './registry';
 import { EventAligner, KeepAlive, relayWrite, SSE_HEADERS } from './relay';
 import { SSE_PING, SseParser, type SseEvent } from './sse';
@@ -71,6 +72,8 @@ export class PassthroughExchange {
   private requestedModel = '';
   private wantsStream = false;
   private inputTexts: string[] = [];
+  /** Images in the input, counted as IMAGE_TOKEN_ESTIMATE tokens each. */
+  private inputImages = 0;
   /** SSE comments while Poe is silent (before its headers, or between events): clients must not time out. */
   private readonly pings: KeepAlive;
 
@@ -122,6 +125,7 @@ export class PassthroughExchange {
     this.model = model;
     if (!this.svc.getApiKey()) throw noApiKeyError();
     this.inputTexts = dialect.inputTexts(body);
+    this.inputImages = countImageParts(body);
 
     const paused = await pausedAnswer(config, this.svc.usage, this.svc.spend);
     if (paused !== undefined) return this.answerPaused(model, paused);
@@ -174,21 +178,25 @@ export class PassthroughExchange {
 
     await new Promise<void>((resolve) => {
       up.on('data', (chunk: Buffer) => {
-        this.pings.touch();
+        let ready: Buffer | undefined;
         try {
           for (const ev of parser.push(chunk)) this.readEvent(ev);
+          // Whole events only, so a key Poe quotes back (say in an error event) is never split across writes.
+          ready = aligner.push(chunk);
         } catch (err) {
           streamError = (err as Error).message;
           up.destroy();
           return;
         }
-        const ready = aligner.push(chunk);
-        if (ready) relayWrite(this.res, ready, up);
+        if (!ready) return;
+        relayWrite(this.res, scrubSecrets(ready), up);
+        // Only bytes the client received count as activity: comments or a half event Poe trickles do not.
+        this.pings.touch();
       });
       up.once('end', () => {
         for (const ev of parser.end()) this.readEvent(ev);
         const rest = aligner.end();
-        if (rest) relayWrite(this.res, rest);
+        if (rest) relayWrite(this.res, scrubSecrets(rest));
         resolve();
       });
       up.once('error', (err) => {
@@ -234,8 +242,8 @@ export class PassthroughExchange {
       throw new ProxyError(502, `Poe returned a response that is not valid JSON (${raw.length} bytes). Retry; if it persists, try another model.`, 'upstream_error', 'invalid_upstream_json');
     }
     this.dialect.onJson(parsed, this.state);
-    // Poe's own bytes go to the client unchanged.
-    this.sendJson(200, raw, rateLimitHeaders(up));
+    // Poe's own bytes go to the client unchanged (but for a secret it quoted back).
+    this.sendJson(200, scrubSecrets(raw), rateLimitHeaders(up));
     await this.settleInBackground();
   }
 
@@ -244,7 +252,7 @@ export class PassthroughExchange {
   private async countInput(): Promise<number> {
     const model = this.model!;
     const counts = await this.svc.tokens.count(this.inputTexts, encodingForModel(model.id, model.encoding));
-    return counts.reduce((a, b) => a + b + PER_MESSAGE_OVERHEAD, 0);
+    return counts.reduce((a, b) => a + b + PER_MESSAGE_OVERHEAD, 0) + this.inputImages * IMAGE_TOKEN_ESTIMATE;
   }
 
   /** Usage as Poe reported it, else estimated from the request and the relayed text. */
@@ -268,7 +276,7 @@ export class PassthroughExchange {
   private noteError(status: number, message: string): void {
     this.outcome.status = 'error';
     this.outcome.httpStatus = status;
-    this.outcome.error = message;
+    this.outcome.error = redact(message); // Poe's error text may quote the key back
   }
 
   // ---- writing ------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
  */
 import { promises as fs } from 'node:fs';
 import { isMap, isSeq, LineCounter, parseDocument, type Node as YamlNode, type YAMLMap } from 'yaml';
+import { capText } from './log';
 
 export const MODALITIES = ['text', 'image', 'video', 'audio'] as const;
 export type Modality = (typeof MODALITIES)[number];
@@ -30,12 +31,19 @@ export class RegistryError extends Error {
     readonly field: string,
     problem: string,
   ) {
-    super(`${file}${line !== undefined ? `:${line}` : ''}: ${field}: ${problem}`);
+    // One line, bounded: the problem may quote what a hostile file holds.
+    super(`${file}${line !== undefined ? `:${line}` : ''}: ${capText(field, 100)}: ${capText(problem.replace(/\s+/g, ' '), 300)}`);
     this.name = 'RegistryError';
   }
 }
 
 export const FALLBACK_TEXT_MAX_TOKENS = 128_000;
+
+/** Bounds on a models file (the bundled one is ~12 KB with ~100 models): larger is not a models file. */
+export const MAX_MODELS_FILE_BYTES = 1024 * 1024;
+const MAX_MODELS = 5_000;
+export const MAX_MODEL_NAME_CHARS = 200;
+const MAX_ALIASES = 50;
 
 export class ModelRegistry {
   private readonly byKey = new Map<string, ModelEntry>();
@@ -59,20 +67,39 @@ export class ModelRegistry {
   static async load(file: string): Promise<ModelRegistry> {
     let text: string;
     try {
+      const { size } = await fs.stat(file);
+      if (size > MAX_MODELS_FILE_BYTES) throw new RegistryError(file, undefined, 'file', `${size.toLocaleString('en-US')} bytes, larger than a models file can be (${MAX_MODELS_FILE_BYTES / 1024 / 1024} MiB)`);
       text = await fs.readFile(file, 'utf8');
     } catch (err) {
+      if (err instanceof RegistryError) throw err;
       throw new RegistryError(file, undefined, 'file', `cannot read models file (${(err as NodeJS.ErrnoException).code ?? err})`);
     }
     return ModelRegistry.parse(text, file);
   }
 
+  /**
+   * Parses and validates a models file. Whatever the text holds (nesting thousands deep, alias bombs,
+   * megabytes, duplicates), the only error is a one-line RegistryError.
+   */
   static parse(text: string, file = 'models.yaml'): ModelRegistry {
+    if (text.length > MAX_MODELS_FILE_BYTES) throw new RegistryError(file, undefined, 'file', `larger than a models file can be (${MAX_MODELS_FILE_BYTES / 1024 / 1024} MiB)`);
+    try {
+      return ModelRegistry.parseChecked(text, file);
+    } catch (err) {
+      if (err instanceof RegistryError) throw err;
+      const why = err instanceof RangeError ? 'nested too deeply' : `cannot be read (${(err as Error)?.message ?? err})`;
+      throw new RegistryError(file, undefined, 'yaml', why);
+    }
+  }
+
+  private static parseChecked(text: string, file: string): ModelRegistry {
     const lines = new LineCounter();
     const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
     const lineOf = (node: YamlNode | null | undefined): number | undefined =>
       node?.range ? lines.linePos(node.range[0]).line : undefined;
     if (doc.errors.length > 0) {
       const e = doc.errors[0];
+      if (/call stack/i.test(e.message)) throw new RegistryError(file, undefined, 'yaml', 'nested too deeply');
       // prettyErrors is off (its message quotes the source), so linePos is unset: derive the line from pos.
       const line = e.linePos?.[0]?.line ?? lines.linePos(e.pos[0]).line;
       throw new RegistryError(file, line, 'yaml', e.message.split('\n')[0]);
@@ -122,6 +149,8 @@ export class ModelRegistry {
         }
         const id = map.get('poe_name');
         if (typeof id !== 'string' || id.trim() === '') fail('poe_name', 'required: the exact Poe bot name');
+        if ((id as string).length > MAX_MODEL_NAME_CHARS) fail('poe_name', `longer than ${MAX_MODEL_NAME_CHARS} characters`);
+        if (entries.length >= MAX_MODELS) fail('poe_name', `more than ${MAX_MODELS} models`);
         const num = (key: string, required: boolean, int: boolean): number | undefined => {
           const v = map.get(key);
           if (v === undefined || v === null) {
@@ -137,8 +166,9 @@ export class ModelRegistry {
         let aliases: string[] = [];
         if (aliasesRaw !== undefined && aliasesRaw !== null) {
           const json = isSeq(aliasesRaw) ? (aliasesRaw.toJSON() as unknown[]) : undefined;
-          if (!json || !json.every((a) => typeof a === 'string' && a.length > 0)) fail('aliases', 'expected a list of strings');
-          aliases = json as string[];
+          if (!json || !json.every((a) => typeof a === 'string' && a.trim().length > 0 && a.length <= MAX_MODEL_NAME_CHARS)) fail('aliases', `expected a list of names (at most ${MAX_MODEL_NAME_CHARS} characters each)`);
+          if ((json as string[]).length > MAX_ALIASES) fail('aliases', `more than ${MAX_ALIASES} aliases`);
+          aliases = (json as string[]).map((a) => a.trim());
         }
         const encoding = map.get('encoding');
         if (encoding !== undefined && encoding !== 'o200k_base' && encoding !== 'cl100k_base') {
@@ -160,9 +190,9 @@ export class ModelRegistry {
           tools: tools as boolean | undefined,
         };
         for (const name of [entry.id, ...aliases]) {
-          const prev = seen.get(name.toLowerCase());
+          const prev = seen.get(modelNameKey(name));
           if (prev) fail(name === entry.id ? 'poe_name' : 'aliases', `"${name}" is already used by ${prev}`);
-          seen.set(name.toLowerCase(), where);
+          seen.set(modelNameKey(name), where);
         }
         entries.push(entry);
       });
@@ -238,10 +268,18 @@ export class ModelRegistry {
 
   /** A registry exposing only the given ids (the user's picked models); unknown ids are ignored. */
   subset(ids: readonly string[]): ModelRegistry {
-    const wanted = new Set(ids.map((i) => i.toLowerCase()));
-    const kept = this.models.filter((m) => wanted.has(m.id.toLowerCase()));
+    const wanted = new Set(ids.map(modelNameKey));
+    const kept = this.models.filter((m) => wanted.has(modelNameKey(m.id)));
     return new ModelRegistry(kept.length > 0 ? kept : this.models, this.textMaxTokens, this.source);
   }
+}
+
+/**
+ * The identity of a model name: two names with the same key are the same model to the registry (ids
+ * and aliases are trimmed, and matched case-insensitively). Whatever writes a models file dedupes by it.
+ */
+export function modelNameKey(name: string): string {
+  return name.trim().toLowerCase();
 }
 
 export const CLAUDE_FAMILIES = ['opus', 'sonnet', 'haiku'] as const;

@@ -3,11 +3,13 @@
  * that pauses the upstream while the client's socket buffer is full (no unbounded buffering).
  */
 import type { IncomingMessage } from 'node:http';
+import { MAX_SSE_EVENT_BYTES, SseEventTooLargeError } from './sse';
 
 export const SSE_HEADERS: Readonly<Record<string, string>> = Object.freeze({
   'content-type': 'text/event-stream; charset=utf-8',
   'cache-control': 'no-cache, no-transform',
-  connection: 'keep-alive',
+  // No `connection` header: Node sets keep-alive, or close when the client asked for it (and then
+  // closes the socket after the stream ends).
   'x-accel-buffering': 'no',
 });
 
@@ -40,24 +42,55 @@ export function wholeEventsLength(buf: Buffer): number {
  * Cuts a byte stream at SSE event boundaries: each chunk is passed on at once up to its last whole
  * event, and only the start of an unfinished event waits for the rest. A client therefore never gets
  * half an event, even when the upstream breaks off mid-event and the proxy appends an error event.
+ * The unfinished event is kept as a list of chunks and only each new chunk (plus the two bytes before
+ * it, where a boundary may begin) is searched: linear in the event's size, which is capped at
+ * MAX_SSE_EVENT_BYTES (beyond, `push` throws SseEventTooLargeError).
  */
 export class EventAligner {
-  private pending: Buffer | undefined;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  /** The last (up to) two bytes held: a boundary (`\n\n`, `\n\r\n`) may start there. */
+  private tail = Buffer.alloc(0);
 
   /** The bytes that can go out now (undefined when the chunk completed no event). */
   push(chunk: Buffer): Buffer | undefined {
-    const data = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
-    const whole = wholeEventsLength(data);
-    this.pending = whole < data.length ? Buffer.from(data.subarray(whole)) : undefined;
-    if (whole === 0) return undefined;
-    return whole === data.length ? data : data.subarray(0, whole);
+    const searched = this.tail.length ? Buffer.concat([this.tail, chunk]) : chunk;
+    const found = wholeEventsLength(searched);
+    if (found === 0) {
+      this.hold(chunk);
+      return undefined;
+    }
+    // The held bytes end no event (else they would have gone out), so the boundary ends in this chunk.
+    const whole = found - this.tail.length;
+    const out = this.pendingBytes ? Buffer.concat([...this.pending, chunk.subarray(0, whole)]) : whole === chunk.length ? chunk : chunk.subarray(0, whole);
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.tail = Buffer.alloc(0);
+    if (whole < chunk.length) this.hold(Buffer.from(chunk.subarray(whole)));
+    return out;
   }
 
   /** At the end of the stream: a last event without its blank line, completed. */
   end(): Buffer | undefined {
-    const rest = this.pending;
-    this.pending = undefined;
-    return rest && Buffer.concat([rest, Buffer.from('\n\n')]);
+    if (this.pendingBytes === 0) return undefined;
+    const rest = Buffer.concat([...this.pending, Buffer.from('\n\n')]);
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.tail = Buffer.alloc(0);
+    return rest;
+  }
+
+  private hold(bytes: Buffer): void {
+    if (bytes.length === 0) return;
+    this.pending.push(bytes);
+    this.pendingBytes += bytes.length;
+    if (this.pendingBytes > MAX_SSE_EVENT_BYTES) {
+      this.pending = [];
+      this.pendingBytes = 0;
+      this.tail = Buffer.alloc(0);
+      throw new SseEventTooLargeError();
+    }
+    this.tail = bytes.length >= 2 ? Buffer.from(bytes.subarray(bytes.length - 2)) : Buffer.concat([this.tail, bytes]).subarray(-2);
   }
 }
 

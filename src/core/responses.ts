@@ -3,7 +3,9 @@
  * OpenAI's shape and the paused message as a Response object or its event stream.
  */
 import { randomBytes } from 'node:crypto';
+import { plausibleTokens } from './accounting';
 import type { ProxyError } from './errors';
+import { worstOutputLimit } from './guards';
 import type { RelayState, WireDialect } from './passthrough';
 import { validateResponsesRequest } from './validate';
 
@@ -66,8 +68,10 @@ export function responsesMessageStream(model: string, text: string): string {
 function readUsage(u: unknown, state: RelayState): void {
   if (!u || typeof u !== 'object') return;
   const usage = u as Record<string, unknown>;
-  if (typeof usage.input_tokens === 'number') state.inputTokens = usage.input_tokens;
-  if (typeof usage.output_tokens === 'number') state.outputTokens = usage.output_tokens;
+  const input = plausibleTokens(usage.input_tokens);
+  const output = plausibleTokens(usage.output_tokens);
+  if (input !== undefined) state.inputTokens = input;
+  if (output !== undefined) state.outputTokens = output;
 }
 
 /** The texts a Responses request sends: instructions, input items (messages, tool calls and outputs), tools. */
@@ -98,7 +102,7 @@ export const responsesDialect: WireDialect = {
   upstreamHeaders: () => ({}),
   validate: validateResponsesRequest,
   inputTexts: responsesInputTexts,
-  maxOutputTokens: (body) => (typeof body.max_output_tokens === 'number' ? body.max_output_tokens : undefined),
+  maxOutputTokens: (body) => worstOutputLimit(body.max_output_tokens, body.max_tokens, body.max_completion_tokens),
   pausedJson: responsesMessage,
   pausedStream: responsesMessageStream,
   errorBody: (err: ProxyError) => err.toBody(),

@@ -425,7 +425,9 @@ export class ProxyServer {
       });
       req.once('error', (err) => {
         clearTimeout(timer);
-        reject(err);
+        // A client that goes away mid-upload is an ordinary event, not a proxy failure: one debug line.
+        this.opts.logger.debug(`client closed the connection before the request body was complete (${err.message})`);
+        reject(new ProxyError(400, 'The client closed the connection before the request body was complete.', 'invalid_request_error', 'client_closed'));
       });
     });
   }

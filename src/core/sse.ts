@@ -11,41 +11,64 @@ export interface SseEvent {
   data: string;
 }
 
-/** Bounds one event so a hostile or broken upstream cannot make the proxy buffer without limit. */
-const MAX_EVENT_CHARS = 16 * 1024 * 1024;
+/**
+ * Bounds one event (its unfinished line plus its data lines so far) so a hostile or broken upstream can
+ * make the proxy neither buffer without limit nor spend long on one event. Generous: real events are
+ * at most a few KB (a non-streamed answer, bounded separately, can be larger).
+ */
+export const MAX_SSE_EVENT_BYTES = 16 * 1024 * 1024;
+
+export class SseEventTooLargeError extends Error {
+  constructor() {
+    super(`Poe sent one stream event larger than ${MAX_SSE_EVENT_BYTES / 1024 / 1024} MiB, so the proxy stopped reading (a broken or hostile upstream)`);
+    this.name = 'SseEventTooLargeError';
+  }
+}
 
 export class SseParser {
   private readonly decoder = new StringDecoder('utf8');
-  private buffer = '';
+  /**
+   * The unfinished line, in the pieces it arrived in: only the new chunk is searched for a line end and
+   * the pieces are joined once, when the line ends, so one huge line costs linear time, not quadratic.
+   */
+  private partial: string[] = [];
+  private partialChars = 0;
   private dataLines: string[] = [];
   private eventName: string | undefined;
   private pendingChars = 0;
 
-  /** Returns the events completed by this chunk. */
+  /** Returns the events completed by this chunk; throws SseEventTooLargeError past the cap. */
   push(chunk: Buffer | string): SseEvent[] {
-    this.buffer += typeof chunk === 'string' ? chunk : this.decoder.write(chunk);
+    const text = typeof chunk === 'string' ? chunk : this.decoder.write(chunk);
     const events: SseEvent[] = [];
     let start = 0;
     for (;;) {
-      const nl = this.buffer.indexOf('\n', start);
+      const nl = text.indexOf('\n', start);
       if (nl === -1) break;
-      let line = this.buffer.slice(start, nl);
+      let line = text.slice(start, nl);
+      if (this.partial.length) {
+        line = this.partial.join('') + line;
+        this.partial = [];
+        this.partialChars = 0;
+      }
       if (line.endsWith('\r')) line = line.slice(0, -1);
       start = nl + 1;
       this.takeLine(line, events);
     }
-    this.buffer = start === 0 ? this.buffer : this.buffer.slice(start);
-    if (this.buffer.length + this.pendingChars > MAX_EVENT_CHARS) {
-      throw new Error(`upstream sent an SSE event larger than ${MAX_EVENT_CHARS} characters`);
+    if (start < text.length) {
+      this.partial.push(start === 0 ? text : text.slice(start));
+      this.partialChars += text.length - start;
     }
+    if (this.partialChars + this.pendingChars > MAX_SSE_EVENT_BYTES) throw new SseEventTooLargeError();
     return events;
   }
 
   /** Flushes a final event that had no trailing blank line. */
   end(): SseEvent[] {
     const events: SseEvent[] = [];
-    const rest = this.buffer + this.decoder.end();
-    this.buffer = '';
+    const rest = this.partial.join('') + this.decoder.end();
+    this.partial = [];
+    this.partialChars = 0;
     for (const line of rest.split(/\r?\n/)) this.takeLine(line, events);
     this.takeLine('', events);
     return events;

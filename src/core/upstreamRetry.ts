@@ -47,8 +47,15 @@ export async function sendWithRetries(s: RetryingSend): Promise<IncomingMessage>
       }
       throw new ProxyError(502, `Could not get an answer from Poe: ${e.message}. Check your network and the Poe base URL (${upstream.baseUrl}), then retry.`, 'upstream_error', e.code === 'ETIMEDOUT' ? 'upstream_timeout' : 'upstream_unreachable');
     }
-    const status = res.statusCode ?? 502;
-    if (status >= 200 && status < 300) return res;
+    const status = res.statusCode ?? 0;
+    if (status === 200) return res;
+    // A redirect is never followed (it would carry the key elsewhere), and a status Poe does not send
+    // for a generation (3xx, 304, 1xx, 2xx other than 200, nonsense) is relayed as no client expects it.
+    if (status < 400 || status > 599) {
+      res.resume();
+      const where = status >= 300 && status < 400 && res.headers.location ? ' (a redirect, not followed: the Poe key goes to the configured base URL only)' : '';
+      throw new ProxyError(502, `Poe answered with an unexpected HTTP status ${status}${where}. Check the Poe base URL (${upstream.baseUrl}); if it is right, retry in a moment.`, 'upstream_error', 'upstream_unexpected_status');
+    }
     const message = extractUpstreamMessage(await readBody(res, 1024 * 1024).catch(() => '')) || `HTTP ${status}`;
     if (s.retryNow?.(status, message)) {
       s.onRetry();

@@ -4,7 +4,7 @@
  * ("Developer: Set Log Level…" or the gear in the Output view).
  */
 import * as vscode from 'vscode';
-import { redact, type Logger } from '../core/log';
+import { logText, type Logger } from '../core/log';
 
 export class ChannelLogger implements Logger, vscode.Disposable {
   readonly channel: vscode.LogOutputChannel;
@@ -14,23 +14,23 @@ export class ChannelLogger implements Logger, vscode.Disposable {
   }
 
   trace(message: string): void {
-    this.channel.trace(redact(message));
+    this.channel.trace(logText(message));
   }
 
   debug(message: string): void {
-    this.channel.debug(redact(message));
+    this.channel.debug(logText(message));
   }
 
   info(message: string): void {
-    this.channel.info(redact(message));
+    this.channel.info(logText(message));
   }
 
   warn(message: string): void {
-    this.channel.warn(redact(message));
+    this.channel.warn(logText(message));
   }
 
   error(message: string): void {
-    this.channel.error(redact(message));
+    this.channel.error(logText(message));
   }
 
   show(): void {

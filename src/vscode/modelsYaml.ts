@@ -3,7 +3,7 @@
  * Models Poe lists live but models.yaml does not know get base/per_1k_tokens 0 and a comment saying
  * their prices are unknown (their cost is then only what Poe's Usage API reports).
  */
-import { MODALITIES, type Modality, type ModelEntry, type ModelRegistry } from '../core/registry';
+import { MAX_MODEL_NAME_CHARS, MODALITIES, modelNameKey, type Modality, type ModelEntry, type ModelRegistry } from '../core/registry';
 
 export interface PickedModel {
   entry: ModelEntry;
@@ -13,7 +13,33 @@ export interface PickedModel {
 
 const q = (s: string): string => JSON.stringify(s);
 
-export function renderModelsYaml(picked: readonly PickedModel[], opts: { textMaxTokens: number; source: string; now?: Date }): string {
+/**
+ * The picks the registry can load: a model whose name is the same model to the registry as one
+ * already kept (names differing only by case or surrounding spaces), or that it would refuse (empty,
+ * too long), is left out; so are aliases that clash. What the picker writes therefore always loads.
+ */
+export function loadablePicks(picked: readonly PickedModel[]): PickedModel[] {
+  const used = new Set<string>();
+  const out: PickedModel[] = [];
+  for (const p of picked) {
+    const id = p.entry.id.trim();
+    const key = modelNameKey(id);
+    if (!id || id.length > MAX_MODEL_NAME_CHARS || used.has(key)) continue;
+    used.add(key);
+    const aliases: string[] = [];
+    for (const a of p.entry.aliases) {
+      const k = modelNameKey(a);
+      if (!k || a.length > MAX_MODEL_NAME_CHARS || used.has(k)) continue;
+      used.add(k);
+      aliases.push(a.trim());
+    }
+    out.push({ ...p, entry: { ...p.entry, id, aliases } });
+  }
+  return out;
+}
+
+export function renderModelsYaml(picks: readonly PickedModel[], opts: { textMaxTokens: number; source: string; now?: Date }): string {
+  const picked = loadablePicks(picks);
   const lines: string[] = [
     '# Poe Proxy — your picked models (written by "Poe: Pick Models").',
     `# Prices and limits are copied from ${opts.source}${opts.now ? ` on ${opts.now.toISOString().slice(0, 10)}` : ''}.`,
@@ -65,9 +91,9 @@ export function parseLiveModels(body: unknown): LiveModel[] {
   for (const item of data) {
     if (!item || typeof item !== 'object') continue;
     const r = item as Record<string, unknown>;
-    if (typeof r.id !== 'string' || !r.id.trim() || seen.has(r.id.toLowerCase())) continue;
-    seen.add(r.id.toLowerCase());
-    out.push({ id: r.id, modality: liveModality(r), description: typeof r.description === 'string' ? r.description : undefined });
+    if (typeof r.id !== 'string' || !r.id.trim() || seen.has(modelNameKey(r.id))) continue;
+    seen.add(modelNameKey(r.id));
+    out.push({ id: r.id.trim(), modality: liveModality(r), description: typeof r.description === 'string' ? r.description : undefined });
   }
   return out;
 }
@@ -113,12 +139,12 @@ export interface Candidate extends PickedModel {
 
 /** Merges models.yaml, earlier picks and the live list (pure apart from its inputs). */
 export function mergeCandidates(source: ModelRegistry, previous: ModelRegistry | undefined, live: LiveModel[] | undefined, selected: readonly string[] | undefined): Candidate[] {
-  const liveIds = live ? new Set(live.map((m) => m.id.toLowerCase())) : undefined;
-  const chosen = selected ? new Set(selected.map((s) => s.toLowerCase())) : undefined;
+  const liveIds = live ? new Set(live.map((m) => modelNameKey(m.id))) : undefined;
+  const chosen = selected ? new Set(selected.map(modelNameKey)) : undefined;
   const out: Candidate[] = [];
   const seen = new Set<string>();
   const add = (entry: ModelEntry, liveOnly: boolean): void => {
-    const k = entry.id.toLowerCase();
+    const k = modelNameKey(entry.id);
     if (seen.has(k)) return;
     seen.add(k);
     out.push({ entry, liveOnly, live: liveIds ? liveIds.has(k) : undefined, picked: chosen ? chosen.has(k) : !liveOnly });
