@@ -9,20 +9,12 @@ import { consoleLogger } from '../../src/core/log';
 import type { FakePoe } from '../support/fakePoe';
 import { startProxy, type TestProxy } from '../support/proxyHarness';
 import { ledgerEntries, postChat } from '../support/rawClient';
+import { chatBody, ENDPOINTS } from '../support/dialectRequests';
 import { sseHead, startScriptedPoe, type ScriptedPoe } from '../support/scriptedPoe';
 
 const POE_KEY = 'sk-poe-SECRET-0123456789abcdef';
 const ACCESS_KEY = 'pp-local-SECRET-9876543210';
 
-const chatBody = (stream: boolean) => ({ model: 'GPT-4.1', messages: [{ role: 'user', content: 'hi' }], stream });
-const messagesBody = (stream: boolean) => ({ model: 'Claude-Sonnet-4.5', max_tokens: 50, messages: [{ role: 'user', content: 'hi' }], stream });
-const responsesBody = (stream: boolean) => ({ model: 'GPT-4.1', input: 'hi', stream });
-
-const ENDPOINTS = [
-  { name: 'chat', path: '/v1/chat/completions', body: chatBody },
-  { name: 'messages', path: '/v1/messages', body: messagesBody },
-  { name: 'responses', path: '/v1/responses', body: responsesBody },
-] as const;
 
 /** What a hostile Poe answers on each endpoint: a stream whose error event quotes the key. */
 function errorEventQuotingKey(endpoint: string): string {

@@ -8,17 +8,9 @@ import type { ConfigOverrides } from '../../src/core/config';
 import type { FakePoe } from '../support/fakePoe';
 import { startProxy, type TestProxy } from '../support/proxyHarness';
 import { ledgerEntries, openAiError, postChat, rawRequest, sseData } from '../support/rawClient';
+import { chatBody, ENDPOINTS, messagesBody } from '../support/dialectRequests';
 import { sseHead, startScriptedPoe, type ScriptedPoe } from '../support/scriptedPoe';
 
-const chatBody = (stream: boolean) => ({ model: 'GPT-4.1', messages: [{ role: 'user', content: 'hi' }], stream });
-const messagesBody = (stream: boolean) => ({ model: 'Claude-Sonnet-4.5', max_tokens: 50, messages: [{ role: 'user', content: 'hi' }], stream });
-const responsesBody = (stream: boolean) => ({ model: 'GPT-4.1', input: 'hi', stream });
-
-const ENDPOINTS = [
-  { name: 'chat', path: '/v1/chat/completions', body: chatBody },
-  { name: 'messages', path: '/v1/messages', body: messagesBody },
-  { name: 'responses', path: '/v1/responses', body: responsesBody },
-] as const;
 
 /** A short, complete, well-formed stream in each dialect. */
 function goodStream(endpoint: string, text = 'ok'): string {
