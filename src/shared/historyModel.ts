@@ -83,6 +83,11 @@ function byModelOrder(a: LedgerModel, b: LedgerModel): number {
   return b.points - a.points || b.requests - a.requests || (a.model < b.model ? -1 : a.model > b.model ? 1 : 0);
 }
 
+/** A day's, model's or client's bucket with one more entry counted in it (a new object). */
+function withEntry<B extends { requests: number; points: number; tokensIn: number; tokensOut: number }>(bucket: B, e: LedgerEntry, points: number): B {
+  return { ...bucket, requests: bucket.requests + 1, points: bucket.points + points, tokensIn: bucket.tokensIn + e.tokensIn, tokensOut: bucket.tokensOut + e.tokensOut };
+}
+
 /**
  * `summary` plus one entry (a new object; the input is not changed). Same rules as `summarize` in
  * core/ledger.ts: null points count as 0; an entry without a `day` counts in totals and by model only.
@@ -99,13 +104,7 @@ export function addToSummary(summary: LedgerSummary, e: LedgerEntry, day: string
   };
   let byDay: LedgerDay[] = summary.byDay;
   if (day) {
-    const add = (d: LedgerDay): LedgerDay => ({
-      day: d.day,
-      requests: d.requests + 1,
-      points: d.points + points,
-      tokensIn: d.tokensIn + e.tokensIn,
-      tokensOut: d.tokensOut + e.tokensOut,
-    });
+    const add = (d: LedgerDay): LedgerDay => withEntry(d, e, points);
     const i = summary.byDay.findIndex((d) => d.day >= day);
     if (i >= 0 && summary.byDay[i].day === day) {
       byDay = summary.byDay.map((d, j) => (j === i ? add(d) : d));
@@ -115,25 +114,11 @@ export function addToSummary(summary: LedgerSummary, e: LedgerEntry, day: string
     }
   }
   const found = summary.byModel.find((m) => m.model === e.model);
-  const base = found ?? { model: e.model, requests: 0, points: 0, tokensIn: 0, tokensOut: 0 };
-  const updated: LedgerModel = {
-    model: e.model,
-    requests: base.requests + 1,
-    points: base.points + points,
-    tokensIn: base.tokensIn + e.tokensIn,
-    tokensOut: base.tokensOut + e.tokensOut,
-  };
+  const updated: LedgerModel = withEntry(found ?? { model: e.model, requests: 0, points: 0, tokensIn: 0, tokensOut: 0 }, e, points);
   const byModel = [...summary.byModel.filter((m) => m !== found), updated].sort(byModelOrder);
   const clients = summary.byClient ?? [];
   const foundClient = clients.find((c) => c.client === e.client);
-  const baseClient = foundClient ?? { client: e.client, requests: 0, points: 0, tokensIn: 0, tokensOut: 0 };
-  const updatedClient: LedgerClient = {
-    client: e.client,
-    requests: baseClient.requests + 1,
-    points: baseClient.points + points,
-    tokensIn: baseClient.tokensIn + e.tokensIn,
-    tokensOut: baseClient.tokensOut + e.tokensOut,
-  };
+  const updatedClient: LedgerClient = withEntry(foundClient ?? { client: e.client, requests: 0, points: 0, tokensIn: 0, tokensOut: 0 }, e, points);
   const byClient = [...clients.filter((c) => c !== foundClient), updatedClient].sort(
     (a, b) => b.points - a.points || b.requests - a.requests || (a.client < b.client ? -1 : a.client > b.client ? 1 : 0),
   );
