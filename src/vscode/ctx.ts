@@ -167,7 +167,7 @@ export class Ctx implements vscode.Disposable {
     } else if (p.kind === 'unreachable') {
       void this.notifier.show(
         'warning',
-        `Poe proxy: can't reach Poe at ${this.config.baseUrl}, so requests will fail until it answers. ${p.message}`,
+        `Poe proxy: can't reach Poe, so requests will fail until it answers. ${p.message}`,
         ACTIONS.retry,
         ACTIONS.baseUrlSetting,
       );
