@@ -130,12 +130,16 @@ export async function run({ step, helpers, page, artifactsDir, log }: E2eContext
         assert.strictEqual(l.tableInsideCard, true, 'the table stays inside its card');
         for (const col of ['time', 'model', 'points', 'status']) assert.ok(l.readable.includes(col), `${col} readable at ${width}px: ${JSON.stringify(l)}`);
         if (width === 1400) {
-          assert.deepStrictEqual(l.shownColumns, ['time', 'model', 'tokensIn', 'tokensOut', 'points', 'kind', 'balanceAfter', 'status', 'durationMs']);
+          assert.deepStrictEqual(l.shownColumns, ['time', 'model', 'tokensIn', 'tokensOut', 'points', 'kind', 'balanceAfter', 'status', 'durationMs', 'client']);
           assert.match(l.time, /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/);
         } else {
           assert.match(l.time, /^\d{2}-\d{2} \d{2}:\d{2}$/, 'short time when narrow');
         }
-        if (width === 700) assert.ok(l.readable.includes('durationMs'), 'duration still shown at half width');
+        if (width === 700) {
+          assert.ok(l.readable.includes('durationMs'), 'duration still shown at half width');
+          assert.ok(l.shownColumns.includes('client'), 'the client (tool) still shown at half width');
+        }
+        if (width === 350) assert.ok(!l.shownColumns.includes('client'), 'the client column goes first when very narrow');
         const webview = page.locator('iframe.webview.ready').first();
         await frame.evaluate(() => (globalThis as any).scrollTo(0, 0));
         await webview.screenshot({ path: path.join(artifactsDir, `e2e-historyWidths-${theme}-${width}.png`), timeout: 15_000 });
