@@ -1,12 +1,14 @@
 /**
  * "Poe: Configure Claude Code / Codex / Continue / Aider" and "Poe: Undo Client Configuration": the
- * planners in core/clientConfig.ts behind a preview (a diff per file, then a modal listing the files
- * and notes) and a backup in the extension's storage that Undo restores exactly.
+ * planners in core/clientConfig.ts behind a preview (a diff per file, with Write/Discard in a
+ * notification that leaves the diff visible; the diff tabs close afterwards) and a backup in the
+ * extension's storage that Undo restores exactly.
  *
  * Arguments (for tests and scripts; the same checks apply): configure commands take
- * `{ home?, model?, claudeCode?, confirm?: boolean, preview?: boolean }` — `confirm: true` writes without
- * asking (Claude Code: the proposed models, or those of `claudeCode`), `preview: false` opens no diff;
- * undo takes `{ id?, confirm?: boolean }`.
+ * `{ home?, model?, claudeCode?, confirm?: boolean, preview?: boolean, prompt? }` — `confirm: true` writes
+ * without asking (Claude Code: the proposed models, or those of `claudeCode`), `preview: false` opens no
+ * diff, `prompt` replaces the Write/Discard notification (called while the diff is open); undo takes
+ * `{ id?, confirm?: boolean }`.
  */
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -50,7 +52,12 @@ interface ConfigureArgs {
   claudeCode?: Partial<ClaudeCodeModels>;
   confirm?: boolean;
   preview?: boolean;
+  /** Stands in for the Write/Discard notification (tests): gets its message and buttons, returns the pick. */
+  prompt?: WritePrompt;
 }
+
+/** Asks whether to write; undefined (notification dismissed) counts as Discard. */
+export type WritePrompt = (message: string, ...actions: Array<'Write' | 'Discard'>) => Thenable<'Write' | 'Discard' | undefined>;
 
 export interface ConfigureResult {
   client: ClientId;
@@ -187,33 +194,58 @@ async function configure(ctx: Ctx, docs: PreviewDocs, client: ClientId, args: Co
     if (!args.confirm) void vscode.window.showInformationMessage(`Poe: ${name} is already configured for this proxy; nothing to change.`);
     return { client, outcome: 'unchanged', files: [] };
   }
-  if (args.preview !== false) await showDiffs(docs, plan, name);
-  if (!args.confirm && !(await ask(plan, name))) return { client, outcome: 'cancelled', files };
-  const record = await applyPlan(plan, backupDir(ctx));
+  const previews = args.preview !== false ? await showDiffs(docs, plan, name) : [];
+  let record: ChangeRecord | undefined;
+  try {
+    if (!args.confirm && !(await ask(plan, name, args.prompt))) return { client, outcome: 'cancelled', files };
+    record = await applyPlan(plan, backupDir(ctx));
+  } finally {
+    await closePreviews(previews);
+  }
   ctx.logger.info(`configured ${name}: wrote ${files.join(', ')} (undo: "Poe: Undo Client Configuration")`);
   if (!args.confirm) {
-    void vscode.window.showInformationMessage(`Poe: ${name} now uses the proxy (${files.length} file(s) written).`, 'Undo').then((a) => {
+    void vscode.window.showInformationMessage(`Poe: ${name} now uses the proxy (${countFiles(files.length)} written).`, 'Undo').then((a) => {
       if (a && record) void vscode.commands.executeCommand(UNDO_COMMAND, { id: record.id, confirm: true });
     });
   }
   return { client, outcome: 'written', files, changeId: record?.id };
 }
 
-async function showDiffs(docs: PreviewDocs, plan: ClientPlan, name: string): Promise<void> {
+const countFiles = (n: number): string => `${n} file${n === 1 ? '' : 's'}`;
+
+/** Opens a diff per changed file; returns the planned-side URIs, to close those tabs afterwards. */
+async function showDiffs(docs: PreviewDocs, plan: ClientPlan, name: string): Promise<vscode.Uri[]> {
+  const shown: vscode.Uri[] = [];
   for (const e of plan.edits) {
     if (e.before === e.after) continue;
     const left = docs.uri(e.path, 'before', e.before ?? '');
     const right = docs.uri(e.path, 'after', e.after);
     const title = `${path.basename(e.path)}: ${e.before === null ? 'new file' : 'current ↔ planned'} (Poe: ${name})`;
     await vscode.commands.executeCommand('vscode.diff', left, right, title, { preview: false, preserveFocus: true });
+    shown.push(right);
   }
+  return shown;
 }
 
-async function ask(plan: ClientPlan, name: string): Promise<boolean> {
-  const lines = plan.edits.filter((e) => e.before !== e.after).map((e) => `${e.before === null ? 'Create' : 'Change'} ${e.path}`);
-  const detail = [...lines, '', ...plan.notes, '', 'A backup is kept: "Poe: Undo Client Configuration" restores the files exactly.'].join('\n');
-  const answer = await vscode.window.showInformationMessage(`Configure ${name} to use the Poe proxy?`, { modal: true, detail }, 'Write');
-  return answer === 'Write';
+/** Closes the diff tabs of this preview (wherever the user moved them), and only those. */
+async function closePreviews(planned: vscode.Uri[]): Promise<void> {
+  if (planned.length === 0) return;
+  const ours = new Set(planned.map((u) => u.toString()));
+  const tabs = vscode.window.tabGroups.all
+    .flatMap((g) => g.tabs)
+    .filter((t) => t.input instanceof vscode.TabInputTextDiff && ours.has(t.input.modified.toString()));
+  if (tabs.length) await vscode.window.tabGroups.close(tabs, true);
+}
+
+/**
+ * Write/Discard in a notification, not a modal: a modal dialog would cover the diff it asks about.
+ * The notification shows one line, so the files and notes come first in it.
+ */
+async function ask(plan: ClientPlan, name: string, prompt?: WritePrompt): Promise<boolean> {
+  const lines = plan.edits.filter((e) => e.before !== e.after).map((e) => `${e.before === null ? 'create' : 'change'} ${e.path}`);
+  const message = [`Configure ${name} to use the Poe proxy: ${lines.join(', ')}?`, ...plan.notes, 'A backup is kept ("Poe: Undo Client Configuration" restores the files).'].join(' ');
+  const show: WritePrompt = prompt ?? ((m, ...actions) => vscode.window.showInformationMessage(m, ...actions));
+  return (await show(message, 'Write', 'Discard')) === 'Write';
 }
 
 function describeChange(c: ChangeRecord): string {
