@@ -8,7 +8,8 @@
  * `{ home?, model?, claudeCode?, confirm?: boolean, preview?: boolean, prompt? }` — `confirm: true` writes
  * without asking (Claude Code: the proposed models, or those of `claudeCode`), `preview: false` opens no
  * diff, `prompt` replaces the Write/Discard notification (called while the diff is open); undo takes
- * `{ id?, confirm?: boolean }`.
+ * `{ id?, confirm?: boolean }`; Update Configured Clients to the Current Port takes the configure options
+ * and `port` (default: the setting).
  */
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -23,6 +24,7 @@ import {
   listChanges,
   planClientFromDisk,
   planIsNoop,
+  planRepointsFromDisk,
   proposeClaudeCodeModels,
   undoChange,
   type ChangeRecord,
@@ -42,6 +44,8 @@ export const CONFIGURE_COMMANDS: Record<string, ClientId> = {
   'poeProxy.configureAider': 'aider',
 };
 export const UNDO_COMMAND = 'poeProxy.undoClientConfiguration';
+/** Re-points the clients a configure command set up at the proxy's current port. */
+export const UPDATE_PORTS_COMMAND = 'poeProxy.updateClientPorts';
 
 const PREVIEW_SCHEME = 'poe-proxy-preview';
 
@@ -52,6 +56,8 @@ interface ConfigureArgs {
   claudeCode?: Partial<ClaudeCodeModels>;
   confirm?: boolean;
   preview?: boolean;
+  /** Update Client Ports: the port to point at (default: the poeProxy.port setting). */
+  port?: number;
   /** Stands in for the Write/Discard notification (tests): gets its message and buttons, returns the pick. */
   prompt?: WritePrompt;
 }
@@ -99,6 +105,7 @@ export function registerClientConfigCommands(ctx: Ctx): vscode.Disposable[] {
     vscode.workspace.registerTextDocumentContentProvider(PREVIEW_SCHEME, docs),
     ...Object.entries(CONFIGURE_COMMANDS).map(([id, client]) => run(id, (arg) => configure(ctx, docs, client, (arg ?? {}) as ConfigureArgs))),
     run(UNDO_COMMAND, (arg) => undo(ctx, (arg ?? {}) as { id?: string; confirm?: boolean })),
+    run(UPDATE_PORTS_COMMAND, (arg) => updateClientPorts(ctx, docs, (arg ?? {}) as ConfigureArgs)),
   ];
 }
 
@@ -108,10 +115,32 @@ function backupDir(ctx: Ctx): string {
 
 /** The URL clients should use: the proxy serving this window, else the configured port. */
 function proxyUrl(ctx: Ctx): string {
-  const url = ctx.controller.state.url;
-  if (url) return url;
+  return ctx.controller.state.url ?? configuredUrl(ctx, ctx.config.port);
+}
+
+/** The proxy's URL on `port` (a wildcard host is reached on loopback). */
+function configuredUrl(ctx: Ctx, port: number): string {
   const host = ctx.config.host === '0.0.0.0' || ctx.config.host === '::' ? '127.0.0.1' : ctx.config.host;
-  return `http://${host.includes(':') ? `[${host}]` : host}:${ctx.config.port}`;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+/** The clients whose configure-command files still point at another port than `port`. */
+export async function clientsOnAnotherPort(ctx: Ctx, port: number): Promise<ClientId[]> {
+  return (await planRepointsFromDisk(backupDir(ctx), configuredUrl(ctx, port))).map((p) => p.client);
+}
+
+/**
+ * Each client a configure command pointed at another port: the same diff, Write/Discard and backup
+ * (Undo restores) as configuring, changing only the proxy's URL (the port setting is what counts, not a
+ * proxy still being restarted on the old port).
+ */
+async function updateClientPorts(ctx: Ctx, docs: PreviewDocs, args: ConfigureArgs): Promise<ConfigureResult[]> {
+  const port = args.port ?? ctx.config.port;
+  const plans = await planRepointsFromDisk(backupDir(ctx), configuredUrl(ctx, port));
+  if (plans.length === 0 && !args.confirm) void vscode.window.showInformationMessage(`Poe: no configured client points at another port than ${port}.`);
+  const results: ConfigureResult[] = [];
+  for (const plan of plans) results.push(await writePlan(ctx, docs, plan, args));
+  return results;
 }
 
 async function textModels(ctx: Ctx): Promise<ClientModel[]> {
@@ -189,11 +218,18 @@ async function configure(ctx: Ctx, docs: PreviewDocs, client: ClientId, args: Co
   if (ctx.config.accessKeyRequired) accessKey = ctx.keys.localAccessKey ?? (await ctx.keys.generateAccessKey());
   const opts = { home: args.home ?? os.homedir(), proxyUrl: proxyUrl(ctx), accessKey, models, model: model ?? defaultModel({ home: '', proxyUrl: '', models }), claudeCode };
   const plan = await planClientFromDisk(client, opts);
-  const files = plan.edits.filter((e) => e.before !== e.after).map((e) => e.path);
   if (planIsNoop(plan)) {
     if (!args.confirm) void vscode.window.showInformationMessage(`Poe: ${name} is already configured for this proxy; nothing to change.`);
     return { client, outcome: 'unchanged', files: [] };
   }
+  return writePlan(ctx, docs, plan, args);
+}
+
+/** Shows the plan's diffs, asks Write/Discard (unless confirmed), writes with a backup, closes the diffs. */
+async function writePlan(ctx: Ctx, docs: PreviewDocs, plan: ClientPlan, args: ConfigureArgs): Promise<ConfigureResult> {
+  const client = plan.client;
+  const name = CLIENT_NAMES[client];
+  const files = plan.edits.filter((e) => e.before !== e.after).map((e) => e.path);
   const previews = args.preview !== false ? await showDiffs(docs, plan, name) : [];
   let record: ChangeRecord | undefined;
   try {

@@ -330,6 +330,42 @@ describe('Copilot Chat language models (vscode.lm) and client configuration', fu
     }
   });
 
+  it('"Update Configured Clients to the Current Port" re-points a configured Codex at the new port (diff, Write, backup), keeping its model; Undo restores', async () => {
+    const home = await fsp.mkdtemp(path.join(os.tmpdir(), 'poe-lm-home-'));
+    const file = path.join(home, '.codex', 'config.toml');
+    try {
+      const codex = await vscode.commands.executeCommand<{ outcome: string; changeId: string }>('poeProxy.configureCodex', { home, model: 'GPT-4.1', confirm: true, preview: false });
+      assert.strictEqual(codex.outcome, 'written');
+      const configured = await fsp.readFile(file, 'utf8');
+      assert.ok(configured.includes(`http://127.0.0.1:${port}/v1`), configured);
+      const next = await freePort();
+      let shown = 0;
+      const results = await vscode.commands.executeCommand<Array<{ client: string; outcome: string; files: string[]; changeId?: string }>>('poeProxy.updateClientPorts', {
+        port: next,
+        prompt: async (message: string) => {
+          if (!message.includes('Codex')) return 'Discard';
+          shown = previewDiffs().filter((d) => d.modified.path === file).length;
+          assert.match(message, new RegExp(`http://127\\.0\\.0\\.1:${port} becomes http://127\\.0\\.0\\.1:${next}`));
+          return 'Write';
+        },
+      });
+      const mine = results.find((r) => r.client === 'codex');
+      assert.ok(mine, JSON.stringify(results));
+      assert.strictEqual(mine.outcome, 'written');
+      assert.strictEqual(shown, 1, 'the diff was shown while asking');
+      assert.deepStrictEqual(previewDiffs(), [], 'and closed afterwards');
+      assert.strictEqual(await fsp.readFile(file, 'utf8'), configured.split(`127.0.0.1:${port}`).join(`127.0.0.1:${next}`), 'only the port changed');
+      const again = await vscode.commands.executeCommand<Array<{ client: string }>>('poeProxy.updateClientPorts', { port: next, prompt: async () => 'Discard' });
+      assert.ok(!again.some((r) => r.client === 'codex'), 'nothing left to update');
+      await vscode.commands.executeCommand('poeProxy.undoClientConfiguration', { id: mine.changeId, confirm: true });
+      assert.strictEqual(await fsp.readFile(file, 'utf8'), configured);
+      await vscode.commands.executeCommand('poeProxy.undoClientConfiguration', { id: codex.changeId, confirm: true });
+    } finally {
+      await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+      await fsp.rm(home, { recursive: true, force: true });
+    }
+  });
+
   it('"Configure Claude Code" writes the model variables Claude Code reads, chosen from the registry, and each one works on /v1/messages', async () => {
     const home = await fsp.mkdtemp(path.join(os.tmpdir(), 'poe-lm-home-'));
     try {
