@@ -491,3 +491,40 @@ export async function undoChange(backupDir: string, record: ChangeRecord): Promi
   await fs.rm(path.join(backupDir, `${record.id}.json`), { force: true });
   return result;
 }
+
+// ---- re-pointing after a port change -------------------------------------------------------------
+
+const ORIGIN = /https?:\/\/(?:\[[^\]\s]+\]|[A-Za-z0-9.-]+):\d+/g;
+
+/**
+ * After the proxy moved (another port), the edits that point a configured client at `origin` again:
+ * in each file of the client's newest change, every proxy origin that change wrote and the file still
+ * holds is replaced by `origin`. Other settings stay as they are, the models the user chose included.
+ */
+export function planRepoint(record: ChangeRecord, current: Readonly<Record<string, string | null>>, origin: string): ClientPlan {
+  const edits: FileEdit[] = [];
+  const old = new Set<string>();
+  for (const f of record.files) {
+    const text = current[f.path];
+    if (text === null || text === undefined) continue;
+    const stale = [...new Set(f.after.match(ORIGIN) ?? [])].filter((o) => o !== origin && text.includes(o));
+    if (stale.length === 0) continue;
+    stale.forEach((o) => old.add(o));
+    edits.push({ path: f.path, before: text, after: stale.reduce((t, o) => t.split(o).join(origin), text) });
+  }
+  return { client: record.client, edits, notes: old.size ? [`${[...old].join(', ')} becomes ${origin}.`] : [] };
+}
+
+/** For each client, the plan re-pointing its newest configure change at `origin`; clients with nothing to change are left out. */
+export async function planRepointsFromDisk(backupDir: string, origin: string): Promise<ClientPlan[]> {
+  const newest = new Map<ClientId, ChangeRecord>();
+  for (const c of await listChanges(backupDir)) if (!newest.has(c.client)) newest.set(c.client, c);
+  const plans: ClientPlan[] = [];
+  for (const record of newest.values()) {
+    const current: Record<string, string | null> = {};
+    for (const f of record.files) current[f.path] = await readOrNull(f.path);
+    const plan = planRepoint(record, current, origin);
+    if (!planIsNoop(plan)) plans.push(plan);
+  }
+  return plans;
+}

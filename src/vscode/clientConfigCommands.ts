@@ -1,12 +1,15 @@
 /**
  * "Poe: Configure Claude Code / Codex / Continue / Aider" and "Poe: Undo Client Configuration": the
- * planners in core/clientConfig.ts behind a preview (a diff per file, then a modal listing the files
- * and notes) and a backup in the extension's storage that Undo restores exactly.
+ * planners in core/clientConfig.ts behind a preview (a diff per file, with Write/Discard in a
+ * notification that leaves the diff visible; the diff tabs close afterwards) and a backup in the
+ * extension's storage that Undo restores exactly.
  *
  * Arguments (for tests and scripts; the same checks apply): configure commands take
- * `{ home?, model?, claudeCode?, confirm?: boolean, preview?: boolean }` — `confirm: true` writes without
- * asking (Claude Code: the proposed models, or those of `claudeCode`), `preview: false` opens no diff;
- * undo takes `{ id?, confirm?: boolean }`.
+ * `{ home?, model?, claudeCode?, confirm?: boolean, preview?: boolean, prompt? }` — `confirm: true` writes
+ * without asking (Claude Code: the proposed models, or those of `claudeCode`), `preview: false` opens no
+ * diff, `prompt` replaces the Write/Discard notification (called while the diff is open); undo takes
+ * `{ id?, confirm?: boolean }`; Update Configured Clients to the Current Port takes the configure options
+ * and `port` (default: the setting).
  */
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -21,6 +24,7 @@ import {
   listChanges,
   planClientFromDisk,
   planIsNoop,
+  planRepointsFromDisk,
   proposeClaudeCodeModels,
   undoChange,
   type ChangeRecord,
@@ -40,6 +44,8 @@ export const CONFIGURE_COMMANDS: Record<string, ClientId> = {
   'poeProxy.configureAider': 'aider',
 };
 export const UNDO_COMMAND = 'poeProxy.undoClientConfiguration';
+/** Re-points the clients a configure command set up at the proxy's current port. */
+export const UPDATE_PORTS_COMMAND = 'poeProxy.updateClientPorts';
 
 const PREVIEW_SCHEME = 'poe-proxy-preview';
 
@@ -50,7 +56,14 @@ interface ConfigureArgs {
   claudeCode?: Partial<ClaudeCodeModels>;
   confirm?: boolean;
   preview?: boolean;
+  /** Update Client Ports: the port to point at (default: the poeProxy.port setting). */
+  port?: number;
+  /** Stands in for the Write/Discard notification (tests): gets its message and buttons, returns the pick. */
+  prompt?: WritePrompt;
 }
+
+/** Asks whether to write; undefined (notification dismissed) counts as Discard. */
+export type WritePrompt = (message: string, ...actions: Array<'Write' | 'Discard'>) => Thenable<'Write' | 'Discard' | undefined>;
 
 export interface ConfigureResult {
   client: ClientId;
@@ -92,6 +105,7 @@ export function registerClientConfigCommands(ctx: Ctx): vscode.Disposable[] {
     vscode.workspace.registerTextDocumentContentProvider(PREVIEW_SCHEME, docs),
     ...Object.entries(CONFIGURE_COMMANDS).map(([id, client]) => run(id, (arg) => configure(ctx, docs, client, (arg ?? {}) as ConfigureArgs))),
     run(UNDO_COMMAND, (arg) => undo(ctx, (arg ?? {}) as { id?: string; confirm?: boolean })),
+    run(UPDATE_PORTS_COMMAND, (arg) => updateClientPorts(ctx, docs, (arg ?? {}) as ConfigureArgs)),
   ];
 }
 
@@ -101,10 +115,32 @@ function backupDir(ctx: Ctx): string {
 
 /** The URL clients should use: the proxy serving this window, else the configured port. */
 function proxyUrl(ctx: Ctx): string {
-  const url = ctx.controller.state.url;
-  if (url) return url;
+  return ctx.controller.state.url ?? configuredUrl(ctx, ctx.config.port);
+}
+
+/** The proxy's URL on `port` (a wildcard host is reached on loopback). */
+function configuredUrl(ctx: Ctx, port: number): string {
   const host = ctx.config.host === '0.0.0.0' || ctx.config.host === '::' ? '127.0.0.1' : ctx.config.host;
-  return `http://${host.includes(':') ? `[${host}]` : host}:${ctx.config.port}`;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+/** The clients whose configure-command files still point at another port than `port`. */
+export async function clientsOnAnotherPort(ctx: Ctx, port: number): Promise<ClientId[]> {
+  return (await planRepointsFromDisk(backupDir(ctx), configuredUrl(ctx, port))).map((p) => p.client);
+}
+
+/**
+ * Each client a configure command pointed at another port: the same diff, Write/Discard and backup
+ * (Undo restores) as configuring, changing only the proxy's URL (the port setting is what counts, not a
+ * proxy still being restarted on the old port).
+ */
+async function updateClientPorts(ctx: Ctx, docs: PreviewDocs, args: ConfigureArgs): Promise<ConfigureResult[]> {
+  const port = args.port ?? ctx.config.port;
+  const plans = await planRepointsFromDisk(backupDir(ctx), configuredUrl(ctx, port));
+  if (plans.length === 0 && !args.confirm) void vscode.window.showInformationMessage(`Poe: no configured client points at another port than ${port}.`);
+  const results: ConfigureResult[] = [];
+  for (const plan of plans) results.push(await writePlan(ctx, docs, plan, args));
+  return results;
 }
 
 async function textModels(ctx: Ctx): Promise<ClientModel[]> {
@@ -182,38 +218,70 @@ async function configure(ctx: Ctx, docs: PreviewDocs, client: ClientId, args: Co
   if (ctx.config.accessKeyRequired) accessKey = ctx.keys.localAccessKey ?? (await ctx.keys.generateAccessKey());
   const opts = { home: args.home ?? os.homedir(), proxyUrl: proxyUrl(ctx), accessKey, models, model: model ?? defaultModel({ home: '', proxyUrl: '', models }), claudeCode };
   const plan = await planClientFromDisk(client, opts);
-  const files = plan.edits.filter((e) => e.before !== e.after).map((e) => e.path);
   if (planIsNoop(plan)) {
     if (!args.confirm) void vscode.window.showInformationMessage(`Poe: ${name} is already configured for this proxy; nothing to change.`);
     return { client, outcome: 'unchanged', files: [] };
   }
-  if (args.preview !== false) await showDiffs(docs, plan, name);
-  if (!args.confirm && !(await ask(plan, name))) return { client, outcome: 'cancelled', files };
-  const record = await applyPlan(plan, backupDir(ctx));
+  return writePlan(ctx, docs, plan, args);
+}
+
+/** Shows the plan's diffs, asks Write/Discard (unless confirmed), writes with a backup, closes the diffs. */
+async function writePlan(ctx: Ctx, docs: PreviewDocs, plan: ClientPlan, args: ConfigureArgs): Promise<ConfigureResult> {
+  const client = plan.client;
+  const name = CLIENT_NAMES[client];
+  const files = plan.edits.filter((e) => e.before !== e.after).map((e) => e.path);
+  const previews = args.preview !== false ? await showDiffs(docs, plan, name) : [];
+  let record: ChangeRecord | undefined;
+  try {
+    if (!args.confirm && !(await ask(plan, name, args.prompt))) return { client, outcome: 'cancelled', files };
+    record = await applyPlan(plan, backupDir(ctx));
+  } finally {
+    await closePreviews(previews);
+  }
   ctx.logger.info(`configured ${name}: wrote ${files.join(', ')} (undo: "Poe: Undo Client Configuration")`);
   if (!args.confirm) {
-    void vscode.window.showInformationMessage(`Poe: ${name} now uses the proxy (${files.length} file(s) written).`, 'Undo').then((a) => {
+    void vscode.window.showInformationMessage(`Poe: ${name} now uses the proxy (${countFiles(files.length)} written).`, 'Undo').then((a) => {
       if (a && record) void vscode.commands.executeCommand(UNDO_COMMAND, { id: record.id, confirm: true });
     });
   }
   return { client, outcome: 'written', files, changeId: record?.id };
 }
 
-async function showDiffs(docs: PreviewDocs, plan: ClientPlan, name: string): Promise<void> {
+const countFiles = (n: number): string => `${n} file${n === 1 ? '' : 's'}`;
+
+/** Opens a diff per changed file; returns the planned-side URIs, to close those tabs afterwards. */
+async function showDiffs(docs: PreviewDocs, plan: ClientPlan, name: string): Promise<vscode.Uri[]> {
+  const shown: vscode.Uri[] = [];
   for (const e of plan.edits) {
     if (e.before === e.after) continue;
     const left = docs.uri(e.path, 'before', e.before ?? '');
     const right = docs.uri(e.path, 'after', e.after);
     const title = `${path.basename(e.path)}: ${e.before === null ? 'new file' : 'current ↔ planned'} (Poe: ${name})`;
     await vscode.commands.executeCommand('vscode.diff', left, right, title, { preview: false, preserveFocus: true });
+    shown.push(right);
   }
+  return shown;
 }
 
-async function ask(plan: ClientPlan, name: string): Promise<boolean> {
-  const lines = plan.edits.filter((e) => e.before !== e.after).map((e) => `${e.before === null ? 'Create' : 'Change'} ${e.path}`);
-  const detail = [...lines, '', ...plan.notes, '', 'A backup is kept: "Poe: Undo Client Configuration" restores the files exactly.'].join('\n');
-  const answer = await vscode.window.showInformationMessage(`Configure ${name} to use the Poe proxy?`, { modal: true, detail }, 'Write');
-  return answer === 'Write';
+/** Closes the diff tabs of this preview (wherever the user moved them), and only those. */
+async function closePreviews(planned: vscode.Uri[]): Promise<void> {
+  if (planned.length === 0) return;
+  const ours = new Set(planned.map((u) => u.toString()));
+  const tabs = vscode.window.tabGroups.all
+    .flatMap((g) => g.tabs)
+    .filter((t) => t.input instanceof vscode.TabInputTextDiff && ours.has(t.input.modified.toString()));
+  if (tabs.length) await vscode.window.tabGroups.close(tabs, true);
+}
+
+/**
+ * Write/Discard in a notification, not a modal: a modal dialog would cover the diff it asks about.
+ * The notification shows one line, so the files and notes come first in it.
+ */
+async function ask(plan: ClientPlan, name: string, prompt?: WritePrompt): Promise<boolean> {
+  const lines = plan.edits.filter((e) => e.before !== e.after).map((e) => `${e.before === null ? 'create' : 'change'} ${e.path}`);
+  const message = [`Configure ${name} to use the Poe proxy: ${lines.join(', ')}?`, ...plan.notes, 'A backup is kept ("Poe: Undo Client Configuration" restores the files).'].join(' ');
+  const show: WritePrompt = prompt ?? ((m, ...actions) => vscode.window.showInformationMessage(m, ...actions));
+  return (await show(message, 'Write', 'Discard')) === 'Write';
 }
 
 function describeChange(c: ChangeRecord): string {

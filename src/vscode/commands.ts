@@ -5,8 +5,10 @@
  * `poeProxy.generateAccessKey` takes `true` to replace an existing key without asking.
  */
 import * as vscode from 'vscode';
+import { CLIENT_NAMES } from '../core/clientConfig';
 import { formatPoints } from '../core/footer';
 import { registerSecret } from '../core/log';
+import { clientsOnAnotherPort, UPDATE_PORTS_COMMAND } from './clientConfigCommands';
 import type { Ctx } from './ctx';
 import { HistoryPanel } from './historyPanel';
 import { checkPoeKey, type KeyCheck } from './keyStore';
@@ -246,8 +248,19 @@ async function changePort(ctx: Ctx, given?: number): Promise<number | undefined>
     port = Number(raw);
   }
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`${port} is not a valid port`);
+  const old = ctx.config.port;
   await ctx.config.setGlobal('port', port);
+  if (port !== old && given === undefined) void offerClientUpdate(ctx, old, port);
   return port;
+}
+
+/** Clients a configure command pointed at the old port would stop working: offer to update them. */
+async function offerClientUpdate(ctx: Ctx, old: number, port: number): Promise<void> {
+  const clients = await clientsOnAnotherPort(ctx, port);
+  if (clients.length === 0) return;
+  const names = clients.map((c) => CLIENT_NAMES[c]).join(', ');
+  const picked = await vscode.window.showInformationMessage(`Poe: ${names} ${clients.length === 1 ? 'was' : 'were'} configured for port ${old}. Update to ${port}?`, 'Update Clients');
+  if (picked) await vscode.commands.executeCommand(UPDATE_PORTS_COMMAND, { port });
 }
 
 /** Which tool to point at the proxy: runs that tool's configure command. */

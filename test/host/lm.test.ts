@@ -261,28 +261,105 @@ describe('Copilot Chat language models (vscode.lm) and client configuration', fu
     }
   });
 
-  it('"Configure Continue" previews the change as a diff (current ↔ planned) before writing', async () => {
+  const previewDiffs = (): vscode.TabInputTextDiff[] =>
+    vscode.window.tabGroups.all
+      .flatMap((g) => g.tabs)
+      .map((t) => t.input)
+      .filter((i): i is vscode.TabInputTextDiff => i instanceof vscode.TabInputTextDiff && i.modified.scheme === 'poe-proxy-preview');
+
+  it('"Configure Continue" shows the diff (current ↔ planned) while Write/Discard is asked, writes on Write and closes the diff', async () => {
     const home = await fsp.mkdtemp(path.join(os.tmpdir(), 'poe-lm-home-'));
     const file = path.join(home, '.continue', 'config.yaml');
     try {
       await fsp.mkdir(path.dirname(file), { recursive: true });
       const before = 'name: Mine\nversion: 1.0.0\nschema: v1\nmodels:\n  - name: Local\n    provider: ollama\n    model: llama3\n';
       await fsp.writeFile(file, before);
-      const r = await vscode.commands.executeCommand<{ outcome: string; changeId: string }>('poeProxy.configureContinue', { home, confirm: true });
+      let asked: { message: string; actions: string[]; original: string; planned: string } | undefined;
+      const prompt = async (message: string, ...actions: string[]): Promise<string> => {
+        const diff = previewDiffs().find((i) => i.modified.path === file);
+        assert.ok(diff, 'the diff is open while the question is asked');
+        asked = { message, actions, original: (await vscode.workspace.openTextDocument(diff.original)).getText(), planned: (await vscode.workspace.openTextDocument(diff.modified)).getText() };
+        return 'Write';
+      };
+      const r = await vscode.commands.executeCommand<{ outcome: string; changeId: string; files: string[] }>('poeProxy.configureContinue', { home, prompt });
+      assert.ok(asked, 'Write/Discard was asked');
+      assert.deepStrictEqual(asked.actions, ['Write', 'Discard']);
+      assert.match(asked.message, new RegExp(`Configure Continue to use the Poe proxy: change ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\?`));
       assert.strictEqual(r.outcome, 'written');
-      const diff = await waitFor('the preview diff tab', () =>
-        vscode.window.tabGroups.all
-          .flatMap((g) => g.tabs)
-          .map((t) => t.input)
-          .find((i): i is vscode.TabInputTextDiff => i instanceof vscode.TabInputTextDiff && i.modified.scheme === 'poe-proxy-preview' && i.modified.path === file),
-      );
-      assert.strictEqual((await vscode.workspace.openTextDocument(diff.original)).getText(), before);
-      const planned = (await vscode.workspace.openTextDocument(diff.modified)).getText();
-      assert.strictEqual(planned, await fsp.readFile(file, 'utf8'), 'what was previewed is what was written');
-      assert.match(planned, /name: Local[\s\S]*name: "Poe: GPT-4\.1"[\s\S]*apiBase: http:\/\/127\.0\.0\.1:\d+\/v1/);
+      assert.deepStrictEqual(r.files, [file]);
+      assert.strictEqual(asked.original, before);
+      assert.strictEqual(asked.planned, await fsp.readFile(file, 'utf8'), 'what was previewed is what was written');
+      assert.match(asked.planned, /name: Local[\s\S]*name: "Poe: GPT-4\.1"[\s\S]*apiBase: http:\/\/127\.0\.0\.1:\d+\/v1/);
+      assert.deepStrictEqual(previewDiffs(), [], 'the diff tab is closed after Write');
       const undone = await vscode.commands.executeCommand<{ undone: string }>('poeProxy.undoClientConfiguration', { id: r.changeId, confirm: true });
       assert.strictEqual(undone.undone, r.changeId);
       assert.strictEqual(await fsp.readFile(file, 'utf8'), before);
+    } finally {
+      await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+      await fsp.rm(home, { recursive: true, force: true });
+    }
+  });
+
+  it('"Configure Aider" on Discard writes nothing and closes both diff tabs (other editors stay)', async () => {
+    const home = await fsp.mkdtemp(path.join(os.tmpdir(), 'poe-lm-home-'));
+    const other = path.join(home, 'notes.txt');
+    try {
+      await fsp.writeFile(other, 'mine\n');
+      await vscode.window.showTextDocument(vscode.Uri.file(other), { preview: false });
+      let open = 0;
+      const r = await vscode.commands.executeCommand<{ outcome: string; files: string[] }>('poeProxy.configureAider', {
+        home,
+        model: 'GPT-4.1',
+        prompt: async () => {
+          open = previewDiffs().length;
+          return 'Discard';
+        },
+      });
+      assert.strictEqual(open, 2, 'a diff per file (config and model metadata) while asking');
+      assert.strictEqual(r.outcome, 'cancelled');
+      assert.strictEqual(r.files.length, 2);
+      for (const f of r.files) await assert.rejects(fsp.access(f), `${f} was not written`);
+      assert.deepStrictEqual(previewDiffs(), [], 'the diff tabs are closed after Discard');
+      assert.ok(
+        vscode.window.tabGroups.all.flatMap((g) => g.tabs).some((t) => t.input instanceof vscode.TabInputText && t.input.uri.fsPath === other),
+        "the user's own editor stays open",
+      );
+    } finally {
+      await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+      await fsp.rm(home, { recursive: true, force: true });
+    }
+  });
+
+  it('"Update Configured Clients to the Current Port" re-points a configured Codex at the new port (diff, Write, backup), keeping its model; Undo restores', async () => {
+    const home = await fsp.mkdtemp(path.join(os.tmpdir(), 'poe-lm-home-'));
+    const file = path.join(home, '.codex', 'config.toml');
+    try {
+      const codex = await vscode.commands.executeCommand<{ outcome: string; changeId: string }>('poeProxy.configureCodex', { home, model: 'GPT-4.1', confirm: true, preview: false });
+      assert.strictEqual(codex.outcome, 'written');
+      const configured = await fsp.readFile(file, 'utf8');
+      assert.ok(configured.includes(`http://127.0.0.1:${port}/v1`), configured);
+      const next = await freePort();
+      let shown = 0;
+      const results = await vscode.commands.executeCommand<Array<{ client: string; outcome: string; files: string[]; changeId?: string }>>('poeProxy.updateClientPorts', {
+        port: next,
+        prompt: async (message: string) => {
+          if (!message.includes('Codex')) return 'Discard';
+          shown = previewDiffs().filter((d) => d.modified.path === file).length;
+          assert.match(message, new RegExp(`http://127\\.0\\.0\\.1:${port} becomes http://127\\.0\\.0\\.1:${next}`));
+          return 'Write';
+        },
+      });
+      const mine = results.find((r) => r.client === 'codex');
+      assert.ok(mine, JSON.stringify(results));
+      assert.strictEqual(mine.outcome, 'written');
+      assert.strictEqual(shown, 1, 'the diff was shown while asking');
+      assert.deepStrictEqual(previewDiffs(), [], 'and closed afterwards');
+      assert.strictEqual(await fsp.readFile(file, 'utf8'), configured.split(`127.0.0.1:${port}`).join(`127.0.0.1:${next}`), 'only the port changed');
+      const again = await vscode.commands.executeCommand<Array<{ client: string }>>('poeProxy.updateClientPorts', { port: next, prompt: async () => 'Discard' });
+      assert.ok(!again.some((r) => r.client === 'codex'), 'nothing left to update');
+      await vscode.commands.executeCommand('poeProxy.undoClientConfiguration', { id: mine.changeId, confirm: true });
+      assert.strictEqual(await fsp.readFile(file, 'utf8'), configured);
+      await vscode.commands.executeCommand('poeProxy.undoClientConfiguration', { id: codex.changeId, confirm: true });
     } finally {
       await vscode.commands.executeCommand('workbench.action.closeAllEditors');
       await fsp.rm(home, { recursive: true, force: true });

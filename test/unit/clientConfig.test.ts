@@ -17,6 +17,7 @@ import {
   proposeClaudeCodeModels,
   planClientFromDisk,
   planIsNoop,
+  planRepoint,
   undoChange,
   USD_PER_POINT,
   type ClientModel,
@@ -293,6 +294,33 @@ describe('client configuration planners', () => {
       const undone = await undoChange(backups, record);
       assert.deepEqual(undone.modifiedSince, [file]);
       assert.equal(await fsp.readFile(file, 'utf8'), '{"late": true}');
+    });
+  });
+
+  describe('planRepoint (after Use Another Port)', () => {
+    const record = {
+      id: 'x',
+      seq: 1,
+      client: 'codex' as const,
+      time: '2026-12-01T00:00:00.000Z',
+      files: [
+        { path: '/h/a.toml', before: null, after: 'model = "Mine"\nbase_url = "http://127.0.0.1:9876/v1"\n' },
+        { path: '/h/gone.toml', before: null, after: 'base_url = "http://127.0.0.1:9876/v1"\n' },
+      ],
+    };
+
+    it('replaces the origin the change wrote and the file still holds, nothing else', () => {
+      const current = { '/h/a.toml': '# mine\nmodel = "Edited"\nbase_url = "http://127.0.0.1:9876/v1"\nother = "http://127.0.0.1:9999"\n', '/h/gone.toml': null };
+      const plan = planRepoint(record, current, 'http://127.0.0.1:9877');
+      assert.deepEqual(plan.edits, [
+        { path: '/h/a.toml', before: current['/h/a.toml'], after: '# mine\nmodel = "Edited"\nbase_url = "http://127.0.0.1:9877/v1"\nother = "http://127.0.0.1:9999"\n' },
+      ]);
+      assert.deepEqual(plan.notes, ['http://127.0.0.1:9876 becomes http://127.0.0.1:9877.']);
+    });
+
+    it('changes nothing when the file moved on (or already points at the new origin)', () => {
+      assert.ok(planIsNoop(planRepoint(record, { '/h/a.toml': 'base_url = "http://127.0.0.1:5000/v1"\n' }, 'http://127.0.0.1:9877')));
+      assert.ok(planIsNoop(planRepoint(record, { '/h/a.toml': record.files[0].after }, 'http://127.0.0.1:9876')));
     });
   });
 });
