@@ -36,6 +36,7 @@ import {
 } from '../core/clientConfig';
 import { loadRegistry } from '../core/proxy';
 import type { Ctx } from './ctx';
+import { describePrice } from './modelsYaml';
 
 export const CONFIGURE_COMMANDS: Record<string, ClientId> = {
   'poeProxy.configureClaudeCode': 'claude-code',
@@ -155,7 +156,7 @@ async function pickModel(client: ClientId, models: ClientModel[]): Promise<strin
   // Coding agents need tool calling: those models first.
   const sorted = [...models].sort((a, b) => Number(Boolean(b.tools)) - Number(Boolean(a.tools)));
   const picked = await vscode.window.showQuickPick(
-    sorted.map((m) => ({ label: m.id, description: m.tools ? 'tools' : undefined, detail: `context ${m.contextLength.toLocaleString('en-US')} tokens · ~${m.base} + ${m.per1kTokens}/1k points` })),
+    sorted.map((m) => ({ label: m.id, description: m.tools ? 'tools' : undefined, detail: `${m.contextLength.toLocaleString('en-US')}-token context · ${describePrice(m)}` })),
     { title: `Poe: model for ${CLIENT_NAMES[client]}`, placeHolder: 'The default model the client will use' },
   );
   return picked?.label;
@@ -190,7 +191,7 @@ async function pickClaudeCodeModels(models: ClientModel[], proposed: ClaudeCodeM
     const items = claude.map((m) => ({
       label: m.id,
       description: `${m.id === proposed[role] ? 'proposed · ' : ''}written as ${claudeCodeModelId(m.id)}`,
-      detail: `context ${m.contextLength.toLocaleString('en-US')} tokens · ~${m.base} + ${m.per1kTokens}/1k points`,
+      detail: `${m.contextLength.toLocaleString('en-US')}-token context · ${describePrice(m)}`,
     }));
     items.sort((a, b) => Number(b.label === proposed[role]) - Number(a.label === proposed[role]));
     const picked = await vscode.window.showQuickPick(items, { title: `Poe: Claude Code's ${what}`, placeHolder: `Sets ${CLAUDE_CODE_MODEL_ENV[role].join(' and ')}` });

@@ -122,8 +122,8 @@ export function candidateDetail(c: Candidate, kindLabel: string): string {
   return parts.join(' · ');
 }
 
-/** "12 + 0.5/1k tokens" style price of a registry entry. */
-export function describePrice(m: ModelEntry): string {
+/** "12 pts/msg + 0.5 pts/1k tokens" style price of a registry entry (Pick Models and the Configure pickers alike). */
+export function describePrice(m: Pick<ModelEntry, 'base' | 'per1kTokens'>): string {
   const parts: string[] = [];
   if (m.base > 0) parts.push(`${m.base.toLocaleString('en-US')} pts/msg`);
   if (m.per1kTokens > 0) parts.push(`${m.per1kTokens.toLocaleString('en-US')} pts/1k tokens`);

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { DEFAULT_CONFIG, makeConfig } from '../../src/core/config';
 import { ModelRegistry } from '../../src/core/registry';
-import { candidateDetail, mergeCandidates, parseLiveModels, renderModelsYaml } from '../../src/vscode/modelsYaml';
+import { candidateDetail, describePrice, mergeCandidates, parseLiveModels, renderModelsYaml } from '../../src/vscode/modelsYaml';
 import { accessKeyRequired, changedKeys, diffValues, readSettings, SETTINGS, specDefault, userValue, type Inspected } from '../../src/vscode/settings';
 
 const root = path.resolve(__dirname, '../../..');
@@ -197,5 +197,13 @@ describe('picked models file', () => {
       ['GPT-Image-1', false, undefined, true],
       ['Old-Live-Bot', true, undefined, true],
     ]);
+  });
+
+  it('describePrice (the one price text of Pick Models and the Configure pickers): per message, per 1k tokens, or unknown', () => {
+    const gpt = source.resolve('GPT-4.1')!;
+    assert.equal(describePrice(gpt), '10 pts/msg + 2 pts/1k tokens');
+    assert.equal(describePrice({ base: 0, per1kTokens: 1.5 }), '1.5 pts/1k tokens');
+    assert.equal(describePrice({ base: 1200, per1kTokens: 0 }), '1,200 pts/msg');
+    assert.equal(describePrice({ base: 0, per1kTokens: 0 }), 'free or unknown');
   });
 });
