@@ -3,11 +3,10 @@
  * events, a stream of nothing but comments, and the framing the client asked for. Every dialect.
  */
 import { strict as assert } from 'node:assert';
-import * as net from 'node:net';
 import type { ConfigOverrides } from '../../src/core/config';
 import type { FakePoe } from '../support/fakePoe';
 import { startProxy, type TestProxy } from '../support/proxyHarness';
-import { ledgerEntries, openAiError, postChat, rawRequest, sseData } from '../support/rawClient';
+import { ledgerEntries, openAiError, postChat, rawExchange, rawRequest, sseData } from '../support/rawClient';
 import { chatBody, ENDPOINTS, messagesBody } from '../support/dialectRequests';
 import { sseHead, startScriptedPoe, type ScriptedPoe } from '../support/scriptedPoe';
 
@@ -41,24 +40,6 @@ function drainedOrClosed(res: import('node:http').ServerResponse): Promise<void>
   });
 }
 
-/** Sends raw bytes on one connection and resolves with all the proxy sent until it closed the socket. */
-function untilClosed(port: number, request: string, timeoutMs = 10_000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const sock = net.connect(port, '127.0.0.1');
-    const parts: Buffer[] = [];
-    const timer = setTimeout(() => {
-      sock.destroy();
-      reject(new Error(`the proxy kept the connection open: ${Buffer.concat(parts).toString('utf8').slice(-300)}`));
-    }, timeoutMs);
-    sock.on('data', (c: Buffer) => parts.push(c));
-    sock.on('error', () => undefined);
-    sock.on('close', () => {
-      clearTimeout(timer);
-      resolve(Buffer.concat(parts).toString('utf8'));
-    });
-    sock.write(request);
-  });
-}
 
 describe('adversarial: hostile or broken upstream', function () {
   let poe: ScriptedPoe;
@@ -205,9 +186,10 @@ describe('adversarial: hostile or broken upstream', function () {
           res.end(goodStream(ep.name));
         });
         const body = JSON.stringify(ep.body(true));
-        const raw = await untilClosed(
+        const raw = await rawExchange(
           p.server.address!.port,
-          `POST ${ep.path} HTTP/1.1\r\nHost: 127.0.0.1:${p.server.address!.port}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+          (sock) => sock.write(`POST ${ep.path} HTTP/1.1\r\nHost: 127.0.0.1:${p.server.address!.port}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`),
+          10_000,
         );
         const head = raw.slice(0, raw.indexOf('\r\n\r\n')).toLowerCase();
         assert.match(head, /^http\/1.1 200/);

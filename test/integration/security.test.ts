@@ -6,14 +6,13 @@ import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import * as http from 'node:http';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { ConfigOverrides } from '../../src/core/config';
 import { consoleLogger } from '../../src/core/log';
 import { FakePoe } from '../support/fakePoe';
 import { fakePoeHooks, startProxy, TEST_FAKE_MODELS, type TestProxy } from '../support/proxyHarness';
-import { ledgerEntries, openAiError, postChat, rawRequest, sleep, type RawResponse } from '../support/rawClient';
+import { ledgerEntries, openAiError, postChat, rawExchange, rawRequest, sleep, type RawResponse } from '../support/rawClient';
 
 const ask = (text: string, extra: Record<string, unknown> = {}) => ({ model: 'GPT-4.1', messages: [{ role: 'user', content: text }], ...extra });
 const POE_KEY = 'test-poe-key';
@@ -30,24 +29,6 @@ function corsHeaders(r: RawResponse): string[] {
   return Object.keys(r.headers).filter((h) => h.startsWith('access-control-'));
 }
 
-/** Sends raw bytes on a fresh connection and resolves with everything the server sent back (until it closes). */
-function rawExchange(port: number, write: (sock: net.Socket) => void, timeoutMs = 5000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const sock = net.connect(port, '127.0.0.1');
-    const parts: Buffer[] = [];
-    const timer = setTimeout(() => {
-      sock.destroy();
-      reject(new Error(`no close within ${timeoutMs} ms; got: ${Buffer.concat(parts).toString('utf8').slice(0, 300)}`));
-    }, timeoutMs);
-    sock.on('data', (c: Buffer) => parts.push(c));
-    sock.on('error', () => undefined);
-    sock.on('close', () => {
-      clearTimeout(timer);
-      resolve(Buffer.concat(parts).toString('utf8'));
-    });
-    write(sock);
-  });
-}
 
 describe('security', function () {
   let fake: FakePoe;

@@ -3,6 +3,7 @@
  * would (odd headers, broken bodies, slow readers) and see the exact bytes the proxy answers with.
  */
 import * as http from 'node:http';
+import * as net from 'node:net';
 import type { LedgerEntry } from '../../src/core/ledger';
 import type { TestProxy } from './proxyHarness';
 
@@ -113,4 +114,23 @@ export async function reconciledEntries(proxy: TestProxy, n: number): Promise<Le
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Sends raw bytes on a fresh connection and resolves with everything the server sent back (until it closes). */
+export function rawExchange(port: number, write: (sock: net.Socket) => void, timeoutMs = 5000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(port, '127.0.0.1');
+    const parts: Buffer[] = [];
+    const timer = setTimeout(() => {
+      sock.destroy();
+      reject(new Error(`no close within ${timeoutMs} ms; got: ${Buffer.concat(parts).toString('utf8').slice(0, 300)}`));
+    }, timeoutMs);
+    sock.on('data', (c: Buffer) => parts.push(c));
+    sock.on('error', () => undefined);
+    sock.on('close', () => {
+      clearTimeout(timer);
+      resolve(Buffer.concat(parts).toString('utf8'));
+    });
+    write(sock);
+  });
 }
