@@ -57,6 +57,7 @@ import {
   sanitize,
 } from './ledgerRecords';
 import type { Logger } from './log';
+import { describeError as describe, notifyAll } from './listeners';
 import { silentLogger } from './log';
 
 export * from './ledgerRecords';
@@ -370,23 +371,11 @@ export class Ledger {
   }
 
   private emitCorrection(c: LedgerCorrection): void {
-    for (const l of [...this.correctionListeners]) {
-      try {
-        l(c);
-      } catch (err) {
-        this.logger.error(`ledger: onDidCorrect listener threw: ${describe(err)}`);
-      }
-    }
+    notifyAll(this.correctionListeners, c, this.logger, 'ledger: onDidCorrect');
   }
 
   private emit(e: LedgerEntry): void {
-    for (const l of [...this.listeners]) {
-      try {
-        l(e);
-      } catch (err) {
-        this.logger.error(`ledger: onDidAppend listener threw: ${describe(err)}`);
-      }
-    }
+    notifyAll(this.listeners, e, this.logger, 'ledger: onDidAppend');
   }
 
   // ---- maintenance: migration, compression, retention -----------------------------------------
@@ -1021,10 +1010,6 @@ async function exists(file: string): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-function describe(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 export const CSV_COLUMNS: ReadonlyArray<keyof LedgerEntry> = [

@@ -22,6 +22,7 @@ import { allowedHostValues, checkAccessKey, checkHost, checkJsonContentType, che
 import type { TokenCounter } from './tokens';
 import { UpstreamClient } from './upstream';
 import { PoeUsage } from './usage';
+import { notifyAll } from './listeners';
 import { registerSecret, silentLogger } from './log';
 import { PROXY_NAME, PROXY_VERSION } from './version';
 
@@ -97,13 +98,7 @@ export class ProxyServer {
     this.opts.ledger?.appendCorrection(c);
     this.spend.correct(c.time, c.estimate, c.points);
     this.opts.logger.info(`points for ${c.id}: ${c.points} (replaces the estimate ${c.estimate})`);
-    for (const l of this.correctListeners) {
-      try {
-        l(c);
-      } catch (err) {
-        this.opts.logger.error(`correction listener failed: ${(err as Error).message}`);
-      }
-    }
+    notifyAll(this.correctListeners, c, this.opts.logger, 'correction');
   }
 
   /** Fires when an estimated request's actual points were booked. */
@@ -374,13 +369,7 @@ export class ProxyServer {
     else this.opts.ledger?.countRefusedEntry(entry);
     this.spend.add(entry);
     this.reconciler?.add(entry);
-    for (const l of this.finishListeners) {
-      try {
-        l(entry);
-      } catch (err) {
-        this.opts.logger.error(`request listener failed: ${(err as Error).message}`);
-      }
-    }
+    notifyAll(this.finishListeners, entry, this.opts.logger, 'request');
   }
 
   /** Reads the body with a size cap and a deadline (slowloris). */

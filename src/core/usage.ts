@@ -7,6 +7,7 @@
  */
 import { upstreamHint } from './errors';
 import type { Logger } from './log';
+import { describeError as describe, notifyAll } from './listeners';
 import { silentLogger } from './log';
 
 /** GET `path` (e.g. `/usage/current_balance`) on Poe's API root with the key; resolves with the parsed JSON body. */
@@ -85,10 +86,6 @@ const BALANCE_PATH = '/usage/current_balance';
 
 function unref(t: unknown): void {
   (t as { unref?: () => void } | undefined)?.unref?.();
-}
-
-function describe(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 /** Entries of usage types that are not API calls (Poe's web chat, canvas apps) never match a proxied request. */
@@ -341,23 +338,11 @@ export class PoeUsage {
       this.problem = { kind, message, at: this.now() };
       if (prev && prev.kind === kind && prev.message === message) return;
     }
-    for (const l of [...this.problemListeners]) {
-      try {
-        l(this.balanceProblem());
-      } catch (err) {
-        this.logger.error(`usage: onDidChangeBalanceProblem listener threw: ${describe(err)}`);
-      }
-    }
+    notifyAll(this.problemListeners, this.balanceProblem(), this.logger, 'usage: onDidChangeBalanceProblem');
   }
 
   private emitBalance(value: number): void {
-    for (const l of [...this.balanceListeners]) {
-      try {
-        l(value);
-      } catch (err) {
-        this.logger.error(`usage: onDidChangeBalance listener threw: ${describe(err)}`);
-      }
-    }
+    notifyAll(this.balanceListeners, value, this.logger, 'usage: onDidChangeBalance');
   }
 
   // ---- points matching -------------------------------------------------------------------------
