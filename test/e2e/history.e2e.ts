@@ -10,7 +10,7 @@ import OpenAI from 'openai';
 import type { Frame } from 'playwright-core';
 import { DEFAULT_API_KEY, FakePoe } from '../support/fakePoe';
 import type { E2eContext, E2ePrepare } from './harness';
-import { clickTab, COL, dismissWalkthrough, freePort, grouped, historyRows, isHistoryReady, totalsCards, waitFor } from './support';
+import { clickTab, COL, dismissWalkthrough, freePort, grouped, historyRows, isHistoryReady, totalsCards, typeApiKey, waitFor } from './support';
 
 const BALANCE = 3_456_789; // shown as "Poe 3.46M"
 const TAB_TITLE = 'Poe Cost History';
@@ -34,10 +34,7 @@ export async function run({ step, helpers, page, artifactsDir, workspace, log }:
 
   await step('"Poe: Set API Key" from the command palette stores a key the fake accepts', async () => {
     await helpers.runCommand('Poe: Set API Key');
-    const box = page.locator('.quick-input-widget .quick-input-box input[type="password"]');
-    await box.waitFor({ state: 'visible', timeout: 15_000 });
-    await box.pressSequentially(DEFAULT_API_KEY);
-    await page.keyboard.press('Enter');
+    const box = await typeApiKey(page, DEFAULT_API_KEY);
     await box.waitFor({ state: 'hidden', timeout: 15_000 });
     // The key is checked (after the box closes) against the fake's balance endpoint with the typed key.
     await waitFor('the key check at the fake', () =>

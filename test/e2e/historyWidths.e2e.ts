@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import type { Frame, Page } from 'playwright-core';
 import { DEFAULT_API_KEY, FakePoe } from '../support/fakePoe';
 import type { E2eContext, E2ePrepare } from './harness';
-import { dismissWalkthrough, freePort, historyRows, isHistoryReady, waitFor } from './support';
+import { dismissWalkthrough, freePort, historyRows, isHistoryReady, typeApiKey, waitFor } from './support';
 
 let fake: FakePoe;
 let proxyPort: number;
@@ -73,10 +73,7 @@ export async function run({ step, helpers, page, artifactsDir, log }: E2eContext
     await helpers.statusBarText(/Poe: set key/, { timeout: 60_000 });
     await dismissWalkthrough(page);
     await helpers.runCommand('Poe: Set API Key');
-    const box = page.locator('.quick-input-widget .quick-input-box input[type="password"]');
-    await box.waitFor({ state: 'visible', timeout: 15_000 });
-    await box.pressSequentially(DEFAULT_API_KEY);
-    await page.keyboard.press('Enter');
+    await typeApiKey(page, DEFAULT_API_KEY);
     await helpers.statusBarText(/Poe 4\.32M/);
     assert.strictEqual(await chat('GPT-4.1', 'First request for the narrow-width check.'), 200);
     assert.strictEqual(await chat('Claude-Sonnet-4.5', 'Second request, a longer model name.'), 200);

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import type { Page } from 'playwright-core';
 import { DEFAULT_API_KEY, FakePoe } from '../support/fakePoe';
 import type { E2eContext, E2ePrepare } from './harness';
-import { freePort, getJson, isHistoryReady, waitFor } from './support';
+import { freePort, getJson, isHistoryReady, typeApiKey, waitFor } from './support';
 
 let fake: FakePoe;
 let proxyPort: number;
@@ -55,10 +55,7 @@ export async function run({ step, helpers, page, artifactsDir, log }: E2eContext
 
   await step('setting the key ticks "Set your Poe API key"', async () => {
     await page.locator('.getting-started-step[data-step-id$="#setKey"] a, .getting-started-step[data-step-id$="#setKey"] .button-link', { hasText: 'Set API Key' }).first().click({ timeout: 10_000 });
-    const box = page.locator('.quick-input-widget .quick-input-box input[type="password"]');
-    await box.waitFor({ state: 'visible', timeout: 15_000 });
-    await box.pressSequentially(DEFAULT_API_KEY);
-    await page.keyboard.press('Enter');
+    await typeApiKey(page, DEFAULT_API_KEY);
     await ticked(page, 'setKey');
     await helpers.statusBarText(/Poe 1\.23M/);
   });

@@ -126,3 +126,12 @@ export async function dismissWalkthrough(page: Page): Promise<void> {
   await tab.locator('.tab-actions .action-label').first().click({ timeout: 10_000 });
   await tab.waitFor({ state: 'detached', timeout: 10_000 });
 }
+
+/** Types `key` into the Set API Key password box (once it is open) and presses Enter; returns the box. */
+export async function typeApiKey(page: Page, key: string): Promise<ReturnType<Page['locator']>> {
+  const box = page.locator('.quick-input-widget .quick-input-box input[type="password"]');
+  await box.waitFor({ state: 'visible', timeout: 15_000 });
+  await box.pressSequentially(key);
+  await page.keyboard.press('Enter');
+  return box;
+}

@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 import OpenAI from 'openai';
 import { DEFAULT_API_KEY, FakePoe } from '../support/fakePoe';
 import type { E2eContext, E2ePrepare } from './harness';
-import { COL, dismissWalkthrough, freePort, getJson, grouped, historyRows, isHistoryReady, waitFor, zipEntryNames } from './support';
+import { COL, dismissWalkthrough, freePort, getJson, grouped, historyRows, isHistoryReady, typeApiKey, waitFor, zipEntryNames } from './support';
 
 // out*/test/e2e -> repository root
 const ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -112,10 +112,7 @@ export async function run({ step, helpers, page, codeServer, log }: E2eContext):
 
   await step('with a key set from the palette, a request goes through the packaged proxy', async () => {
     await helpers.runCommand('Poe: Set API Key');
-    const box = page.locator('.quick-input-widget .quick-input-box input[type="password"]');
-    await box.waitFor({ state: 'visible', timeout: 15_000 });
-    await box.pressSequentially(DEFAULT_API_KEY);
-    await page.keyboard.press('Enter');
+    await typeApiKey(page, DEFAULT_API_KEY);
     await helpers.statusBarText(/Poe 2\.5M/);
     const client = new OpenAI({ baseURL: `http://127.0.0.1:${proxyPort}/v1`, apiKey: 'unused', maxRetries: 0, timeout: 30_000 });
     const c = await client.chat.completions.create({ model: 'GPT-5', messages: [{ role: 'user', content: 'Hello from the packaged build.' }] });
