@@ -19,7 +19,7 @@ const common = {
 
 const builds = [
   { ...common, entryPoints: { extension: 'src/vscode/extension.ts' }, outdir: 'dist', external: ['vscode'] },
-  { ...common, entryPoints: { cli: 'src/cli.ts' }, outdir: 'dist', banner: { js: '#!/usr/bin/env node' } },
+  { ...common, entryPoints: { cli: 'src/cli/main.ts' }, outdir: 'dist', banner: { js: '#!/usr/bin/env node' } },
   // Tokenizer ranks live only in the worker bundle so the extension bundle stays small.
   { ...common, entryPoints: { tokenWorker: 'src/core/tokens/worker.ts' }, outdir: 'dist' },
   // Cost-history webview script: runs in the webview (browser), loaded through asWebviewUri.

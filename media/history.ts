@@ -4,7 +4,7 @@
  * Talks to src/vscode/historyPanel.ts through the typed protocol in src/shared/historyProtocol.ts.
  * Renders with DOM APIs only (no innerHTML with data), so ledger text can never become markup.
  */
-import type { LedgerEntry, LedgerSummary, RefusedGroup } from '../src/core/ledger';
+import type { LedgerEntry, LedgerSummary, RefusedGroup } from '../src/core/store/ledger';
 import {
   addToSummary,
   buildChart,

@@ -27,10 +27,10 @@ const SUPPORT_ENTRY = `
 export { FakePoe } from './test/support/fakePoe';
 export { createTokenCounter } from './src/core/tokens';
 export { createTokenEngine } from './src/core/tokens/engine';
-export { clipMessages } from './src/core/clip';
-export { SseParser } from './src/core/sse';
-export { EventAligner } from './src/core/relay';
-export { Ledger } from './src/core/ledger';
+export { clipMessages } from './src/core/exchange/clip';
+export { SseParser } from './src/core/poe/sse';
+export { EventAligner } from './src/core/exchange/relay';
+export { Ledger } from './src/core/store/ledger';
 export { exportHistoryCsv, loadHistory, loadOlder } from './src/vscode/historyData';
 `;
 
@@ -38,7 +38,7 @@ export async function buildForBench() {
   const started = Date.now();
   await Promise.all([
     esbuild.build({ ...common, entryPoints: { extension: 'src/vscode/extension.ts' }, outdir: BUILD_DIR, external: ['vscode'], metafile: true }).then((r) => (meta.extension = r.metafile)),
-    esbuild.build({ ...common, entryPoints: { cli: 'src/cli.ts' }, outdir: BUILD_DIR, banner: { js: '#!/usr/bin/env node' } }),
+    esbuild.build({ ...common, entryPoints: { cli: 'src/cli/main.ts' }, outdir: BUILD_DIR, banner: { js: '#!/usr/bin/env node' } }),
     esbuild.build({ ...common, entryPoints: { tokenWorker: 'src/core/tokens/worker.ts' }, outdir: BUILD_DIR }),
     // Not minified: the fake and the clipper are only driven by the bench, stack traces stay readable.
     esbuild.build({ ...common, minify: false, stdin: { contents: SUPPORT_ENTRY, resolveDir: ROOT, loader: 'ts', sourcefile: 'bench-support.ts' }, outfile: path.join(BUILD_DIR, 'benchSupport.js') }),

@@ -2,13 +2,13 @@
  * Wires the core services together for one running proxy. Both front ends (CLI and VS Code) use it,
  * so the two never drift apart.
  */
-import type { ProxyConfig } from './config';
-import { Ledger } from './ledger';
+import type { ProxyConfig } from './store/config';
+import { Ledger } from './store/ledger';
 import type { Logger } from './log';
-import { ModelRegistry } from './registry';
-import { ProxyServer } from './server';
+import { ModelRegistry } from './store/registry';
+import { ProxyServer } from './http/server';
 import { createTokenCounter, type TokenCounter } from './tokens';
-import type { PoeUsage } from './usage';
+import type { PoeUsage } from './poe/usage';
 
 export interface ProxyRuntimeOptions {
   config: ProxyConfig;

@@ -9,8 +9,8 @@
  *   refill from empty is indistinguishable from a new one and is pruned on the next `take`. A hard cap
  *   (`maxClients`) evicts the least recently used bucket beyond it (that client just gets a fresh burst).
  */
-import type { RateLimitConfig } from './config';
-import { ProxyError } from './errors';
+import type { RateLimitConfig } from './store/config';
+import { ProxyError } from './http/errors';
 
 export type RateLimitGranted = { ok: true; release(): void };
 export type RateLimitRefused = { ok: false; retryAfterSeconds: number; reason: 'rate' | 'concurrency' };

@@ -4,9 +4,9 @@
  * webview script (`media/history.ts`), so it must stay free of `vscode`, DOM and node imports
  * (type-only imports are fine).
  */
-import type { LedgerClient, LedgerDay, LedgerEntry, LedgerModel, LedgerSummary, RefusedGroup } from '../core/ledger';
+import type { LedgerClient, LedgerDay, LedgerEntry, LedgerModel, LedgerSummary, RefusedGroup } from '../core/store/ledger';
 // Pure module (no node imports), so the webview bundle can take it.
-import { refusedReasonText } from '../core/ledgerRecords';
+import { refusedReasonText } from '../core/store/ledgerRecords';
 import type { EntryCursor, HistoryFilter, SortState } from './historyProtocol';
 
 /** Identity of an entry for de-duplication (ids are unique in practice; time guards against reuse). */

@@ -10,7 +10,7 @@
  * Days are `YYYY-MM-DD` **local calendar days of the extension host** (same as `LedgerSummary.byDay`);
  * a filter's `from`/`to` are inclusive.
  */
-import type { LedgerEntry, LedgerStatus, LedgerSummary, RefusedGroup, RefusedReason } from '../core/ledger';
+import type { LedgerEntry, LedgerStatus, LedgerSummary, RefusedGroup, RefusedReason } from '../core/store/ledger';
 
 /** Rows sent per page (initial load and each "load more"). */
 export const PAGE_SIZE = 2000;

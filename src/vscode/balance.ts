@@ -5,8 +5,8 @@
  */
 import * as vscode from 'vscode';
 import type { Logger } from '../core/log';
-import { PoeUsage, type BalanceProblem } from '../core/usage';
-import { UpstreamClient } from '../core/upstream';
+import { PoeUsage, type BalanceProblem } from '../core/poe/usage';
+import { UpstreamClient } from '../core/poe/upstream';
 import { PROXY_NAME, PROXY_VERSION } from '../core/version';
 
 export interface BalanceOptions {

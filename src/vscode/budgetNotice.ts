@@ -3,9 +3,9 @@
  * daily one, once this month for the monthly one), with a button to the setting that raises it.
  */
 import * as vscode from 'vscode';
-import { budgetWarningText } from '../core/budget';
-import { formatPoints } from '../core/footer';
-import { localDay } from '../core/ledger';
+import { budgetWarningText } from '../core/store/budget';
+import { formatPoints } from '../core/exchange/footer';
+import { localDay } from '../core/store/ledger';
 import type { Config } from './config';
 import type { ProxyController } from './proxyController';
 

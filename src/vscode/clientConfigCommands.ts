@@ -1,6 +1,6 @@
 /**
  * "Poe: Configure Claude Code / Codex / Continue / Aider" and "Poe: Undo Client Configuration": the
- * planners in core/clientConfig.ts behind a preview (a diff per file, with Write/Discard in a
+ * planners in clientConfig.ts behind a preview (a diff per file, with Write/Discard in a
  * notification that leaves the diff visible; the diff tabs close afterwards) and a backup in the
  * extension's storage that Undo restores exactly.
  *
@@ -33,7 +33,7 @@ import {
   type ClientId,
   type ClientModel,
   type ClientPlan,
-} from '../core/clientConfig';
+} from './clientConfig';
 import { loadRegistry } from '../core/proxy';
 import type { Ctx } from './ctx';
 import { describePrice } from './modelsYaml';

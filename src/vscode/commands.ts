@@ -5,8 +5,8 @@
  * `poeProxy.generateAccessKey` takes `true` to replace an existing key without asking.
  */
 import * as vscode from 'vscode';
-import { CLIENT_NAMES } from '../core/clientConfig';
-import { formatPoints } from '../core/footer';
+import { CLIENT_NAMES } from './clientConfig';
+import { formatPoints } from '../core/exchange/footer';
 import { registerSecret } from '../core/log';
 import { clientsOnAnotherPort, UPDATE_PORTS_COMMAND } from './clientConfigCommands';
 import type { Ctx } from './ctx';

@@ -4,7 +4,7 @@
  * user (global) value or the default: a workspace cannot redirect the key or weaken the guards.
  */
 import * as vscode from 'vscode';
-import { makeConfig, type ProxyConfig } from '../core/config';
+import { makeConfig, type ProxyConfig } from '../core/store/config';
 import { accessKeyRequired, changedKeys, diffValues, readSettings, SECTION, type Inspected } from './settings';
 
 export interface ConfigChange {

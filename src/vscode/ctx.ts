@@ -5,8 +5,8 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { apiKeyFromEnv } from '../core/envConfig';
-import { Ledger } from '../core/ledger';
+import { apiKeyFromEnv } from '../core/store/config';
+import { Ledger } from '../core/store/ledger';
 import { registerSecret } from '../core/log';
 import { BalanceService } from './balance';
 import { registerBudgetNotice } from './budgetNotice';

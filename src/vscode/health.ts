@@ -3,7 +3,7 @@
  * Used when the port is taken: another VS Code window may already serve it.
  */
 import * as http from 'node:http';
-import { isLoopbackHost } from '../core/config';
+import { isLoopbackHost } from '../core/store/config';
 import { PROXY_NAME } from '../core/version';
 
 export type HealthProbe =

@@ -6,7 +6,7 @@
 import { createWriteStream } from 'node:fs';
 import { promises as fsp } from 'node:fs';
 import { finished } from 'node:stream/promises';
-import { dayOfTime, Ledger, LedgerEntry, LedgerPage, LedgerView } from '../core/ledger';
+import { dayOfTime, Ledger, LedgerEntry, LedgerPage, LedgerView } from '../core/store/ledger';
 import { EntryCursor, HistoryFilter, MAX_RESTORE_ROWS, PAGE_SIZE } from '../shared/historyProtocol';
 
 /** Host-local day of an entry, '' when its time is unparsable (same rule as the ledger's index). */

@@ -13,7 +13,7 @@
 import * as crypto from 'node:crypto';
 import * as os from 'node:os';
 import * as vscode from 'vscode';
-import { Ledger, LedgerEntry, localDay } from '../core/ledger';
+import { Ledger, LedgerEntry, localDay } from '../core/store/ledger';
 import { exportFileName } from '../shared/historyModel';
 import { FromWebview, HistoryFilter, isFromWebview, NextStep, PAGE_SIZE, ToWebview } from '../shared/historyProtocol';
 import { clampRows, exportHistoryCsv, hostDay, loadHistory, loadOlder } from './historyData';

@@ -6,8 +6,8 @@
 import * as vscode from 'vscode';
 import type { Logger } from '../core/log';
 import { registerSecret } from '../core/log';
-import { generateAccessKey } from '../core/security';
-import { UpstreamClient } from '../core/upstream';
+import { generateAccessKey } from '../core/http/security';
+import { UpstreamClient } from '../core/poe/upstream';
 import { PROXY_NAME, PROXY_VERSION } from '../core/version';
 
 export const API_KEY_SECRET = 'poeProxy.apiKey';

@@ -5,14 +5,14 @@
  * the points still go to the ledger, the status bar and the cost history).
  */
 import * as vscode from 'vscode';
-import type { ChatServices } from '../core/chat';
-import type { ProxyConfig } from '../core/config';
-import { InProcessAbortError, InProcessChatError, runChatInProcess, ToolCallAccumulator } from '../core/inProcess';
-import type { Ledger, LedgerEntry } from '../core/ledger';
-import type { ChatMessage, ChatRequest } from '../core/openaiTypes';
+import type { ChatServices } from '../core/exchange/chat';
+import type { ProxyConfig } from '../core/store/config';
+import { InProcessAbortError, InProcessChatError, runChatInProcess, ToolCallAccumulator } from '../core/exchange/inProcess';
+import type { Ledger, LedgerEntry } from '../core/store/ledger';
+import type { ChatMessage, ChatRequest } from '../core/exchange/openaiTypes';
 import { loadRegistry } from '../core/proxy';
-import type { ModelEntry, ModelRegistry } from '../core/registry';
-import { ProxyServer } from '../core/server';
+import type { ModelEntry, ModelRegistry } from '../core/store/registry';
+import { ProxyServer } from '../core/http/server';
 import { createTokenCounter, encodingForModel, type ManagedTokenCounter } from '../core/tokens';
 import type { BalanceService } from './balance';
 import type { Config } from './config';

@@ -5,8 +5,8 @@
  */
 import * as vscode from 'vscode';
 import type { Logger } from '../core/log';
-import { MODALITIES, ModelRegistry, type Modality } from '../core/registry';
-import { UpstreamClient } from '../core/upstream';
+import { MODALITIES, ModelRegistry, type Modality } from '../core/store/registry';
+import { UpstreamClient } from '../core/poe/upstream';
 import { PROXY_NAME, PROXY_VERSION } from '../core/version';
 import type { Config } from './config';
 import type { KeyStore } from './keyStore';

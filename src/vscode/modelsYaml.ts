@@ -3,7 +3,7 @@
  * Models Poe lists live but models.yaml does not know get base/per_1k_tokens 0 and a comment saying
  * their prices are unknown (their cost is then only what Poe's Usage API reports).
  */
-import { MAX_MODEL_NAME_CHARS, MODALITIES, modelNameKey, type Modality, type ModelEntry, type ModelRegistry } from '../core/registry';
+import { MAX_MODEL_NAME_CHARS, MODALITIES, modelNameKey, type Modality, type ModelEntry, type ModelRegistry } from '../core/store/registry';
 
 export interface PickedModel {
   entry: ModelEntry;

@@ -4,11 +4,11 @@
  * and take over when that window goes away).
  */
 import * as vscode from 'vscode';
-import { isLoopbackHost, type ProxyConfig } from '../core/config';
-import { ProxyError } from '../core/errors';
-import type { Ledger, LedgerCorrection, LedgerEntry } from '../core/ledger';
+import { isLoopbackHost, type ProxyConfig } from '../core/store/config';
+import { ProxyError } from '../core/http/errors';
+import type { Ledger, LedgerCorrection, LedgerEntry } from '../core/store/ledger';
 import { createProxyRuntime, loadRegistry, type ProxyRuntime } from '../core/proxy';
-import { RegistryError, type ModelRegistry } from '../core/registry';
+import { RegistryError, type ModelRegistry } from '../core/store/registry';
 import { createTokenCounter, type TokenCounter } from '../core/tokens';
 import type { BalanceService } from './balance';
 import type { Config } from './config';

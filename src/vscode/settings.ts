@@ -5,7 +5,7 @@
  * Defaults live in ONE place, the core DEFAULT_CONFIG; package.json repeats them for the Settings UI
  * and test/unit/vscodeConfig.test.ts fails when the two drift apart.
  */
-import { DEFAULT_CONFIG, isLoopbackHost, normaliseBaseUrl, type ConfigOverrides, type ProxyConfig } from '../core/config';
+import { DEFAULT_CONFIG, isLoopbackHost, normaliseBaseUrl, type ConfigOverrides, type ProxyConfig } from '../core/store/config';
 
 export const SECTION = 'poeProxy';
 const MIB = 1024 * 1024;

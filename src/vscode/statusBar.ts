@@ -5,9 +5,9 @@
  * Refreshed on state/balance/key changes, after each request, and on a timer.
  */
 import * as vscode from 'vscode';
-import { formatPoints } from '../core/footer';
-import type { BudgetLimits, SpendTracker } from '../core/budget';
-import type { LedgerEntry } from '../core/ledger';
+import { formatPoints } from '../core/exchange/footer';
+import type { BudgetLimits, SpendTracker } from '../core/store/budget';
+import type { LedgerEntry } from '../core/store/ledger';
 import type { BalanceService } from './balance';
 import type { Config } from './config';
 import type { KeyStore } from './keyStore';

@@ -9,9 +9,9 @@ import * as path from 'node:path';
 import type { RunResult, Sandbox } from './sandbox';
 import { ANSWER, declaredTools, generations, REPO_ROOT, script, TOOL_DONE, TOOL_OUTPUT, toolResults, type Stack } from './stack';
 import type { RecordedRequest } from '../support/fakePoe';
-import { applyPlan, planClientFromDisk, type ClientId, type ClientModel } from '../../src/core/clientConfig';
-import type { ConfigOverrides } from '../../src/core/config';
-import { ModelRegistry } from '../../src/core/registry';
+import { applyPlan, planClientFromDisk, type ClientId, type ClientModel } from '../../src/vscode/clientConfig';
+import type { ConfigOverrides } from '../../src/core/store/config';
+import { ModelRegistry } from '../../src/core/store/registry';
 import { commandArgs, exportsOf, readmeBlock } from './readme';
 
 /** One client as scripts/clients/install.mjs describes it. */

@@ -6,8 +6,8 @@ import { readFileSync } from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
-import type { ConfigOverrides } from '../../src/core/config';
-import { ModelRegistry } from '../../src/core/registry';
+import type { ConfigOverrides } from '../../src/core/store/config';
+import { ModelRegistry } from '../../src/core/store/registry';
 import { anyContentText, FakePoe, jsonModeReply, type ChatReply, type RecordedRequest } from '../support/fakePoe';
 import { startProxy, type TestProxy } from '../support/proxyHarness';
 

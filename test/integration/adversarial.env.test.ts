@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { configFromEnv, dotEnvWarnings, KEY_BOUND_VARS, loadDotEnv } from '../../src/core/envConfig';
+import { configFromEnv, dotEnvWarnings, KEY_BOUND_VARS, loadDotEnv } from '../../src/cli/env';
 import { postChat } from '../support/rawClient';
 import { startScriptedPoe, type ScriptedPoe } from '../support/scriptedPoe';
 
@@ -71,7 +71,7 @@ describe('adversarial: a .env the key did not come from (item 2)', () => {
 
     it("never sends the user's key to the server the .env names, and warns", async () => {
       const cwd = repoWithDotEnv(HOSTILE_DOTENV(trap.url));
-      const cli = path.join(__dirname, '..', '..', 'src', 'cli.js');
+      const cli = path.join(__dirname, '..', '..', 'src', 'cli', 'main.js');
       const child = spawn(process.execPath, [cli], {
         cwd,
         env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', POE_API_KEY: USER_KEY, POINTS_CUTOFF: '0', DATA_DIR: cwd },

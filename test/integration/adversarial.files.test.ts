@@ -7,10 +7,10 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ModelRegistry, RegistryError } from '../../src/core/registry';
+import { ModelRegistry, RegistryError } from '../../src/core/store/registry';
 import { mergeCandidates, parseLiveModels, renderModelsYaml } from '../../src/vscode/modelsYaml';
-import type { LedgerEntry } from '../../src/core/ledger';
-import { toCsv } from '../../src/core/ledger';
+import type { LedgerEntry } from '../../src/core/store/ledger';
+import { toCsv } from '../../src/core/store/ledger';
 
 function entry(over: Partial<LedgerEntry>): LedgerEntry {
   return {
@@ -118,7 +118,7 @@ describe('adversarial: hostile models files (item 12)', () => {
   it('the headless CLI exits 2 with one "invalid models file" line for each', async function () {
     this.timeout(120_000);
     const dir = mkdtempSync(path.join(os.tmpdir(), 'poe-proxy-models-'));
-    const cli = path.join(__dirname, '..', '..', 'src', 'cli.js');
+    const cli = path.join(__dirname, '..', '..', 'src', 'cli', 'main.js');
     for (const [name, text] of Object.entries(HOSTILE)) {
       const file = path.join(dir, 'models.yaml');
       writeFileSync(file, text);

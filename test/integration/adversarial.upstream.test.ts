@@ -3,7 +3,7 @@
  * events, a stream of nothing but comments, and the framing the client asked for. Every dialect.
  */
 import { strict as assert } from 'node:assert';
-import type { ConfigOverrides } from '../../src/core/config';
+import type { ConfigOverrides } from '../../src/core/store/config';
 import type { FakePoe } from '../support/fakePoe';
 import { startProxy, type TestProxy } from '../support/proxyHarness';
 import { ledgerEntries, openAiError, postChat, rawExchange, rawRequest, sseData } from '../support/rawClient';

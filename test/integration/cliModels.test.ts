@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { DEFAULT_MODELS, FakePoe } from '../support/fakePoe';
 import { freePort } from '../support/wait';
 
-const cli = path.join(__dirname, '..', '..', 'src', 'cli.js');
+const cli = path.join(__dirname, '..', '..', 'src', 'cli', 'main.js');
 
 function run(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'poe-cli-models-'));

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import OpenAI from 'openai';
-import type { LedgerCorrection } from '../../src/core/ledger';
+import type { LedgerCorrection } from '../../src/core/store/ledger';
 import type { Logger } from '../../src/core/log';
 import { FakePoe } from '../support/fakePoe';
 import { ledgerEntry } from '../support/ledgerFixtures';

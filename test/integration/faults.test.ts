@@ -5,8 +5,8 @@
  */
 import { strict as assert } from 'node:assert';
 import * as net from 'node:net';
-import type { ConfigOverrides } from '../../src/core/config';
-import type { LedgerEntry } from '../../src/core/ledger';
+import type { ConfigOverrides } from '../../src/core/store/config';
+import type { LedgerEntry } from '../../src/core/store/ledger';
 import { FakePoe, type Fault } from '../support/fakePoe';
 import { fakePoeHooks, startProxy, type TestProxy } from '../support/proxyHarness';
 import { ledgerEntries, openAiError, postChat, rawRequest, sseData, sseText } from '../support/rawClient';

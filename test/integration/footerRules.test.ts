@@ -4,9 +4,9 @@
  * cost reported out of band in `usage.cost_points` and response headers.
  */
 import { strict as assert } from 'node:assert';
-import { FOOTER_MARK } from '../../src/core/footer';
-import { runChatInProcess } from '../../src/core/inProcess';
-import type { ChatChunk } from '../../src/core/openaiTypes';
+import { FOOTER_MARK } from '../../src/core/exchange/footer';
+import { runChatInProcess } from '../../src/core/exchange/inProcess';
+import type { ChatChunk } from '../../src/core/exchange/openaiTypes';
 import { FakePoe } from '../support/fakePoe';
 import { fakePoeHooks, startProxy, type TestProxy } from '../support/proxyHarness';
 

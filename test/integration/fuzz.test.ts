@@ -67,7 +67,7 @@ class Gen {
   }
 }
 
-/** Fields the validator types, with the kinds it accepts (see src/core/validate.ts). */
+/** Fields the validator types, with the kinds it accepts (see src/core/exchange/validate.ts). */
 const TYPED_FIELDS: Record<string, string[]> = {
   stream: ['boolean'],
   max_tokens: ['integer'],

@@ -4,10 +4,10 @@
  * reaches Poe.
  */
 import { strict as assert } from 'node:assert';
-import { FOOTER_MARK } from '../../src/core/footer';
-import { InProcessAbortError, InProcessChatError, runChatInProcess, ToolCallAccumulator } from '../../src/core/inProcess';
-import type { LedgerEntry } from '../../src/core/ledger';
-import type { ChatChunk } from '../../src/core/openaiTypes';
+import { FOOTER_MARK } from '../../src/core/exchange/footer';
+import { InProcessAbortError, InProcessChatError, runChatInProcess, ToolCallAccumulator } from '../../src/core/exchange/inProcess';
+import type { LedgerEntry } from '../../src/core/store/ledger';
+import type { ChatChunk } from '../../src/core/exchange/openaiTypes';
 import { FakePoe } from '../support/fakePoe';
 import { fakePoeHooks, startProxy, type TestProxy } from '../support/proxyHarness';
 

@@ -10,7 +10,7 @@ import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { Ledger } from '../../src/core/ledger';
+import { Ledger } from '../../src/core/store/ledger';
 import type { Logger } from '../../src/core/log';
 import { FakePoe } from '../support/fakePoe';
 import { fakePoeHooks, startProxy, type TestProxy } from '../support/proxyHarness';

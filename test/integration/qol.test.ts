@@ -4,7 +4,7 @@
  */
 import { strict as assert } from 'node:assert';
 import OpenAI from 'openai';
-import type { ChatMessage } from '../../src/core/openaiTypes';
+import type { ChatMessage } from '../../src/core/exchange/openaiTypes';
 import { FakePoe } from '../support/fakePoe';
 import { fakePoeHooks, startProxy, TEST_FAKE_MODELS, type TestProxy } from '../support/proxyHarness';
 import { refusedCounts } from '../support/rawClient';

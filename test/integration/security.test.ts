@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { ConfigOverrides } from '../../src/core/config';
+import type { ConfigOverrides } from '../../src/core/store/config';
 import { consoleLogger } from '../../src/core/log';
 import { FakePoe } from '../support/fakePoe';
 import { fakePoeHooks, startProxy, TEST_FAKE_MODELS, type TestProxy } from '../support/proxyHarness';
@@ -64,7 +64,7 @@ describe('security', function () {
 
     describe('headless CLI', function () {
       this.timeout(20_000);
-      const cli = path.join(__dirname, '..', '..', 'src', 'cli.js');
+      const cli = path.join(__dirname, '..', '..', 'src', 'cli', 'main.js');
       const run = (env: Record<string, string>, untilListening: boolean): Promise<{ code: number | null; stdout: string; stderr: string }> =>
         new Promise((resolve) => {
           const child = spawn(process.execPath, [cli], { env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PORT: '0', POINTS_CUTOFF: '0', DATA_DIR: fakeDataDir(), ...env }, cwd: fakeDataDir() });

@@ -15,7 +15,7 @@
 import * as http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { contentText } from '../../src/core/openaiTypes';
+import { contentText } from '../../src/core/exchange/openaiTypes';
 
 // ───────────────────────────── public types ─────────────────────────────
 

@@ -1,5 +1,5 @@
 /** Ledger entries for tests: one typical finished chat request; tests override what they look at. */
-import type { LedgerEntry } from '../../src/core/ledger';
+import type { LedgerEntry } from '../../src/core/store/ledger';
 
 export function ledgerEntry(over: Partial<LedgerEntry> = {}): LedgerEntry {
   return {

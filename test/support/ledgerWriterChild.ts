@@ -3,7 +3,7 @@
  * `node ledgerWriterChild.js <dir> <client> <count>`. Entries spread over three months so month
  * files and the maintenance (compression under the lock) run while the other writer appends.
  */
-import { Ledger } from '../../src/core/ledger';
+import { Ledger } from '../../src/core/store/ledger';
 import { ledgerEntry } from './ledgerFixtures';
 
 async function main(): Promise<void> {

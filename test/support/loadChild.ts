@@ -3,7 +3,7 @@
  * fake upstream and the client in the same heap. Forked with --expose-gc and an IPC channel:
  * it sends {url} once listening, and answers 'mem' with process.memoryUsage() taken after a full GC.
  */
-import { makeConfig } from '../../src/core/config';
+import { makeConfig } from '../../src/core/store/config';
 import { consoleLogger } from '../../src/core/log';
 import { createProxyRuntime } from '../../src/core/proxy';
 

@@ -4,7 +4,7 @@
  */
 import * as http from 'node:http';
 import * as net from 'node:net';
-import type { LedgerEntry } from '../../src/core/ledger';
+import type { LedgerEntry } from '../../src/core/store/ledger';
 import type { TestProxy } from './proxyHarness';
 
 export interface RawResponse {

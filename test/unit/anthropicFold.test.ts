@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { ANTHROPIC_BETA_ALLOWLIST, foldSystemMessages, forwardsSystemMessages, MID_CONVERSATION_SYSTEM_BETA } from '../../src/core/anthropic';
+import { ANTHROPIC_BETA_ALLOWLIST, foldSystemMessages, forwardsSystemMessages, MID_CONVERSATION_SYSTEM_BETA } from '../../src/core/exchange/anthropic';
 
 const reminder = (text: string) => ({ type: 'text', text: `<system-reminder>\n${text}\n</system-reminder>` });
 const text = (t: string) => ({ type: 'text', text: t });

@@ -1,9 +1,9 @@
 import * as assert from 'node:assert/strict';
 import * as sinon from 'sinon';
-import { makeConfig } from '../../src/core/config';
-import { pausedAnswer } from '../../src/core/guards';
+import { makeConfig } from '../../src/core/store/config';
+import { pausedAnswer } from '../../src/core/exchange/guards';
 import type { Logger } from '../../src/core/log';
-import { FetchJson, parsePointsHistory, PoeUsage, PointsEntry } from '../../src/core/usage';
+import { FetchJson, parsePointsHistory, PoeUsage, PointsEntry } from '../../src/core/poe/usage';
 
 type Reply = { status: number; body: unknown };
 const T0 = 1_750_000_000_000;

@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
-import { budgetPausedText, SpendTracker } from '../../src/core/budget';
-import { formatPoints } from '../../src/core/footer';
+import { budgetPausedText, SpendTracker } from '../../src/core/store/budget';
+import { formatPoints } from '../../src/core/exchange/footer';
 import { localTime } from '../support/ledgerFixtures';
 
 describe('SpendTracker', () => {

@@ -3,7 +3,7 @@ import { promises as fsp, mkdtempSync, rmSync, statSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { ModelRegistry } from '../../src/core/registry';
+import { ModelRegistry } from '../../src/core/store/registry';
 import {
   aiderMetadata,
   applyPlan,
@@ -22,7 +22,7 @@ import {
   USD_PER_POINT,
   type ClientModel,
   type PlanOptions,
-} from '../../src/core/clientConfig';
+} from '../../src/vscode/clientConfig';
 
 const MODELS: ClientModel[] = [
   { id: 'Small-Bot', contextLength: 4000, base: 5, per1kTokens: 1 },

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
-import { clipMarker, clipMessages, dropOrder, MESSAGE_OVERHEAD_TOKENS, NON_TEXT_PART_TOKENS, REPLY_PRIMING_TOKENS, type ClipResult } from '../../src/core/clip';
-import type { ChatMessage, ContentPart } from '../../src/core/openaiTypes';
+import { clipMarker, clipMessages, dropOrder, MESSAGE_OVERHEAD_TOKENS, NON_TEXT_PART_TOKENS, REPLY_PRIMING_TOKENS, type ClipResult } from '../../src/core/exchange/clip';
+import type { ChatMessage, ContentPart } from '../../src/core/exchange/openaiTypes';
 import { createTokenCounter, utf8Length, type EncodingName, type ManagedTokenCounter, type TokenCounter } from '../../src/core/tokens';
 
 /** Deterministic stand-in: one token per 4 characters (never more than the byte length). */

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
-import { DEFAULT_CONFIG } from '../../src/core/config';
-import { apiKeyFromEnv, configFromEnv, EnvConfigError, parseDotEnv } from '../../src/core/envConfig';
+import { apiKeyFromEnv, DEFAULT_CONFIG } from '../../src/core/store/config';
+import { configFromEnv, EnvConfigError, parseDotEnv } from '../../src/cli/env';
 
 describe('headless configuration', () => {
   it('defaults match DEFAULT_CONFIG with an empty environment', () => {

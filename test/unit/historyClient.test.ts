@@ -2,7 +2,7 @@ import * as assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Ledger } from '../../src/core/ledger';
+import { Ledger } from '../../src/core/store/ledger';
 import { addToSummary, emptySummary } from '../../src/shared/historyModel';
 import { isHistoryFilter } from '../../src/shared/historyProtocol';
 import { exportHistoryCsv, hostDay, loadHistory } from '../../src/vscode/historyData';

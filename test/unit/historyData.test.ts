@@ -3,7 +3,7 @@ import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Writable } from 'node:stream';
-import { Ledger, LedgerEntry, parseLedgerText, summarize } from '../../src/core/ledger';
+import { Ledger, LedgerEntry, parseLedgerText, summarize } from '../../src/core/store/ledger';
 import { clampRows, exportHistoryCsv, hostDay, loadHistory, loadOlder } from '../../src/vscode/historyData';
 import { renderHistoryDocument } from '../../src/vscode/historyHtml';
 import { EMPTY_FILTER, HistoryFilter, MAX_RESTORE_ROWS, PAGE_SIZE } from '../../src/shared/historyProtocol';

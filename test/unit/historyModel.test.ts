@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { LedgerEntry, localDay, summarize } from '../../src/core/ledger';
+import { LedgerEntry, localDay, summarize } from '../../src/core/store/ledger';
 import {
   addDays,
   addToSummary,

@@ -3,7 +3,7 @@ import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as sinon from 'sinon';
-import { Ledger, LedgerEntry, LedgerOptions, localDay, parseLedgerText, toCsv } from '../../src/core/ledger';
+import { Ledger, LedgerEntry, LedgerOptions, localDay, parseLedgerText, toCsv } from '../../src/core/store/ledger';
 import type { Logger } from '../../src/core/log';
 import { ledgerEntry } from '../support/ledgerFixtures';
 

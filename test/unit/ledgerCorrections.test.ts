@@ -2,7 +2,7 @@ import * as assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { correctionLine, Ledger, parseLedgerText, summarize, toCsv } from '../../src/core/ledger';
+import { correctionLine, Ledger, parseLedgerText, summarize, toCsv } from '../../src/core/store/ledger';
 import { ledgerEntry } from '../support/ledgerFixtures';
 import { exportHistoryCsv } from '../../src/vscode/historyData';
 

@@ -4,7 +4,7 @@ import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { MAX_LINE_BYTES, scanLines, scanLinesBackward } from '../../src/core/ledgerFiles';
+import { MAX_LINE_BYTES, scanLines, scanLinesBackward } from '../../src/core/store/ledgerFiles';
 
 describe('ledger line readers', () => {
   let dir: string;

@@ -9,8 +9,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { once } from 'node:events';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { Ledger, LedgerEntry, LedgerOptions } from '../../src/core/ledger';
-import { withDirLock } from '../../src/core/ledgerFiles';
+import { Ledger, LedgerEntry, LedgerOptions } from '../../src/core/store/ledger';
+import { withDirLock } from '../../src/core/store/ledgerFiles';
 import type { Logger } from '../../src/core/log';
 import { ledgerEntry } from '../support/ledgerFixtures';
 

@@ -3,14 +3,14 @@
  * Claude rule, error shapes, usage reading and the paused streams.
  */
 import { strict as assert } from 'node:assert';
-import { anthropicDialect, anthropicErrorBody, anthropicMessageStream, filterBetas, isClaudeModel } from '../../src/core/anthropic';
-import { ProxyError } from '../../src/core/errors';
+import { anthropicDialect, anthropicErrorBody, anthropicMessageStream, filterBetas, isClaudeModel } from '../../src/core/exchange/anthropic';
+import { ProxyError } from '../../src/core/http/errors';
 import { silentLogger } from '../../src/core/log';
-import type { RelayState } from '../../src/core/passthrough';
-import type { ModelEntry } from '../../src/core/registry';
-import { EventAligner, wholeEventsLength } from '../../src/core/relay';
-import { responsesDialect, responsesMessageStream } from '../../src/core/responses';
-import { SseParser } from '../../src/core/sse';
+import type { RelayState } from '../../src/core/exchange/passthrough';
+import type { ModelEntry } from '../../src/core/store/registry';
+import { EventAligner, wholeEventsLength } from '../../src/core/exchange/relay';
+import { responsesDialect, responsesMessageStream } from '../../src/core/exchange/responses';
+import { SseParser } from '../../src/core/poe/sse';
 
 const model = (id: string): ModelEntry => ({ id, modality: 'text', base: 0, per1kTokens: 0, aliases: [] });
 const fresh = (): RelayState => ({ text: '', completed: false });

@@ -3,9 +3,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as sinon from 'sinon';
-import { Ledger, type LedgerEntry } from '../../src/core/ledger';
-import { PointsReconciler } from '../../src/core/reconcile';
-import { PoeUsage, type FetchJson, type PointsEntry } from '../../src/core/usage';
+import { Ledger, type LedgerEntry } from '../../src/core/store/ledger';
+import { PointsReconciler } from '../../src/core/poe/reconcile';
+import { PoeUsage, type FetchJson, type PointsEntry } from '../../src/core/poe/usage';
 import { ledgerEntry } from '../support/ledgerFixtures';
 
 const T0 = 1_750_000_000_000;

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import * as path from 'node:path';
-import { estimatePoints, ModelRegistry, RegistryError } from '../../src/core/registry';
+import { estimatePoints, ModelRegistry, RegistryError } from '../../src/core/store/registry';
 
 const sample = `
 defaults:

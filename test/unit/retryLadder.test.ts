@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
-import { applyRungs, LadderMemory, RUNGS } from '../../src/core/retryLadder';
-import type { ChatRequest } from '../../src/core/openaiTypes';
+import { applyRungs, LadderMemory, RUNGS } from '../../src/core/poe/retryLadder';
+import type { ChatRequest } from '../../src/core/exchange/openaiTypes';
 
 const req: ChatRequest = {
   model: 'GPT-5',

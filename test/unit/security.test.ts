@@ -1,8 +1,8 @@
 import { strict as assert } from 'node:assert';
 import type { IncomingMessage } from 'node:http';
-import { ProxyError } from '../../src/core/errors';
+import { ProxyError } from '../../src/core/http/errors';
 import { forgetSecret, registerSecret } from '../../src/core/log';
-import { allowedHostValues, checkAccessKey, checkHost, checkJsonContentType, checkOrigin, generateAccessKey, keysMatch, presentedKey } from '../../src/core/security';
+import { allowedHostValues, checkAccessKey, checkHost, checkJsonContentType, checkOrigin, generateAccessKey, keysMatch, presentedKey } from '../../src/core/http/security';
 
 const req = (headers: Record<string, string>): IncomingMessage => ({ headers }) as unknown as IncomingMessage;
 const status = (fn: () => unknown): number | undefined => {

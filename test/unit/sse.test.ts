@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { SseParser } from '../../src/core/sse';
+import { SseParser } from '../../src/core/poe/sse';
 
 describe('SseParser', () => {
   it('parses events split at every byte boundary, with CRLF and comments', () => {

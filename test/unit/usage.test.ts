@@ -1,7 +1,7 @@
 import * as assert from 'node:assert/strict';
 import * as sinon from 'sinon';
 import type { Logger } from '../../src/core/log';
-import { FetchJson, PoeUsage, PointsEntry } from '../../src/core/usage';
+import { FetchJson, PoeUsage, PointsEntry } from '../../src/core/poe/usage';
 
 type Reply = { status: number; body: unknown };
 type Handler = (path: string, signal?: AbortSignal) => Reply | Promise<Reply>;

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
-import { ProxyError } from '../../src/core/errors';
-import { validateChatRequest } from '../../src/core/validate';
+import { ProxyError } from '../../src/core/http/errors';
+import { validateChatRequest } from '../../src/core/exchange/validate';
 
 function rejects(body: unknown, param: string | null, message: RegExp): void {
   assert.throws(

@@ -1,8 +1,8 @@
 import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { DEFAULT_CONFIG, makeConfig } from '../../src/core/config';
-import { ModelRegistry } from '../../src/core/registry';
+import { DEFAULT_CONFIG, makeConfig } from '../../src/core/store/config';
+import { ModelRegistry } from '../../src/core/store/registry';
 import { candidateDetail, describePrice, mergeCandidates, parseLiveModels, renderModelsYaml } from '../../src/vscode/modelsYaml';
 import { accessKeyRequired, changedKeys, diffValues, readSettings, SETTINGS, specDefault, userValue, type Inspected } from '../../src/vscode/settings';
 

@@ -3,12 +3,12 @@
  * (Poe's Usage API, else the models.yaml estimate) and the ledger entry written when it ends.
  */
 import { randomUUID } from 'node:crypto';
-import { ProxyError } from './errors';
-import type { LedgerEntry } from './ledger';
-import { capText, redact } from './log';
+import { ProxyError } from '../http/errors';
+import type { LedgerEntry } from '../store/ledger';
+import { capText, redact } from '../log';
 import type { Usage } from './openaiTypes';
-import { estimatePoints, type ModelEntry } from './registry';
-import type { PoeUsage } from './usage';
+import { estimatePoints, type ModelEntry } from '../store/registry';
+import type { PoeUsage } from '../poe/usage';
 
 /** Filled in as the exchange goes and written to the ledger at the end. */
 export interface Outcome {

@@ -3,7 +3,7 @@
  * that pauses the upstream while the client's socket buffer is full (no unbounded buffering).
  */
 import type { IncomingMessage } from 'node:http';
-import { MAX_SSE_EVENT_BYTES, SseEventTooLargeError } from './sse';
+import { MAX_SSE_EVENT_BYTES, SseEventTooLargeError } from '../poe/sse';
 
 export const SSE_HEADERS: Readonly<Record<string, string>> = Object.freeze({
   'content-type': 'text/event-stream; charset=utf-8',

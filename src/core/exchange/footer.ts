@@ -3,7 +3,7 @@
  * The footer is recognisable by FOOTER_MARK so it never piles up across turns.
  */
 import type { ChatMessage, ContentPart } from './openaiTypes';
-import type { Modality } from './registry';
+import type { Modality } from '../store/registry';
 
 export const FOOTER_MARK = '⟦poe-proxy⟧';
 const FOOTER_SEPARATOR = '\n\n---\n';

@@ -2,21 +2,21 @@
  * Headless entry: `npm start` / `node dist/cli.js`. Configured by environment variables and a `.env`
  * file in the working directory (see README "Headless mode").
  */
-import { DEFAULT_CONFIG } from './core/config';
-import { apiKeyFromEnv, bundledModelsFile, configFromEnv, dotEnvWarnings, ENV_VARS, EnvConfigError, KEY_BOUND_VARS, loadDotEnv } from './core/envConfig';
-import { consoleLogger, registerSecret } from './core/log';
-import { createProxyRuntime, loadRegistry } from './core/proxy';
-import type { ProxyConfig } from './core/config';
-import { listModels } from './cliModels';
-import { RegistryError } from './core/registry';
-import { PROXY_VERSION } from './core/version';
+import { apiKeyFromEnv, DEFAULT_CONFIG } from '../core/store/config';
+import { bundledModelsFile, configFromEnv, dotEnvWarnings, ENV_VARS, EnvConfigError, KEY_BOUND_VARS, loadDotEnv } from './env';
+import { consoleLogger, registerSecret } from '../core/log';
+import { createProxyRuntime, loadRegistry } from '../core/proxy';
+import type { ProxyConfig } from '../core/store/config';
+import { listModels } from './models';
+import { RegistryError } from '../core/store/registry';
+import { PROXY_VERSION } from '../core/version';
 
 function usage(): string {
   const rows = ENV_VARS.map((v) => `  ${v.name.padEnd(24)} ${v.description}`).join('\n');
   return `poe-proxy ${PROXY_VERSION} — a local OpenAI-compatible proxy for Poe\n\nUsage: poe-proxy            serve (configure with environment variables or a .env file)\n       poe-proxy models     list Poe's live models with prices; * marks those in the registry (models.yaml)\n\nEnvironment:\n${rows}\n\nA .env in the working directory never overrides the environment, and it may set ${KEY_BOUND_VARS.join(', ')}\nonly when the Poe key comes from that same file (a cloned repository's .env cannot redirect your key).\n`;
 }
 
-/** `poe-proxy models` (see src/cliModels.ts). */
+/** `poe-proxy models` (see src/cli/models.ts). */
 async function printModels(config: ProxyConfig, apiKey: string | undefined): Promise<number> {
   let registry;
   try {

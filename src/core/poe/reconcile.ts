@@ -5,9 +5,9 @@
  * ledger correction. An entry is never given to two requests: the claimed set is shared with the live
  * matcher in PoeUsage and seeded from the ledger's query ids after a restart.
  */
-import type { LedgerCorrection, LedgerEntry } from './ledger';
-import type { Logger } from './log';
-import { silentLogger } from './log';
+import type { LedgerCorrection, LedgerEntry } from '../store/ledger';
+import type { Logger } from '../log';
+import { silentLogger } from '../log';
 import { DEFAULT_MATCH_SLACK_MS, isNonApiUsage, type PointsEntry, type PoeUsage } from './usage';
 
 export interface ReconcilerOptions {

@@ -1,7 +1,7 @@
 /**
  * Validation of the chat request body: each problem is a 400 that names the field.
  */
-import { badRequest } from './errors';
+import { badRequest } from '../http/errors';
 import type { ChatRequest } from './openaiTypes';
 
 type Kind = 'string' | 'number' | 'boolean' | 'object' | 'array' | 'integer' | 'string|array' | 'string|object';

@@ -3,7 +3,7 @@
  * cumulative. The ladder remembers, per model, the rung that last worked so the next request does not
  * pay for the same failures again.
  */
-import { contentText, type ChatMessage, type ChatRequest } from './openaiTypes';
+import { contentText, type ChatMessage, type ChatRequest } from '../exchange/openaiTypes';
 
 export interface Rung {
   name: string;

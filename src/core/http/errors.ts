@@ -2,7 +2,7 @@
  * Errors in OpenAI's JSON shape: `{error:{message,type,param,code}}`.
  * Every error the proxy itself produces goes through `ProxyError` so the message always carries a hint.
  */
-import { redact } from './log';
+import { redact } from '../log';
 
 export type OpenAIErrorType =
   | 'invalid_request_error'

@@ -4,9 +4,9 @@
  * endpoint-specific retries (chat's 400 ladder) plug in through `retryNow`.
  */
 import type { IncomingMessage } from 'node:http';
-import type { ProxyConfig } from './config';
-import { extractUpstreamMessage, ProxyError, upstreamErrorType, upstreamHint } from './errors';
-import type { Logger } from './log';
+import type { ProxyConfig } from '../store/config';
+import { extractUpstreamMessage, ProxyError, upstreamErrorType, upstreamHint } from '../http/errors';
+import type { Logger } from '../log';
 import { parseRetryAfter, readBody, UpstreamConnectionError, type UpstreamClient } from './upstream';
 
 export interface RetryingSend {

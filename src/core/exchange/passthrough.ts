@@ -7,16 +7,16 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ledgerEntry, newOutcome, noteFailure, settlePoints } from './accounting';
 import { rateLimitHeaders, streamBrokeOff, type ChatServices } from './chat';
-import { badRequest, ProxyError } from './errors';
+import { badRequest, ProxyError } from '../http/errors';
 import { costCapError, countImageParts, IMAGE_TOKEN_ESTIMATE, noApiKeyError, pausedAnswer, resolveRequestedModel } from './guards';
-import type { LedgerEntry } from './ledger';
-import { redact, scrubSecrets } from './log';
-import type { ModelEntry } from './registry';
+import type { LedgerEntry } from '../store/ledger';
+import { redact, scrubSecrets } from '../log';
+import type { ModelEntry } from '../store/registry';
 import { EventAligner, KeepAlive, relayWrite, SSE_HEADERS } from './relay';
-import { SSE_PING, SseParser, type SseEvent } from './sse';
-import { encodingForModel } from './tokens';
-import { readBody } from './upstream';
-import { sendWithRetries } from './upstreamRetry';
+import { SSE_PING, SseParser, type SseEvent } from '../poe/sse';
+import { encodingForModel } from '../tokens';
+import { readBody } from '../poe/upstream';
+import { sendWithRetries } from '../poe/upstreamRetry';
 
 export type PassthroughServices = Omit<ChatServices, 'ladder'>;
 

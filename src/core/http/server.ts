@@ -4,27 +4,27 @@
  */
 import * as http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { anthropicDialect, anthropicErrorBody, anthropicModelList, countTokens } from './anthropic';
-import { ChatExchange, type ChatServices } from './chat';
-import { isLoopbackHost, type ProxyConfig } from './config';
+import { anthropicDialect, anthropicErrorBody, anthropicModelList, countTokens } from '../exchange/anthropic';
+import { ChatExchange, type ChatServices } from '../exchange/chat';
+import { isLoopbackHost, type ProxyConfig } from '../store/config';
 import { badRequest, ProxyError, retryHeaders } from './errors';
-import { SpendTracker, startOfLocalMonth } from './budget';
-import { clientName } from './clientName';
-import type { Ledger, LedgerCorrection, LedgerEntry } from './ledger';
-import { PointsReconciler } from './reconcile';
-import type { Logger } from './log';
-import { PassthroughExchange, type WireDialect } from './passthrough';
-import { rateLimitError, RateLimiter } from './rateLimit';
-import type { ModelRegistry } from './registry';
-import { responsesDialect } from './responses';
-import { LadderMemory } from './retryLadder';
+import { SpendTracker, startOfLocalMonth } from '../store/budget';
+import { clientName } from '../clientName';
+import type { Ledger, LedgerCorrection, LedgerEntry } from '../store/ledger';
+import { PointsReconciler } from '../poe/reconcile';
+import type { Logger } from '../log';
+import { PassthroughExchange, type WireDialect } from '../exchange/passthrough';
+import { rateLimitError, RateLimiter } from '../rateLimit';
+import type { ModelRegistry } from '../store/registry';
+import { responsesDialect } from '../exchange/responses';
+import { LadderMemory } from '../poe/retryLadder';
 import { allowedHostValues, checkAccessKey, checkHost, checkJsonContentType, checkOrigin } from './security';
-import type { TokenCounter } from './tokens';
-import { UpstreamClient } from './upstream';
-import { PoeUsage } from './usage';
-import { notifyAll } from './listeners';
-import { registerSecret, silentLogger } from './log';
-import { PROXY_NAME, PROXY_VERSION } from './version';
+import type { TokenCounter } from '../tokens';
+import { UpstreamClient } from '../poe/upstream';
+import { PoeUsage } from '../poe/usage';
+import { notifyAll } from '../listeners';
+import { registerSecret, silentLogger } from '../log';
+import { PROXY_NAME, PROXY_VERSION } from '../version';
 
 export interface ProxyServerOptions {
   config: ProxyConfig;

@@ -5,8 +5,8 @@
  */
 import * as http from 'node:http';
 import * as https from 'node:https';
-import { ProxyError } from './errors';
-import { registerSecret } from './log';
+import { ProxyError } from '../http/errors';
+import { registerSecret } from '../log';
 
 export interface UpstreamOptions {
   baseUrl: string;

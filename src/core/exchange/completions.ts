@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { ChatChunk, ChatCompletion, Usage } from './openaiTypes';
-import { SSE_DONE, sseData } from './sse';
+import { SSE_DONE, sseData } from '../poe/sse';
 
 export function completionId(): string {
   return `chatcmpl-${randomBytes(12).toString('hex')}`;

@@ -56,9 +56,9 @@ import {
   refusedReason,
   sanitize,
 } from './ledgerRecords';
-import type { Logger } from './log';
-import { describeError as describe, notifyAll } from './listeners';
-import { silentLogger } from './log';
+import type { Logger } from '../log';
+import { describeError as describe, notifyAll } from '../listeners';
+import { silentLogger } from '../log';
 
 export * from './ledgerRecords';
 export * from './ledgerIndex';

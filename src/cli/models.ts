@@ -3,10 +3,10 @@
  * registry when models.yaml knows it (marked `*`), as the seed's list_models.py printed it. Headless
  * parity with "Poe: Pick Models".
  */
-import type { ModelRegistry } from './core/registry';
-import { UpstreamClient } from './core/upstream';
-import { PROXY_NAME, PROXY_VERSION } from './core/version';
-import { describePrice, parseLiveModels } from './vscode/modelsYaml';
+import type { ModelRegistry } from '../core/store/registry';
+import { UpstreamClient } from '../core/poe/upstream';
+import { PROXY_NAME, PROXY_VERSION } from '../core/version';
+import { describePrice, parseLiveModels } from '../vscode/modelsYaml';
 
 export interface ListModelsOptions {
   baseUrl: string;

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { isMap, isSeq, parseDocument, type Document } from 'yaml';
-import { anthropicIdFor, compareVersions, parseClaudeName, type ClaudeFamily } from './registry';
+import { anthropicIdFor, compareVersions, parseClaudeName, type ClaudeFamily } from '../core/store/registry';
 
 export type ClientId = 'claude-code' | 'codex' | 'continue' | 'aider';
 export const CLIENT_IDS: readonly ClientId[] = ['claude-code', 'codex', 'continue', 'aider'];

@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { plausibleTokens } from './accounting';
-import type { ProxyError } from './errors';
+import type { ProxyError } from '../http/errors';
 import { worstOutputLimit } from './guards';
 import type { RelayState, WireDialect } from './passthrough';
 import { validateResponsesRequest } from './validate';

@@ -5,9 +5,9 @@
  */
 import { EventEmitter } from 'node:events';
 import { ChatExchange, type ChatServices, type ResponseSink } from './chat';
-import { ProxyError } from './errors';
+import { ProxyError } from '../http/errors';
 import type { ChatChunk, ChatRequest } from './openaiTypes';
-import { SseParser } from './sse';
+import { SseParser } from '../poe/sse';
 
 export interface InProcessOptions {
   /** Called for every chunk, in order, while the answer streams. */

@@ -5,23 +5,23 @@
 import type { IncomingMessage } from 'node:http';
 import { clipMessages, type ClipResult } from './clip';
 import { assistantCompletion, chunk, completionAsSse, usageChunk, ZERO_USAGE } from './completions';
-import type { ProxyConfig } from './config';
+import type { ProxyConfig } from '../store/config';
 import { ledgerEntry, newOutcome, noteFailure, plausibleTokens, settlePoints } from './accounting';
-import { ProxyError } from './errors';
+import { ProxyError } from '../http/errors';
 import { footerApplies, formatPoints, renderFooter, stripFooters, type FooterRequest } from './footer';
 import { costCapError, countImageParts, IMAGE_TOKEN_ESTIMATE, noApiKeyError, pausedAnswer, resolveRequestedModel, unknownModelError, worstOutputLimit } from './guards';
-import { budgetWarningText, type SpendTracker } from './budget';
-import type { LedgerEntry } from './ledger';
-import { redact, scrubSecrets, type Logger } from './log';
+import { budgetWarningText, type SpendTracker } from '../store/budget';
+import type { LedgerEntry } from '../store/ledger';
+import { redact, scrubSecrets, type Logger } from '../log';
 import { contentText, type ChatChunk, type ChatCompletion, type ChatMessage, type ChatRequest, type Usage } from './openaiTypes';
-import { estimatePoints, type ModelEntry, type ModelRegistry } from './registry';
+import { estimatePoints, type ModelEntry, type ModelRegistry } from '../store/registry';
 import { relayWrite, SSE_HEADERS } from './relay';
-import { applyRungs, LadderMemory, RUNGS } from './retryLadder';
-import { SSE_DONE, SSE_PING, SseParser, sseData } from './sse';
-import { encodingForModel, type TokenCounter } from './tokens';
-import { readBody, type UpstreamClient } from './upstream';
-import { sendWithRetries } from './upstreamRetry';
-import type { PoeUsage } from './usage';
+import { applyRungs, LadderMemory, RUNGS } from '../poe/retryLadder';
+import { SSE_DONE, SSE_PING, SseParser, sseData } from '../poe/sse';
+import { encodingForModel, type TokenCounter } from '../tokens';
+import { readBody, type UpstreamClient } from '../poe/upstream';
+import { sendWithRetries } from '../poe/upstreamRetry';
+import type { PoeUsage } from '../poe/usage';
 import { validateChatRequest } from './validate';
 
 export interface ChatServices {

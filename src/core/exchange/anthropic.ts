@@ -10,12 +10,12 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { plausibleTokens } from './accounting';
-import { badRequest, ProxyError } from './errors';
+import { badRequest, ProxyError } from '../http/errors';
 import { resolveRequestedModel, worstOutputLimit } from './guards';
-import type { Logger } from './log';
+import type { Logger } from '../log';
 import type { RelayState, WireDialect } from './passthrough';
-import type { ModelEntry, ModelRegistry } from './registry';
-import { encodingForModel, type TokenCounter } from './tokens';
+import type { ModelEntry, ModelRegistry } from '../store/registry';
+import { encodingForModel, type TokenCounter } from '../tokens';
 import { validateMessagesRequest } from './validate';
 
 export const ANTHROPIC_PATH = '/v1/messages';

@@ -2,13 +2,13 @@
  * The guards every generation endpoint applies before calling Poe: the balance pause and the hard
  * per-message cap. Each endpoint renders the outcome in its own wire format.
  */
-import { budgetPausedText, type SpendTracker } from './budget';
-import type { ProxyConfig } from './config';
-import { ProxyError } from './errors';
-import { capText } from './log';
+import { budgetPausedText, type SpendTracker } from '../store/budget';
+import type { ProxyConfig } from '../store/config';
+import { ProxyError } from '../http/errors';
+import { capText } from '../log';
 import { formatPoints } from './footer';
-import { anthropicIdFor, estimatePoints, type ModelEntry, type ModelRegistry } from './registry';
-import type { PoeUsage } from './usage';
+import { anthropicIdFor, estimatePoints, type ModelEntry, type ModelRegistry } from '../store/registry';
+import type { PoeUsage } from '../poe/usage';
 
 export function unknownModelError(requested: string, registry: ModelRegistry): ProxyError {
   const claude = registry.models.filter((m) => m.modality === 'text' && /^claude/i.test(m.id)).map((m) => anthropicIdFor(m.id) ?? m.id);

@@ -162,3 +162,9 @@ export function normaliseBaseUrl(raw: string): string {
   }
   return url;
 }
+
+/** The Poe key from the environment (POE_API_KEY, else the seed's POE_TOKEN): the CLI's key, and VS Code's fallback. */
+export function apiKeyFromEnv(env: NodeJS.ProcessEnv): string | undefined {
+  const k = (env.POE_API_KEY ?? env.POE_TOKEN ?? '').trim();
+  return k || undefined;
+}

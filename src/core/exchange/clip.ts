@@ -21,7 +21,7 @@
  * The input array and its messages are never mutated; changed messages are shallow copies.
  */
 import type { ChatMessage, ContentPart } from './openaiTypes';
-import { estimateTokens, utf8Length, type EncodingName, type TokenCounter } from './tokens';
+import { estimateTokens, utf8Length, type EncodingName, type TokenCounter } from '../tokens';
 
 export const MESSAGE_OVERHEAD_TOKENS = 4;
 export const NAME_TOKENS = 1;

@@ -5,10 +5,10 @@
  * Nothing here throws to callers or keeps the process alive: failures are logged and reported as
  * `undefined`, every timer is unref()ed, and `dispose()` cancels timers, in-flight fetches and waiters.
  */
-import { upstreamHint } from './errors';
-import type { Logger } from './log';
-import { describeError as describe, notifyAll } from './listeners';
-import { silentLogger } from './log';
+import { upstreamHint } from '../http/errors';
+import type { Logger } from '../log';
+import { describeError as describe, notifyAll } from '../listeners';
+import { silentLogger } from '../log';
 
 /** GET `path` (e.g. `/usage/current_balance`) on Poe's API root with the key; resolves with the parsed JSON body. */
 export type FetchJson = (path: string, signal?: AbortSignal) => Promise<{ status: number; body: unknown }>;

@@ -3,7 +3,7 @@
  */
 import { promises as fs } from 'node:fs';
 import { isMap, isSeq, LineCounter, parseDocument, type Node as YamlNode, type YAMLMap } from 'yaml';
-import { capText } from './log';
+import { capText } from '../log';
 
 export const MODALITIES = ['text', 'image', 'video', 'audio'] as const;
 export type Modality = (typeof MODALITIES)[number];

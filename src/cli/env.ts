@@ -3,7 +3,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { makeConfig, normaliseBaseUrl, type ProxyConfig } from './config';
+import { apiKeyFromEnv, makeConfig, normaliseBaseUrl, type ProxyConfig } from '../core/store/config';
 
 export class EnvConfigError extends Error {}
 
@@ -60,10 +60,6 @@ function list(env: NodeJS.ProcessEnv, name: string): string[] | undefined {
   return raw.split(',').map((s) => s.trim()).filter(Boolean);
 }
 
-export function apiKeyFromEnv(env: NodeJS.ProcessEnv): string | undefined {
-  const k = (env.POE_API_KEY ?? env.POE_TOKEN ?? '').trim();
-  return k || undefined;
-}
 
 export function configFromEnv(env: NodeJS.ProcessEnv): ProxyConfig {
   let base: string | undefined;
