@@ -393,14 +393,20 @@ function rowFor(e: LedgerEntry): HTMLTableRowElement {
   const timeCell = h('th');
   timeCell.scope = 'row';
   // Both formats; the container width decides which one shows (history.css).
-  const time = h('time', {}, h('span', { className: 'time-long', text: formatTime(e.time) }), h('span', { className: 'time-short', text: formatShortTime(e.time) }));
+  const time = h(
+    'time',
+    {},
+    h('span', { className: 'time-long', text: formatTime(e.time) }),
+    h('span', { className: 'time-short', text: formatShortTime(e.time) }),
+  );
   time.dateTime = e.time;
   time.title = formatTime(e.time);
   timeCell.appendChild(time);
   const kind = pointsKind(e);
   const kindCell = h('td', {}, h('span', { className: kind === 'est.' ? 'tag tag-est' : kind ? 'tag tag-actual' : '', text: kind || '—' }));
   if (kind === 'est.') kindCell.title = 'Estimated: Poe has not listed this request yet; the proxy books the actual points when it does';
-  else if (e.replacedEstimate !== undefined) kindCell.title = `Actual points from Poe, booked later; they replaced the estimate of ${formatNumber(e.replacedEstimate)}`;
+  else if (e.replacedEstimate !== undefined)
+    kindCell.title = `Actual points from Poe, booked later; they replaced the estimate of ${formatNumber(e.replacedEstimate)}`;
   const status = h('span', { className: `status status-${e.status}`, text: statusLabel(e.status) });
   const details = entryDetails(e);
   const statusCell = h('td', {}, status);
@@ -478,7 +484,13 @@ function emptyRow(): HTMLTableRowElement {
       return b;
     };
     td.append(
-      h('span', { className: 'next-steps' }, step('Configure a Client…', 'configureClient', false), step('Copy Base URL', 'copyBaseUrl'), step('Open Walkthrough', 'walkthrough')),
+      h(
+        'span',
+        { className: 'next-steps' },
+        step('Configure a Client…', 'configureClient', false),
+        step('Copy Base URL', 'copyBaseUrl'),
+        step('Open Walkthrough', 'walkthrough'),
+      ),
     );
   }
   td.colSpan = table.tHead?.rows[0]?.cells.length ?? 9;
@@ -520,7 +532,11 @@ function insertRow(e: LedgerEntry, index: number): void {
 function renderRowsInfo(): void {
   const total = summary.totals.requests;
   rowsInfo.textContent =
-    total === 0 ? '' : loaded.length >= total ? `${formatNumber(total)} request${total === 1 ? '' : 's'}` : `Showing the latest ${formatNumber(loaded.length)} of ${formatNumber(total)} requests`;
+    total === 0
+      ? ''
+      : loaded.length >= total
+        ? `${formatNumber(total)} request${total === 1 ? '' : 's'}`
+        : `Showing the latest ${formatNumber(loaded.length)} of ${formatNumber(total)} requests`;
 }
 
 function renderMore(): void {
@@ -556,7 +572,13 @@ function renderTotals(): void {
     tableEl.id = id;
     tableEl.appendChild(h('caption', { text: caption }));
     const head = h('tr');
-    for (const [label, num] of [[first, false], ['Requests', true], ['Points', true], ['Tokens in', true], ['Tokens out', true]] as const) {
+    for (const [label, num] of [
+      [first, false],
+      ['Requests', true],
+      ['Points', true],
+      ['Tokens in', true],
+      ['Tokens out', true],
+    ] as const) {
       const th = h('th', { className: num ? 'num' : '', text: label });
       th.scope = 'col';
       head.appendChild(th);
@@ -567,7 +589,15 @@ function renderTotals(): void {
       const th = h('th', { text: r.name });
       th.scope = 'row';
       body.appendChild(
-        h('tr', {}, th, numCell('td', formatNumber(r.requests)), numCell('td', formatNumber(r.points)), numCell('td', formatNumber(r.tokensIn)), numCell('td', formatNumber(r.tokensOut))),
+        h(
+          'tr',
+          {},
+          th,
+          numCell('td', formatNumber(r.requests)),
+          numCell('td', formatNumber(r.points)),
+          numCell('td', formatNumber(r.tokensIn)),
+          numCell('td', formatNumber(r.tokensOut)),
+        ),
       );
     }
     if (rows.length === 0) {

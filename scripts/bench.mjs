@@ -50,7 +50,14 @@ const STREAM = quick
 const started = Date.now();
 const result = {
   startedAt: new Date(started).toISOString(),
-  machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, loadavg: os.loadavg(), totalMemMB: Math.round(os.totalmem() / 1048576), node: process.version, platform: `${os.platform()} ${os.release()}` },
+  machine: {
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model,
+    loadavg: os.loadavg(),
+    totalMemMB: Math.round(os.totalmem() / 1048576),
+    node: process.version,
+    platform: `${os.platform()} ${os.release()}`,
+  },
   options: { runs, quick, withHost, hostRuns, latency: LAT, streaming: STREAM },
 };
 
@@ -104,17 +111,33 @@ result.machine.loadavgAfter = os.loadavg();
 
 // ── medians and targets ──
 const PATHS = ['direct', 'floor', 'proxyNoPoints', 'proxy'];
-const LABEL = { direct: 'direct to the fake upstream', floor: 'minimal node:http pass-through', proxyNoPoints: 'proxy, POINTS_WAIT_MS=0', proxy: 'proxy, default settings' };
+const LABEL = {
+  direct: 'direct to the fake upstream',
+  floor: 'minimal node:http pass-through',
+  proxyNoPoints: 'proxy, POINTS_WAIT_MS=0',
+  proxy: 'proxy, default settings',
+};
 const lat = {};
 for (const c of ['c1', 'c64']) {
   lat[c] = {};
   for (const p of PATHS) {
     const m = (f) => medianOf(result.latencyRuns, `${p}.${c}.${f}`);
-    lat[c][p] = { p50: m('p50'), p99: m('p99'), rps: m('rps'), cpuUs: m('relayCpuUsPerReq'), errors: result.latencyRuns.reduce((s, x) => s + x[p][c].errors, 0) };
+    lat[c][p] = {
+      p50: m('p50'),
+      p99: m('p99'),
+      rps: m('rps'),
+      cpuUs: m('relayCpuUsPerReq'),
+      errors: result.latencyRuns.reduce((s, x) => s + x[p][c].errors, 0),
+    };
   }
   for (const p of PATHS) {
     const d = lat[c].direct;
-    Object.assign(lat[c][p], { addedP50: lat[c][p].p50 - d.p50, addedP99: lat[c][p].p99 - d.p99, ratioP50: ratio(lat[c][p].p50, d.p50), ratioP99: ratio(lat[c][p].p99, d.p99) });
+    Object.assign(lat[c][p], {
+      addedP50: lat[c][p].p50 - d.p50,
+      addedP99: lat[c][p].p99 - d.p99,
+      ratioP50: ratio(lat[c][p].p50, d.p50),
+      ratioP99: ratio(lat[c][p].p99, d.p99),
+    });
   }
 }
 const st = {};
@@ -143,14 +166,50 @@ const clip = {
 const host = result.extension.host;
 const MB = 1048576;
 const targets = [
-  { name: 'added p50 latency at concurrency 64 (proxy, default settings)', target: '< 0.3 ms', value: lat.c64.proxy.addedP50, unit: 'ms', ok: lat.c64.proxy.addedP50 < 0.3 },
-  { name: 'added p99 latency at concurrency 64 (proxy, default settings)', target: '< 2 ms', value: lat.c64.proxy.addedP99, unit: 'ms', ok: lat.c64.proxy.addedP99 < 2 },
-  { name: 'added p50 latency at concurrency 64 (proxy, POINTS_WAIT_MS=0)', target: '< 0.3 ms', value: lat.c64.proxyNoPoints.addedP50, unit: 'ms', ok: lat.c64.proxyNoPoints.addedP50 < 0.3 },
-  { name: 'added p99 latency at concurrency 64 (proxy, POINTS_WAIT_MS=0)', target: '< 2 ms', value: lat.c64.proxyNoPoints.addedP99, unit: 'ms', ok: lat.c64.proxyNoPoints.addedP99 < 2 },
+  {
+    name: 'added p50 latency at concurrency 64 (proxy, default settings)',
+    target: '< 0.3 ms',
+    value: lat.c64.proxy.addedP50,
+    unit: 'ms',
+    ok: lat.c64.proxy.addedP50 < 0.3,
+  },
+  {
+    name: 'added p99 latency at concurrency 64 (proxy, default settings)',
+    target: '< 2 ms',
+    value: lat.c64.proxy.addedP99,
+    unit: 'ms',
+    ok: lat.c64.proxy.addedP99 < 2,
+  },
+  {
+    name: 'added p50 latency at concurrency 64 (proxy, POINTS_WAIT_MS=0)',
+    target: '< 0.3 ms',
+    value: lat.c64.proxyNoPoints.addedP50,
+    unit: 'ms',
+    ok: lat.c64.proxyNoPoints.addedP50 < 0.3,
+  },
+  {
+    name: 'added p99 latency at concurrency 64 (proxy, POINTS_WAIT_MS=0)',
+    target: '< 2 ms',
+    value: lat.c64.proxyNoPoints.addedP99,
+    unit: 'ms',
+    ok: lat.c64.proxyNoPoints.addedP99 < 2,
+  },
   { name: 'streaming throughput, 100 streams, vs direct', target: '≥ 0.9×', value: st.proxy.throughputRatio, unit: '×', ok: st.proxy.throughputRatio >= 0.9 },
   { name: 'next-turn clip of a 200k-token conversation', target: '< 5 ms', value: clip.nextTurnMs, unit: 'ms', ok: clip.nextTurnMs < 5 },
-  { name: 'activation (activate entry → return, real host)', target: '< 20 ms', value: host?.activationMs, unit: 'ms', ok: host && Number.isFinite(host.activationMs) ? host.activationMs < 20 : undefined },
-  { name: `time accounting adds to a tool-call turn (points_history lag ${result.accounting.lagMs / 1000} s)`, target: '0 ms', value: result.accounting.toolCallAddedMs, unit: 'ms', ok: result.accounting.toolCallAddedMs < 5 },
+  {
+    name: 'activation (activate entry → return, real host)',
+    target: '< 20 ms',
+    value: host?.activationMs,
+    unit: 'ms',
+    ok: host && Number.isFinite(host.activationMs) ? host.activationMs < 20 : undefined,
+  },
+  {
+    name: `time accounting adds to a tool-call turn (points_history lag ${result.accounting.lagMs / 1000} s)`,
+    target: '0 ms',
+    value: result.accounting.toolCallAddedMs,
+    unit: 'ms',
+    ok: result.accounting.toolCallAddedMs < 5,
+  },
   {
     name: `time accounting adds to a streamed text turn (points_history lag ${result.accounting.lagMs / 1000} s)`,
     target: `≤ footer budget (${result.accounting.footerBudgetMs} ms, +25 ms for timer slack)`,
@@ -173,9 +232,27 @@ if (lg) {
   targets.push(
     { name: `history view opens, ${n} entries (index cached: a window reload)`, target: '< 1 s', value: lg.warm.openMs, unit: 'ms', ok: lg.warm.openMs < 1000 },
     { name: `history view opens, ${n} entries, first time ever (index built)`, target: '< 1 s', value: lg.cold.openMs, unit: 'ms', ok: lg.cold.openMs < 1000 },
-    { name: `history filter (busy model; last month; a week half a year ago), slowest, ${n} entries`, target: '< 200 ms', value: filters, unit: 'ms', ok: filters < 200 },
-    { name: `history filter, a model in 1 of 2,000 entries over the whole year, ${n} entries`, target: '< 200 ms', value: lg.warm.filterRareModelMs, unit: 'ms', ok: lg.warm.filterRareModelMs < 200 },
-    { name: `history memory (heap after open, filters and paging), ${n} entries`, target: '< 50 MB', value: lg.warm.heapPeakishMB, unit: 'MB', ok: lg.warm.heapPeakishMB < 50 },
+    {
+      name: `history filter (busy model; last month; a week half a year ago), slowest, ${n} entries`,
+      target: '< 200 ms',
+      value: filters,
+      unit: 'ms',
+      ok: filters < 200,
+    },
+    {
+      name: `history filter, a model in 1 of 2,000 entries over the whole year, ${n} entries`,
+      target: '< 200 ms',
+      value: lg.warm.filterRareModelMs,
+      unit: 'ms',
+      ok: lg.warm.filterRareModelMs < 200,
+    },
+    {
+      name: `history memory (heap after open, filters and paging), ${n} entries`,
+      target: '< 50 MB',
+      value: lg.warm.heapPeakishMB,
+      unit: 'MB',
+      ok: lg.warm.heapPeakishMB < 50,
+    },
   );
 }
 result.summary = { latency: lat, streaming: st, clipping: clip, targets };
@@ -194,7 +271,8 @@ L.push('### Targets');
 L.push('');
 L.push('| Target | Goal | Measured | Met |');
 L.push('|---|---|---|---|');
-for (const t of targets) L.push(`| ${t.name} | ${t.target} | ${t.unit === '×' ? `${fmt(t.value)}×` : `${fmt(t.value, t.unit === 'MB' ? 3 : 2)} ${t.unit}`} | ${pass(t.ok)} |`);
+for (const t of targets)
+  L.push(`| ${t.name} | ${t.target} | ${t.unit === '×' ? `${fmt(t.value)}×` : `${fmt(t.value, t.unit === 'MB' ? 3 : 2)} ${t.unit}`} | ${pass(t.ok)} |`);
 L.push('');
 for (const [c, title] of [
   ['c1', 'concurrency 1'],
@@ -215,7 +293,9 @@ for (const [c, title] of [
 }
 L.push(`### 2. Streaming (${STREAM.chunks}-chunk streams)`);
 L.push('');
-L.push(`| Path | TTFB, 1 stream | total, 1 stream | chunks/s, ${STREAM.concurrentStreams} streams | vs direct | chunks/s incl. stream end | relay CPU / chunk | per-chunk delay p50 / p99 / max |`);
+L.push(
+  `| Path | TTFB, 1 stream | total, 1 stream | chunks/s, ${STREAM.concurrentStreams} streams | vs direct | chunks/s incl. stream end | relay CPU / chunk | per-chunk delay p50 / p99 / max |`,
+);
 L.push('|---|---|---|---|---|---|---|---|');
 for (const p of PATHS) {
   const x = st[p];
@@ -237,7 +317,9 @@ L.push('|---|---|');
 L.push(`| First time, cold (worker starts, loads o200k, counts everything) | ${fmt(clip.firstColdMs, 0)} ms |`);
 L.push(`| First time, warm worker, empty cache | ${fmt(clip.firstWarmWorkerMs, 0)} ms |`);
 L.push(`| Next turn: one new user message, the rest cached (fresh JSON strings) | ${fmt(clip.nextTurnMs)} ms (max ${fmt(clip.nextTurnMaxMs)} ms) |`);
-L.push(`| Result | dropped ${cl.runs[0].first.dropped}, truncated ${cl.runs[0].first.truncated}, ~${cl.runs[0].first.tokensAfterClip.toLocaleString('en-US')} tokens kept |`);
+L.push(
+  `| Result | dropped ${cl.runs[0].first.dropped}, truncated ${cl.runs[0].first.truncated}, ~${cl.runs[0].first.tokensAfterClip.toLocaleString('en-US')} tokens kept |`,
+);
 L.push('');
 if (result.tokenizers) {
   L.push(tokenizerMarkdown(result.tokenizers).replace(/^### /gm, '#### '));
@@ -248,13 +330,20 @@ L.push('### 4. Extension');
 L.push('');
 L.push('| | |');
 L.push('|---|---|');
-L.push(`| dist/extension.js (production, minified) | ${(ex.bundle.extensionBytes / 1024).toFixed(0)} KiB; tokenizer code or ranks inside: ${ex.bundle.tokenizerInExtension ? 'yes ❌' : 'no'} |`);
+L.push(
+  `| dist/extension.js (production, minified) | ${(ex.bundle.extensionBytes / 1024).toFixed(0)} KiB; tokenizer code or ranks inside: ${ex.bundle.tokenizerInExtension ? 'yes ❌' : 'no'} |`,
+);
 L.push(`| dist/tokenWorker.js (loaded lazily, in a worker thread) | ${(ex.bundle.tokenWorkerBytes / 1024).toFixed(0)} KiB |`);
-if (ex.bundle.distExtensionBytes) L.push(`| dist/extension.js as the last build in the working tree left it | ${(ex.bundle.distExtensionBytes / 1024).toFixed(0)} KiB |`);
+if (ex.bundle.distExtensionBytes)
+  L.push(`| dist/extension.js as the last build in the working tree left it | ${(ex.bundle.distExtensionBytes / 1024).toFixed(0)} KiB |`);
 L.push(`| dist/cli.js | ${(ex.bundle.cliBytes / 1024).toFixed(0)} KiB |`);
 if (host) {
-  L.push(`| Activation, real host (activate entry → return), median of ${host.runs} | ${fmt(host.activationMs, 1)} ms${host.samples.length ? ` (module load + activate: ${fmt(median(host.samples.map((s) => s.loadAndActivateMs)), 1)} ms)` : ''} |`);
-  L.push(`| Tokenizer cold start in the host (worker spawn → first count) | ${fmt(host.tokenizerInHostMs, 0)} ms; longest event-loop gap meanwhile ${fmt(host.tokenizerInHostMaxGapMs, 1)} ms |`);
+  L.push(
+    `| Activation, real host (activate entry → return), median of ${host.runs} | ${fmt(host.activationMs, 1)} ms${host.samples.length ? ` (module load + activate: ${fmt(median(host.samples.map((s) => s.loadAndActivateMs)), 1)} ms)` : ''} |`,
+  );
+  L.push(
+    `| Tokenizer cold start in the host (worker spawn → first count) | ${fmt(host.tokenizerInHostMs, 0)} ms; longest event-loop gap meanwhile ${fmt(host.tokenizerInHostMaxGapMs, 1)} ms |`,
+  );
   if (host.errors.length) L.push(`| Host errors | ${host.errors.join('; ')} |`);
 } else {
   L.push('| Activation, real host | not measured (--no-host) |');
@@ -262,7 +351,9 @@ if (host) {
 L.push(`| Tokenizer cold start in plain Node (worker spawn → first count), median of 3 | ${fmt(ex.tokenizerLoad.workerColdStartMs, 0)} ms |`);
 L.push('');
 const mem = result.memory;
-L.push(`### 5. Memory (proxy, default settings, ${mem.requests.toLocaleString('en-US')} requests: 3 in 4 non-streaming, 1 in 4 a 50-chunk stream, concurrency 64)`);
+L.push(
+  `### 5. Memory (proxy, default settings, ${mem.requests.toLocaleString('en-US')} requests: 3 in 4 non-streaming, 1 in 4 a 50-chunk stream, concurrency 64)`,
+);
 L.push('');
 L.push('| RSS before | RSS after | after 3 s idle | growth | errors |');
 L.push('|---|---|---|---|---|');
@@ -279,19 +370,31 @@ L.push('');
 if (lg) {
   const w = lg.warm;
   const c = lg.cold;
-  L.push(`### 7. Cost ledger at a year of use (${lg.layout.entries.toLocaleString('en-US')} entries, ${(lg.layout.rawBytes / MB).toFixed(0)} MB of JSON: 11 gzipped months + the current month; generated in ${fmt(lg.generateMs / 1000, 1)} s; measured in a fresh Node process each)`);
+  L.push(
+    `### 7. Cost ledger at a year of use (${lg.layout.entries.toLocaleString('en-US')} entries, ${(lg.layout.rawBytes / MB).toFixed(0)} MB of JSON: 11 gzipped months + the current month; generated in ${fmt(lg.generateMs / 1000, 1)} s; measured in a fresh Node process each)`,
+  );
   L.push('');
   L.push('| | |');
   L.push('|---|---|');
-  L.push(`| Proxy start: \`new Ledger\` (reads nothing) / first entry written on the year-old directory | ${fmt(w.constructMs, 2)} ms / ${fmt(w.firstAppendMs, 1)} ms |`);
-  L.push(`| History view opens, first time ever (builds the index, ${(c.indexBytes / 1024).toFixed(0)} KiB cached in .ledger-index) | ${fmt(c.openMs, 0)} ms |`);
+  L.push(
+    `| Proxy start: \`new Ledger\` (reads nothing) / first entry written on the year-old directory | ${fmt(w.constructMs, 2)} ms / ${fmt(w.firstAppendMs, 1)} ms |`,
+  );
+  L.push(
+    `| History view opens, first time ever (builds the index, ${(c.indexBytes / 1024).toFixed(0)} KiB cached in .ledger-index) | ${fmt(c.openMs, 0)} ms |`,
+  );
   L.push(`| History view opens, index cached (new process: a window reload) | ${fmt(w.openMs, 0)} ms |`);
-  L.push(`| Filter: busy model (1 in 11) / last 30 days / a week half a year ago | ${fmt(w.filterBusyModelMs, 0)} / ${fmt(w.filterLastMonthMs, 0)} / ${fmt(w.filterOldRangeMs, 0)} ms |`);
+  L.push(
+    `| Filter: busy model (1 in 11) / last 30 days / a week half a year ago | ${fmt(w.filterBusyModelMs, 0)} / ${fmt(w.filterLastMonthMs, 0)} / ${fmt(w.filterOldRangeMs, 0)} ms |`,
+  );
   L.push(`| Filter: a model in 1 of 2,000 entries, all year (${w.rareRows} rows found) | ${fmt(w.filterRareModelMs, 0)} ms |`);
   L.push(`| Totals only (model + half a year, from the index) | ${fmt(w.totalsOnlyMs, 1)} ms |`);
   L.push(`| "Load older requests" (next 2,000 rows) | ${fmt(w.loadOlderMs, 0)} ms |`);
-  L.push(`| Heap after open / after filters and paging / at the end (GC'd, above the process's start) | ${fmt(w.heapAfterOpenMB, 1)} / ${fmt(w.heapPeakishMB, 1)} / ${fmt(w.heapEndMB, 1)} MB |`);
-  L.push(`| CSV export of everything, streamed (${w.exportRows.toLocaleString('en-US')} rows, ${(w.exportBytes / MB).toFixed(0)} MB) | ${fmt(w.exportMs / 1000, 1)} s, RSS growth ≤ ${fmt(w.exportRssMB, 0)} MB |`);
+  L.push(
+    `| Heap after open / after filters and paging / at the end (GC'd, above the process's start) | ${fmt(w.heapAfterOpenMB, 1)} / ${fmt(w.heapPeakishMB, 1)} / ${fmt(w.heapEndMB, 1)} MB |`,
+  );
+  L.push(
+    `| CSV export of everything, streamed (${w.exportRows.toLocaleString('en-US')} rows, ${(w.exportBytes / MB).toFixed(0)} MB) | ${fmt(w.exportMs / 1000, 1)} s, RSS growth ≤ ${fmt(w.exportRssMB, 0)} MB |`,
+  );
   L.push('');
 }
 const he = result.hugeEvent;

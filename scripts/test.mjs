@@ -1,6 +1,6 @@
 // Runs the test suites and prints one closing line `N passed, N failed` (CI reads it).
-// Usage: node scripts/test.mjs [unit|integration|host|e2e|clients|all]   (default: all)
-import { execFileSync } from 'node:child_process';
+// Usage: node scripts/test.mjs [lint|unit|integration|host|e2e|clients|all]   (default: all)
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { createRequire } from 'node:module';
@@ -49,9 +49,20 @@ try {
   process.exit(1);
 }
 
-const suites = which === 'all' ? ['unit', 'integration', 'host', 'e2e', 'clients'] : [which];
+const suites = which === 'all' ? ['lint', 'unit', 'integration', 'host', 'e2e', 'clients'] : [which];
 for (const suite of suites) {
-  if (suite === 'unit' || suite === 'integration') {
+  if (suite === 'lint') {
+    // ESLint and Prettier: each is one check that passes or fails, reported like a test.
+    console.log('\n== lint (eslint, prettier --check)');
+    for (const [name, bin, args] of [
+      ['eslint', path.join(root, 'node_modules', 'eslint', 'bin', 'eslint.js'), ['.', '--max-warnings', '0']],
+      ['prettier', path.join(root, 'node_modules', 'prettier', 'bin', 'prettier.cjs'), ['--check', '.']],
+    ]) {
+      const ok = spawnSync(process.execPath, [bin, ...args], { cwd: root, stdio: 'inherit' }).status === 0;
+      console.log(`${ok ? '✔' : '✘'} ${name}${ok ? '' : ' (npm run lint / npm run format to fix)'}`);
+      add(ok ? { passed: 1, failed: 0 } : { passed: 0, failed: 1 });
+    }
+  } else if (suite === 'unit' || suite === 'integration') {
     const files = findTests(path.join(root, 'out', 'test', suite));
     console.log(`\n== ${suite}: ${files.length} files`);
     add(await runMocha(files, suite === 'unit' ? 10_000 : 30_000));

@@ -17,7 +17,12 @@ const TOOL_BODY = JSON.stringify({
   tools: [{ type: 'function', function: { name: 'read_file', parameters: { type: 'object', properties: { path: { type: 'string' } } } } }],
   bench: { tool: true },
 });
-const TEXT_BODY = JSON.stringify({ model: 'GPT-4.1', messages: [{ role: 'user', content: 'hello there' }], stream: true, stream_options: { include_usage: true } });
+const TEXT_BODY = JSON.stringify({
+  model: 'GPT-4.1',
+  messages: [{ role: 'user', content: 'hello there' }],
+  stream: true,
+  stream_options: { include_usage: true },
+});
 
 export async function accountingRun(build, resultsDir, { turns = 10 } = {}) {
   const { FakePoe } = createRequire(import.meta.url)(build.support);
@@ -36,7 +41,15 @@ export async function accountingRun(build, resultsDir, { turns = 10 } = {}) {
       await post(withAccounting.url, agent, body); // warm-up
       await post(without.url, agent, body);
       for (let i = 0; i < turns; i++) {
-        for (const [which, p] of i % 2 ? [['off', without], ['on', withAccounting]] : [['on', withAccounting], ['off', without]]) {
+        for (const [which, p] of i % 2
+          ? [
+              ['off', without],
+              ['on', withAccounting],
+            ]
+          : [
+              ['on', withAccounting],
+              ['off', without],
+            ]) {
           const r = await post(p.url, agent, body);
           if (r.status !== 200) throw new Error(`accounting bench: ${kind} turn answered ${r.status}`);
           times[kind][which].push(r.totalMs);

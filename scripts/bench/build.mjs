@@ -37,11 +37,18 @@ export { exportHistoryCsv, loadHistory, loadOlder } from './src/vscode/historyDa
 export async function buildForBench() {
   const started = Date.now();
   await Promise.all([
-    esbuild.build({ ...common, entryPoints: { extension: 'src/vscode/extension.ts' }, outdir: BUILD_DIR, external: ['vscode'], metafile: true }).then((r) => (meta.extension = r.metafile)),
+    esbuild
+      .build({ ...common, entryPoints: { extension: 'src/vscode/extension.ts' }, outdir: BUILD_DIR, external: ['vscode'], metafile: true })
+      .then((r) => (meta.extension = r.metafile)),
     esbuild.build({ ...common, entryPoints: { cli: 'src/cli/main.ts' }, outdir: BUILD_DIR, banner: { js: '#!/usr/bin/env node' } }),
     esbuild.build({ ...common, entryPoints: { tokenWorker: 'src/core/tokens/worker.ts' }, outdir: BUILD_DIR }),
     // Not minified: the fake and the clipper are only driven by the bench, stack traces stay readable.
-    esbuild.build({ ...common, minify: false, stdin: { contents: SUPPORT_ENTRY, resolveDir: ROOT, loader: 'ts', sourcefile: 'bench-support.ts' }, outfile: path.join(BUILD_DIR, 'benchSupport.js') }),
+    esbuild.build({
+      ...common,
+      minify: false,
+      stdin: { contents: SUPPORT_ENTRY, resolveDir: ROOT, loader: 'ts', sourcefile: 'bench-support.ts' },
+      outfile: path.join(BUILD_DIR, 'benchSupport.js'),
+    }),
   ]);
   const size = (f) => statSync(path.join(BUILD_DIR, f)).size;
   return {

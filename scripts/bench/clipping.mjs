@@ -57,7 +57,13 @@ export async function clippingRuns(supportPath, { runs, nextTurns = 5, log = () 
       nextTurnMs: median(next),
       nextTurnMaxMs: Math.max(...next),
       estimatedTexts: stats.estimatedTexts,
-      first: { tokensAfterClip: counted, dropped: first.droppedMessages, truncated: first.truncatedMessages, kept: first.messages.length, clipped: first.clipped },
+      first: {
+        tokensAfterClip: counted,
+        dropped: first.droppedMessages,
+        truncated: first.truncatedMessages,
+        kept: first.messages.length,
+        clipped: first.clipped,
+      },
       next: { dropped: last.droppedMessages, truncated: last.truncatedMessages, kept: last.messages.length },
     });
   }
@@ -66,6 +72,10 @@ export async function clippingRuns(supportPath, { runs, nextTurns = 5, log = () 
 
 export async function tokenizerComparison(supportPath, log) {
   const m = require(supportPath);
-  const modules = { tokens: { createTokenCounter: m.createTokenCounter }, engine: { createTokenEngine: m.createTokenEngine }, clip: { clipMessages: m.clipMessages } };
+  const modules = {
+    tokens: { createTokenCounter: m.createTokenCounter },
+    engine: { createTokenEngine: m.createTokenEngine },
+    clip: { clipMessages: m.clipMessages },
+  };
   return runTokenizerBench({ modules, log });
 }

@@ -4,7 +4,6 @@
 // bench's token counter, and how long the host's event loop was blocked meanwhile. Writes JSON to
 // $BENCH_HOST_OUT and prints the HOST-RESULT line the runner expects.
 const fs = require('node:fs');
-const { performance } = require('node:perf_hooks');
 
 const EXTENSION_ID = 'poe-proxy.poe-proxy-vscode';
 

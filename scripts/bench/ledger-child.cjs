@@ -1,6 +1,5 @@
 // Runs in its own process (see ledger.mjs): `node --expose-gc ledger-child.cjs <support.js> <dir> <cold|warm> <busyModel> <rareModel>`.
 // Prints one JSON object with the timings (ms) and memory (MB) of what the history view does.
-const { performance } = require('node:perf_hooks');
 const fs = require('node:fs');
 const path = require('node:path');
 
@@ -51,7 +50,9 @@ async function main() {
   const halfYearAgo = new Date(today.getTime() - 182 * 86400_000);
   out.filterBusyModelMs = (await timed(() => loadHistory(ledger, { model: busyModel, from: null, to: null }, 2000))).ms;
   out.filterLastMonthMs = (await timed(() => loadHistory(ledger, { model: null, from: day(monthAgo), to: day(today) }, 2000))).ms;
-  out.filterOldRangeMs = (await timed(() => loadHistory(ledger, { model: null, from: day(halfYearAgo), to: day(new Date(halfYearAgo.getTime() + 7 * 86400_000)) }, 2000))).ms;
+  out.filterOldRangeMs = (
+    await timed(() => loadHistory(ledger, { model: null, from: day(halfYearAgo), to: day(new Date(halfYearAgo.getTime() + 7 * 86400_000)) }, 2000))
+  ).ms;
   t = await timed(() => loadHistory(ledger, { model: rareModel, from: null, to: null }, 2000));
   out.filterRareModelMs = t.ms;
   out.rareRows = t.value.entries.length;
@@ -72,7 +73,24 @@ async function main() {
   // The proxy's first entry on a directory holding a year: written without reading the year.
   const fresh = new Ledger({ dir });
   t = await timed(async () => {
-    fresh.append({ time: new Date().toISOString(), id: 'bench', model: busyModel, endpoint: 'chat', stream: false, status: 'ok', httpStatus: 200, tokensIn: 1, tokensOut: 1, points: 1, pointsEstimated: false, balanceAfter: null, durationMs: 1, clipped: false, retries: 0, client: 'bench' });
+    fresh.append({
+      time: new Date().toISOString(),
+      id: 'bench',
+      model: busyModel,
+      endpoint: 'chat',
+      stream: false,
+      status: 'ok',
+      httpStatus: 200,
+      tokensIn: 1,
+      tokensOut: 1,
+      points: 1,
+      pointsEstimated: false,
+      balanceAfter: null,
+      durationMs: 1,
+      clipped: false,
+      retries: 0,
+      client: 'bench',
+    });
     await fresh.flush();
   });
   out.firstAppendMs = t.ms;

@@ -4,7 +4,7 @@
 // cost, the history view's first open (index built), its open in a new process once the index is
 // cached on disk (a window reload), filters, a "load older" page and a streamed CSV export.
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -13,7 +13,20 @@ import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const MODELS = ['Claude-Sonnet-4.5', 'GPT-4.1', 'Gemini-2.5-Pro', 'GPT-5', 'Claude-Opus-4.1', 'Grok-4', 'o3', 'Llama-4', 'DeepSeek-R1', 'Mistral-Large', 'Qwen3', 'Rare-Model'];
+const MODELS = [
+  'Claude-Sonnet-4.5',
+  'GPT-4.1',
+  'Gemini-2.5-Pro',
+  'GPT-5',
+  'Claude-Opus-4.1',
+  'Grok-4',
+  'o3',
+  'Llama-4',
+  'DeepSeek-R1',
+  'Mistral-Large',
+  'Qwen3',
+  'Rare-Model',
+];
 const CLIENTS = ['claude-code', 'codex', 'cline', 'aider', 'vscode-lm'];
 
 const monthKey = (d) => `${d.getUTCFullYear()}-${String(d.getUTCMonth() + 1).padStart(2, '0')}`;
@@ -79,7 +92,10 @@ export async function ledgerRun(supportPath, { entries = 1_000_000, log = () => 
     const generateMs = performance.now() - t0;
     const child = path.join(HERE, 'ledger-child.cjs');
     const run = async (phase) => {
-      const { stdout } = await promisify(execFile)(process.execPath, ['--expose-gc', child, supportPath, dir, phase, layout.busyModel, layout.rareModel], { maxBuffer: 1 << 20, timeout: 600_000 });
+      const { stdout } = await promisify(execFile)(process.execPath, ['--expose-gc', child, supportPath, dir, phase, layout.busyModel, layout.rareModel], {
+        maxBuffer: 1 << 20,
+        timeout: 600_000,
+      });
       return JSON.parse(stdout);
     };
     log('ledger: first open (index built)…');

@@ -20,16 +20,19 @@ export function post(base, agent, body, onData) {
     const t0 = performance.now();
     let first = 0;
     let bytes = 0;
-    const req = http.request({ hostname: u.hostname, port: u.port, path: u.pathname, method: 'POST', agent, headers: { ...HEADERS, 'content-length': Buffer.byteLength(body) } }, (res) => {
-      res.on('data', (buf) => {
-        const t = performance.now();
-        if (!first) first = t;
-        bytes += buf.length;
-        onData?.(buf, t);
-      });
-      res.on('end', () => resolve({ status: res.statusCode, ttfbMs: first - t0, totalMs: performance.now() - t0, bytes }));
-      res.on('error', reject);
-    });
+    const req = http.request(
+      { hostname: u.hostname, port: u.port, path: u.pathname, method: 'POST', agent, headers: { ...HEADERS, 'content-length': Buffer.byteLength(body) } },
+      (res) => {
+        res.on('data', (buf) => {
+          const t = performance.now();
+          if (!first) first = t;
+          bytes += buf.length;
+          onData?.(buf, t);
+        });
+        res.on('end', () => resolve({ status: res.statusCode, ttfbMs: first - t0, totalMs: performance.now() - t0, bytes }));
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });

@@ -137,7 +137,12 @@ export async function latencyRun(targets, pids, { c1Total, c64Total, warmup, blo
       agents[n].destroy();
       const a = acc[n];
       out[n] ??= {};
-      out[n][label] = { ...summarize(a.latencies), errors: a.errors, rps: (a.latencies.length / a.elapsedMs) * 1000, relayCpuUsPerReq: (a.cpuMs * 1000) / a.latencies.length };
+      out[n][label] = {
+        ...summarize(a.latencies),
+        errors: a.errors,
+        rps: (a.latencies.length / a.elapsedMs) * 1000,
+        relayCpuUsPerReq: (a.cpuMs * 1000) / a.latencies.length,
+      };
     }
   }
   return out;
@@ -208,7 +213,13 @@ export async function streamingRun(targets, pids, { chunks, singleRepeats, concu
         relayCpuUsPerChunk: (relayCpuMs * 1000) / (concurrentStreams * chunks),
         events,
       },
-      chunkDelay: { chunks: delays.length, expected: stampStreams * stampChunks, p50: percentile(delays, 50), p99: percentile(delays, 99), max: delays.length ? Math.max(...delays) : Number.NaN },
+      chunkDelay: {
+        chunks: delays.length,
+        expected: stampStreams * stampChunks,
+        p50: percentile(delays, 50),
+        p99: percentile(delays, 99),
+        max: delays.length ? Math.max(...delays) : Number.NaN,
+      },
     };
   }
   return out;

@@ -40,7 +40,8 @@ const WORDS = (
   'function variable parameter interface implementation deployment repository benchmark measurement conversation assistant developer'
 ).split(' ');
 const IDENTS = 'user id name value items count result options config request response handler buffer index total error data path'.split(' ');
-const CJK = '的一是不了人我在有他这中大来上国个到说们为子和你地出道也时年得就那要下以生会自着去之过家学对可里后小么心多然于起还发成事只作当想看文无开手十用主行方又如前所本见经头面公同三已老从动两长知民样现分将外但身些与高意进把法此实回二理美点月明其种声全工己话';
+const CJK =
+  '的一是不了人我在有他这中大来上国个到说们为子和你地出道也时年得就那要下以生会自着去之过家学对可里后小么心多然于起还发成事只作当想看文无开手十用主行方又如前所本见经头面公同三已老从动两长知民样现分将外但身些与高意进把法此实回二理美点月明其种声全工己话';
 const EMOJI = ['👍', '🎉', '🚀', '✅', '❌', '🔥', '👨‍💻', '👩🏽‍🔬', '🇯🇵', '😀'];
 
 function pick(r, list) {
@@ -84,7 +85,8 @@ function code(r, lines) {
       if (kind < 0.3) out.push(`${indent}const ${v} = await ${camel(r)}(${camel(r)}, { timeout: ${Math.floor(r() * 30000)} });`);
       else if (kind < 0.5) out.push(`${indent}if (${v} !== undefined && ${v}.length > ${Math.floor(r() * 64)}) return ${v}.length;`);
       else if (kind < 0.7) out.push(`${indent}// ${prose(r, 6)}`);
-      else if (kind < 0.85) out.push(`${indent}for (let i = 0; i < ${camel(r)}.length; i++) ${v} += ${camel(r)}[i] * 0x${Math.floor(r() * 65535).toString(16)};`);
+      else if (kind < 0.85)
+        out.push(`${indent}for (let i = 0; i < ${camel(r)}.length; i++) ${v} += ${camel(r)}[i] * 0x${Math.floor(r() * 65535).toString(16)};`);
       else out.push(`${indent}throw new Error(\`${prose(r, 5)}: \${${v}}\`);`);
     }
     out.push('}', '');
@@ -165,7 +167,11 @@ export function makeConversation({ targetTokens = 200_000, seed = 7 } = {}) {
       const calls = [];
       const n = r() < 0.7 ? 1 : 2;
       for (let i = 0; i < n; i++) {
-        calls.push({ id: `call_${(call++).toString(36)}`, type: 'function', function: { name: 'read_file', arguments: JSON.stringify({ path: `src/${camel(r)}.ts` }) } });
+        calls.push({
+          id: `call_${(call++).toString(36)}`,
+          type: 'function',
+          function: { name: 'read_file', arguments: JSON.stringify({ path: `src/${camel(r)}.ts` }) },
+        });
       }
       messages.push({ role: 'assistant', content: null, tool_calls: calls });
       for (const c of calls) {
@@ -271,7 +277,12 @@ export async function runTokenizerBench(options = {}) {
   const docs = makeCorpus({ targetTokens });
   const bytes = docs.reduce((s, d) => s + Buffer.byteLength(d.text), 0);
   const chars = docs.reduce((s, d) => s + d.text.length, 0);
-  result.corpus = { docs: docs.length, chars, bytes, kinds: Object.fromEntries([...new Set(docs.map((d) => d.kind))].map((k) => [k, docs.filter((d) => d.kind === k).length])) };
+  result.corpus = {
+    docs: docs.length,
+    chars,
+    bytes,
+    kinds: Object.fromEntries([...new Set(docs.map((d) => d.kind))].map((k) => [k, docs.filter((d) => d.kind === k).length])),
+  };
 
   const { Tiktoken } = require('js-tiktoken/lite');
   const jsEnc = new Tiktoken(require('js-tiktoken/ranks/o200k_base'));
@@ -285,7 +296,12 @@ export async function runTokenizerBench(options = {}) {
   log('throughput: guarded engine…');
   const guarded = timeCount(docs, (t) => engine.count(t, 'o200k_base').count, runs);
   log('throughput: gpt-tokenizer…');
-  const gp = timeCount(docs, (t) => gpt.countTokens(t, noSpecial), runs, () => gpt.clearMergeCache());
+  const gp = timeCount(
+    docs,
+    (t) => gpt.countTokens(t, noSpecial),
+    runs,
+    () => gpt.clearMergeCache(),
+  );
   const gpWarm = timeCount(docs, (t) => gpt.countTokens(t, noSpecial), 1);
   const ordinary = docs.map((d, i) => (d.kind === 'long-run' ? -1 : i)).filter((i) => i >= 0);
   const sub = (arr) => ordinary.map((i) => arr[i]);
@@ -318,7 +334,10 @@ export async function runTokenizerBench(options = {}) {
 
   log('counter + clip…');
   const conversation = makeConversation({ targetTokens });
-  const convTokens = conversation.reduce((s, m) => s + 4 + (m.content ? jsEnc.encode(m.content, [], []).length : 0) + (m.tool_calls ? jsEnc.encode(JSON.stringify(m.tool_calls), [], []).length : 0), 3);
+  const convTokens = conversation.reduce(
+    (s, m) => s + 4 + (m.content ? jsEnc.encode(m.content, [], []).length : 0) + (m.tool_calls ? jsEnc.encode(JSON.stringify(m.tool_calls), [], []).length : 0),
+    3,
+  );
   const limit = Math.floor(targetTokens * 0.64);
   const { createTokenCounter } = compiled.tokens;
   const { clipMessages } = compiled.clip;
@@ -393,7 +412,11 @@ export function formatMarkdown(r) {
   const lines = [
     `### Tokenizers (o200k_base) — Node ${r.node}, ${r.cpus} CPUs`,
     '',
-    `Corpus: ${r.corpus.docs} documents, ${(r.corpus.bytes / 1048576).toFixed(2)} MB, ${t.jsTiktoken.tokens.toLocaleString('en-US')} tokens (${Object.entries(r.corpus.kinds).map(([k, v]) => `${k} ${v}`).join(', ')})`,
+    `Corpus: ${r.corpus.docs} documents, ${(r.corpus.bytes / 1048576).toFixed(2)} MB, ${t.jsTiktoken.tokens.toLocaleString('en-US')} tokens (${Object.entries(
+      r.corpus.kinds,
+    )
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')})`,
     '',
     '| | js-tiktoken (lite + o200k) | js-tiktoken guarded (worker engine) | gpt-tokenizer |',
     '|---|---|---|---|',

@@ -77,7 +77,13 @@ async function retry(what, fn) {
       return await fn();
     } catch (e) {
       if (n >= 3) throw e;
-      log(`${what}: attempt ${n} failed (${String(e.stderr || e.message).trim().split('\n').slice(-3).join(' | ')}); retrying in ${n * 5} s`);
+      log(
+        `${what}: attempt ${n} failed (${String(e.stderr || e.message)
+          .trim()
+          .split('\n')
+          .slice(-3)
+          .join(' | ')}); retrying in ${n * 5} s`,
+      );
       await new Promise((r) => setTimeout(r, n * 5000));
     }
   }
@@ -98,9 +104,7 @@ async function npmInstall(prefix, packages) {
     npm_config_update_notifier: 'false',
     npm_config_loglevel: 'error',
   };
-  await retry(`npm install ${packages.join(' ')}`, () =>
-    sh('npm', ['install', '--no-package-lock', '--no-save', ...packages], { cwd: prefix, env }),
-  );
+  await retry(`npm install ${packages.join(' ')}`, () => sh('npm', ['install', '--no-package-lock', '--no-save', ...packages], { cwd: prefix, env }));
   writeFileSync(done, JSON.stringify({ packages }) + '\n');
   return true;
 }
@@ -158,7 +162,9 @@ export async function ensureClients({ force = process.env.POE_PROXY_CLIENTS_FORC
   };
   await Promise.all([worker(), worker()]);
   if (!complete(dir, clients)) {
-    const missing = Object.entries(clients).filter(([, c]) => c.bin && !existsSync(c.bin)).map(([id, c]) => `${id} (${c.bin})`);
+    const missing = Object.entries(clients)
+      .filter(([, c]) => c.bin && !existsSync(c.bin))
+      .map(([id, c]) => `${id} (${c.bin})`);
     throw new Error(`clients install incomplete: missing ${missing.join(', ') || 'node_modules'}`);
   }
   writeFileSync(marker, JSON.stringify({ key: INSTALL_KEY, installedAt: new Date().toISOString(), clients: CLIENTS }, null, 2) + '\n');

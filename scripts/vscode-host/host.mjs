@@ -180,8 +180,10 @@ export async function startCodeServer(opts = {}) {
 
   const args = [
     inst.entry,
-    '--auth', 'none',
-    '--bind-addr', '127.0.0.1:0',
+    '--auth',
+    'none',
+    '--bind-addr',
+    '127.0.0.1:0',
     '--disable-telemetry',
     '--disable-update-check',
     '--disable-workspace-trust',
@@ -193,10 +195,12 @@ export async function startCodeServer(opts = {}) {
   const child = spawn(inst.node, args, { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   let exited = false;
-  const exitPromise = new Promise((resolve) => child.once('exit', (code, signal) => {
-    exited = true;
-    resolve({ code, signal });
-  }));
+  const exitPromise = new Promise((resolve) =>
+    child.once('exit', (code, signal) => {
+      exited = true;
+      resolve({ code, signal });
+    }),
+  );
   const onData = (buf) => {
     const s = buf.toString();
     output += s;
@@ -333,7 +337,10 @@ const automationHooks = new WeakMap();
  * the returned `exitCode` promise (never settles without tests; don't await it then).
  * @returns {Promise<{ url: string, exitCode: Promise<number> }>}
  */
-export async function openWorkbench(page, { port, folder, extensionDevelopmentPath, extensionTestsPath, onLog, waitForWorkbench = true, timeout = TIMEOUTS.workbench } = {}) {
+export async function openWorkbench(
+  page,
+  { port, folder, extensionDevelopmentPath, extensionTestsPath, onLog, waitForWorkbench = true, timeout = TIMEOUTS.workbench } = {},
+) {
   let hooks = automationHooks.get(page);
   if (!hooks) {
     hooks = { onLog: undefined, resolveExit: undefined };
@@ -372,7 +379,10 @@ export async function runCommand(page, title, { timeout = TIMEOUTS.command } = {
   const input = page.locator('.quick-input-widget .quick-input-box input');
   const deadline = Date.now() + timeout;
   for (let attempt = 0; ; attempt++) {
-    await page.locator('.monaco-workbench').click({ position: { x: 5, y: 5 }, timeout: Math.max(1000, deadline - Date.now()) }).catch(() => {});
+    await page
+      .locator('.monaco-workbench')
+      .click({ position: { x: 5, y: 5 }, timeout: Math.max(1000, deadline - Date.now()) })
+      .catch(() => {});
     await page.keyboard.press('F1');
     try {
       await input.waitFor({ state: 'visible', timeout: Math.min(5000, Math.max(1000, deadline - Date.now())) });
@@ -428,7 +438,9 @@ export async function statusBarText(page, match, { timeout = TIMEOUTS.command } 
       { timeout, polling: 250 },
     )
     .catch(async (e) => {
-      const items = await page.$$eval('.statusbar-item', (els) => els.map((el) => (el.textContent ?? '').trim() || el.getAttribute('aria-label'))).catch(() => []);
+      const items = await page
+        .$$eval('.statusbar-item', (els) => els.map((el) => (el.textContent ?? '').trim() || el.getAttribute('aria-label')))
+        .catch(() => []);
       throw new Error(`statusBarText(${match}): not found within ${timeout} ms (${e.message.split('\n')[0]}); items: ${JSON.stringify(items)}`);
     });
   return await handle.jsonValue();
@@ -464,7 +476,12 @@ export async function findWebviewFrame(page, predicate, { timeout = TIMEOUTS.com
     }
     await page.waitForTimeout(250);
   }
-  throw new Error(`findWebviewFrame: no frame matched within ${timeout} ms (${page.frames().length} frames: ${page.frames().map((f) => f.url().slice(0, 80)).join(', ')})`);
+  throw new Error(
+    `findWebviewFrame: no frame matched within ${timeout} ms (${page.frames().length} frames: ${page
+      .frames()
+      .map((f) => f.url().slice(0, 80))
+      .join(', ')})`,
+  );
 }
 
 /** Screenshot into `dir` (created); returns the file path. */

@@ -118,7 +118,12 @@ export async function runSuite({
     const outcome = await withTimeout(
       Promise.race([
         exitPromise.then((c) => ({ exit: c })),
-        resultSeen.then(() => withTimeout(exitPromise, 15_000, 'exit after HOST-RESULT').then((c) => ({ exit: c }), () => ({ exit: undefined }))),
+        resultSeen.then(() =>
+          withTimeout(exitPromise, 15_000, 'exit after HOST-RESULT').then(
+            (c) => ({ exit: c }),
+            () => ({ exit: undefined }),
+          ),
+        ),
         serverDied.then(() => ({ died: true })),
       ]),
       timeoutMs - (Date.now() - started),
@@ -132,7 +137,9 @@ export async function runSuite({
     if (server) console.log(`host: --- last code-server output ---\n${server.output().slice(-3000)}`);
   } finally {
     if (page && (!result || result.failed > 0 || (exitCode !== 0 && exitCode !== undefined))) {
-      await screenshot(page, artifactsDir, 'host-final').then((f) => console.log(`host: screenshot ${path.relative(root, f)}`)).catch(() => {});
+      await screenshot(page, artifactsDir, 'host-final')
+        .then((f) => console.log(`host: screenshot ${path.relative(root, f)}`))
+        .catch(() => {});
     }
     await withTimeout(browser?.close() ?? Promise.resolve(), 15_000, 'browser close').catch(() => {});
     await withTimeout(server?.stop() ?? Promise.resolve(), 20_000, 'code-server stop').catch(() => {});

@@ -24,7 +24,10 @@ export const ENV_VARS: ReadonlyArray<{ name: string; description: string }> = [
   { name: 'RATE_LIMIT_RPM', description: 'Requests per minute per client. Default 120; 0 = off' },
   { name: 'RATE_LIMIT_BURST', description: 'Burst size per client. Default 20' },
   { name: 'MAX_CONCURRENT', description: 'Requests in flight at once. Default 64; 0 = off' },
-  { name: 'POINTS_WAIT_MS', description: 'Longest wait for the actual points of an answer that shows a footer, then "est.". Default 400; answers without a footer never wait' },
+  {
+    name: 'POINTS_WAIT_MS',
+    description: 'Longest wait for the actual points of an answer that shows a footer, then "est.". Default 400; answers without a footer never wait',
+  },
   { name: 'POINTS_BUDGET_DAILY', description: 'Points allowed per local day; pause at 100%, warn at 80%. Default 0 = off' },
   { name: 'POINTS_BUDGET_MONTHLY', description: 'Points allowed per local calendar month; pause at 100%, warn at 80%. Default 0 = off' },
   { name: 'PROXY_API_KEY', description: 'Local access key clients must send (Bearer or x-api-key). Default none' },
@@ -57,9 +60,11 @@ function bool(env: NodeJS.ProcessEnv, name: string): boolean | undefined {
 function list(env: NodeJS.ProcessEnv, name: string): string[] | undefined {
   const raw = env[name];
   if (raw === undefined || raw.trim() === '') return undefined;
-  return raw.split(',').map((s) => s.trim()).filter(Boolean);
+  return raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
-
 
 export function configFromEnv(env: NodeJS.ProcessEnv): ProxyConfig {
   let base: string | undefined;
@@ -128,7 +133,16 @@ export function parseDotEnv(text: string): Record<string, string> {
  * the user's key to whatever server the repository names. MODELS_FILE belongs here too: its aliases
  * decide which bot a request spends the key's points on, and its prices what the cost cap allows.
  */
-export const KEY_BOUND_VARS: readonly string[] = ['POE_API_KEY', 'POE_TOKEN', 'POE_BASE_URL', 'HOST', 'ALLOWED_HOSTS', 'ALLOWED_ORIGINS', 'PROXY_API_KEY', 'MODELS_FILE'];
+export const KEY_BOUND_VARS: readonly string[] = [
+  'POE_API_KEY',
+  'POE_TOKEN',
+  'POE_BASE_URL',
+  'HOST',
+  'ALLOWED_HOSTS',
+  'ALLOWED_ORIGINS',
+  'PROXY_API_KEY',
+  'MODELS_FILE',
+];
 
 export interface DotEnvResult {
   file: string;

@@ -96,7 +96,9 @@ async function main(): Promise<number> {
     const e = err as NodeJS.ErrnoException;
     const where = `${config.host}:${config.port}`;
     if (e.code === 'EADDRINUSE') {
-      process.stderr.write(`poe-proxy: port ${config.port} on ${config.host} is already in use (another proxy or program). Stop it or choose another port: PORT=${config.port === DEFAULT_CONFIG.port ? 9877 : config.port + 1} npm start\n`);
+      process.stderr.write(
+        `poe-proxy: port ${config.port} on ${config.host} is already in use (another proxy or program). Stop it or choose another port: PORT=${config.port === DEFAULT_CONFIG.port ? 9877 : config.port + 1} npm start\n`,
+      );
     } else if (e.code === 'EACCES') {
       process.stderr.write(`poe-proxy: not allowed to listen on ${where}; pick a port above 1024.\n`);
     } else {
@@ -106,7 +108,9 @@ async function main(): Promise<number> {
     return 1;
   }
   const url = runtime.server.url!;
-  process.stdout.write(`Poe proxy ${PROXY_VERSION} listening on ${url} (OpenAI base URL: ${url}/v1), ${runtime.registry.models.length} models from ${runtime.registry.source}, upstream ${config.poeBaseUrl}\n`);
+  process.stdout.write(
+    `Poe proxy ${PROXY_VERSION} listening on ${url} (OpenAI base URL: ${url}/v1), ${runtime.registry.models.length} models from ${runtime.registry.source}, upstream ${config.poeBaseUrl}\n`,
+  );
 
   return -1; // keep running
 }

@@ -19,7 +19,13 @@ export interface ListModelsOptions {
 /** Prints the table; resolves with the exit code (1 when Poe's list could not be read). */
 export async function listModels(opts: ListModelsOptions): Promise<{ code: number; error?: string }> {
   const timeoutMs = opts.timeoutMs ?? 15_000;
-  const client = new UpstreamClient({ baseUrl: opts.baseUrl, getApiKey: () => opts.apiKey, headersTimeoutMs: timeoutMs, idleTimeoutMs: timeoutMs, userAgent: `${PROXY_NAME}/${PROXY_VERSION}` });
+  const client = new UpstreamClient({
+    baseUrl: opts.baseUrl,
+    getApiKey: () => opts.apiKey,
+    headersTimeoutMs: timeoutMs,
+    idleTimeoutMs: timeoutMs,
+    userAgent: `${PROXY_NAME}/${PROXY_VERSION}`,
+  });
   try {
     const res = await client.getJson('/v1/models', AbortSignal.timeout(timeoutMs));
     if (res.status !== 200) return { code: 1, error: `Poe's model list answered HTTP ${res.status} (${opts.baseUrl}/v1/models).` };
@@ -30,7 +36,7 @@ export async function listModels(opts: ListModelsOptions): Promise<{ code: numbe
     for (const m of live) {
       const entry = opts.registry.resolve(m.id);
       if (entry) known++;
-      const price = entry ? describePrice(entry) || 'free' : 'unknown (Poe reports each request\'s cost)';
+      const price = entry ? describePrice(entry) || 'free' : "unknown (Poe reports each request's cost)";
       opts.out(`${entry ? '*' : ' '} ${m.id.padEnd(width)} ${m.modality.padEnd(6)} ${price}\n`);
     }
     opts.out(`\n${live.length} models at ${opts.baseUrl}; * = in the registry (${opts.registry.source}), ${known} of them.\n`);

@@ -132,12 +132,7 @@ export function rateLimitError(result: RateLimitRefused): ProxyError {
     result.reason === 'rate'
       ? `Poe Proxy's local rate limit for this client was reached. ${wait}, or raise the rate limit (requests per minute / burst) in the Poe Proxy settings.`
       : `Poe Proxy already has the maximum number of requests in flight. ${wait}, or raise the max concurrent requests in the Poe Proxy settings.`;
-  return new ProxyError(
-    429,
-    message,
-    'rate_limit_error',
-    result.reason === 'rate' ? 'rate_limit_exceeded' : 'too_many_concurrent_requests',
-    null,
-    { 'Retry-After': String(secs) },
-  );
+  return new ProxyError(429, message, 'rate_limit_error', result.reason === 'rate' ? 'rate_limit_exceeded' : 'too_many_concurrent_requests', null, {
+    'Retry-After': String(secs),
+  });
 }

@@ -1,4 +1,3 @@
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 import pkg = require('../../package.json');
 
 export const PROXY_NAME = 'poe-proxy';

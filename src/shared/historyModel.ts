@@ -85,7 +85,13 @@ function byModelOrder(a: LedgerModel, b: LedgerModel): number {
 
 /** A day's, model's or client's bucket with one more entry counted in it (a new object). */
 function withEntry<B extends { requests: number; points: number; tokensIn: number; tokensOut: number }>(bucket: B, e: LedgerEntry, points: number): B {
-  return { ...bucket, requests: bucket.requests + 1, points: bucket.points + points, tokensIn: bucket.tokensIn + e.tokensIn, tokensOut: bucket.tokensOut + e.tokensOut };
+  return {
+    ...bucket,
+    requests: bucket.requests + 1,
+    points: bucket.points + points,
+    tokensIn: bucket.tokensIn + e.tokensIn,
+    tokensOut: bucket.tokensOut + e.tokensOut,
+  };
 }
 
 /**

@@ -196,13 +196,7 @@ export function isFromWebview(msg: unknown): msg is FromWebview {
   if (!isRecord(msg)) return false;
   switch (msg.type) {
     case 'ready':
-      return (
-        isRequestId(msg.requestId) &&
-        isHistoryFilter(msg.filter) &&
-        typeof msg.rows === 'number' &&
-        Number.isSafeInteger(msg.rows) &&
-        msg.rows >= 0
-      );
+      return isRequestId(msg.requestId) && isHistoryFilter(msg.filter) && typeof msg.rows === 'number' && Number.isSafeInteger(msg.rows) && msg.rows >= 0;
     case 'setFilter':
       return isRequestId(msg.requestId) && isHistoryFilter(msg.filter);
     case 'loadMore':

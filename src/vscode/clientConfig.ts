@@ -100,7 +100,6 @@ export function proposeClaudeCodeModels(models: readonly ClientModel[]): ClaudeC
   return { main: sonnet, opus: pick('opus', 'sonnet', 'haiku'), sonnet, haiku: pick('haiku', 'sonnet', 'opus') };
 }
 
-
 export interface FileEdit {
   path: string;
   /** null: the file does not exist yet (undo deletes it). */
@@ -160,32 +159,46 @@ export function planClient(client: ClientId, opts: PlanOptions, current: Readonl
         // Claude Code appends /v1/messages itself, so its base URL is the proxy's root.
         env.ANTHROPIC_BASE_URL = opts.proxyUrl.replace(/\/+$/, '');
         env.ANTHROPIC_AUTH_TOKEN = key;
-        if (claude) for (const role of Object.keys(CLAUDE_CODE_MODEL_ENV) as ClaudeCodeRole[]) for (const name of CLAUDE_CODE_MODEL_ENV[role]) env[name] = claudeCodeModelId(claude[role]);
+        if (claude)
+          for (const role of Object.keys(CLAUDE_CODE_MODEL_ENV) as ClaudeCodeRole[])
+            for (const name of CLAUDE_CODE_MODEL_ENV[role]) env[name] = claudeCodeModelId(claude[role]);
       });
-      return plan(client, [{ path: file, before: read(file), after }], [
-        opts.accessKey ? 'ANTHROPIC_AUTH_TOKEN is your local access key.' : `No access key is required, so ANTHROPIC_AUTH_TOKEN is a placeholder (${PLACEHOLDER_KEY}).`,
-        claude
-          ? `Models: main ${claude.main}; opus ${claude.opus}; sonnet ${claude.sonnet}; haiku (background tasks) ${claude.haiku} — written as Anthropic's ids (${claudeCodeModelId(claude.main)}, …), the only form Claude Code recognises; the proxy maps them back to these Poe bots.`
-          : 'No Claude model is in the registry, so no model is set: Claude Code works only with Claude models ("Poe: Pick Models" adds them).',
-        'Claude Code reads these settings when it starts: restart running sessions.',
-      ]);
+      return plan(
+        client,
+        [{ path: file, before: read(file), after }],
+        [
+          opts.accessKey
+            ? 'ANTHROPIC_AUTH_TOKEN is your local access key.'
+            : `No access key is required, so ANTHROPIC_AUTH_TOKEN is a placeholder (${PLACEHOLDER_KEY}).`,
+          claude
+            ? `Models: main ${claude.main}; opus ${claude.opus}; sonnet ${claude.sonnet}; haiku (background tasks) ${claude.haiku} — written as Anthropic's ids (${claudeCodeModelId(claude.main)}, …), the only form Claude Code recognises; the proxy maps them back to these Poe bots.`
+            : 'No Claude model is in the registry, so no model is set: Claude Code works only with Claude models ("Poe: Pick Models" adds them).',
+          'Claude Code reads these settings when it starts: restart running sessions.',
+        ],
+      );
     }
     case 'codex': {
       const [file] = files;
       const after = mergeCodexToml(read(file), { model, baseUrl: v1, envKey: opts.accessKey ? CODEX_ENV_KEY : undefined });
-      return plan(client, [{ path: file, before: read(file), after }], [
-        opts.accessKey
-          ? `Codex sends the key from the environment variable ${CODEX_ENV_KEY}: export ${CODEX_ENV_KEY}=<your access key> ("Poe: Copy Access Key") before starting codex.`
-          : 'No access key is required, so Codex sends none.',
-        `Codex uses the Responses API (wire_api = "responses") at ${v1}/responses.`,
-      ]);
+      return plan(
+        client,
+        [{ path: file, before: read(file), after }],
+        [
+          opts.accessKey
+            ? `Codex sends the key from the environment variable ${CODEX_ENV_KEY}: export ${CODEX_ENV_KEY}=<your access key> ("Poe: Copy Access Key") before starting codex.`
+            : 'No access key is required, so Codex sends none.',
+          `Codex uses the Responses API (wire_api = "responses") at ${v1}/responses.`,
+        ],
+      );
     }
     case 'continue': {
       const [file] = files;
       const after = mergeContinueYaml(file, read(file), opts.models, v1, key);
-      return plan(client, [{ path: file, before: read(file), after }], [
-        `Adds ${opts.models.length} model(s) named "${CONTINUE_NAME_PREFIX}…"; other models stay. Continue reloads config.yaml by itself.`,
-      ]);
+      return plan(
+        client,
+        [{ path: file, before: read(file), after }],
+        [`Adds ${opts.models.length} model(s) named "${CONTINUE_NAME_PREFIX}…"; other models stay. Continue reloads config.yaml by itself.`],
+      );
     }
     case 'aider': {
       const [conf, meta] = files;
@@ -199,7 +212,9 @@ export function planClient(client: ClientId, opts: PlanOptions, current: Readonl
           { path: conf, before: read(conf), after: confAfter },
           { path: meta, before: read(meta), after: metaAfter },
         ],
-        ['Aider reads .aider.conf.yml and .aider.model.metadata.json from your home folder when it starts. Costs are points converted at ~US$30 per million points, without the per-message base.'],
+        [
+          'Aider reads .aider.conf.yml and .aider.model.metadata.json from your home folder when it starts. Costs are points converted at ~US$30 per million points, without the per-message base.',
+        ],
       );
     }
   }
@@ -328,7 +343,8 @@ export function mergeCodexToml(before: string | null, o: { model: string; baseUr
 
 function parseYaml(file: string, before: string | null): Document {
   const doc = parseDocument(before ?? '');
-  if (doc.errors.length > 0) throw new Error(`${file} is not valid YAML (${doc.errors[0].message.split('\n')[0]}); fix it, then run the command again. Nothing was changed.`);
+  if (doc.errors.length > 0)
+    throw new Error(`${file} is not valid YAML (${doc.errors[0].message.split('\n')[0]}); fix it, then run the command again. Nothing was changed.`);
   if (doc.contents !== null && !isMap(doc.contents)) throw new Error(`${file} does not hold a YAML mapping; nothing was changed.`);
   return doc;
 }
@@ -352,7 +368,12 @@ export function mergeContinueYaml(file: string, before: string | null, models: r
     doc.contents = doc.createNode({ name: 'Local Assistant', version: '1.0.0', schema: 'v1', models: [] }) as typeof doc.contents;
   }
   // Continue (the `cn` CLI included) refuses a config.yaml without name and version: add what is missing.
-  for (const [key, value] of [['name', 'Local Assistant'], ['version', '1.0.0'], ['schema', 'v1']] as const) if (!doc.has(key)) doc.set(key, value);
+  for (const [key, value] of [
+    ['name', 'Local Assistant'],
+    ['version', '1.0.0'],
+    ['schema', 'v1'],
+  ] as const)
+    if (!doc.has(key)) doc.set(key, value);
   let seq = doc.get('models', true);
   if (seq === undefined || seq === null) {
     doc.set('models', doc.createNode([]));

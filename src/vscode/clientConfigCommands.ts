@@ -149,14 +149,25 @@ async function textModels(ctx: Ctx): Promise<ClientModel[]> {
   const registry = ctx.controller.registry ?? (await loadRegistry(config, ctx.bundledModelsFile, ctx.models.selected));
   return registry.models
     .filter((m) => m.modality === 'text')
-    .map((m) => ({ id: m.id, contextLength: registry.contextLimit(m, config.contextLimit), maxOutputTokens: m.maxOutputTokens, base: m.base, per1kTokens: m.per1kTokens, tools: m.tools }));
+    .map((m) => ({
+      id: m.id,
+      contextLength: registry.contextLimit(m, config.contextLimit),
+      maxOutputTokens: m.maxOutputTokens,
+      base: m.base,
+      per1kTokens: m.per1kTokens,
+      tools: m.tools,
+    }));
 }
 
 async function pickModel(client: ClientId, models: ClientModel[]): Promise<string | undefined> {
   // Coding agents need tool calling: those models first.
   const sorted = [...models].sort((a, b) => Number(Boolean(b.tools)) - Number(Boolean(a.tools)));
   const picked = await vscode.window.showQuickPick(
-    sorted.map((m) => ({ label: m.id, description: m.tools ? 'tools' : undefined, detail: `${m.contextLength.toLocaleString('en-US')}-token context · ${describePrice(m)}` })),
+    sorted.map((m) => ({
+      label: m.id,
+      description: m.tools ? 'tools' : undefined,
+      detail: `${m.contextLength.toLocaleString('en-US')}-token context · ${describePrice(m)}`,
+    })),
     { title: `Poe: model for ${CLIENT_NAMES[client]}`, placeHolder: 'The default model the client will use' },
   );
   return picked?.label;
@@ -194,7 +205,10 @@ async function pickClaudeCodeModels(models: ClientModel[], proposed: ClaudeCodeM
       detail: `${m.contextLength.toLocaleString('en-US')}-token context · ${describePrice(m)}`,
     }));
     items.sort((a, b) => Number(b.label === proposed[role]) - Number(a.label === proposed[role]));
-    const picked = await vscode.window.showQuickPick(items, { title: `Poe: Claude Code's ${what}`, placeHolder: `Sets ${CLAUDE_CODE_MODEL_ENV[role].join(' and ')}` });
+    const picked = await vscode.window.showQuickPick(items, {
+      title: `Poe: Claude Code's ${what}`,
+      placeHolder: `Sets ${CLAUDE_CODE_MODEL_ENV[role].join(' and ')}`,
+    });
     if (!picked) return undefined;
     chosen[role] = picked.label;
   }
@@ -217,7 +231,14 @@ async function configure(ctx: Ctx, docs: PreviewDocs, client: ClientId, args: Co
   }
   let accessKey: string | undefined;
   if (ctx.config.accessKeyRequired) accessKey = ctx.keys.localAccessKey ?? (await ctx.keys.generateAccessKey());
-  const opts = { home: args.home ?? os.homedir(), proxyUrl: proxyUrl(ctx), accessKey, models, model: model ?? defaultModel({ home: '', proxyUrl: '', models }), claudeCode };
+  const opts = {
+    home: args.home ?? os.homedir(),
+    proxyUrl: proxyUrl(ctx),
+    accessKey,
+    models,
+    model: model ?? defaultModel({ home: '', proxyUrl: '', models }),
+    claudeCode,
+  };
   const plan = await planClientFromDisk(client, opts);
   if (planIsNoop(plan)) {
     if (!args.confirm) void vscode.window.showInformationMessage(`Poe: ${name} is already configured for this proxy; nothing to change.`);
@@ -280,7 +301,11 @@ async function closePreviews(planned: vscode.Uri[]): Promise<void> {
  */
 async function ask(plan: ClientPlan, name: string, prompt?: WritePrompt): Promise<boolean> {
   const lines = plan.edits.filter((e) => e.before !== e.after).map((e) => `${e.before === null ? 'create' : 'change'} ${e.path}`);
-  const message = [`Configure ${name} to use the Poe proxy: ${lines.join(', ')}?`, ...plan.notes, 'A backup is kept ("Poe: Undo Client Configuration" restores the files).'].join(' ');
+  const message = [
+    `Configure ${name} to use the Poe proxy: ${lines.join(', ')}?`,
+    ...plan.notes,
+    'A backup is kept ("Poe: Undo Client Configuration" restores the files).',
+  ].join(' ');
   const show: WritePrompt = prompt ?? ((m, ...actions) => vscode.window.showInformationMessage(m, ...actions));
   return (await show(message, 'Write', 'Discard')) === 'Write';
 }

@@ -141,8 +141,13 @@ export async function setApiKey(ctx: Ctx, given?: string, typed?: string): Promi
 /** Stores the key and offers the next step (balance undefined: saved without Poe's check). */
 async function storeKey(ctx: Ctx, key: string, balance: number | undefined): Promise<void> {
   await ctx.keys.setPoeKey(key);
-  ctx.logger.info(balance === undefined ? 'API key stored without a check (Poe could not be reached)' : `API key stored (balance ${formatPoints(balance)} points)`);
-  const stored = balance === undefined ? 'Poe: API key stored without a check; the status bar shows when Poe answers.' : `Poe: API key stored. Balance: ${formatPoints(balance)} points.`;
+  ctx.logger.info(
+    balance === undefined ? 'API key stored without a check (Poe could not be reached)' : `API key stored (balance ${formatPoints(balance)} points)`,
+  );
+  const stored =
+    balance === undefined
+      ? 'Poe: API key stored without a check; the status bar shows when Poe answers.'
+      : `Poe: API key stored. Balance: ${formatPoints(balance)} points.`;
   void ctx.notifier.show('info', `${stored} Next: point a tool at the proxy.`, ACTIONS.copyBaseUrl, ACTIONS.configureClient, ACTIONS.walkthrough);
 }
 
@@ -168,7 +173,9 @@ async function copyBaseUrl(ctx: Ctx): Promise<string | undefined> {
     return undefined;
   }
   await vscode.env.clipboard.writeText(url);
-  void vscode.window.showInformationMessage(`Copied ${url} — use it as the OpenAI base URL${ctx.config.accessKeyRequired ? ' (with your access key as the API key)' : ''}.`);
+  void vscode.window.showInformationMessage(
+    `Copied ${url} — use it as the OpenAI base URL${ctx.config.accessKeyRequired ? ' (with your access key as the API key)' : ''}.`,
+  );
   return url;
 }
 
@@ -182,8 +189,16 @@ async function refreshBalance(ctx: Ctx): Promise<number | undefined> {
   if (value === undefined) {
     // The reason a client of the proxy would get, with the action that fixes it.
     const actions =
-      problem?.kind === 'key-rejected' ? [ACTIONS.setKey, ACTIONS.getKey] : problem?.kind === 'unreachable' ? [ACTIONS.retry, ACTIONS.baseUrlSetting, ACTIONS.logs] : [ACTIONS.retry, ACTIONS.logs];
-    void ctx.notifier.show(problem?.kind === 'key-rejected' ? 'error' : 'warning', `Poe: could not fetch the balance. ${problem?.message ?? 'See the logs.'}`, ...actions);
+      problem?.kind === 'key-rejected'
+        ? [ACTIONS.setKey, ACTIONS.getKey]
+        : problem?.kind === 'unreachable'
+          ? [ACTIONS.retry, ACTIONS.baseUrlSetting, ACTIONS.logs]
+          : [ACTIONS.retry, ACTIONS.logs];
+    void ctx.notifier.show(
+      problem?.kind === 'key-rejected' ? 'error' : 'warning',
+      `Poe: could not fetch the balance. ${problem?.message ?? 'See the logs.'}`,
+      ...actions,
+    );
   }
   return value;
 }
@@ -201,7 +216,11 @@ async function openModelsFile(ctx: Ctx): Promise<void> {
 
 async function generateAccessKey(ctx: Ctx, force: boolean): Promise<string | undefined> {
   if (ctx.keys.localAccessKey && !force) {
-    const a = await vscode.window.showWarningMessage('Replace the local access key? Clients using the current one will be refused.', { modal: true }, 'Replace');
+    const a = await vscode.window.showWarningMessage(
+      'Replace the local access key? Clients using the current one will be refused.',
+      { modal: true },
+      'Replace',
+    );
     if (a !== 'Replace') return undefined;
   }
   const key = await ctx.keys.generateAccessKey();
@@ -259,7 +278,10 @@ async function offerClientUpdate(ctx: Ctx, old: number, port: number): Promise<v
   const clients = await clientsOnAnotherPort(ctx, port);
   if (clients.length === 0) return;
   const names = clients.map((c) => CLIENT_NAMES[c]).join(', ');
-  const picked = await vscode.window.showInformationMessage(`Poe: ${names} ${clients.length === 1 ? 'was' : 'were'} configured for port ${old}. Update to ${port}?`, 'Update Clients');
+  const picked = await vscode.window.showInformationMessage(
+    `Poe: ${names} ${clients.length === 1 ? 'was' : 'were'} configured for port ${old}. Update to ${port}?`,
+    'Update Clients',
+  );
   if (picked) await vscode.commands.executeCommand(UPDATE_PORTS_COMMAND, { port });
 }
 

@@ -59,11 +59,27 @@ export class Ctx implements vscode.Disposable {
     const base = this.config.base;
     this.ledger = new Ledger({ dir: dataDir, retentionMonths: base.ledgerRetentionMonths, logger: this.logger });
     this.balance = own(
-      new BalanceService({ baseUrl: base.poeBaseUrl, getApiKey: () => this.keys.poeKey, logger: this.logger, balanceTtlMs: base.balanceTtlMs, balanceTimeoutMs: base.balanceTimeoutMs, pointsWaitMs: base.pointsWaitMs }),
+      new BalanceService({
+        baseUrl: base.poeBaseUrl,
+        getApiKey: () => this.keys.poeKey,
+        logger: this.logger,
+        balanceTtlMs: base.balanceTtlMs,
+        balanceTimeoutMs: base.balanceTimeoutMs,
+        pointsWaitMs: base.pointsWaitMs,
+      }),
     );
     this.models = new ModelsStore(extension.globalState, dataDir);
     this.controller = own(
-      new ProxyController({ shared: extension.globalState, config: this.config, keys: this.keys, balance: this.balance, ledger: this.ledger, logger: this.logger, bundledModelsFile: this.bundledModelsFile, models: this.models }),
+      new ProxyController({
+        shared: extension.globalState,
+        config: this.config,
+        keys: this.keys,
+        balance: this.balance,
+        ledger: this.ledger,
+        logger: this.logger,
+        bundledModelsFile: this.bundledModelsFile,
+        models: this.models,
+      }),
     );
     this.statusBar = own(new StatusBar(this.controller, this.balance, this.keys, this.config, this.notifier));
     own(registerBudgetNotice(this.controller, this.config));
@@ -98,7 +114,8 @@ export class Ctx implements vscode.Disposable {
     own(sawRequest);
     own(
       vscode.workspace.onDidSaveTextDocument((doc) => {
-        if (doc.uri.scheme === 'file' && path.resolve(doc.uri.fsPath) === path.resolve(this.effectiveModelsFile())) void this.controller.reloadModels().then(() => this.lm.invalidate());
+        if (doc.uri.scheme === 'file' && path.resolve(doc.uri.fsPath) === path.resolve(this.effectiveModelsFile()))
+          void this.controller.reloadModels().then(() => this.lm.invalidate());
       }),
     );
     this.ready = this.init().catch((err) => this.logger.error(`startup failed: ${(err as Error)?.stack ?? err}`));
@@ -109,7 +126,14 @@ export class Ctx implements vscode.Disposable {
   }
 
   get pickerDeps(): PickerDeps {
-    return { config: this.config, keys: this.keys, models: this.models, controller: this.controller, bundledModelsFile: this.bundledModelsFile, logger: this.logger };
+    return {
+      config: this.config,
+      keys: this.keys,
+      models: this.models,
+      controller: this.controller,
+      bundledModelsFile: this.bundledModelsFile,
+      logger: this.logger,
+    };
   }
 
   /** The models file the proxy reads: the setting, else the user's picks, else the bundled one. */
@@ -163,7 +187,12 @@ export class Ctx implements vscode.Disposable {
     const p = this.balance.problem;
     if (!p || !this.keys.poeKey) return;
     if (p.kind === 'key-rejected') {
-      void this.notifier.show('error', `Poe rejected the stored API key: requests will fail until you set a valid one. ${p.message}`, ACTIONS.setKey, ACTIONS.getKey);
+      void this.notifier.show(
+        'error',
+        `Poe rejected the stored API key: requests will fail until you set a valid one. ${p.message}`,
+        ACTIONS.setKey,
+        ACTIONS.getKey,
+      );
     } else if (p.kind === 'unreachable') {
       void this.notifier.show(
         'warning',
@@ -216,4 +245,3 @@ export class Ctx implements vscode.Disposable {
     this.disposables.length = 0;
   }
 }
-

@@ -28,40 +28,43 @@ export function probeHealth(bindHost: string, port: number, timeoutMs = 2_000): 
       done = true;
       resolve(r);
     };
-    const req = http.request({ host, port, path: '/health', method: 'GET', headers: { host: hostHeader, accept: 'application/json' }, timeout: timeoutMs, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      res.on('data', (c: Buffer) => {
-        size += c.length;
-        if (size > 64 * 1024) {
-          res.destroy();
-          finish({ kind: 'other', detail: 'answered /health with a large body' });
-          return;
-        }
-        chunks.push(c);
-      });
-      res.on('end', () => {
-        let body: Record<string, unknown> | undefined;
-        try {
-          body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
-        } catch {
-          /* not JSON */
-        }
-        if (res.statusCode === 200 && body && body.name === PROXY_NAME) {
-          finish({
-            kind: 'poe-proxy',
-            url,
-            port,
-            pid: typeof body.pid === 'number' ? body.pid : undefined,
-            version: typeof body.version === 'string' ? body.version : undefined,
-            upstream: typeof body.upstream === 'string' ? body.upstream : undefined,
-          });
-        } else {
-          finish({ kind: 'other', detail: `answered GET /health with HTTP ${res.statusCode}${body ? '' : ' (not JSON)'}` });
-        }
-      });
-      res.on('error', (err) => finish({ kind: 'other', detail: err.message }));
-    });
+    const req = http.request(
+      { host, port, path: '/health', method: 'GET', headers: { host: hostHeader, accept: 'application/json' }, timeout: timeoutMs, agent: false },
+      (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          size += c.length;
+          if (size > 64 * 1024) {
+            res.destroy();
+            finish({ kind: 'other', detail: 'answered /health with a large body' });
+            return;
+          }
+          chunks.push(c);
+        });
+        res.on('end', () => {
+          let body: Record<string, unknown> | undefined;
+          try {
+            body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
+          } catch {
+            /* not JSON */
+          }
+          if (res.statusCode === 200 && body && body.name === PROXY_NAME) {
+            finish({
+              kind: 'poe-proxy',
+              url,
+              port,
+              pid: typeof body.pid === 'number' ? body.pid : undefined,
+              version: typeof body.version === 'string' ? body.version : undefined,
+              upstream: typeof body.upstream === 'string' ? body.upstream : undefined,
+            });
+          } else {
+            finish({ kind: 'other', detail: `answered GET /health with HTTP ${res.statusCode}${body ? '' : ' (not JSON)'}` });
+          }
+        });
+        res.on('error', (err) => finish({ kind: 'other', detail: err.message }));
+      },
+    );
     req.on('timeout', () => {
       req.destroy();
       finish({ kind: 'other', detail: `did not answer GET /health within ${timeoutMs} ms` });

@@ -82,7 +82,10 @@ export class HistoryPanel implements vscode.Disposable {
   ) {
     HistoryPanel.current = this;
     panel.title = TITLE;
-    panel.iconPath = { light: vscode.Uri.joinPath(extensionUri, 'media', 'history-light.svg'), dark: vscode.Uri.joinPath(extensionUri, 'media', 'history-dark.svg') };
+    panel.iconPath = {
+      light: vscode.Uri.joinPath(extensionUri, 'media', 'history-light.svg'),
+      dark: vscode.Uri.joinPath(extensionUri, 'media', 'history-dark.svg'),
+    };
     panel.webview.options = webviewOptions(extensionUri);
     panel.webview.html = this.html(panel.webview);
     this.disposables.push(

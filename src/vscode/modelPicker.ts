@@ -26,7 +26,12 @@ export interface PickerDeps {
 const MODALITY_LABEL: Record<Modality, string> = { text: 'Text', image: 'Image', video: 'Video', audio: 'Audio' };
 
 /** Fetches Poe's live model list; undefined (logged) when it cannot. */
-export async function fetchLiveModels(baseUrl: string, getApiKey: () => string | undefined, logger: Logger, timeoutMs = 15_000): Promise<{ models?: LiveModel[]; error?: string }> {
+export async function fetchLiveModels(
+  baseUrl: string,
+  getApiKey: () => string | undefined,
+  logger: Logger,
+  timeoutMs = 15_000,
+): Promise<{ models?: LiveModel[]; error?: string }> {
   const client = new UpstreamClient({ baseUrl, getApiKey, headersTimeoutMs: timeoutMs, idleTimeoutMs: timeoutMs, userAgent: `${PROXY_NAME}/${PROXY_VERSION}` });
   try {
     const res = await client.getJson('/v1/models', AbortSignal.timeout(timeoutMs));

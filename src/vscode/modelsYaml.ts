@@ -61,7 +61,7 @@ export function renderModelsYaml(picks: readonly PickedModel[], opts: { textMaxT
     if (!list || list.length === 0) continue;
     lines.push(`  ${modality}:`);
     for (const { entry: m, liveOnly } of list) {
-      if (liveOnly) lines.push('    # Listed by Poe but not in models.yaml: prices unknown (0 = no local estimate; Poe\'s Usage API reports the real cost).');
+      if (liveOnly) lines.push("    # Listed by Poe but not in models.yaml: prices unknown (0 = no local estimate; Poe's Usage API reports the real cost).");
       lines.push(`    - poe_name: ${q(m.id)}`);
       lines.push(`      base: ${m.base}`);
       lines.push(`      per_1k_tokens: ${m.per1kTokens}`);
@@ -138,7 +138,12 @@ export interface Candidate extends PickedModel {
 }
 
 /** Merges models.yaml, earlier picks and the live list (pure apart from its inputs). */
-export function mergeCandidates(source: ModelRegistry, previous: ModelRegistry | undefined, live: LiveModel[] | undefined, selected: readonly string[] | undefined): Candidate[] {
+export function mergeCandidates(
+  source: ModelRegistry,
+  previous: ModelRegistry | undefined,
+  live: LiveModel[] | undefined,
+  selected: readonly string[] | undefined,
+): Candidate[] {
   const liveIds = live ? new Set(live.map((m) => modelNameKey(m.id))) : undefined;
   const chosen = selected ? new Set(selected.map(modelNameKey)) : undefined;
   const out: Candidate[] = [];
@@ -158,4 +163,3 @@ export function mergeCandidates(source: ModelRegistry, previous: ModelRegistry |
   }
   return out;
 }
-

@@ -227,7 +227,10 @@ export class ProxyController implements vscode.Disposable {
         selectedModels: this.deps.models.selected,
       });
     } catch (err) {
-      this.fail(err instanceof RegistryError ? `Invalid models file: ${err.message}` : `Cannot start the proxy: ${(err as Error).message}`, err instanceof RegistryError ? 'models' : 'logs');
+      this.fail(
+        err instanceof RegistryError ? `Invalid models file: ${err.message}` : `Cannot start the proxy: ${(err as Error).message}`,
+        err instanceof RegistryError ? 'models' : 'logs',
+      );
       return;
     }
     try {
@@ -259,7 +262,9 @@ export class ProxyController implements vscode.Disposable {
       }),
     ];
     const url = runtime.server.url!;
-    this.deps.logger.info(`listening on ${url} (OpenAI base URL ${url}/v1), ${runtime.registry.models.length} models from ${runtime.registry.source}, upstream ${config.poeBaseUrl}${config.accessKey ? ', access key required' : ''}`);
+    this.deps.logger.info(
+      `listening on ${url} (OpenAI base URL ${url}/v1), ${runtime.registry.models.length} models from ${runtime.registry.source}, upstream ${config.poeBaseUrl}${config.accessKey ? ', access key required' : ''}`,
+    );
     this.setState({ kind: 'running', url, port: runtime.server.address?.port });
     if (this.deps.keys.poeKey) void this.deps.balance.refresh();
     if (!isLoopbackHost(config.host)) {
@@ -275,7 +280,9 @@ export class ProxyController implements vscode.Disposable {
     if (e.code === 'EADDRINUSE') {
       const probe = await probeHealth(config.host, config.port);
       if (probe.kind === 'poe-proxy') {
-        this.deps.logger.info(`port ${config.port} is served by another Poe proxy (pid ${probe.pid ?? '?'}, probably another VS Code window); this window uses it`);
+        this.deps.logger.info(
+          `port ${config.port} is served by another Poe proxy (pid ${probe.pid ?? '?'}, probably another VS Code window); this window uses it`,
+        );
         this.setState({ kind: 'external', url: probe.url, port: config.port, message: `Served by another window (pid ${probe.pid ?? '?'})` });
         this.startTakeover();
         return;
@@ -411,7 +418,10 @@ export class ProxyController implements vscode.Disposable {
     const key = await this.deps.keys.generateAccessKey();
     this.deps.logger.info('generated a local access key (clients must send it as Authorization: Bearer <key>)');
     void vscode.window
-      .showInformationMessage('Poe proxy now requires a local access key from clients. A new key was generated and stored in VS Code\'s secret storage.', 'Copy Access Key')
+      .showInformationMessage(
+        "Poe proxy now requires a local access key from clients. A new key was generated and stored in VS Code's secret storage.",
+        'Copy Access Key',
+      )
       .then((a) => {
         if (a) void vscode.commands.executeCommand('poeProxy.copyAccessKey');
       });

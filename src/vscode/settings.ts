@@ -158,10 +158,7 @@ export function readSettings(read: SettingsReader): ReadSettings {
   for (const spec of SETTINGS) {
     values[spec.key] = specDefault(spec);
     const i = read(spec.key);
-    const raw =
-      spec.scope === 'application'
-        ? userValue(i)
-        : (i?.workspaceFolderValue ?? i?.workspaceValue ?? i?.globalValue ?? i?.defaultValue);
+    const raw = spec.scope === 'application' ? userValue(i) : (i?.workspaceFolderValue ?? i?.workspaceValue ?? i?.globalValue ?? i?.defaultValue);
     if (raw === undefined || raw === null) continue;
     const checked = validate(spec, raw);
     if (!checked.ok) {

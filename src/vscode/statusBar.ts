@@ -162,7 +162,12 @@ export class StatusBar implements vscode.Disposable {
   private announceNoKey(entry: LedgerEntry): void {
     if (this.noKeyAnnounced) return;
     this.noKeyAnnounced = true;
-    void this.notifier.show('warning', `Poe proxy: a request${entry.model ? ` for ${entry.model}` : ''} was refused because no Poe API key is set. Requests fail until you set one.`, ACTIONS.setKey, ACTIONS.getKey);
+    void this.notifier.show(
+      'warning',
+      `Poe proxy: a request${entry.model ? ` for ${entry.model}` : ''} was refused because no Poe API key is set. Requests fail until you set one.`,
+      ACTIONS.setKey,
+      ACTIONS.getKey,
+    );
   }
 
   /** Agents get the paused answer silently: say it once in the editor when the pause starts. */
@@ -188,7 +193,8 @@ export class StatusBar implements vscode.Disposable {
     const problem = this.balance.problem;
     if ((state === 'key-rejected' || state === 'offline') && problem) md.appendMarkdown(`$(warning) ${escapeMd(problem.message)}\n\n`);
     if (state === 'error' && s.message) md.appendMarkdown(`$(error) ${escapeMd(s.message)}\n\n`);
-    if (state === 'stopped' && this.controller.isStoppedEverywhere) md.appendMarkdown('Stopped in every VS Code window: nothing reaches Poe through the proxy until you Start it again (from any window).\n\n');
+    if (state === 'stopped' && this.controller.isStoppedEverywhere)
+      md.appendMarkdown('Stopped in every VS Code window: nothing reaches Poe through the proxy until you Start it again (from any window).\n\n');
     if (s.url) {
       md.appendMarkdown(`Base URL: \`${s.url}/v1\`  \n`);
       md.appendMarkdown(`Port: ${s.port ?? cfg.port}${state === 'external' ? ' (served by another VS Code window)' : ''}  \n`);
@@ -200,7 +206,9 @@ export class StatusBar implements vscode.Disposable {
     const asOf = problem && at !== undefined ? ` — last fetched ${new Date(at).toLocaleString()}` : '';
     md.appendMarkdown(`Balance: ${b === undefined ? 'unknown' : `${formatPoints(b)} points${asOf}`}  \n`);
     if (problem && !(state === 'key-rejected' || state === 'offline')) md.appendMarkdown(`$(warning) Balance not updated: ${escapeMd(problem.message)}  \n`);
-    md.appendMarkdown(`Cutoff: ${cfg.pointsCutoff > 0 ? `${formatPoints(cfg.pointsCutoff)} points${state === 'paused' ? ' — **paused**: requests are answered without calling Poe' : ''}` : 'off'}  \n`);
+    md.appendMarkdown(
+      `Cutoff: ${cfg.pointsCutoff > 0 ? `${formatPoints(cfg.pointsCutoff)} points${state === 'paused' ? ' — **paused**: requests are answered without calling Poe' : ''}` : 'off'}  \n`,
+    );
     const spend = this.controller.server?.spend;
     if (spend) md.appendMarkdown(`${spendLine(spend, cfg)}  \n`);
     const last = this.controller.lastRequest;
@@ -248,7 +256,8 @@ export function describe(state: DisplayState): string {
 /** "Spent today: 1,234 of 5,000 (25%) · this month: …", budgets shown only when they are on. */
 export function spendLine(spend: SpendTracker, cfg: BudgetLimits): string {
   const { today, month } = spend.spent();
-  const part = (spent: number, budget: number): string => (budget > 0 ? `${formatPoints(spent)} of ${formatPoints(budget)} (${Math.floor((spent / budget) * 100)}%)` : formatPoints(spent));
+  const part = (spent: number, budget: number): string =>
+    budget > 0 ? `${formatPoints(spent)} of ${formatPoints(budget)} (${Math.floor((spent / budget) * 100)}%)` : formatPoints(spent);
   return `Spent today: ${part(today, cfg.pointsBudgetDaily)} · this month: ${part(month, cfg.pointsBudgetMonthly)} points`;
 }
 

@@ -58,7 +58,13 @@ export interface Case {
 // ── shared assertions ──
 
 /** Runs a client and keeps its output for the failure message. */
-export async function runClient(ctx: CaseContext, cmd: string, args: string[], env: Record<string, string | undefined> = {}, opts: { timeoutMs?: number; stdin?: string; cwd?: string } = {}): Promise<RunResult> {
+export async function runClient(
+  ctx: CaseContext,
+  cmd: string,
+  args: string[],
+  env: Record<string, string | undefined> = {},
+  opts: { timeoutMs?: number; stdin?: string; cwd?: string } = {},
+): Promise<RunResult> {
   const r = await ctx.sandbox.run(cmd, args, { env: ctx.sandbox.env(env), timeoutMs: opts.timeoutMs ?? 120_000, stdin: opts.stdin, cwd: opts.cwd });
   ctx.log.push(`$ ${path.basename(cmd)} ${args.join(' ')} → exit ${r.code}${r.signal ? ` (${r.signal})` : ''}${r.timedOut ? ' TIMED OUT' : ''} in ${r.ms} ms`);
   ctx.log.push(`stdout: ${tail(r.stdout)}`, `stderr: ${tail(r.stderr)}`);
@@ -95,7 +101,10 @@ export function printed(r: RunResult, text: string): void {
 export function toolRoundTrip(stack: Stack, endpoint: string, shellTools: readonly string[]): void {
   const on = requestsOn(stack, endpoint);
   const declared = on.find((r) => declaredTools(r.body).some((t) => shellTools.includes(t.name)));
-  assert.ok(declared, `a request declared one of ${shellTools.join(', ')} (declared: ${[...new Set(on.flatMap((r) => declaredTools(r.body).map((t) => t.name)))].join(', ')})`);
+  assert.ok(
+    declared,
+    `a request declared one of ${shellTools.join(', ')} (declared: ${[...new Set(on.flatMap((r) => declaredTools(r.body).map((t) => t.name)))].join(', ')})`,
+  );
   const results = on.flatMap((r) => toolResults(r.body));
   assert.ok(
     results.some((t) => t.includes(TOOL_OUTPUT)),
@@ -150,7 +159,10 @@ function libraryCases(install: string, name: string, program: string, extra: Arr
     }),
     libraryCase(install, name, program, 'structured', (res, stack) => {
       const reqs = requestsOn(stack, endpoint);
-      assert.ok(reqs.every((r) => r.body.response_format?.type === 'json_schema'), 'the library asked for a JSON schema');
+      assert.ok(
+        reqs.every((r) => r.body.response_format?.type === 'json_schema'),
+        'the library asked for a JSON schema',
+      );
       for (const v of Object.values(res)) assert.deepEqual(v, PERSON);
     }),
     ...extra.map(([scenario, check]) => libraryCase(install, name, program, scenario, check)),
@@ -207,7 +219,9 @@ function cliCases(spec: CliSpec): Case[] {
           script(ctx.stack.fake, scenario === 'tool' ? 'tool' : 'answer', spec.shellTools);
           const env = await cfg.setup(ctx);
           assert.ok(ctx.installed.bin, `${spec.install} has an executable`);
-          const r = await runClient(ctx, ctx.installed.bin, spec.args(scenario === 'tool' ? TOOL_PROMPT : PROMPT, scenario, ctx), env, { timeoutMs: spec.timeoutMs });
+          const r = await runClient(ctx, ctx.installed.bin, spec.args(scenario === 'tool' ? TOOL_PROMPT : PROMPT, scenario, ctx), env, {
+            timeoutMs: spec.timeoutMs,
+          });
           if (scenario === 'tool') {
             toolRoundTrip(ctx.stack, endpoint, spec.shellTools);
             printed(r, TOOL_DONE);
@@ -215,8 +229,16 @@ function cliCases(spec: CliSpec): Case[] {
           }
           const reqs = requestsOn(ctx.stack, endpoint);
           const model = cfg.model ?? ctx.expectModel;
-          if (model) assert.ok(reqs.some((q) => q.body.model === model), `the fake got ${model} (got ${[...new Set(reqs.map((q) => q.body.model))].join(', ')})`);
-          if (spec.streams) assert.ok(reqs.some((q) => q.body.stream === true), 'the client streamed');
+          if (model)
+            assert.ok(
+              reqs.some((q) => q.body.model === model),
+              `the fake got ${model} (got ${[...new Set(reqs.map((q) => q.body.model))].join(', ')})`,
+            );
+          if (spec.streams)
+            assert.ok(
+              reqs.some((q) => q.body.stream === true),
+              'the client streamed',
+            );
           printed(r, ANSWER);
           if (spec.mustNotPrint) assert.doesNotMatch(r.stdout + r.stderr, spec.mustNotPrint, 'the client printed no warning about its configuration');
         },
@@ -232,7 +254,14 @@ const BUNDLED_REGISTRY = ModelRegistry.parse(readFileSync(path.join(REPO_ROOT, '
 export function registryClientModels(registry = BUNDLED_REGISTRY): ClientModel[] {
   return registry.models
     .filter((m) => m.modality === 'text')
-    .map((m) => ({ id: m.id, contextLength: registry.contextLimit(m, 0), maxOutputTokens: m.maxOutputTokens, base: m.base, per1kTokens: m.per1kTokens, tools: m.tools }));
+    .map((m) => ({
+      id: m.id,
+      contextLength: registry.contextLimit(m, 0),
+      maxOutputTokens: m.maxOutputTokens,
+      base: m.base,
+      per1kTokens: m.per1kTokens,
+      tools: m.tools,
+    }));
 }
 
 /** Writes what "Poe: Configure <client>" writes, into the sandbox's HOME, with the command's defaults. */
@@ -365,7 +394,13 @@ const CONTINUE: CliSpec = {
   endpoint: '/v1/chat/completions',
   shellTools: ['Bash'],
   streams: true,
-  args: (prompt, scenario, ctx) => ['--config', path.join(ctx.sandbox.home, '.continue', 'config.yaml'), '-p', prompt, ...(scenario === 'tool' ? ['--allow', 'Bash'] : [])],
+  args: (prompt, scenario, ctx) => [
+    '--config',
+    path.join(ctx.sandbox.home, '.continue', 'config.yaml'),
+    '-p',
+    prompt,
+    ...(scenario === 'tool' ? ['--allow', 'Bash'] : []),
+  ],
   configs: [
     {
       // README "Continue": ~/.continue/config.yaml exactly as printed there.
@@ -465,7 +500,11 @@ const CLAUDE_CODE_WRONG_KEY: Case = {
     // Retrying, Claude Code would back off for minutes: 60 s is plenty for one refused request.
     const r = await runClient(ctx, ctx.installed.bin!, ['-p', PROMPT], env, { timeoutMs: 60_000 });
     const posts = ctx.stack.seen.filter((q) => q.method === 'POST' && q.path.startsWith('/v1/messages'));
-    assert.deepEqual(posts.map((q) => q.status), [401], 'one request, answered 401, and no retry');
+    assert.deepEqual(
+      posts.map((q) => q.status),
+      [401],
+      'one request, answered 401, and no retry',
+    );
     assert.notEqual(r.code, 0, 'Claude Code exits with an error');
     // Claude Code's words for a 401: "Not logged in · Please run /login".
     assert.match(r.stdout + r.stderr, /401|access key|authenticat|not logged in/i, 'Claude Code reports the refusal');
@@ -487,7 +526,10 @@ export const CASES: Case[] = [
     [
       'json mode',
       (res, stack) => {
-        assert.ok(requestsOn(stack, '/v1/chat/completions').every((r) => r.body.response_format?.type === 'json_object'), 'LangChain asked for JSON mode');
+        assert.ok(
+          requestsOn(stack, '/v1/chat/completions').every((r) => r.body.response_format?.type === 'json_object'),
+          'LangChain asked for JSON mode',
+        );
         assert.equal(typeof res.jsonMode, 'object', 'LangChain parsed the JSON answer');
       },
     ],

@@ -120,7 +120,14 @@ function printMatrix(outcomes: Outcome[], clients: Record<string, InstalledClien
   const rows = matrixRows(outcomes, clients);
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   console.log('\nReal-client matrix:');
-  for (const r of rows) console.log('  ' + r.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd());
+  for (const r of rows)
+    console.log(
+      '  ' +
+        r
+          .map((cell, i) => cell.padEnd(widths[i]))
+          .join('  ')
+          .trimEnd(),
+    );
   const skipped = outcomes.filter((o) => o.ok === 'skipped');
   for (const o of skipped) console.log(`  skipped: ${label(o.c)}: ${o.error}`);
 }

@@ -107,7 +107,8 @@ export function toolResults(body: any): string[] {
   const items = [...(Array.isArray(body?.messages) ? body.messages : []), ...(Array.isArray(body?.input) ? body.input : [])];
   for (const m of items) {
     if (m?.role === 'tool') out.push(typeof m.content === 'string' ? m.content : anyContentText(m.content));
-    if (m?.type === 'function_call_output' || m?.type === 'custom_tool_call_output') out.push(typeof m.output === 'string' ? m.output : JSON.stringify(m.output));
+    if (m?.type === 'function_call_output' || m?.type === 'custom_tool_call_output')
+      out.push(typeof m.output === 'string' ? m.output : JSON.stringify(m.output));
     if (Array.isArray(m?.content)) {
       for (const p of m.content) if (p?.type === 'tool_result') out.push(typeof p.content === 'string' ? p.content : anyContentText(p.content));
     }

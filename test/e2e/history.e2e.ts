@@ -46,7 +46,10 @@ export async function run({ step, helpers, page, artifactsDir, workspace, log }:
 
   const client = new OpenAI({ baseURL: `http://127.0.0.1:${proxyPort}/v1`, apiKey: 'not-a-poe-key', maxRetries: 0, timeout: 30_000 });
   const first = await step('a chat completion sent with the openai SDK goes through the proxy', async () => {
-    const c = await client.chat.completions.create({ model: 'GPT-4.1', messages: [{ role: 'user', content: 'Tell me about the end-to-end test of the cost history view.' }] });
+    const c = await client.chat.completions.create({
+      model: 'GPT-4.1',
+      messages: [{ role: 'user', content: 'Tell me about the end-to-end test of the cost history view.' }],
+    });
     assert.strictEqual(c.choices[0].finish_reason, 'stop');
     const usage = c.usage as OpenAI.CompletionUsage & { cost_points?: number; cost_points_estimated?: boolean };
     assert.ok(usage.prompt_tokens > 0 && usage.completion_tokens > 0, JSON.stringify(usage));
@@ -56,7 +59,9 @@ export async function run({ step, helpers, page, artifactsDir, workspace, log }:
     assert.strictEqual(upstream.at(-1)?.headers.authorization, `Bearer ${DEFAULT_API_KEY}`);
     return { usage, points: usage.cost_points as number };
   });
-  log(`request 1: ${first.usage.prompt_tokens} in / ${first.usage.completion_tokens} out, ${first.points} points${first.usage.cost_points_estimated ? ' (est.)' : ''}`);
+  log(
+    `request 1: ${first.usage.prompt_tokens} in / ${first.usage.completion_tokens} out, ${first.points} points${first.usage.cost_points_estimated ? ' (est.)' : ''}`,
+  );
 
   let frame: Frame = await step('"Poe: Show Cost History" opens the webview', async () => {
     await helpers.runCommand('Poe: Show Cost History');
@@ -180,7 +185,10 @@ export async function run({ step, helpers, page, artifactsDir, workspace, log }:
     // A date range that excludes today empties the table.
     await frame.fill('#filter-to', '2001-01-01');
     await frame.dispatchEvent('#filter-to', 'change');
-    await waitFor('the empty-range message', async () => (await historyRows(frame)).length === 0 && (await frame.textContent('#history-table tbody'))?.includes('No requests match'));
+    await waitFor(
+      'the empty-range message',
+      async () => (await historyRows(frame)).length === 0 && (await frame.textContent('#history-table tbody'))?.includes('No requests match'),
+    );
     await frame.fill('#filter-to', '');
     await frame.dispatchEvent('#filter-to', 'change');
     await waitFor('GPT-4.1 row back', async () => (await historyRows(frame)).length === 1);
@@ -242,25 +250,28 @@ export async function run({ step, helpers, page, artifactsDir, workspace, log }:
     assert.ok(lines[1].includes('Claude-Sonnet-4.5') && !lines[1].includes('GPT-4.1'), lines[1]);
   });
 
-  await step('after a window reload the panel is restored with its filter', async () => {
-    // Mark this document so that only frames of the reloaded workbench can match below.
-    await page.evaluate(() => {
-      (globalThis as any).e2eBeforeReload = true;
-    });
-    await helpers.runCommand('Developer: Reload Window');
-    await waitFor('the workbench to reload', () => page.evaluate(() => !(globalThis as any).e2eBeforeReload), 60_000);
-    await page.waitForSelector('.monaco-workbench .part.statusbar', { timeout: 60_000 });
-    frame = await helpers.findWebviewFrame(isHistoryReady, { timeout: 45_000 });
-    // The skeleton shows first; the script restores the filter once it runs (after activation).
-    await waitFor('the restored model filter', async () => (await frame.inputValue('#filter-model')) === 'Claude-Sonnet-4.5', 30_000);
-    const rows = await waitFor('the restored rows', async () => {
-      const r = await historyRows(frame);
-      return r.length > 0 && r;
-    });
-    assert.deepStrictEqual(
-      rows.map((r) => r.model),
-      ['Claude-Sonnet-4.5'],
-    );
-  }, { timeout: 120_000 });
-
+  await step(
+    'after a window reload the panel is restored with its filter',
+    async () => {
+      // Mark this document so that only frames of the reloaded workbench can match below.
+      await page.evaluate(() => {
+        (globalThis as any).e2eBeforeReload = true;
+      });
+      await helpers.runCommand('Developer: Reload Window');
+      await waitFor('the workbench to reload', () => page.evaluate(() => !(globalThis as any).e2eBeforeReload), 60_000);
+      await page.waitForSelector('.monaco-workbench .part.statusbar', { timeout: 60_000 });
+      frame = await helpers.findWebviewFrame(isHistoryReady, { timeout: 45_000 });
+      // The skeleton shows first; the script restores the filter once it runs (after activation).
+      await waitFor('the restored model filter', async () => (await frame.inputValue('#filter-model')) === 'Claude-Sonnet-4.5', 30_000);
+      const rows = await waitFor('the restored rows', async () => {
+        const r = await historyRows(frame);
+        return r.length > 0 && r;
+      });
+      assert.deepStrictEqual(
+        rows.map((r) => r.model),
+        ['Claude-Sonnet-4.5'],
+      );
+    },
+    { timeout: 120_000 },
+  );
 }

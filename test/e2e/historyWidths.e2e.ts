@@ -116,18 +116,33 @@ export async function run({ step, helpers, page, artifactsDir, log }: E2eContext
       if (theme === 'dark') await helpers.runCommand('Preferences: Toggle between Light/Dark Themes');
       frame = await helpers.findWebviewFrame(isHistoryReady, { timeout: 30_000 });
       // The webview's body carries the theme kind (vscode-light / vscode-dark).
-      await waitFor(`the ${theme} theme in the webview`, () => frame.evaluate((cls) => (globalThis as any).document.body.classList.contains(cls), `vscode-${theme}`));
+      await waitFor(`the ${theme} theme in the webview`, () =>
+        frame.evaluate((cls) => (globalThis as any).document.body.classList.contains(cls), `vscode-${theme}`),
+      );
     });
     for (const width of WIDTHS) {
       await step(`${theme}, ${width} px: no sideways page scroll, the table inside its card, time/model/points/status readable`, async () => {
         await setWidth(page, frame, width);
         const l = await layout(frame);
-        log(`${theme} ${width}px: webview ${l.width}px, columns ${l.shownColumns.join(',')}, readable ${l.readable.join(',')}, time "${l.time}"${l.tableOverflows ? ', table scrolls in its box' : ''}`);
+        log(
+          `${theme} ${width}px: webview ${l.width}px, columns ${l.shownColumns.join(',')}, readable ${l.readable.join(',')}, time "${l.time}"${l.tableOverflows ? ', table scrolls in its box' : ''}`,
+        );
         assert.strictEqual(l.pageScrollsSideways, false, 'the page does not scroll sideways');
         assert.strictEqual(l.tableInsideCard, true, 'the table stays inside its card');
         for (const col of ['time', 'model', 'points', 'status']) assert.ok(l.readable.includes(col), `${col} readable at ${width}px: ${JSON.stringify(l)}`);
         if (width === 1400) {
-          assert.deepStrictEqual(l.shownColumns, ['time', 'model', 'tokensIn', 'tokensOut', 'points', 'kind', 'balanceAfter', 'status', 'durationMs', 'client']);
+          assert.deepStrictEqual(l.shownColumns, [
+            'time',
+            'model',
+            'tokensIn',
+            'tokensOut',
+            'points',
+            'kind',
+            'balanceAfter',
+            'status',
+            'durationMs',
+            'client',
+          ]);
           assert.match(l.time, /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/);
         } else {
           assert.match(l.time, /^\d{2}-\d{2} \d{2}:\d{2}$/, 'short time when narrow');
@@ -158,6 +173,9 @@ export async function run({ step, helpers, page, artifactsDir, log }: E2eContext
     await toast.waitFor({ state: 'visible', timeout: 15_000 });
     assert.match((await toast.textContent()) ?? '', /Reveal in Explorer/);
     await toast.getByRole('button', { name: 'Open' }).click();
-    await page.locator('.tabs-container .tab', { hasText: /poe-cost-history-.*\.csv/ }).first().waitFor({ timeout: 15_000 });
+    await page
+      .locator('.tabs-container .tab', { hasText: /poe-cost-history-.*\.csv/ })
+      .first()
+      .waitFor({ timeout: 15_000 });
   });
 }

@@ -12,6 +12,7 @@ import { freePort, getJson, isHistoryReady, typeApiKey, waitFor } from './suppor
 
 let fake: FakePoe;
 let proxyPort: number;
+// eslint-disable-next-line @typescript-eslint/no-unused-vars -- the list is the source of the Step type
 const STEPS = ['setKey', 'pointTool', 'sendRequest', 'openHistory'] as const;
 
 export async function prepare(): Promise<E2ePrepare> {
@@ -26,7 +27,14 @@ export async function prepare(): Promise<E2ePrepare> {
 /** The walkthrough's steps as the Welcome page shows them: step id -> ticked. */
 async function ticks(page: Page): Promise<Record<string, boolean>> {
   return page.$$eval('.getting-started-step[data-step-id^="poe-proxy.poe-proxy-vscode#poeProxy.gettingStarted#"]', (els) =>
-    Object.fromEntries(els.map((e) => [String((e as any).getAttribute('data-step-id')).split('#').pop(), (e as any).getAttribute('aria-checked') === 'true'])),
+    Object.fromEntries(
+      els.map((e) => [
+        String((e as any).getAttribute('data-step-id'))
+          .split('#')
+          .pop(),
+        (e as any).getAttribute('aria-checked') === 'true',
+      ]),
+    ),
   );
 }
 
@@ -54,7 +62,10 @@ export async function run({ step, helpers, page, artifactsDir, log }: E2eContext
   });
 
   await step('setting the key ticks "Set your Poe API key"', async () => {
-    await page.locator('.getting-started-step[data-step-id$="#setKey"] a, .getting-started-step[data-step-id$="#setKey"] .button-link', { hasText: 'Set API Key' }).first().click({ timeout: 10_000 });
+    await page
+      .locator('.getting-started-step[data-step-id$="#setKey"] a, .getting-started-step[data-step-id$="#setKey"] .button-link', { hasText: 'Set API Key' })
+      .first()
+      .click({ timeout: 10_000 });
     await typeApiKey(page, DEFAULT_API_KEY);
     await ticked(page, 'setKey');
     await helpers.statusBarText(/Poe 1\.23M/);
@@ -99,32 +110,36 @@ export async function run({ step, helpers, page, artifactsDir, log }: E2eContext
     await shotAround(page, [item, hover], path.join(artifactsDir, 'e2e-onboarding-statusbar-running.png'));
   });
 
-  await step("Poe unreachable at start-up: the status bar says offline and a notification says so", async () => {
-    await fake.close();
-    await page.evaluate(() => {
-      (globalThis as any).e2eBeforeReload = true;
-    });
-    await helpers.runCommand('Developer: Reload Window');
-    await waitFor('the workbench to reload', () => page.evaluate(() => !(globalThis as any).e2eBeforeReload), 60_000);
-    const text = await helpers.statusBarText(/Poe: offline/, { timeout: 60_000 });
-    log(`status bar: ${text}`);
-    const toast = page.locator('.notifications-toasts .notification-toast', { hasText: "can't reach Poe" }).first();
-    await toast.waitFor({ state: 'visible', timeout: 30_000 });
-    const toastText = (await toast.textContent()) ?? '';
-    assert.match(toastText, /Could not get an answer from Poe/);
-    assert.match(toastText, /Retry/);
-    assert.match(toastText, /Open Setting \(Base URL\)/);
-    await helpers.screenshot('offline-at-start');
-    const item = page.locator('.statusbar-item', { hasText: 'Poe: offline' }).first();
-    await helpers.runCommand('Notifications: Clear All Notifications').catch(() => undefined);
-    await item.hover();
-    const hover = page.locator('.monaco-hover, .workbench-hover').filter({ hasText: "can't reach Poe" }).first();
-    await hover.waitFor({ state: 'visible', timeout: 10_000 });
-    const tip = (await hover.textContent()) ?? '';
-    assert.match(tip, /Could not get an answer from Poe/);
-    assert.match(tip, /Retry · Open Setting \(Base URL\)/);
-    await shotAround(page, [item, hover], path.join(artifactsDir, 'e2e-onboarding-statusbar-offline.png'));
-  }, { timeout: 150_000 });
+  await step(
+    'Poe unreachable at start-up: the status bar says offline and a notification says so',
+    async () => {
+      await fake.close();
+      await page.evaluate(() => {
+        (globalThis as any).e2eBeforeReload = true;
+      });
+      await helpers.runCommand('Developer: Reload Window');
+      await waitFor('the workbench to reload', () => page.evaluate(() => !(globalThis as any).e2eBeforeReload), 60_000);
+      const text = await helpers.statusBarText(/Poe: offline/, { timeout: 60_000 });
+      log(`status bar: ${text}`);
+      const toast = page.locator('.notifications-toasts .notification-toast', { hasText: "can't reach Poe" }).first();
+      await toast.waitFor({ state: 'visible', timeout: 30_000 });
+      const toastText = (await toast.textContent()) ?? '';
+      assert.match(toastText, /Could not get an answer from Poe/);
+      assert.match(toastText, /Retry/);
+      assert.match(toastText, /Open Setting \(Base URL\)/);
+      await helpers.screenshot('offline-at-start');
+      const item = page.locator('.statusbar-item', { hasText: 'Poe: offline' }).first();
+      await helpers.runCommand('Notifications: Clear All Notifications').catch(() => undefined);
+      await item.hover();
+      const hover = page.locator('.monaco-hover, .workbench-hover').filter({ hasText: "can't reach Poe" }).first();
+      await hover.waitFor({ state: 'visible', timeout: 10_000 });
+      const tip = (await hover.textContent()) ?? '';
+      assert.match(tip, /Could not get an answer from Poe/);
+      assert.match(tip, /Retry · Open Setting \(Base URL\)/);
+      await shotAround(page, [item, hover], path.join(artifactsDir, 'e2e-onboarding-statusbar-offline.png'));
+    },
+    { timeout: 150_000 },
+  );
 }
 
 /** A screenshot of the smallest page area holding every locator (plus a margin). */

@@ -50,7 +50,11 @@ export function isHistoryFrame(f: Frame): Promise<boolean> {
  * after restoring the saved filter and sort into the controls.
  */
 export async function isHistoryReady(f: Frame): Promise<boolean> {
-  return (await isHistoryFrame(f)) && (await f.evaluate(() => (globalThis as any).document.querySelectorAll('#history-table tbody tr').length > 0)) && (await f.isVisible('#history-table'));
+  return (
+    (await isHistoryFrame(f)) &&
+    (await f.evaluate(() => (globalThis as any).document.querySelectorAll('#history-table tbody tr').length > 0)) &&
+    (await f.isVisible('#history-table'))
+  );
 }
 
 /** Entry rows of the history table, in display order. */

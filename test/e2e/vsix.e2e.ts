@@ -89,7 +89,8 @@ export async function run({ step, helpers, page, codeServer, log }: E2eContext):
     const installed = readdirSync(codeServer.extensionsDir);
     assert.ok(installed.includes(EXTENSION_DIR), `extensions dir holds ${JSON.stringify(installed)}`);
     const dir = path.join(codeServer.extensionsDir, EXTENSION_DIR);
-    for (const f of ['dist/extension.js', 'dist/tokenWorker.js', 'media/history.js', 'media/history.css', 'models.yaml']) assert.ok(existsSync(path.join(dir, f)), f);
+    for (const f of ['dist/extension.js', 'dist/tokenWorker.js', 'media/history.js', 'media/history.css', 'models.yaml'])
+      assert.ok(existsSync(path.join(dir, f)), f);
     assert.ok(!existsSync(path.join(dir, 'src')) && !existsSync(path.join(dir, 'node_modules')), 'no sources or node_modules');
     // The extension page shows the user README (MARKETPLACE.md), not the contributors' one.
     assert.strictEqual(readFileSync(path.join(dir, 'readme.md'), 'utf8'), readFileSync(path.join(ROOT, 'MARKETPLACE.md'), 'utf8'));

@@ -298,7 +298,7 @@ describe('Poe Proxy extension in the real VS Code host', function () {
     }
   });
 
-  it('uses another window\'s proxy when the port is taken by one, and takes over when it goes away', async function () {
+  it("uses another window's proxy when the port is taken by one, and takes over when it goes away", async function () {
     this.timeout(45_000);
     const shared = await freePort();
     const other = await fakeListener(shared, 200, { name: 'poe-proxy', version: '0.0.0', pid: 4242, port: shared });
@@ -309,7 +309,7 @@ describe('Poe Proxy extension in the real VS Code host', function () {
       assert.strictEqual(s.url, `http://127.0.0.1:${shared}`);
       assert.strictEqual(api.baseUrl(), `http://127.0.0.1:${shared}/v1`);
       assert.strictEqual(api.ctx.statusBar.state, 'external');
-      assert.match(api.ctx.statusBar.item.text, /Poe 1\.2\dM/, 'the balance still shows, from this window\'s own usage service');
+      assert.match(api.ctx.statusBar.item.text, /Poe 1\.2\dM/, "the balance still shows, from this window's own usage service");
       assert.strictEqual(await vscode.commands.executeCommand('poeProxy.refreshBalance'), fake.balance);
       await closeServer(other);
       closed = true;

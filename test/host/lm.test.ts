@@ -111,7 +111,7 @@ describe('Copilot Chat language models (vscode.lm) and client configuration', fu
     await waitFor('all models again', async () => (await vscode.lm.selectChatModels({ vendor: LM_VENDOR })).length === all);
   });
 
-  it('sendRequest streams the fake upstream\'s text without a footer, and the ledger and status bar see it', async () => {
+  it("sendRequest streams the fake upstream's text without a footer, and the ledger and status bar see it", async () => {
     fake.reply = () => ({ chunks: ['Hello', ' from', ' fake', ' Poe'], chunkDelayMs: 30 });
     const before = fake.chatRequests().length;
     const entry = nextEntry((e) => e.client === LM_CLIENT);
@@ -135,7 +135,7 @@ describe('Copilot Chat language models (vscode.lm) and client configuration', fu
     assert.strictEqual(last.client, LM_CLIENT);
   });
 
-  it('countTokens returns the tokenizer\'s exact count for text and messages', async function () {
+  it("countTokens returns the tokenizer's exact count for text and messages", async function () {
     this.timeout(90_000);
     // Digits tell the exact count (o200k groups them by three) from the ~4 characters per token estimate.
     const text = '1234567890'.repeat(10) + ' hello world';
@@ -143,10 +143,14 @@ describe('Copilot Chat language models (vscode.lm) and client configuration', fu
     assert.notStrictEqual(exact, estimateTokens(text), 'the probe text separates exact from estimated counts');
     const m = await model();
     // The tokenizer worker starts on first use; until it answers (bounded wait) counts are estimates.
-    const n = await waitFor('the exact count', async () => {
-      const c = await m.countTokens(text);
-      return c === exact && c;
-    }, 60_000);
+    const n = await waitFor(
+      'the exact count',
+      async () => {
+        const c = await m.countTokens(text);
+        return c === exact && c;
+      },
+      60_000,
+    );
     assert.strictEqual(n, exact);
     assert.strictEqual(await m.countTokens(vscode.LanguageModelChatMessage.User(text)), exact + 4, 'a message adds its framing');
     assert.strictEqual(await m.countTokens(''), 0);
@@ -155,7 +159,9 @@ describe('Copilot Chat language models (vscode.lm) and client configuration', fu
   it('tool calls come back as LanguageModelToolCallPart, and tool results go up as tool messages', async () => {
     fake.reply = () => ({ toolCalls: [{ id: 'call_7', name: 'get_weather', arguments: '{"city":"Paris"}' }] });
     const m = await model();
-    const tools: vscode.LanguageModelChatTool[] = [{ name: 'get_weather', description: 'Weather for a city', inputSchema: { type: 'object', properties: { city: { type: 'string' } } } }];
+    const tools: vscode.LanguageModelChatTool[] = [
+      { name: 'get_weather', description: 'Weather for a city', inputSchema: { type: 'object', properties: { city: { type: 'string' } } } },
+    ];
     const res = await m.sendRequest([vscode.LanguageModelChatMessage.User('weather in Paris?')], { tools }, new vscode.CancellationTokenSource().token);
     const calls: vscode.LanguageModelToolCallPart[] = [];
     for await (const p of res.stream) if (p instanceof vscode.LanguageModelToolCallPart) calls.push(p);
@@ -278,7 +284,12 @@ describe('Copilot Chat language models (vscode.lm) and client configuration', fu
       const prompt = async (message: string, ...actions: string[]): Promise<string> => {
         const diff = previewDiffs().find((i) => i.modified.path === file);
         assert.ok(diff, 'the diff is open while the question is asked');
-        asked = { message, actions, original: (await vscode.workspace.openTextDocument(diff.original)).getText(), planned: (await vscode.workspace.openTextDocument(diff.modified)).getText() };
+        asked = {
+          message,
+          actions,
+          original: (await vscode.workspace.openTextDocument(diff.original)).getText(),
+          planned: (await vscode.workspace.openTextDocument(diff.modified)).getText(),
+        };
         return 'Write';
       };
       const r = await vscode.commands.executeCommand<{ outcome: string; changeId: string; files: string[] }>('poeProxy.configureContinue', { home, prompt });
@@ -334,28 +345,39 @@ describe('Copilot Chat language models (vscode.lm) and client configuration', fu
     const home = await fsp.mkdtemp(path.join(os.tmpdir(), 'poe-lm-home-'));
     const file = path.join(home, '.codex', 'config.toml');
     try {
-      const codex = await vscode.commands.executeCommand<{ outcome: string; changeId: string }>('poeProxy.configureCodex', { home, model: 'GPT-4.1', confirm: true, preview: false });
+      const codex = await vscode.commands.executeCommand<{ outcome: string; changeId: string }>('poeProxy.configureCodex', {
+        home,
+        model: 'GPT-4.1',
+        confirm: true,
+        preview: false,
+      });
       assert.strictEqual(codex.outcome, 'written');
       const configured = await fsp.readFile(file, 'utf8');
       assert.ok(configured.includes(`http://127.0.0.1:${port}/v1`), configured);
       const next = await freePort();
       let shown = 0;
-      const results = await vscode.commands.executeCommand<Array<{ client: string; outcome: string; files: string[]; changeId?: string }>>('poeProxy.updateClientPorts', {
-        port: next,
-        prompt: async (message: string) => {
-          if (!message.includes('Codex')) return 'Discard';
-          shown = previewDiffs().filter((d) => d.modified.path === file).length;
-          assert.match(message, new RegExp(`http://127\\.0\\.0\\.1:${port} becomes http://127\\.0\\.0\\.1:${next}`));
-          return 'Write';
+      const results = await vscode.commands.executeCommand<Array<{ client: string; outcome: string; files: string[]; changeId?: string }>>(
+        'poeProxy.updateClientPorts',
+        {
+          port: next,
+          prompt: async (message: string) => {
+            if (!message.includes('Codex')) return 'Discard';
+            shown = previewDiffs().filter((d) => d.modified.path === file).length;
+            assert.match(message, new RegExp(`http://127\\.0\\.0\\.1:${port} becomes http://127\\.0\\.0\\.1:${next}`));
+            return 'Write';
+          },
         },
-      });
+      );
       const mine = results.find((r) => r.client === 'codex');
       assert.ok(mine, JSON.stringify(results));
       assert.strictEqual(mine.outcome, 'written');
       assert.strictEqual(shown, 1, 'the diff was shown while asking');
       assert.deepStrictEqual(previewDiffs(), [], 'and closed afterwards');
       assert.strictEqual(await fsp.readFile(file, 'utf8'), configured.split(`127.0.0.1:${port}`).join(`127.0.0.1:${next}`), 'only the port changed');
-      const again = await vscode.commands.executeCommand<Array<{ client: string }>>('poeProxy.updateClientPorts', { port: next, prompt: async () => 'Discard' });
+      const again = await vscode.commands.executeCommand<Array<{ client: string }>>('poeProxy.updateClientPorts', {
+        port: next,
+        prompt: async () => 'Discard',
+      });
       assert.ok(!again.some((r) => r.client === 'codex'), 'nothing left to update');
       await vscode.commands.executeCommand('poeProxy.undoClientConfiguration', { id: mine.changeId, confirm: true });
       assert.strictEqual(await fsp.readFile(file, 'utf8'), configured);
@@ -379,7 +401,12 @@ describe('Copilot Chat language models (vscode.lm) and client configuration', fu
       assert.strictEqual(env.ANTHROPIC_DEFAULT_SONNET_MODEL, 'claude-sonnet-4-6');
       assert.strictEqual(env.ANTHROPIC_DEFAULT_HAIKU_MODEL, 'claude-haiku-4-5');
       assert.strictEqual(env.ANTHROPIC_SMALL_FAST_MODEL, 'claude-haiku-4-5');
-      const poeNames: Record<string, string> = { ANTHROPIC_MODEL: 'Claude-Sonnet-4.6', ANTHROPIC_DEFAULT_OPUS_MODEL: 'Claude-Opus-4.7', ANTHROPIC_DEFAULT_SONNET_MODEL: 'Claude-Sonnet-4.6', ANTHROPIC_DEFAULT_HAIKU_MODEL: 'Claude-Haiku-4.5' };
+      const poeNames: Record<string, string> = {
+        ANTHROPIC_MODEL: 'Claude-Sonnet-4.6',
+        ANTHROPIC_DEFAULT_OPUS_MODEL: 'Claude-Opus-4.7',
+        ANTHROPIC_DEFAULT_SONNET_MODEL: 'Claude-Sonnet-4.6',
+        ANTHROPIC_DEFAULT_HAIKU_MODEL: 'Claude-Haiku-4.5',
+      };
       for (const name of Object.keys(poeNames)) {
         const res = await fetch(`${env.ANTHROPIC_BASE_URL}/v1/messages`, {
           method: 'POST',
@@ -391,7 +418,12 @@ describe('Copilot Chat language models (vscode.lm) and client configuration', fu
         const sent = fake.requests.filter((r) => r.method === 'POST' && r.path === '/v1/messages').at(-1);
         assert.strictEqual(sent?.body.model, poeNames[name], `${name} reaches the Poe bot that was chosen`);
       }
-      const chosen = await vscode.commands.executeCommand<{ outcome: string }>('poeProxy.configureClaudeCode', { home, confirm: true, preview: false, claudeCode: { main: 'Claude-Opus-4.7' } });
+      const chosen = await vscode.commands.executeCommand<{ outcome: string }>('poeProxy.configureClaudeCode', {
+        home,
+        confirm: true,
+        preview: false,
+        claudeCode: { main: 'Claude-Opus-4.7' },
+      });
       assert.strictEqual(chosen.outcome, 'written');
       const env2 = JSON.parse(await fsp.readFile(path.join(home, '.claude', 'settings.json'), 'utf8')).env as Record<string, string>;
       assert.strictEqual(env2.ANTHROPIC_MODEL, 'claude-opus-4-7');
@@ -409,15 +441,30 @@ describe('Copilot Chat language models (vscode.lm) and client configuration', fu
     try {
       const aiderConf = path.join(home, '.aider.conf.yml');
       await fsp.writeFile(aiderConf, '# mine\ndark-mode: true\n');
-      const codex = await vscode.commands.executeCommand<{ outcome: string; files: string[] }>('poeProxy.configureCodex', { home, model: 'GPT-4.1', confirm: true, preview: false });
+      const codex = await vscode.commands.executeCommand<{ outcome: string; files: string[] }>('poeProxy.configureCodex', {
+        home,
+        model: 'GPT-4.1',
+        confirm: true,
+        preview: false,
+      });
       assert.strictEqual(codex.outcome, 'written');
       const toml = await fsp.readFile(path.join(home, '.codex', 'config.toml'), 'utf8');
       assert.match(toml, new RegExp(`base_url = "http://127\\.0\\.0\\.1:${port}/v1"`));
       assert.match(toml, /wire_api = "responses"/);
-      const again = await vscode.commands.executeCommand<{ outcome: string }>('poeProxy.configureCodex', { home, model: 'GPT-4.1', confirm: true, preview: false });
+      const again = await vscode.commands.executeCommand<{ outcome: string }>('poeProxy.configureCodex', {
+        home,
+        model: 'GPT-4.1',
+        confirm: true,
+        preview: false,
+      });
       assert.strictEqual(again.outcome, 'unchanged');
 
-      const aider = await vscode.commands.executeCommand<{ outcome: string; files: string[] }>('poeProxy.configureAider', { home, model: 'GPT-4.1', confirm: true, preview: false });
+      const aider = await vscode.commands.executeCommand<{ outcome: string; files: string[] }>('poeProxy.configureAider', {
+        home,
+        model: 'GPT-4.1',
+        confirm: true,
+        preview: false,
+      });
       assert.deepStrictEqual(aider.files.sort(), [aiderConf, path.join(home, '.aider.model.metadata.json')].sort());
       assert.match(await fsp.readFile(aiderConf, 'utf8'), /dark-mode: true[\s\S]*model: openai\/GPT-4\.1/);
 

@@ -12,7 +12,13 @@ describe('extension host smoke', () => {
 
   it('has this extension loaded from the development path', () => {
     const ext = vscode.extensions.getExtension(EXTENSION_ID);
-    assert.ok(ext, `extension ${EXTENSION_ID} not found; loaded: ${vscode.extensions.all.filter((e) => !e.id.startsWith('vscode.')).map((e) => e.id).join(', ')}`);
+    assert.ok(
+      ext,
+      `extension ${EXTENSION_ID} not found; loaded: ${vscode.extensions.all
+        .filter((e) => !e.id.startsWith('vscode.'))
+        .map((e) => e.id)
+        .join(', ')}`,
+    );
     assert.strictEqual(ext.packageJSON.engines?.vscode, '^1.104.0');
   });
 

@@ -22,10 +22,13 @@ async function setGlobal(key: string, value: unknown): Promise<void> {
 function chat(port: number): Promise<number> {
   return new Promise<number>((resolve, reject) => {
     const body = JSON.stringify({ model: 'GPT-4.1', messages: [{ role: 'user', content: 'hi' }] });
-    const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/v1/chat/completions', agent: false, headers: { 'content-type': 'application/json' } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
+    const req = http.request(
+      { host: '127.0.0.1', port, method: 'POST', path: '/v1/chat/completions', agent: false, headers: { 'content-type': 'application/json' } },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });

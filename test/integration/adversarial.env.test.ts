@@ -20,7 +20,18 @@ function repoWithDotEnv(text: string): string {
 }
 
 const HOSTILE_DOTENV = (trapUrl: string) =>
-  ['POE_BASE_URL=' + trapUrl, 'HOST=0.0.0.0', 'PROXY_API_KEY=attacker-known-key-123', 'ALLOWED_ORIGINS=https://evil.example', 'ALLOWED_HOSTS=evil.example', 'POE_API_KEY=attacker-key-999999', 'POE_TOKEN=attacker-token-999999', 'MODELS_FILE=./cheap-looking-models.yaml', 'PORT=0', 'FOOTER=false'].join('\n');
+  [
+    'POE_BASE_URL=' + trapUrl,
+    'HOST=0.0.0.0',
+    'PROXY_API_KEY=attacker-known-key-123',
+    'ALLOWED_ORIGINS=https://evil.example',
+    'ALLOWED_HOSTS=evil.example',
+    'POE_API_KEY=attacker-key-999999',
+    'POE_TOKEN=attacker-token-999999',
+    'MODELS_FILE=./cheap-looking-models.yaml',
+    'PORT=0',
+    'FOOTER=false',
+  ].join('\n');
 
 describe('adversarial: a .env the key did not come from (item 2)', () => {
   it('with the key from the environment, a .env sets none of the key-bound settings, and says so', () => {

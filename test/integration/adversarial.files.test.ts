@@ -42,12 +42,16 @@ function cells(line: string, sep: string): string[] {
   for (let i = 0; i < line.length; i++) {
     const ch = line[i];
     if (quoted) {
-      if (ch === '"' && line[i + 1] === '"') (cur += '"'), i++;
-      else if (ch === '"') quoted = false;
+      if (ch === '"' && line[i + 1] === '"') {
+        cur += '"';
+        i++;
+      } else if (ch === '"') quoted = false;
       else cur += ch;
     } else if (ch === '"') quoted = true;
-    else if (ch === sep) out.push(cur), (cur = '');
-    else cur += ch;
+    else if (ch === sep) {
+      out.push(cur);
+      cur = '';
+    } else cur += ch;
   }
   out.push(cur);
   return out;
@@ -88,7 +92,20 @@ describe('adversarial: hostile models files (item 12)', () => {
   const valid = 'models:\n  text:\n    - poe_name: A\n';
   const deep = (n: number) => `models:\n  text:\n    - poe_name: A\n      aliases: ${'['.repeat(n)}${']'.repeat(n)}\n`;
   const deepMap = (n: number) => `models:\n  text:\n    - poe_name: A\n      base: ${'{a: '.repeat(n)}1${'}'.repeat(n)}\n`;
-  const aliasBomb = ['a: &a ["x","x","x","x","x","x","x","x","x","x"]', ...Array.from({ length: 9 }, (_, i) => `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(10).fill(`*${String.fromCharCode(97 + i)}`).join(',')}]`), 'models:', '  text:', '    - poe_name: A', '      aliases: *j'].join('\n');
+  const aliasBomb = [
+    'a: &a ["x","x","x","x","x","x","x","x","x","x"]',
+    ...Array.from(
+      { length: 9 },
+      (_, i) =>
+        `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(10)
+          .fill(`*${String.fromCharCode(97 + i)}`)
+          .join(',')}]`,
+    ),
+    'models:',
+    '  text:',
+    '    - poe_name: A',
+    '      aliases: *j',
+  ].join('\n');
   const HOSTILE: Record<string, string> = {
     'nested 100,000 deep (flow)': deep(100_000),
     'nested 100,000 deep (flow mappings)': deepMap(100_000),
@@ -101,7 +118,7 @@ describe('adversarial: hostile models files (item 12)', () => {
     'a poe_name of 10,000 characters': `models:\n  text:\n    - poe_name: ${'A'.repeat(10_000)}\n`,
     'binary garbage': '\u0000\u0001\u0002\ufffd{[',
     'a JSON array': '[1,2,3]',
-    'tags': 'models: !!binary aGVsbG8=\n',
+    tags: 'models: !!binary aGVsbG8=\n',
     'two documents': `${valid}---\n${valid}`,
   };
 
@@ -122,7 +139,12 @@ describe('adversarial: hostile models files (item 12)', () => {
     for (const [name, text] of Object.entries(HOSTILE)) {
       const file = path.join(dir, 'models.yaml');
       writeFileSync(file, text);
-      const r = spawnSync(process.execPath, [cli], { cwd: dir, env: { PATH: process.env.PATH ?? '', HOME: dir, POE_API_KEY: 'poe-test-key-123456', MODELS_FILE: file, PORT: '0', DATA_DIR: dir }, encoding: 'utf8', timeout: 30_000 });
+      const r = spawnSync(process.execPath, [cli], {
+        cwd: dir,
+        env: { PATH: process.env.PATH ?? '', HOME: dir, POE_API_KEY: 'poe-test-key-123456', MODELS_FILE: file, PORT: '0', DATA_DIR: dir },
+        encoding: 'utf8',
+        timeout: 30_000,
+      });
       assert.equal(r.status, 2, `${name}: exit ${r.status}; ${r.stderr.slice(0, 300)}`);
       const lines = r.stderr.trim().split('\n');
       assert.equal(lines.length, 1, `${name}: one line, got ${r.stderr.slice(0, 500)}`);
@@ -138,14 +160,42 @@ describe('adversarial: hostile models files (item 12)', () => {
 
 describe('adversarial: Pick Models writes what loads (item 13)', () => {
   const source = ModelRegistry.parse('models:\n  text:\n    - poe_name: GPT-4.1\n      base: 1\n      aliases: [gpt]\n    - poe_name: Claude\n', 'models.yaml');
-  const hostileLive = ['GPT-4.1', 'Foo', 'Foo ', ' foo', 'FOO', 'gpt ', 'Bar\n', 'x'.repeat(300), '', '   ', 'quote"s', '#hash', 'a: b', '- dash', 'ünï', 'line\u2028sep', 'tab\there', "it's", '*star', '&amp', '!tag', '{brace}', '[x]', 'null', 'true', '123'];
+  const hostileLive = [
+    'GPT-4.1',
+    'Foo',
+    'Foo ',
+    ' foo',
+    'FOO',
+    'gpt ',
+    'Bar\n',
+    'x'.repeat(300),
+    '',
+    '   ',
+    'quote"s',
+    '#hash',
+    'a: b',
+    '- dash',
+    'ünï',
+    'line\u2028sep',
+    'tab\there',
+    "it's",
+    '*star',
+    '&amp',
+    '!tag',
+    '{brace}',
+    '[x]',
+    'null',
+    'true',
+    '123',
+  ];
 
   it('live ids that differ only by spaces or case, or look like YAML, give a picks file the registry loads', () => {
     const live = parseLiveModels({ data: hostileLive.map((id) => ({ id })) });
     const candidates = mergeCandidates(source, undefined, live, undefined);
     const yaml = renderModelsYaml(candidates, { textMaxTokens: 100_000, source: 'models.yaml' });
     const loaded = ModelRegistry.parse(yaml, 'picks.yaml');
-    for (const name of ['GPT-4.1', 'Claude', 'Foo', 'quote"s', '#hash', 'a: b', 'ünï', 'null', '123']) assert.ok(loaded.resolve(name), `${name} is in the picks`);
+    for (const name of ['GPT-4.1', 'Claude', 'Foo', 'quote"s', '#hash', 'a: b', 'ünï', 'null', '123'])
+      assert.ok(loaded.resolve(name), `${name} is in the picks`);
     assert.equal(loaded.resolve('gpt')?.id, 'GPT-4.1', 'the alias survives');
   });
 
@@ -153,7 +203,10 @@ describe('adversarial: Pick Models writes what loads (item 13)', () => {
     const entry = (id: string, aliases: string[] = []) => ({ entry: { id, modality: 'text' as const, base: 0, per1kTokens: 0, aliases }, liveOnly: true });
     const yaml = renderModelsYaml([entry('A'), entry('a '), entry('B', ['a', 'b2', ' B2']), entry('C', ['c'])], { textMaxTokens: 1000, source: 'x' });
     const loaded = ModelRegistry.parse(yaml, 'picks.yaml');
-    assert.deepEqual(loaded.models.map((m) => m.id), ['A', 'B', 'C']);
+    assert.deepEqual(
+      loaded.models.map((m) => m.id),
+      ['A', 'B', 'C'],
+    );
     assert.deepEqual(loaded.resolve('B')!.aliases, ['b2']);
   });
 });

@@ -20,28 +20,73 @@ interface Case {
   body: Record<string, unknown>;
 }
 
-const chat = (extra: Record<string, unknown>, content: unknown = 'hi'): Record<string, unknown> => ({ model: 'GPT-4.1', messages: [{ role: 'user', content }], max_tokens: 1, ...extra });
-const responses = (extra: Record<string, unknown>, input: unknown = 'hi'): Record<string, unknown> => ({ model: 'GPT-4.1', input, max_output_tokens: 1, ...extra });
-const messages = (extra: Record<string, unknown>, content: unknown = 'hi'): Record<string, unknown> => ({ model: 'Claude-Sonnet-4.5', messages: [{ role: 'user', content }], max_tokens: 1, ...extra });
+const chat = (extra: Record<string, unknown>, content: unknown = 'hi'): Record<string, unknown> => ({
+  model: 'GPT-4.1',
+  messages: [{ role: 'user', content }],
+  max_tokens: 1,
+  ...extra,
+});
+const responses = (extra: Record<string, unknown>, input: unknown = 'hi'): Record<string, unknown> => ({
+  model: 'GPT-4.1',
+  input,
+  max_output_tokens: 1,
+  ...extra,
+});
+const messages = (extra: Record<string, unknown>, content: unknown = 'hi'): Record<string, unknown> => ({
+  model: 'Claude-Sonnet-4.5',
+  messages: [{ role: 'user', content }],
+  max_tokens: 1,
+  ...extra,
+});
 
 const WALKAROUNDS: Case[] = [
   { name: 'chat: max_tokens 1 with max_completion_tokens 100000', path: '/v1/chat/completions', body: chat({ max_completion_tokens: 100_000 }) },
   { name: 'chat: ~80k tokens of tool definitions', path: '/v1/chat/completions', body: chat({ tools: bigTools }) },
-  { name: 'chat: ~80k tokens of response_format schema', path: '/v1/chat/completions', body: chat({ response_format: { type: 'json_schema', json_schema: { name: 's', description: BIG_TEXT } } }) },
-  { name: 'chat: 40 images', path: '/v1/chat/completions', body: chat({}, Array.from({ length: 40 }, () => ({ type: 'image_url', image_url: { url: IMAGE } }))) },
+  {
+    name: 'chat: ~80k tokens of response_format schema',
+    path: '/v1/chat/completions',
+    body: chat({ response_format: { type: 'json_schema', json_schema: { name: 's', description: BIG_TEXT } } }),
+  },
+  {
+    name: 'chat: 40 images',
+    path: '/v1/chat/completions',
+    body: chat(
+      {},
+      Array.from({ length: 40 }, () => ({ type: 'image_url', image_url: { url: IMAGE } })),
+    ),
+  },
   { name: 'responses: max_output_tokens 1 with max_tokens 100000', path: '/v1/responses', body: responses({ max_tokens: 100_000 }) },
-  { name: 'responses: 40 input images', path: '/v1/responses', body: responses({}, [{ role: 'user', content: Array.from({ length: 40 }, () => ({ type: 'input_image', image_url: IMAGE })) }]) },
-  { name: 'messages: 40 images', path: '/v1/messages', body: messages({}, Array.from({ length: 40 }, () => ({ type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'iVBORw0KGgo=' } }))) },
+  {
+    name: 'responses: 40 input images',
+    path: '/v1/responses',
+    body: responses({}, [{ role: 'user', content: Array.from({ length: 40 }, () => ({ type: 'input_image', image_url: IMAGE })) }]),
+  },
+  {
+    name: 'messages: 40 images',
+    path: '/v1/messages',
+    body: messages(
+      {},
+      Array.from({ length: 40 }, () => ({ type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'iVBORw0KGgo=' } })),
+    ),
+  },
 ];
 
 /** Walk-arounds that the cap already caught before the review (kept as regressions). */
 const HELD: Case[] = [
-  { name: 'responses: ~80k tokens of tools', path: '/v1/responses', body: responses({ tools: [{ type: 'function', name: 'f', description: BIG_TEXT, parameters: {} }] }) },
+  {
+    name: 'responses: ~80k tokens of tools',
+    path: '/v1/responses',
+    body: responses({ tools: [{ type: 'function', name: 'f', description: BIG_TEXT, parameters: {} }] }),
+  },
   { name: 'chat: max_completion_tokens 1 with max_tokens 100000', path: '/v1/chat/completions', body: chat({ max_tokens: 100_000, max_completion_tokens: 1 }) },
   { name: 'chat: max_tokens 100000', path: '/v1/chat/completions', body: chat({ max_tokens: 100_000 }) },
   { name: 'chat: ~80k tokens of conversation', path: '/v1/chat/completions', body: chat({}, BIG_TEXT) },
   { name: 'messages: ~80k tokens of system prompt', path: '/v1/messages', body: messages({ system: BIG_TEXT }) },
-  { name: 'messages: ~80k tokens of tools', path: '/v1/messages', body: messages({ tools: [{ name: 'f', description: BIG_TEXT, input_schema: { type: 'object' } }] }) },
+  {
+    name: 'messages: ~80k tokens of tools',
+    path: '/v1/messages',
+    body: messages({ tools: [{ name: 'f', description: BIG_TEXT, input_schema: { type: 'object' } }] }),
+  },
   { name: 'responses: ~80k tokens of instructions', path: '/v1/responses', body: responses({ instructions: BIG_TEXT }) },
 ];
 
@@ -70,7 +115,13 @@ describe('adversarial: the per-message cap counts the worst case (item 3)', func
 
   it('lets small requests through, with both limit fields small and a few images', async () => {
     for (const c of [
-      { path: '/v1/chat/completions', body: chat({ max_completion_tokens: 100 }, [{ type: 'text', text: 'hi' }, { type: 'image_url', image_url: { url: IMAGE } }]) },
+      {
+        path: '/v1/chat/completions',
+        body: chat({ max_completion_tokens: 100 }, [
+          { type: 'text', text: 'hi' },
+          { type: 'image_url', image_url: { url: IMAGE } },
+        ]),
+      },
       { path: '/v1/responses', body: responses({ max_output_tokens: 100 }) },
       { path: '/v1/messages', body: messages({ max_tokens: 100 }) },
     ]) {
@@ -79,7 +130,7 @@ describe('adversarial: the per-message cap counts the worst case (item 3)', func
     }
   });
 
-  it("the 400 ladder does not drop max_tokens when that would lift the request over the cap (beyond the list)", async () => {
+  it('the 400 ladder does not drop max_tokens when that would lift the request over the cap (beyond the list)', async () => {
     // Poe refuses any request carrying max_tokens: the ladder's "drop max_tokens" rung would send it
     // unlimited, and GPT-4.1's worst case without a limit (4,096 reserved tokens: ~472 points) is over a cap of 400.
     const seen: Array<Record<string, unknown>> = [];
@@ -92,7 +143,16 @@ describe('adversarial: the per-message cap counts the worst case (item 3)', func
         return;
       }
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ id: 'c', object: 'chat.completion', created: 1, model: 'GPT-4.1', choices: [{ index: 0, message: { role: 'assistant', content: 'unlimited' }, finish_reason: 'stop' }], usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } }));
+      res.end(
+        JSON.stringify({
+          id: 'c',
+          object: 'chat.completion',
+          created: 1,
+          model: 'GPT-4.1',
+          choices: [{ index: 0, message: { role: 'assistant', content: 'unlimited' }, finish_reason: 'stop' }],
+          usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
+        }),
+      );
     });
     try {
       await proxy!.close();

@@ -61,7 +61,9 @@ describe('adversarial: hostile local input', function () {
       const port = proxy!.server.address!.port;
       const sock = net.connect(port, '127.0.0.1');
       await new Promise((r) => sock.once('connect', r));
-      sock.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"model":"GPT-4.1",`);
+      sock.write(
+        `POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"model":"GPT-4.1",`,
+      );
       await new Promise((r) => setTimeout(r, 50));
       sock.destroy();
       await waitFor('the debug line', () => lines.some((l) => l.includes('[debug]') && /before the request body was complete/.test(l)));
@@ -76,7 +78,8 @@ describe('adversarial: hostile local input', function () {
 
   describe('the browser-facing gate (held; regressions)', () => {
     const body = JSON.stringify(ask('GPT-4.1'));
-    const post = (headers: Record<string, string>) => rawRequest(proxy!.url, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
+    const post = (headers: Record<string, string>) =>
+      rawRequest(proxy!.url, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
 
     for (const host of ['evil.example', 'evil.example:80', '127.0.0.1.evil.example', 'localhost.evil.example', '127.0.0.1:1@evil.example', '0x7f000001']) {
       it(`DNS rebinding: Host ${host} is refused and nothing reaches Poe`, async () => {
@@ -111,7 +114,9 @@ describe('adversarial: hostile local input', function () {
         sock.on('data', (c: Buffer) => parts.push(c));
         sock.on('error', () => undefined);
         sock.on('close', () => resolve(Buffer.concat(parts).toString('utf8')));
-        sock.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
+        sock.write(
+          `POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`,
+        );
       });
       assert.match(raw, /^HTTP\/1.1 400/);
       assert.ok(!raw.includes('"name"'), 'the smuggled request was not answered');

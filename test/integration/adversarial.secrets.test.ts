@@ -15,7 +15,6 @@ import { sseHead, startScriptedPoe, type ScriptedPoe } from '../support/scripted
 const POE_KEY = 'sk-poe-SECRET-0123456789abcdef';
 const ACCESS_KEY = 'pp-local-SECRET-9876543210';
 
-
 /** What a hostile Poe answers on each endpoint: a stream whose error event quotes the key. */
 function errorEventQuotingKey(endpoint: string): string {
   const msg = `invalid key ${POE_KEY} (Authorization: Bearer ${POE_KEY})`;
@@ -31,9 +30,23 @@ function errorEventQuotingKey(endpoint: string): string {
 /** A JSON answer (200) that quotes the key somewhere in Poe's own text. */
 function jsonQuotingKey(endpoint: string): unknown {
   const text = `your key is ${POE_KEY}`;
-  if (endpoint === 'messages') return { id: 'msg_1', type: 'message', role: 'assistant', content: [{ type: 'text', text }], usage: { input_tokens: 1, output_tokens: 1 } };
-  if (endpoint === 'responses') return { id: 'resp_1', object: 'response', output: [{ type: 'message', content: [{ type: 'output_text', text }] }], usage: { input_tokens: 1, output_tokens: 1 } };
-  return { id: 'c1', object: 'chat.completion', created: 1, model: 'GPT-4.1', choices: [{ index: 0, message: { role: 'assistant', content: text }, finish_reason: 'stop' }], usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } };
+  if (endpoint === 'messages')
+    return { id: 'msg_1', type: 'message', role: 'assistant', content: [{ type: 'text', text }], usage: { input_tokens: 1, output_tokens: 1 } };
+  if (endpoint === 'responses')
+    return {
+      id: 'resp_1',
+      object: 'response',
+      output: [{ type: 'message', content: [{ type: 'output_text', text }] }],
+      usage: { input_tokens: 1, output_tokens: 1 },
+    };
+  return {
+    id: 'c1',
+    object: 'chat.completion',
+    created: 1,
+    model: 'GPT-4.1',
+    choices: [{ index: 0, message: { role: 'assistant', content: text }, finish_reason: 'stop' }],
+    usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
+  };
 }
 
 describe('adversarial: secrets on every path (item 1)', function () {
@@ -47,7 +60,11 @@ describe('adversarial: secrets on every path (item 1)', function () {
   after(() => poe.close());
   beforeEach(async () => {
     logLines.length = 0;
-    proxy = await startProxy({ url: poe.url } as FakePoe, { upstreamRetries: 0, accessKey: ACCESS_KEY }, { apiKey: POE_KEY, logger: consoleLogger('debug', (l) => logLines.push(l)) });
+    proxy = await startProxy(
+      { url: poe.url } as FakePoe,
+      { upstreamRetries: 0, accessKey: ACCESS_KEY },
+      { apiKey: POE_KEY, logger: consoleLogger('debug', (l) => logLines.push(l)) },
+    );
   });
   afterEach(async () => {
     await proxy?.close();
@@ -112,7 +129,7 @@ describe('adversarial: secrets on every path (item 1)', function () {
     });
   }
 
-  it('the key Poe receives is the Poe key, and never the client\'s access key (held)', async () => {
+  it("the key Poe receives is the Poe key, and never the client's access key (held)", async () => {
     poe.handle((_req, res) => {
       const text = JSON.stringify(jsonQuotingKey('chat'));
       res.writeHead(200, { 'content-type': 'application/json' });

@@ -10,7 +10,6 @@ import { ledgerEntries, openAiError, postChat, rawExchange, rawRequest, sseData 
 import { chatBody, ENDPOINTS, messagesBody } from '../support/dialectRequests';
 import { sseHead, startScriptedPoe, type ScriptedPoe } from '../support/scriptedPoe';
 
-
 /** A short, complete, well-formed stream in each dialect. */
 function goodStream(endpoint: string, text = 'ok'): string {
   if (endpoint === 'messages') {
@@ -24,9 +23,13 @@ function goodStream(endpoint: string, text = 'ok'): string {
   }
   if (endpoint === 'responses') {
     const ev = (type: string, d: Record<string, unknown>) => `event: ${type}\ndata: ${JSON.stringify({ type, ...d })}\n\n`;
-    return ev('response.output_text.delta', { sequence_number: 0, delta: text }) + ev('response.completed', { sequence_number: 1, response: { usage: { input_tokens: 1, output_tokens: 1 } } });
+    return (
+      ev('response.output_text.delta', { sequence_number: 0, delta: text }) +
+      ev('response.completed', { sequence_number: 1, response: { usage: { input_tokens: 1, output_tokens: 1 } } })
+    );
   }
-  const c = (delta: Record<string, unknown>, finish: string | null) => `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 1, model: 'GPT-4.1', choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+  const c = (delta: Record<string, unknown>, finish: string | null) =>
+    `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 1, model: 'GPT-4.1', choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
   return c({ content: text }, null) + c({}, 'stop') + 'data: [DONE]\n\n';
 }
 
@@ -39,7 +42,6 @@ function drainedOrClosed(res: import('node:http').ServerResponse): Promise<void>
     res.once('drain', done).once('close', done);
   });
 }
-
 
 describe('adversarial: hostile or broken upstream', function () {
   let poe: ScriptedPoe;
@@ -85,7 +87,7 @@ describe('adversarial: hostile or broken upstream', function () {
       }
     }
 
-    it('a 4xx or 5xx from Poe keeps its status, with Poe\'s message (held)', async () => {
+    it("a 4xx or 5xx from Poe keeps its status, with Poe's message (held)", async () => {
       const p = await start();
       for (const status of [400, 401, 402, 404, 418, 500, 503]) {
         poe.handle((_req, res) => {
@@ -188,7 +190,10 @@ describe('adversarial: hostile or broken upstream', function () {
         const body = JSON.stringify(ep.body(true));
         const raw = await rawExchange(
           p.server.address!.port,
-          (sock) => sock.write(`POST ${ep.path} HTTP/1.1\r\nHost: 127.0.0.1:${p.server.address!.port}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`),
+          (sock) =>
+            sock.write(
+              `POST ${ep.path} HTTP/1.1\r\nHost: 127.0.0.1:${p.server.address!.port}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+            ),
           10_000,
         );
         const head = raw.slice(0, raw.indexOf('\r\n\r\n')).toLowerCase();
@@ -207,7 +212,13 @@ describe('adversarial: hostile or broken upstream', function () {
       const agent = new (await import('node:http')).Agent({ keepAlive: true, maxSockets: 1 });
       const ports = new Set<number>();
       for (let i = 0; i < 2; i++) {
-        const r = await rawRequest(p.url, { method: 'POST', body: JSON.stringify(chatBody(true)), headers: { 'content-type': 'application/json' }, agent, onResponse: (res) => ports.add(res.socket.localPort!) });
+        const r = await rawRequest(p.url, {
+          method: 'POST',
+          body: JSON.stringify(chatBody(true)),
+          headers: { 'content-type': 'application/json' },
+          agent,
+          onResponse: (res) => ports.add(res.socket.localPort!),
+        });
         assert.equal(sseData(r.body).at(-1), '[DONE]');
       }
       agent.destroy();
@@ -223,9 +234,29 @@ describe('adversarial: hostile or broken upstream', function () {
     ];
     /** A JSON answer in each dialect reporting `n` input and output tokens. */
     function answerWithUsage(endpoint: string, n: number): unknown {
-      if (endpoint === 'messages') return { id: 'm', type: 'message', role: 'assistant', content: [{ type: 'text', text: 'ok' }], usage: { input_tokens: n, output_tokens: n, cache_read_input_tokens: n } };
-      if (endpoint === 'responses') return { id: 'r', object: 'response', output: [{ type: 'message', content: [{ type: 'output_text', text: 'ok' }] }], usage: { input_tokens: n, output_tokens: n } };
-      return { id: 'c', object: 'chat.completion', created: 1, model: 'GPT-4.1', choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }], usage: { prompt_tokens: n, completion_tokens: n, total_tokens: 2 * n } };
+      if (endpoint === 'messages')
+        return {
+          id: 'm',
+          type: 'message',
+          role: 'assistant',
+          content: [{ type: 'text', text: 'ok' }],
+          usage: { input_tokens: n, output_tokens: n, cache_read_input_tokens: n },
+        };
+      if (endpoint === 'responses')
+        return {
+          id: 'r',
+          object: 'response',
+          output: [{ type: 'message', content: [{ type: 'output_text', text: 'ok' }] }],
+          usage: { input_tokens: n, output_tokens: n },
+        };
+      return {
+        id: 'c',
+        object: 'chat.completion',
+        created: 1,
+        model: 'GPT-4.1',
+        choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }],
+        usage: { prompt_tokens: n, completion_tokens: n, total_tokens: 2 * n },
+      };
     }
 
     for (const u of USAGES) {
@@ -240,7 +271,11 @@ describe('adversarial: hostile or broken upstream', function () {
           const r = await postChat(p.url, ep.body(false), { path: ep.path });
           assert.equal(r.status, 200, r.body);
           const [entry] = await ledgerEntries(p, 1);
-          for (const [k, v] of [['tokensIn', entry.tokensIn], ['tokensOut', entry.tokensOut], ['points', entry.points]] as const) {
+          for (const [k, v] of [
+            ['tokensIn', entry.tokensIn],
+            ['tokensOut', entry.tokensOut],
+            ['points', entry.points],
+          ] as const) {
             assert.ok(typeof v === 'number' && Number.isInteger(v) && v >= 0 && v < 1_000_000, `${k} = ${v}`);
           }
         });

@@ -55,15 +55,30 @@ describe('Anthropic Messages through the proxy (@anthropic-ai/sdk)', function ()
       { role: 'system', content: 'The user switched to plan mode.' },
       { role: 'assistant', content: [{ type: 'text', text: 'first answer' }] },
       { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: 'file contents' }] },
-      { role: 'system', content: [{ type: 'text', text: 'Todo list changed.' }, { type: 'text', text: 'Keep it short.', cache_control: { type: 'ephemeral' } }] },
+      {
+        role: 'system',
+        content: [
+          { type: 'text', text: 'Todo list changed.' },
+          { type: 'text', text: 'Keep it short.', cache_control: { type: 'ephemeral' } },
+        ],
+      },
     ];
-    const msg = await anthropic().messages.create({ model: 'claude-sonnet', max_tokens: 100, messages } as unknown as Anthropic.MessageCreateParamsNonStreaming, { headers: { 'anthropic-beta': beta } });
+    const msg = await anthropic().messages.create(
+      { model: 'claude-sonnet', max_tokens: 100, messages } as unknown as Anthropic.MessageCreateParamsNonStreaming,
+      { headers: { 'anthropic-beta': beta } },
+    );
     assert.equal(msg.type, 'message');
     const [up] = messagesCalls();
     assert.equal(up.status, 200, 'Poe (the fake, which refuses role system as Anthropic does) accepted it');
     assert.equal(up.headers['anthropic-beta'], 'interleaved-thinking-2025-05-14', 'the mid-conversation beta is not forwarded');
     assert.deepEqual(up.body.messages, [
-      { role: 'user', content: [{ type: 'text', text: 'first question' }, { type: 'text', text: '<system-reminder>\nThe user switched to plan mode.\n</system-reminder>' }] },
+      {
+        role: 'user',
+        content: [
+          { type: 'text', text: 'first question' },
+          { type: 'text', text: '<system-reminder>\nThe user switched to plan mode.\n</system-reminder>' },
+        ],
+      },
       { role: 'assistant', content: [{ type: 'text', text: 'first answer' }] },
       {
         role: 'user',
@@ -80,7 +95,9 @@ describe('Anthropic Messages through the proxy (@anthropic-ai/sdk)', function ()
       { role: 'user', content: 'hi' },
       { role: 'system', content: 'reminder' },
     ];
-    const stream = anthropic().messages.stream({ model: 'claude-sonnet', max_tokens: 100, messages } as unknown as Anthropic.MessageStreamParams, { headers: { 'anthropic-beta': 'mid-conversation-system-2026-04-07' } });
+    const stream = anthropic().messages.stream({ model: 'claude-sonnet', max_tokens: 100, messages } as unknown as Anthropic.MessageStreamParams, {
+      headers: { 'anthropic-beta': 'mid-conversation-system-2026-04-07' },
+    });
     const final = await stream.finalMessage();
     assert.match((final.content[0] as Anthropic.TextBlock).text, /^Echo: hi\n<system-reminder>\nreminder\n<\/system-reminder>$/);
   });
@@ -146,7 +163,9 @@ describe('Anthropic Messages through the proxy (@anthropic-ai/sdk)', function ()
     assert.ok(text.startsWith(': ping\n\n'), text.slice(0, 80));
     assert.ok(text.indexOf('event: message_start') > text.indexOf(': ping'));
     assert.match(text, /event: message_stop/);
-    const viaSdk = await anthropic().messages.stream({ model: MODEL, max_tokens: 50, messages: [{ role: 'user', content: 'q' }] }).finalMessage();
+    const viaSdk = await anthropic()
+      .messages.stream({ model: MODEL, max_tokens: 50, messages: [{ role: 'user', content: 'q' }] })
+      .finalMessage();
     assert.equal((viaSdk.content[0] as Anthropic.TextBlock).text, 'late but fine', 'the SDK ignores the comments');
   });
 
@@ -157,7 +176,10 @@ describe('Anthropic Messages through the proxy (@anthropic-ai/sdk)', function ()
     );
     assert.equal(msg.content[0].type, 'text');
     assert.equal(messagesCalls()[0].headers['anthropic-beta'], 'interleaved-thinking-2025-05-14');
-    await anthropic().messages.create({ model: MODEL, max_tokens: 100, messages: [{ role: 'user', content: 'hi' }] }, { headers: { 'anthropic-beta': 'claude-code-20250219' } });
+    await anthropic().messages.create(
+      { model: MODEL, max_tokens: 100, messages: [{ role: 'user', content: 'hi' }] },
+      { headers: { 'anthropic-beta': 'claude-code-20250219' } },
+    );
     assert.equal(messagesCalls()[1].headers['anthropic-beta'], undefined, 'no header at all when nothing is left');
   });
 
@@ -169,7 +191,9 @@ describe('Anthropic Messages through the proxy (@anthropic-ai/sdk)', function ()
     assert.equal(msg.type, 'message');
     assert.equal(msg.role, 'assistant');
     assert.match((msg.content[0] as Anthropic.TextBlock).text, /paused.*500 points, below the cutoff of 1,000/);
-    const streamed = await anthropic().messages.stream({ model: MODEL, max_tokens: 100, messages: [{ role: 'user', content: 'q' }] }).finalMessage();
+    const streamed = await anthropic()
+      .messages.stream({ model: MODEL, max_tokens: 100, messages: [{ role: 'user', content: 'q' }] })
+      .finalMessage();
     assert.match((streamed.content[0] as Anthropic.TextBlock).text, /paused/);
     assert.equal(streamed.stop_reason, 'end_turn');
     assert.equal(messagesCalls().length, 0);
@@ -189,7 +213,11 @@ describe('Anthropic Messages through the proxy (@anthropic-ai/sdk)', function ()
     assert.equal((ok.content[0] as Anthropic.TextBlock).text, 'Echo: q');
     assert.equal(messagesCalls().length, 1);
     const entries = await ledgerEntries(proxy, 1);
-    assert.deepEqual(entries.map((e) => e.status), ['ok'], 'only the request that reached Poe is a line');
+    assert.deepEqual(
+      entries.map((e) => e.status),
+      ['ok'],
+      'only the request that reached Poe is a line',
+    );
     assert.deepEqual(await refusedCounts(proxy), { over_budget: 1 });
   });
 
@@ -228,12 +256,15 @@ describe('Anthropic Messages through the proxy (@anthropic-ai/sdk)', function ()
       assert.match(e.message, /not a Claude model.*\/v1\/chat\/completions/);
       return true;
     });
-    await assert.rejects(anthropic().messages.create({ model: 'claude-nonexistent', max_tokens: 10, messages: [{ role: 'user', content: 'q' }] }), (e: unknown) => {
-      assert.ok(e instanceof Anthropic.NotFoundError);
-      assert.equal((e.error as { error: { type: string } }).error.type, 'not_found_error');
-      assert.match(e.message, /GET \/v1\/models/);
-      return true;
-    });
+    await assert.rejects(
+      anthropic().messages.create({ model: 'claude-nonexistent', max_tokens: 10, messages: [{ role: 'user', content: 'q' }] }),
+      (e: unknown) => {
+        assert.ok(e instanceof Anthropic.NotFoundError);
+        assert.equal((e.error as { error: { type: string } }).error.type, 'not_found_error');
+        assert.match(e.message, /GET \/v1\/models/);
+        return true;
+      },
+    );
     assert.equal(messagesCalls().length, 0);
   });
 
@@ -308,15 +339,26 @@ describe('Anthropic Messages through the proxy (@anthropic-ai/sdk)', function ()
   it('accepts the local access key as x-api-key or Bearer and never forwards it', async () => {
     await proxy.close();
     proxy = await startProxy(fake, { accessKey: 'local-access-key-123' });
-    const viaXApiKey = await anthropic({ apiKey: 'local-access-key-123' }).messages.create({ model: MODEL, max_tokens: 10, messages: [{ role: 'user', content: 'a' }] });
-    assert.equal((viaXApiKey.content[0] as Anthropic.TextBlock).text, 'Echo: a');
-    const viaBearer = await anthropic({ apiKey: null, authToken: 'local-access-key-123' }).messages.create({ model: MODEL, max_tokens: 10, messages: [{ role: 'user', content: 'b' }] });
-    assert.equal((viaBearer.content[0] as Anthropic.TextBlock).text, 'Echo: b');
-    await assert.rejects(anthropic({ apiKey: 'wrong' }).messages.create({ model: MODEL, max_tokens: 10, messages: [{ role: 'user', content: 'c' }] }), (e: unknown) => {
-      assert.ok(e instanceof Anthropic.AuthenticationError);
-      assert.equal((e.error as { error: { type: string } }).error.type, 'authentication_error');
-      return true;
+    const viaXApiKey = await anthropic({ apiKey: 'local-access-key-123' }).messages.create({
+      model: MODEL,
+      max_tokens: 10,
+      messages: [{ role: 'user', content: 'a' }],
     });
+    assert.equal((viaXApiKey.content[0] as Anthropic.TextBlock).text, 'Echo: a');
+    const viaBearer = await anthropic({ apiKey: null, authToken: 'local-access-key-123' }).messages.create({
+      model: MODEL,
+      max_tokens: 10,
+      messages: [{ role: 'user', content: 'b' }],
+    });
+    assert.equal((viaBearer.content[0] as Anthropic.TextBlock).text, 'Echo: b');
+    await assert.rejects(
+      anthropic({ apiKey: 'wrong' }).messages.create({ model: MODEL, max_tokens: 10, messages: [{ role: 'user', content: 'c' }] }),
+      (e: unknown) => {
+        assert.ok(e instanceof Anthropic.AuthenticationError);
+        assert.equal((e.error as { error: { type: string } }).error.type, 'authentication_error');
+        return true;
+      },
+    );
     assert.equal(messagesCalls().length, 2);
     for (const r of fake.requests) assert.ok(!JSON.stringify(r.headers).includes('local-access-key-123'), `access key leaked to ${r.path}`);
   });

@@ -7,7 +7,10 @@ import OpenAI from 'openai';
 import { FakePoe } from '../support/fakePoe';
 import { fakePoeHooks, startProxy, type TestProxy } from '../support/proxyHarness';
 
-async function rawRequest(url: string, opts: { method?: string; path: string; body?: string; headers?: Record<string, string> }): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+async function rawRequest(
+  url: string,
+  opts: { method?: string; path: string; body?: string; headers?: Record<string, string> },
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
   const u = new URL(url);
   return await new Promise((resolve, reject) => {
     const req = http.request({ host: u.hostname, port: u.port, path: opts.path, method: opts.method ?? 'GET', headers: opts.headers }, (res) => {
@@ -44,7 +47,9 @@ describe('chat completions through the proxy (openai SDK)', function () {
   });
 
   it('streams chunk by chunk and ends with the footer before finish_reason', async () => {
-    const stream = await proxy.client().chat.completions.create({ model: 'GPT-4.1', messages: [{ role: 'user', content: 'one two three four' }], stream: true });
+    const stream = await proxy
+      .client()
+      .chat.completions.create({ model: 'GPT-4.1', messages: [{ role: 'user', content: 'one two three four' }], stream: true });
     const deltas: string[] = [];
     let finish: string | null = null;
     let finishSeenBeforeFooter = false;
@@ -70,7 +75,9 @@ describe('chat completions through the proxy (openai SDK)', function () {
   });
 
   it('forwards the usage chunk (with cost) when the client asks for it', async () => {
-    const stream = await proxy.client().chat.completions.create({ model: 'GPT-4.1', messages: [{ role: 'user', content: 'hi' }], stream: true, stream_options: { include_usage: true } });
+    const stream = await proxy
+      .client()
+      .chat.completions.create({ model: 'GPT-4.1', messages: [{ role: 'user', content: 'hi' }], stream: true, stream_options: { include_usage: true } });
     let usage: (OpenAI.CompletionUsage & { cost_points?: number }) | undefined;
     for await (const ch of stream) if (ch.usage) usage = ch.usage;
     assert.ok(usage, 'usage chunk received');
@@ -79,7 +86,12 @@ describe('chat completions through the proxy (openai SDK)', function () {
   });
 
   it('delivers streamed tool calls intact and never puts a footer on them', async () => {
-    fake.reply = () => ({ toolCalls: [{ id: 'call_1', name: 'get_weather', arguments: '{"city":"Paris","unit":"celsius"}' }, { id: 'call_2', name: 'get_time', arguments: '{"tz":"Europe/Paris"}' }] });
+    fake.reply = () => ({
+      toolCalls: [
+        { id: 'call_1', name: 'get_weather', arguments: '{"city":"Paris","unit":"celsius"}' },
+        { id: 'call_2', name: 'get_time', arguments: '{"tz":"Europe/Paris"}' },
+      ],
+    });
     const runner = proxy.client().chat.completions.stream({
       model: 'GPT-4.1',
       messages: [{ role: 'user', content: 'weather?' }],
@@ -97,7 +109,16 @@ describe('chat completions through the proxy (openai SDK)', function () {
   });
 
   it('passes OpenAI params through and forces n to 1', async () => {
-    await proxy.client().chat.completions.create({ model: 'claude-sonnet', messages: [{ role: 'user', content: 'x' }], temperature: 0.3, top_p: 0.9, max_tokens: 50, stop: ['END'], n: 3, response_format: { type: 'text' } });
+    await proxy.client().chat.completions.create({
+      model: 'claude-sonnet',
+      messages: [{ role: 'user', content: 'x' }],
+      temperature: 0.3,
+      top_p: 0.9,
+      max_tokens: 50,
+      stop: ['END'],
+      n: 3,
+      response_format: { type: 'text' },
+    });
     const body = fake.chatRequests()[0].body;
     assert.equal(body.model, 'Claude-Sonnet-4.5', 'alias resolved to the Poe name');
     assert.equal(body.temperature, 0.3);
@@ -161,10 +182,20 @@ describe('chat completions through the proxy (openai SDK)', function () {
   }
 
   it('rejects malformed JSON and wrong-typed fields with 400 naming the field', async () => {
-    const bad = await rawRequest(proxy.url, { method: 'POST', path: '/v1/chat/completions', body: '{"model": "GPT-4.1", ', headers: { 'content-type': 'application/json' } });
+    const bad = await rawRequest(proxy.url, {
+      method: 'POST',
+      path: '/v1/chat/completions',
+      body: '{"model": "GPT-4.1", ',
+      headers: { 'content-type': 'application/json' },
+    });
     assert.equal(bad.status, 400);
     assert.equal(JSON.parse(bad.body).error.code, 'invalid_json');
-    const wrong = await rawRequest(proxy.url, { method: 'POST', path: '/v1/chat/completions', body: JSON.stringify({ model: 'GPT-4.1', messages: [{ role: 'user', content: 'x' }], max_tokens: 'many' }), headers: { 'content-type': 'application/json' } });
+    const wrong = await rawRequest(proxy.url, {
+      method: 'POST',
+      path: '/v1/chat/completions',
+      body: JSON.stringify({ model: 'GPT-4.1', messages: [{ role: 'user', content: 'x' }], max_tokens: 'many' }),
+      headers: { 'content-type': 'application/json' },
+    });
     assert.equal(wrong.status, 400);
     const err = JSON.parse(wrong.body).error;
     assert.equal(err.param, 'max_tokens');
@@ -175,7 +206,9 @@ describe('chat completions through the proxy (openai SDK)', function () {
   it('aborts the upstream request as soon as a streaming client disconnects', async () => {
     fake.reply = () => ({ chunks: Array.from({ length: 200 }, (_, i) => `w${i} `), chunkDelayMs: 20 });
     const controller = new AbortController();
-    const stream = await proxy.client().chat.completions.create({ model: 'GPT-4.1', messages: [{ role: 'user', content: 'long' }], stream: true }, { signal: controller.signal });
+    const stream = await proxy
+      .client()
+      .chat.completions.create({ model: 'GPT-4.1', messages: [{ role: 'user', content: 'long' }], stream: true }, { signal: controller.signal });
     const aborted = fake.waitForAbort(3000);
     let n = 0;
     // The openai SDK ends the iteration quietly (no throw) when its own signal aborts.
@@ -223,7 +256,10 @@ describe('chat completions through the proxy (openai SDK)', function () {
   });
 
   it('echoes Poe rate-limit headers', async () => {
-    const r = await proxy.client().chat.completions.create({ model: 'GPT-4.1', messages: [{ role: 'user', content: 'x' }] }).withResponse();
+    const r = await proxy
+      .client()
+      .chat.completions.create({ model: 'GPT-4.1', messages: [{ role: 'user', content: 'x' }] })
+      .withResponse();
     assert.equal(r.response.headers.get('x-ratelimit-limit-requests'), '500');
   });
 });

@@ -36,7 +36,10 @@ describe('poe-proxy models (headless)', function () {
     assert.match(r.stdout, /^\* GPT-4\.1\s+text\s+\d[\d,.]* pts\//m);
     assert.match(r.stdout, /^ {2}Fake-Live-Only-Bot\s+text\s+unknown/m);
     assert.match(r.stdout, new RegExp(`${DEFAULT_MODELS.length + 1} models at ${fake.url.replace(/[.]/g, '\\.')}`));
-    assert.ok(fake.requests.some((q) => q.path === '/v1/models'), 'asked the fake');
+    assert.ok(
+      fake.requests.some((q) => q.path === '/v1/models'),
+      'asked the fake',
+    );
     assert.ok(!r.stdout.includes('poe-secret-key-123456') && !r.stderr.includes('poe-secret-key-123456'));
   });
 

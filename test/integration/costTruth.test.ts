@@ -46,7 +46,9 @@ describe('cost truth', function () {
       proxy = await startProxy(lagging, { pointsWaitMs: 60_000 });
       lagging.reply = () => ({ toolCalls: [{ id: 'call_1', name: 'read_file', arguments: '{"path":"a.ts"}' }] });
       const corrected = nextCorrection(proxy);
-      const stream = await proxy.client().chat.completions.create({ model: 'GPT-4.1', messages: user('read a.ts'), tools: TOOLS, stream: true, stream_options: { include_usage: true } });
+      const stream = await proxy
+        .client()
+        .chat.completions.create({ model: 'GPT-4.1', messages: user('read a.ts'), tools: TOOLS, stream: true, stream_options: { include_usage: true } });
       let usage: CostUsage | undefined;
       for await (const c of stream) if (c.usage) usage = c.usage as CostUsage;
       assert.equal(usage?.cost_points_estimated, true, 'the usage chunk carries the estimate');
@@ -66,7 +68,11 @@ describe('cost truth', function () {
     it('does not hold an Anthropic /v1/messages answer either', async () => {
       proxy = await startProxy(lagging, { pointsWaitMs: 60_000 });
       const corrected = nextCorrection(proxy);
-      const res = await postChat(proxy.url, { model: 'Claude-Sonnet-4.5', max_tokens: 50, messages: user('hi') }, { path: '/v1/messages', headers: { 'anthropic-version': '2023-06-01' } });
+      const res = await postChat(
+        proxy.url,
+        { model: 'Claude-Sonnet-4.5', max_tokens: 50, messages: user('hi') },
+        { path: '/v1/messages', headers: { 'anthropic-version': '2023-06-01' } },
+      );
       assert.equal(res.status, 200, res.body);
       const [booked] = await ledgerEntries(proxy, 1);
       assert.equal(booked.pointsEstimated, true, JSON.stringify(booked));
@@ -87,7 +93,10 @@ describe('cost truth', function () {
     await proxy.client().chat.completions.create({ model: 'GPT-4.1', messages: user('first') });
     const res = await proxy.client().chat.completions.create({ model: 'GPT-4.1', messages: user('second') });
     assert.match(res.choices[0].message.content ?? '', /Balance: \d{1,3}(,\d{3})+(?![\d.kM])/);
-    assert.ok(fake.requests.some((r) => r.path === '/usage/current_balance'), 'fetched although no cutoff needs it');
+    assert.ok(
+      fake.requests.some((r) => r.path === '/usage/current_balance'),
+      'fetched although no cutoff needs it',
+    );
   });
 
   describe('spending budgets', () => {
@@ -109,7 +118,10 @@ describe('cost truth', function () {
     it('counts what the ledger already holds for this month when it starts', async () => {
       const dataDir = mkdtempSync(path.join(os.tmpdir(), 'poe-budget-'));
       const now = new Date();
-      writeFileSync(path.join(dataDir, 'ledger.jsonl'), `${JSON.stringify(ledgerEntry({ time: new Date(now.getTime() - 60_000).toISOString(), points: 900 }))}\n`);
+      writeFileSync(
+        path.join(dataDir, 'ledger.jsonl'),
+        `${JSON.stringify(ledgerEntry({ time: new Date(now.getTime() - 60_000).toISOString(), points: 900 }))}\n`,
+      );
       proxy = await startProxy(fake, { pointsBudgetMonthly: 800, dataDir });
       await proxy.server.seeded;
       const res = await proxy.client().chat.completions.create({ model: 'GPT-4.1', messages: user('q') });
@@ -129,6 +141,9 @@ describe('cost truth', function () {
     await proxy.client().chat.completions.create({ model: 'GPT-4.1', messages: user('hi') });
     const entries = await ledgerEntries(proxy, 2);
     assert.deepEqual(entries.map((e) => e.client).sort(), ['Claude Code', 'OpenAI SDK (JS)']);
-    assert.ok(lines.some((l) => /chat GPT-4\.1 ok 200 .* client Claude Code/.test(l)), lines.join('\n'));
+    assert.ok(
+      lines.some((l) => /chat GPT-4\.1 ok 200 .* client Claude Code/.test(l)),
+      lines.join('\n'),
+    );
   });
 });

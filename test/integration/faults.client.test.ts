@@ -18,13 +18,22 @@ function openStream(url: string, body: unknown): Promise<{ req: http.ClientReque
   const u = new URL(url);
   const text = JSON.stringify(body);
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: u.hostname, port: u.port, path: '/v1/chat/completions', method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) } }, (res) => {
-      res.once('data', (first: Buffer) => {
-        res.pause(); // nothing is lost before the caller attaches its own listener
-        resolve({ req, res, first });
-      });
-      res.once('error', () => undefined);
-    });
+    const req = http.request(
+      {
+        host: u.hostname,
+        port: u.port,
+        path: '/v1/chat/completions',
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) },
+      },
+      (res) => {
+        res.once('data', (first: Buffer) => {
+          res.pause(); // nothing is lost before the caller attaches its own listener
+          resolve({ req, res, first });
+        });
+        res.once('error', () => undefined);
+      },
+    );
     req.on('error', reject);
     req.end(text);
   });
@@ -97,7 +106,9 @@ describe('client faults and graceful stop', function () {
         assert.equal(rec.aborted, true);
         assert.ok(rec.chunksSent < 500, 'the upstream stream stopped early');
       }
-      console.log(`      disconnect → upstream abort: median ${median(latencies).toFixed(1)} ms, max ${Math.max(...latencies).toFixed(1)} ms (${latencies.length} runs)`);
+      console.log(
+        `      disconnect → upstream abort: median ${median(latencies).toFixed(1)} ms, max ${Math.max(...latencies).toFixed(1)} ms (${latencies.length} runs)`,
+      );
       assert.ok(median(latencies) < 100, `median ${median(latencies).toFixed(1)} ms`);
       const entries = await ledgerEntries(p, 7, 20_000); // aborted entries wait for a token count and the points window
       assert.equal(entries.filter((e) => e.status === 'aborted' && e.httpStatus === 499).length, 7, 'each abort is in the ledger');
@@ -146,7 +157,9 @@ describe('client faults and graceful stop', function () {
       }
       const inFlight = (p.server as unknown as { inFlight: Set<http.ServerResponse> }).inFlight;
       const buffered = [...inFlight].reduce((n, r) => n + r.writableLength, 0);
-      console.log(`      slow reader: upstream sent ${rec.chunksSent}/${count} chunks (${((rec.chunksSent * 16) / 1024).toFixed(1)} MiB, held in kernel socket buffers) before stalling; proxy user-space buffer ${(buffered / 1024).toFixed(0)} KiB`);
+      console.log(
+        `      slow reader: upstream sent ${rec.chunksSent}/${count} chunks (${((rec.chunksSent * 16) / 1024).toFixed(1)} MiB, held in kernel socket buffers) before stalling; proxy user-space buffer ${(buffered / 1024).toFixed(0)} KiB`,
+      );
       assert.ok(rec.chunksSent < count, `upstream paused (${rec.chunksSent}/${count} chunks sent)`);
       assert.equal(rec.completed, false);
       assert.ok(buffered <= 1024 * 1024, `proxy buffers at most ~1 MiB for the client, not the whole stream (${buffered} bytes)`);
@@ -160,7 +173,10 @@ describe('client faults and graceful stop', function () {
       const text = sseText(Buffer.concat(parts).toString('utf8'));
       const ids = text.match(/\d{7} /g) ?? [];
       assert.equal(ids.length, count, 'every chunk arrived');
-      assert.ok(ids.every((id, i) => Number(id) === i), 'in order');
+      assert.ok(
+        ids.every((id, i) => Number(id) === i),
+        'in order',
+      );
       assert.equal(text.length, count * (piece.length + 8));
     });
   });

@@ -209,7 +209,7 @@ describe('upstream faults', function () {
     await assertStillServing();
   });
 
-  it("429 with Retry-After: waits as Poe asks, then relays 429 with Retry-After when it persists", async () => {
+  it('429 with Retry-After: waits as Poe asks, then relays 429 with Retry-After when it persists', async () => {
     await start({ upstreamRetries: 2, retryMaxDelayMs: 10_000 });
     fake.enqueueFault({ kind: 'status', status: 429, message: 'slow down', headers: { 'retry-after': '0.2' } }, { times: 3 });
     const r = await postChat(proxy.url, ask('x'));

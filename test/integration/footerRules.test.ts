@@ -52,7 +52,9 @@ describe('footer rules', function () {
   it('turns the footer off for one request with x-poe-proxy-footer: off, and keeps it for the next', async () => {
     const off = await proxy.client().chat.completions.create({ model: 'GPT-4.1', messages: user('q') }, { headers: { 'x-poe-proxy-footer': 'off' } });
     assert.equal(off.choices[0].message.content, 'Echo: q');
-    const stream = await proxy.client().chat.completions.create({ model: 'GPT-4.1', messages: user('q'), stream: true }, { headers: { 'x-poe-proxy-footer': 'off' } });
+    const stream = await proxy
+      .client()
+      .chat.completions.create({ model: 'GPT-4.1', messages: user('q'), stream: true }, { headers: { 'x-poe-proxy-footer': 'off' } });
     let text = '';
     for await (const c of stream) text += c.choices[0]?.delta?.content ?? '';
     assert.equal(text, 'Echo: q');
@@ -66,7 +68,10 @@ describe('footer rules', function () {
     const before = fake.balance;
     const { data, response } = await proxy
       .client()
-      .chat.completions.create({ model: 'GPT-4.1', messages: user('city?'), response_format: { type: 'json_object' } }, { headers: { 'x-poe-proxy-footer': 'off' } })
+      .chat.completions.create(
+        { model: 'GPT-4.1', messages: user('city?'), response_format: { type: 'json_object' } },
+        { headers: { 'x-poe-proxy-footer': 'off' } },
+      )
       .withResponse();
     const usage = data.usage as { cost_points?: number; cost_points_estimated?: boolean };
     assert.ok(typeof usage.cost_points === 'number' && usage.cost_points > 0);
@@ -80,7 +85,11 @@ describe('footer rules', function () {
   it('gives Copilot Chat (in process) no footer on a request that offers tools, even with the footer asked for', async () => {
     const chunks: ChatChunk[] = [];
     const tools = [{ type: 'function' as const, function: { name: 'read_file', parameters: { type: 'object', properties: {} } } }];
-    await runChatInProcess(proxy.server.inProcessServices(), { model: 'GPT-4.1', messages: user('x'), tools }, { onChunk: (c) => chunks.push(c), footer: true });
+    await runChatInProcess(
+      proxy.server.inProcessServices(),
+      { model: 'GPT-4.1', messages: user('x'), tools },
+      { onChunk: (c) => chunks.push(c), footer: true },
+    );
     const text = chunks.map((c) => c.choices[0]?.delta?.content ?? '').join('');
     assert.equal(text, 'Echo: x');
   });

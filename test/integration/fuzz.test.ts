@@ -52,7 +52,11 @@ class Gen {
   }
   /** A valid request body, as a starting point for mutations. */
   valid(): Record<string, unknown> {
-    return { model: this.pick(['GPT-4.1', 'claude-sonnet', 'Small-Bot']), messages: [{ role: 'user', content: this.str(40) || 'hi' }], ...(this.int(2) ? { stream: true } : {}) };
+    return {
+      model: this.pick(['GPT-4.1', 'claude-sonnet', 'Small-Bot']),
+      messages: [{ role: 'user', content: this.str(40) || 'hi' }],
+      ...(this.int(2) ? { stream: true } : {}),
+    };
   }
   /** A JSON value whose kind differs from every kind in `not`. */
   wrong(not: string[]): unknown {
@@ -196,8 +200,25 @@ function makeCase(g: Gen): Case {
       const body = JSON.stringify(g.valid());
       const [kind, headers] = g.pick<[string, Record<string, string>]>([
         ['no-content-type', {}],
-        ['content-type', { 'content-type': g.pick(['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=zz', 'application/jsonx', 'json', 'text/json', '*/*', 'application/x-json']) }],
-        ['origin', { ...JSON_HEADERS, origin: g.pick(['https://evil.example', 'null', 'http://127.0.0.1:1', `file://${g.str(10).replace(/[^\x21-\x7e]/g, '')}`]) }],
+        [
+          'content-type',
+          {
+            'content-type': g.pick([
+              'text/plain',
+              'application/x-www-form-urlencoded',
+              'multipart/form-data; boundary=zz',
+              'application/jsonx',
+              'json',
+              'text/json',
+              '*/*',
+              'application/x-json',
+            ]),
+          },
+        ],
+        [
+          'origin',
+          { ...JSON_HEADERS, origin: g.pick(['https://evil.example', 'null', 'http://127.0.0.1:1', `file://${g.str(10).replace(/[^\x21-\x7e]/g, '')}`]) },
+        ],
         ['sec-fetch-site', { ...JSON_HEADERS, 'sec-fetch-site': g.pick(['cross-site', 'same-site']) }],
         ['host', { ...JSON_HEADERS, host: g.pick(['evil.example', 'localhost', '127.0.0.1:1', '[::1]', 'attacker.127.0.0.1.nip.io']) }],
       ]);
@@ -206,7 +227,14 @@ function makeCase(g: Gen): Case {
     default: {
       // Wrong method or route, with junk.
       const method = g.pick(['GET', 'PUT', 'DELETE', 'PATCH']);
-      const path = g.pick(['/v1/chat/completions', '/v1/models', '/v1/nothing', '/', `/v1/${encodeURIComponent(g.str(30).replace(/[\ud800-\udfff]/g, ''))}`, '/v1/chat/completions/extra']);
+      const path = g.pick([
+        '/v1/chat/completions',
+        '/v1/models',
+        '/v1/nothing',
+        '/',
+        `/v1/${encodeURIComponent(g.str(30).replace(/[\ud800-\udfff]/g, ''))}`,
+        '/v1/chat/completions/extra',
+      ]);
       const needsBody = method !== 'GET';
       if (method === 'GET' && path === '/v1/models') return { kind: 'route', method: 'POST', path, headers: JSON_HEADERS, body: Buffer.from('{}') };
       return { kind: 'route', method, path, headers: needsBody ? JSON_HEADERS : {}, body: needsBody ? Buffer.from(g.str(50)) : undefined };
@@ -263,13 +291,17 @@ describe('fuzz: malformed requests', function () {
     const t0 = Date.now();
     await Promise.all(Array.from({ length: 16 }, worker));
     agent.destroy();
-    const summary = [...byStatus.entries()].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k}×${n}`).join(', ');
+    const summary = [...byStatus.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .map(([k, n]) => `${k}×${n}`)
+      .join(', ');
     console.log(`      fuzz seed ${SEED}: ${COUNT} requests in ${Date.now() - t0} ms — ${summary}`);
     assert.deepEqual(failures.slice(0, 20), [], `${failures.length} of ${COUNT} cases were not a 4xx JSON error`);
     assert.equal(fake.chatRequests().length, 0, 'no malformed request reached Poe');
     assert.deepEqual(unexpected, [], 'no unhandled rejection or exception');
     const kinds = new Set(cases.map((c) => c.kind));
-    for (const k of ['bad-json', 'not-object', 'bad-model', 'bad-messages', 'bad-field', 'huge', 'invalid-utf8', 'content-type', 'origin', 'host', 'route']) assert.ok(kinds.has(k), `generated ${k} cases`);
+    for (const k of ['bad-json', 'not-object', 'bad-model', 'bad-messages', 'bad-field', 'huge', 'invalid-utf8', 'content-type', 'origin', 'host', 'route'])
+      assert.ok(kinds.has(k), `generated ${k} cases`);
     assert.ok(byStatus.size >= 8, 'a variety of errors');
   });
 
@@ -278,7 +310,10 @@ describe('fuzz: malformed requests', function () {
     const port = Number(new URL(proxy.url).port);
     const host = `127.0.0.1:${port}`;
     const body = JSON.stringify({ model: 'GPT-4.1', messages: [{ role: 'user', content: 'x' }] });
-    const garbage = (): string => Array.from({ length: 1 + g.int(40) }, () => String.fromCharCode(1 + g.int(126))).join('').replace(/[\r\n]/g, '');
+    const garbage = (): string =>
+      Array.from({ length: 1 + g.int(40) }, () => String.fromCharCode(1 + g.int(126)))
+        .join('')
+        .replace(/[\r\n]/g, '');
     const cases: Array<[string, string | Buffer]> = [];
     for (let i = 0; i < 200; i++) {
       cases.push(
@@ -287,10 +322,26 @@ describe('fuzz: malformed requests', function () {
           () => ['method', `${g.pick(['G@T', 'POST\x01', '', 'GET GET'])} /v1/models HTTP/1.1\r\nHost: ${host}\r\n\r\n`],
           () => ['version', `GET /v1/models HTTP/${g.pick(['9.9', '1', 'x', '1.1.1'])}\r\nHost: ${host}\r\n\r\n`],
           () => ['header name', `GET /v1/models HTTP/1.1\r\nHost: ${host}\r\n${g.pick(['X A', 'X\x01A', '(x)', ' lead', 'x\x7f'])}: v\r\n\r\n`],
-          () => ['header value', Buffer.concat([Buffer.from(`POST /v1/chat/completions HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\nX-V: a`), Buffer.from([g.pick([0x00, 0x01, 0x0b, 0x7f])]), Buffer.from(`b\r\nContent-Length: ${body.length}\r\n\r\n${body}`)])],
-          () => ['content-length', `POST /v1/chat/completions HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\nContent-Length: ${g.pick(['abc', '-1', '1 2', '0x10', '99999999999999999999'])}\r\n\r\n${body}`],
-          () => ['chunked', `POST /v1/chat/completions HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n${g.pick(['zz', '-5', '5;\x01', 'ffffffffffffffffff'])}\r\n${body}\r\n0\r\n\r\n`],
-          () => ['smuggling', `POST /v1/chat/completions HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nTransfer-Encoding: ${g.pick(['chunked', 'gzip, chunked', ' chunked'])}\r\n\r\n${body}`],
+          () => [
+            'header value',
+            Buffer.concat([
+              Buffer.from(`POST /v1/chat/completions HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\nX-V: a`),
+              Buffer.from([g.pick([0x00, 0x01, 0x0b, 0x7f])]),
+              Buffer.from(`b\r\nContent-Length: ${body.length}\r\n\r\n${body}`),
+            ]),
+          ],
+          () => [
+            'content-length',
+            `POST /v1/chat/completions HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\nContent-Length: ${g.pick(['abc', '-1', '1 2', '0x10', '99999999999999999999'])}\r\n\r\n${body}`,
+          ],
+          () => [
+            'chunked',
+            `POST /v1/chat/completions HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n${g.pick(['zz', '-5', '5;\x01', 'ffffffffffffffffff'])}\r\n${body}\r\n0\r\n\r\n`,
+          ],
+          () => [
+            'smuggling',
+            `POST /v1/chat/completions HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nTransfer-Encoding: ${g.pick(['chunked', 'gzip, chunked', ' chunked'])}\r\n\r\n${body}`,
+          ],
           () => ['two hosts', `GET /v1/models HTTP/1.1\r\nHost: ${host}\r\nHost: evil.example\r\n\r\n`],
         ])(),
       );
@@ -315,7 +366,8 @@ describe('fuzz: malformed requests', function () {
       const json = answer.slice(answer.indexOf('\r\n\r\n') + 4);
       const key = `${kind} ${status}`;
       seen.set(key, (seen.get(key) ?? 0) + 1);
-      if (!(status >= 400 && status < 500) || !openAiError(json)) failures.push(`${kind} ${JSON.stringify(bytes.toString().slice(0, 120))} → ${JSON.stringify(answer.slice(0, 200))}`);
+      if (!(status >= 400 && status < 500) || !openAiError(json))
+        failures.push(`${kind} ${JSON.stringify(bytes.toString().slice(0, 120))} → ${JSON.stringify(answer.slice(0, 200))}`);
     }
     console.log(`      malformed HTTP: ${cases.length} cases — ${[...seen.entries()].map(([k, n]) => `${k}×${n}`).join(', ')}`);
     assert.deepEqual(failures.slice(0, 10), [], `${failures.length} malformed HTTP requests were not answered with a 4xx JSON error`);

@@ -32,7 +32,11 @@ describe('in-process chat (no HTTP)', function () {
     const entry = finished();
     const chunks: ChatChunk[] = [];
     const httpBefore = fake.chatRequests().length;
-    await runChatInProcess(proxy.server.inProcessServices(), { model: 'gpt-4.1', messages: [{ role: 'user', content: 'hi' }] }, { onChunk: (c) => chunks.push(c), client: 'vscode-lm' });
+    await runChatInProcess(
+      proxy.server.inProcessServices(),
+      { model: 'gpt-4.1', messages: [{ role: 'user', content: 'hi' }] },
+      { onChunk: (c) => chunks.push(c), client: 'vscode-lm' },
+    );
     const text = chunks.map((c) => c.choices[0]?.delta?.content ?? '').join('');
     assert.equal(text, 'Hello from Poe');
     assert.ok(!text.includes(FOOTER_MARK), 'no footer');
@@ -46,21 +50,34 @@ describe('in-process chat (no HTTP)', function () {
     assert.equal(e.client, 'vscode-lm');
     assert.equal(e.status, 'ok');
     assert.equal(e.model, 'GPT-4.1');
-    assert.ok(typeof e.points === "number" && e.points > 0, `points recorded: ${JSON.stringify(e)}`);
+    assert.ok(typeof e.points === 'number' && e.points > 0, `points recorded: ${JSON.stringify(e)}`);
   });
 
   it('keeps the footer when asked (footer: true) — the option is the only difference', async () => {
     proxy = await startProxy(fake);
     const chunks: ChatChunk[] = [];
-    await runChatInProcess(proxy.server.inProcessServices(), { model: 'GPT-4.1', messages: [{ role: 'user', content: 'x' }] }, { onChunk: (c) => chunks.push(c), footer: true });
-    assert.ok(chunks.map((c) => c.choices[0]?.delta?.content ?? '').join('').includes(FOOTER_MARK));
+    await runChatInProcess(
+      proxy.server.inProcessServices(),
+      { model: 'GPT-4.1', messages: [{ role: 'user', content: 'x' }] },
+      { onChunk: (c) => chunks.push(c), footer: true },
+    );
+    assert.ok(
+      chunks
+        .map((c) => c.choices[0]?.delta?.content ?? '')
+        .join('')
+        .includes(FOOTER_MARK),
+    );
   });
 
   it('answers with the paused message below the cutoff and does not call Poe', async () => {
     proxy = await startProxy(fake, { pointsCutoff: 10_000_000 });
     const entry = finished();
     const chunks: ChatChunk[] = [];
-    await runChatInProcess(proxy.server.inProcessServices(), { model: 'GPT-4.1', messages: [{ role: 'user', content: 'x' }] }, { onChunk: (c) => chunks.push(c) });
+    await runChatInProcess(
+      proxy.server.inProcessServices(),
+      { model: 'GPT-4.1', messages: [{ role: 'user', content: 'x' }] },
+      { onChunk: (c) => chunks.push(c) },
+    );
     assert.match(chunks.map((c) => c.choices[0]?.delta?.content ?? '').join(''), /paused/);
     assert.equal(fake.chatRequests().length, 0);
     assert.equal((await entry).status, 'paused');
@@ -80,7 +97,11 @@ describe('in-process chat (no HTTP)', function () {
     fake.enqueueFault({ kind: 'error-mid-stream', afterChunks: 2, message: 'boom' });
     const chunks: ChatChunk[] = [];
     await assert.rejects(
-      runChatInProcess(proxy.server.inProcessServices(), { model: 'GPT-4.1', messages: [{ role: 'user', content: 'one two three four' }] }, { onChunk: (c) => chunks.push(c) }),
+      runChatInProcess(
+        proxy.server.inProcessServices(),
+        { model: 'GPT-4.1', messages: [{ role: 'user', content: 'one two three four' }] },
+        { onChunk: (c) => chunks.push(c) },
+      ),
       (e: unknown) => e instanceof InProcessChatError && /boom/.test(e.message),
     );
     assert.ok(chunks.length > 0, 'what arrived before the error was delivered');
@@ -89,7 +110,8 @@ describe('in-process chat (no HTTP)', function () {
   it('takes a rate-limit slot like an HTTP client: over the burst it rejects with 429, and the slot is released after', async () => {
     proxy = await startProxy(fake, { rateLimit: { requestsPerMinute: 1, burst: 1, maxConcurrent: 0 } });
     const svc = proxy.server.inProcessServices();
-    const ask = (client: string): Promise<void> => runChatInProcess(svc, { model: 'GPT-4.1', messages: [{ role: 'user', content: 'x' }] }, { onChunk: () => undefined, client });
+    const ask = (client: string): Promise<void> =>
+      runChatInProcess(svc, { model: 'GPT-4.1', messages: [{ role: 'user', content: 'x' }] }, { onChunk: () => undefined, client });
     await ask('vscode-lm');
     const before = fake.chatRequests().length;
     await assert.rejects(ask('vscode-lm'), (e: unknown) => e instanceof InProcessChatError && e.status === 429 && e.code === 'rate_limit_exceeded');
@@ -118,12 +140,16 @@ describe('in-process chat (no HTTP)', function () {
     const entry = finished();
     const ac = new AbortController();
     let seen = 0;
-    const run = runChatInProcess(proxy.server.inProcessServices(), { model: 'GPT-4.1', messages: [{ role: 'user', content: 'long' }] }, {
-      signal: ac.signal,
-      onChunk: (c) => {
-        if (c.choices[0]?.delta?.content && ++seen === 2) ac.abort();
+    const run = runChatInProcess(
+      proxy.server.inProcessServices(),
+      { model: 'GPT-4.1', messages: [{ role: 'user', content: 'long' }] },
+      {
+        signal: ac.signal,
+        onChunk: (c) => {
+          if (c.choices[0]?.delta?.content && ++seen === 2) ac.abort();
+        },
       },
-    });
+    );
     await assert.rejects(run, InProcessAbortError);
     const aborted = await fake.waitForAbort(5000);
     assert.equal(aborted.path, '/v1/chat/completions');
@@ -138,7 +164,11 @@ describe('in-process chat (no HTTP)', function () {
     let finish: string | null = null;
     await runChatInProcess(
       proxy.server.inProcessServices(),
-      { model: 'GPT-4.1', messages: [{ role: 'user', content: 'weather?' }], tools: [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object' } } }] },
+      {
+        model: 'GPT-4.1',
+        messages: [{ role: 'user', content: 'weather?' }],
+        tools: [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object' } } }],
+      },
       {
         onChunk: (c) => {
           acc.add(c.choices[0]?.delta);
@@ -157,7 +187,12 @@ describe('ToolCallAccumulator', () => {
     const acc = new ToolCallAccumulator();
     acc.add({ tool_calls: [{ index: 1, id: 'b', function: { name: 'second', arguments: '' } }] });
     acc.add({ tool_calls: [{ index: 0, id: 'a', function: { name: 'first', arguments: '{"x":' } }] });
-    acc.add({ tool_calls: [{ index: 0, function: { arguments: '1}' } }, { index: 1, function: { arguments: 'not json' } }] });
+    acc.add({
+      tool_calls: [
+        { index: 0, function: { arguments: '1}' } },
+        { index: 1, function: { arguments: 'not json' } },
+      ],
+    });
     assert.equal(acc.size, 2);
     assert.deepEqual(acc.take(), [
       { id: 'a', name: 'first', input: { x: 1 } },

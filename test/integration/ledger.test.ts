@@ -85,7 +85,10 @@ describe('ledger with two writer processes', function () {
     const run = (name: string): Promise<unknown> => promisify(execFile)(process.execPath, [child, dir, name, '10000'], { timeout: 100_000 });
     await Promise.all([run('a'), run('b')]);
     const names = (await fsp.readdir(dir)).filter((n) => n.startsWith('ledger-'));
-    assert.ok(names.some((n) => n.endsWith('.jsonl.gz')), `a past month was compressed while both wrote: ${names.join(', ')}`);
+    assert.ok(
+      names.some((n) => n.endsWith('.jsonl.gz')),
+      `a past month was compressed while both wrote: ${names.join(', ')}`,
+    );
     const logger = warnings();
     const ledger = new Ledger({ dir, retentionMonths: 0, logger });
     const entries = await ledger.read();

@@ -78,17 +78,26 @@ describe('load (proxy in its own process)', function () {
     const words = (i: number): string => Array.from({ length: 20 }, (_, w) => `r${i}w${w}`).join(' ');
     const t0 = Date.now();
     const results = await Promise.all(
-      Array.from({ length: CONCURRENT }, (_, i) => postChat(url, { model: 'GPT-4.1', messages: [{ role: 'user', content: words(i) }], stream: true }, { agent })),
+      Array.from({ length: CONCURRENT }, (_, i) =>
+        postChat(url, { model: 'GPT-4.1', messages: [{ role: 'user', content: words(i) }], stream: true }, { agent }),
+      ),
     );
     const took = Date.now() - t0;
-    const bad = results.map((r, i) => [i, r] as const).filter(([i, r]) => r.status !== 200 || !sseText(r.body).startsWith(`Echo: ${words(i)}`) || sseData(r.body).at(-1) !== '[DONE]');
+    const bad = results
+      .map((r, i) => [i, r] as const)
+      .filter(([i, r]) => r.status !== 200 || !sseText(r.body).startsWith(`Echo: ${words(i)}`) || sseData(r.body).at(-1) !== '[DONE]');
     const mem = await memory();
-    console.log(`      ${CONCURRENT} concurrent streams: ${took} ms, ${CONCURRENT - bad.length} intact; proxy RSS after ${mb(mem.rss)}, heap ${mb(mem.heapUsed)}`);
+    console.log(
+      `      ${CONCURRENT} concurrent streams: ${took} ms, ${CONCURRENT - bad.length} intact; proxy RSS after ${mb(mem.rss)}, heap ${mb(mem.heapUsed)}`,
+    );
     assert.deepEqual(
       bad.slice(0, 3).map(([i, r]) => `#${i} ${r.status} ${r.body.slice(0, 200)}`),
       [],
     );
-    assert.ok(results.every((r) => !sseData(r.body).some((d) => d !== '[DONE]' && openAiError(d))), 'no error event');
+    assert.ok(
+      results.every((r) => !sseData(r.body).some((d) => d !== '[DONE]' && openAiError(d))),
+      'no error event',
+    );
     assert.equal(fake.chatRequests().length, CONCURRENT);
   });
 
@@ -96,7 +105,11 @@ describe('load (proxy in its own process)', function () {
     const one = new http.Agent({ keepAlive: true, maxSockets: 1 });
     const send = async (i: number): Promise<void> => {
       const stream = i % 2 === 0;
-      const r = await postChat(url, { model: 'GPT-4.1', messages: [{ role: 'user', content: `seq ${i}` }], ...(stream ? { stream: true } : {}) }, { agent: one });
+      const r = await postChat(
+        url,
+        { model: 'GPT-4.1', messages: [{ role: 'user', content: `seq ${i}` }], ...(stream ? { stream: true } : {}) },
+        { agent: one },
+      );
       const text = stream ? sseText(r.body) : r.status === 200 ? JSON.parse(r.body).choices[0].message.content : '';
       if (r.status !== 200 || !text.startsWith(`Echo: seq ${i}`)) throw new Error(`request ${i}: ${r.status} ${r.body.slice(0, 200)}`);
       // The fake keeps every request it saw; forget them so this process's memory does not matter.

@@ -44,7 +44,9 @@ describe('model resolution', function () {
   });
 
   it('lists the ids that reach each model in GET /v1/models: aliases, and the family the newest Claude serves', async () => {
-    const list = JSON.parse((await rawRequest(proxy.url, { path: '/v1/models' })).body) as { data: Array<{ id: string; aliases: string[]; vendor_family?: string }> };
+    const list = JSON.parse((await rawRequest(proxy.url, { path: '/v1/models' })).body) as {
+      data: Array<{ id: string; aliases: string[]; vendor_family?: string }>;
+    };
     const byId = new Map(list.data.map((m) => [m.id, m]));
     assert.deepEqual(byId.get('Claude-Sonnet-4.5')?.aliases, ['claude-sonnet-4-5', 'claude-sonnet-4-5-20250929']);
     assert.deepEqual(byId.get('Claude-Opus-4.7')?.aliases, ['claude-opus-4-7']);
@@ -59,7 +61,17 @@ describe('model resolution', function () {
     const model = 'claude-mystery-9';
     const cases: Array<[string, Record<string, unknown>, Record<string, string>]> = [
       ['/v1/chat/completions', { model, messages: 'not a list' }, {}],
-      ['/v1/messages', { model, messages: [{ role: 'system', content: 'x' }, { role: 'tool', content: 1 }] }, { 'anthropic-version': '2023-06-01' }],
+      [
+        '/v1/messages',
+        {
+          model,
+          messages: [
+            { role: 'system', content: 'x' },
+            { role: 'tool', content: 1 },
+          ],
+        },
+        { 'anthropic-version': '2023-06-01' },
+      ],
       ['/v1/responses', { model, input: 42 }, {}],
       ['/v1/messages/count_tokens', { model }, { 'anthropic-version': '2023-06-01' }],
     ];

@@ -126,7 +126,10 @@ describe('quality-of-life layer', function () {
       ]);
       const pa = (a.usage as CostUsage).cost_points!;
       const pb = (b.usage as CostUsage).cost_points!;
-      const entries = fake.pointsHistory().map((e) => e.cost_points).sort();
+      const entries = fake
+        .pointsHistory()
+        .map((e) => e.cost_points)
+        .sort();
       assert.deepEqual([pa, pb].sort(), entries, 'each request got one distinct entry');
       assert.notEqual(pa, pb);
     });
@@ -209,7 +212,11 @@ describe('quality-of-life layer', function () {
       const messages: ChatMessage[] = [{ role: 'system', content: 'You are a coding agent.' }];
       for (let i = 0; i < 100; i++) {
         messages.push({ role: 'user', content: `step ${i} ${filler}` });
-        messages.push({ role: 'assistant', content: null, tool_calls: [{ id: `call_${i}`, type: 'function', function: { name: 'read', arguments: `{"i":${i}}` } }] });
+        messages.push({
+          role: 'assistant',
+          content: null,
+          tool_calls: [{ id: `call_${i}`, type: 'function', function: { name: 'read', arguments: `{"i":${i}}` } }],
+        });
         messages.push({ role: 'tool', tool_call_id: `call_${i}`, content: `result ${i}` });
       }
       messages.push({ role: 'user', content: 'final question' });

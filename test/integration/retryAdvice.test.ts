@@ -39,8 +39,16 @@ describe('retry advice on errors (x-should-retry, Retry-After)', function () {
     assertNoRetry(await postChat(proxy.url, { ...chat, model: 'No-Such-Model' }, { headers: auth }), 404, 'unknown model');
     assertNoRetry(await postChat(proxy.url, { ...chat, messages: 'not a list' }, { headers: auth }), 400, 'invalid body');
     assertNoRetry(await postChat(proxy.url, { ...chat, padding: 'x'.repeat(70 * 1024) }, { headers: auth }), 413, 'body too large');
-    assertNoRetry(await rawRequest(proxy.url, { method: 'POST', body: JSON.stringify(chat), headers: { ...auth, 'content-type': 'text/plain' } }), 415, 'not JSON');
-    assertNoRetry(await rawRequest(proxy.url, { method: 'POST', path: '/v1/messages', body: '{}', headers: { 'content-type': 'application/json', 'x-api-key': 'wrong' } }), 401, 'Anthropic route, wrong key');
+    assertNoRetry(
+      await rawRequest(proxy.url, { method: 'POST', body: JSON.stringify(chat), headers: { ...auth, 'content-type': 'text/plain' } }),
+      415,
+      'not JSON',
+    );
+    assertNoRetry(
+      await rawRequest(proxy.url, { method: 'POST', path: '/v1/messages', body: '{}', headers: { 'content-type': 'application/json', 'x-api-key': 'wrong' } }),
+      401,
+      'Anthropic route, wrong key',
+    );
     assert.equal(fake.chatRequests().length, 0);
   });
 
@@ -85,7 +93,10 @@ describe('retry advice on errors (x-should-retry, Retry-After)', function () {
     ] as const) {
       const counter = countingFetch();
       const client = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey, fetch: counter.fetch });
-      await assert.rejects(client.chat.completions.create(body as OpenAI.ChatCompletionCreateParamsNonStreaming), (e: unknown) => e instanceof OpenAI.APIError && e.status === status);
+      await assert.rejects(
+        client.chat.completions.create(body as OpenAI.ChatCompletionCreateParamsNonStreaming),
+        (e: unknown) => e instanceof OpenAI.APIError && e.status === status,
+      );
       assert.equal(counter.count(), 1, `${status}: sent once`);
     }
   });

@@ -29,7 +29,6 @@ function corsHeaders(r: RawResponse): string[] {
   return Object.keys(r.headers).filter((h) => h.startsWith('access-control-'));
 }
 
-
 describe('security', function () {
   let fake: FakePoe;
   let proxy: TestProxy | undefined;
@@ -59,7 +58,10 @@ describe('security', function () {
       const lines: string[] = [];
       const p = await start({ host: '0.0.0.0', accessKey: 'pp-local-key-123456' }, { logger: consoleLogger('warn', (l) => lines.push(l)) });
       assert.equal(p.server.address?.address, '0.0.0.0');
-      assert.ok(lines.some((l) => /\[warn\].*reachable from the network/.test(l)), lines.join('\n'));
+      assert.ok(
+        lines.some((l) => /\[warn\].*reachable from the network/.test(l)),
+        lines.join('\n'),
+      );
     });
 
     describe('headless CLI', function () {
@@ -67,7 +69,10 @@ describe('security', function () {
       const cli = path.join(__dirname, '..', '..', 'src', 'cli', 'main.js');
       const run = (env: Record<string, string>, untilListening: boolean): Promise<{ code: number | null; stdout: string; stderr: string }> =>
         new Promise((resolve) => {
-          const child = spawn(process.execPath, [cli], { env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PORT: '0', POINTS_CUTOFF: '0', DATA_DIR: fakeDataDir(), ...env }, cwd: fakeDataDir() });
+          const child = spawn(process.execPath, [cli], {
+            env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PORT: '0', POINTS_CUTOFF: '0', DATA_DIR: fakeDataDir(), ...env },
+            cwd: fakeDataDir(),
+          });
           let stdout = '';
           let stderr = '';
           child.stdout.on('data', (c) => {
@@ -129,7 +134,10 @@ describe('security', function () {
         const r = await postChat(p.url, ask('x'), { headers: { origin } });
         assertError(r, 403, 'origin_not_allowed');
         assert.deepEqual(corsHeaders(r), []);
-        const pre = await rawRequest(p.url, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' } });
+        const pre = await rawRequest(p.url, {
+          method: 'OPTIONS',
+          headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' },
+        });
         assert.equal(pre.status, 403, 'a preflight is never approved');
         assert.deepEqual(corsHeaders(pre), []);
       }
@@ -149,8 +157,15 @@ describe('security', function () {
       const ok = await postChat(p.url, ask('x'), { headers: { origin: 'vscode-webview://mine' } });
       assert.equal(ok.status, 200);
       assert.equal(ok.headers['access-control-allow-origin'], 'vscode-webview://mine');
-      assert.match(String(ok.headers['access-control-expose-headers']), /x-poe-points, x-poe-points-estimated, x-poe-balance/, 'the page may read the cost headers');
-      const pre = await rawRequest(p.url, { method: 'OPTIONS', headers: { origin: 'vscode-webview://mine', 'access-control-request-method': 'POST', 'access-control-request-headers': 'x-poe-proxy-footer' } });
+      assert.match(
+        String(ok.headers['access-control-expose-headers']),
+        /x-poe-points, x-poe-points-estimated, x-poe-balance/,
+        'the page may read the cost headers',
+      );
+      const pre = await rawRequest(p.url, {
+        method: 'OPTIONS',
+        headers: { origin: 'vscode-webview://mine', 'access-control-request-method': 'POST', 'access-control-request-headers': 'x-poe-proxy-footer' },
+      });
       assert.match(String(pre.headers['access-control-allow-headers']), /x-poe-proxy-footer/, 'and may turn the footer off');
       assertError(await postChat(p.url, ask('x'), { headers: { origin: 'vscode-webview://other' } }), 403, 'origin_not_allowed');
     });
@@ -197,11 +212,20 @@ describe('security', function () {
       // Chunked, no content-length: the cap applies while reading.
       const chunked = await new Promise<RawResponse>((resolve, reject) => {
         const u = new URL(p.url);
-        const req = http.request({ host: u.hostname, port: u.port, path: '/v1/chat/completions', method: 'POST', headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' } }, (res) => {
-          let body = '';
-          res.on('data', (c) => (body += c));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-        });
+        const req = http.request(
+          {
+            host: u.hostname,
+            port: u.port,
+            path: '/v1/chat/completions',
+            method: 'POST',
+            headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' },
+          },
+          (res) => {
+            let body = '';
+            res.on('data', (c) => (body += c));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+          },
+        );
         req.on('error', reject);
         for (let i = 0; i < 5; i++) req.write(big.slice(i * 1000, (i + 1) * 1000));
         req.end(big.slice(5000));
@@ -215,7 +239,9 @@ describe('security', function () {
       const p = await start({ bodyTimeoutMs: 300 });
       const port = p.server.address!.port;
       const t0 = Date.now();
-      const raw = await rawExchange(port, (s) => s.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"model":`));
+      const raw = await rawExchange(port, (s) =>
+        s.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"model":`),
+      );
       assert.match(raw, /^HTTP\/1\.1 408/, raw);
       assert.match(raw, /"code":"body_timeout"/);
       assert.ok(Date.now() - t0 < 3000);
@@ -254,11 +280,18 @@ describe('security', function () {
     it('never echoes the Poe key or the access key, even when Poe quotes the key back', async () => {
       const keyed = await FakePoe.start({ models: TEST_FAKE_MODELS, apiKey: LONG_POE_KEY });
       const lines: string[] = [];
-      const p = await startProxy(keyed, { accessKey: ACCESS, upstreamRetries: 1 }, { apiKey: LONG_POE_KEY, logger: consoleLogger('debug', (l) => lines.push(l)) });
+      const p = await startProxy(
+        keyed,
+        { accessKey: ACCESS, upstreamRetries: 1 },
+        { apiKey: LONG_POE_KEY, logger: consoleLogger('debug', (l) => lines.push(l)) },
+      );
       const bodies: string[] = [];
       const auth = { authorization: `Bearer ${ACCESS}` };
       try {
-        keyed.enqueueFault({ kind: 'status', status: 401, message: `Incorrect API key provided: ${LONG_POE_KEY}. Authorization: Bearer ${LONG_POE_KEY}` }, { times: 3 });
+        keyed.enqueueFault(
+          { kind: 'status', status: 401, message: `Incorrect API key provided: ${LONG_POE_KEY}. Authorization: Bearer ${LONG_POE_KEY}` },
+          { times: 3 },
+        );
         bodies.push((await postChat(p.url, ask('x'), { headers: auth })).body);
         keyed.clearFaults();
         keyed.enqueueFault({ kind: 'status', status: 400, message: `bad request for key ${LONG_POE_KEY}` }, { times: 6 });
@@ -274,7 +307,10 @@ describe('security', function () {
           .filter((f) => f.startsWith('ledger'))
           .map((f) => readFileSync(path.join(p.dataDir, f), 'utf8'))
           .join('');
-        assert.ok(bodies.some((b) => /Incorrect API key provided/.test(b)), 'the 401 message itself is still relayed');
+        assert.ok(
+          bodies.some((b) => /Incorrect API key provided/.test(b)),
+          'the 401 message itself is still relayed',
+        );
         assert.ok(bodies.some((b) => /stream failed for/.test(b)));
         for (const [what, text] of [
           ['responses', bodies.join('\n')],

@@ -635,7 +635,9 @@ export class FakePoe {
       }
       this.dispatch(rec, req, res, fault).catch((e: unknown) => {
         if (!res.headersSent && !res.destroyed) {
-          this.sendJson(rec, res, 500, { error: { message: `FakePoe internal error: ${(e as Error)?.message ?? String(e)}`, type: 'server_error', code: null } });
+          this.sendJson(rec, res, 500, {
+            error: { message: `FakePoe internal error: ${(e as Error)?.message ?? String(e)}`, type: 'server_error', code: null },
+          });
         } else {
           res.destroy();
         }
@@ -782,17 +784,36 @@ export class FakePoe {
       return this.sendError(rec, res, dialect, 400, 'Request body must be a JSON object', extra, 'invalid_json');
     }
     if (typeof body.model !== 'string' || !body.model) {
-      return this.sendError(rec, res, dialect, 400, api === 'messages' ? 'model: Field required' : "Missing required parameter: 'model'", extra, 'missing_parameter');
+      return this.sendError(
+        rec,
+        res,
+        dialect,
+        400,
+        api === 'messages' ? 'model: Field required' : "Missing required parameter: 'model'",
+        extra,
+        'missing_parameter',
+      );
     }
     if (api !== 'responses' && (!Array.isArray(body.messages) || body.messages.length === 0)) {
-      return this.sendError(rec, res, dialect, 400, api === 'messages' ? 'messages: Field required' : "Missing required parameter: 'messages'", extra, 'missing_parameter');
+      return this.sendError(
+        rec,
+        res,
+        dialect,
+        400,
+        api === 'messages' ? 'messages: Field required' : "Missing required parameter: 'messages'",
+        extra,
+        'missing_parameter',
+      );
     }
     if (api === 'messages' && typeof body.max_tokens !== 'number') {
       return this.sendError(rec, res, dialect, 400, 'max_tokens: Field required', extra);
     }
     if (api === 'messages') {
       // Roles as Anthropic's API takes them: user and assistant, system only under its beta (already checked against the accepted ones).
-      const systemOk = String(rec.headers['anthropic-beta'] ?? '').split(',').map((v) => v.trim()).includes(MID_CONVERSATION_SYSTEM_BETA);
+      const systemOk = String(rec.headers['anthropic-beta'] ?? '')
+        .split(',')
+        .map((v) => v.trim())
+        .includes(MID_CONVERSATION_SYSTEM_BETA);
       const bad = (body.messages as any[]).findIndex((m) => !(m?.role === 'user' || m?.role === 'assistant' || (m?.role === 'system' && systemOk)));
       if (bad >= 0) return this.sendError(rec, res, dialect, 400, `messages.${bad}.role: Input should be 'user' or 'assistant'`, extra);
     }
@@ -828,7 +849,11 @@ export class FakePoe {
         if (res.destroyed || this.closed) return;
       }
       const json =
-        api === 'chat' ? this.chatCompletion(model, reply) : api === 'responses' ? this.responseObject(body, reply, 'completed') : this.anthropicMessage(model, reply);
+        api === 'chat'
+          ? this.chatCompletion(model, reply)
+          : api === 'responses'
+            ? this.responseObject(body, reply, 'completed')
+            : this.anthropicMessage(model, reply);
       const text = JSON.stringify(json);
       if (fault && (fault.kind === 'reset-mid-stream' || fault.kind === 'stall-mid-stream')) {
         // no stream to cut: send the headers and half the body, then reset or stall
@@ -896,7 +921,14 @@ export class FakePoe {
   }
 
   /** Writes frames one by one (one write each), honouring backpressure, delays and mid-stream faults. True when all were sent. */
-  private async emitFrames(rec: RecordedRequest, res: http.ServerResponse, frames: string[], fault: Fault | undefined, delayMs: number, dialect: Dialect): Promise<boolean> {
+  private async emitFrames(
+    rec: RecordedRequest,
+    res: http.ServerResponse,
+    frames: string[],
+    fault: Fault | undefined,
+    delayMs: number,
+    dialect: Dialect,
+  ): Promise<boolean> {
     const garbage = fault?.kind === 'garbage-sse';
     const cutKind = fault && (fault.kind === 'reset-mid-stream' || fault.kind === 'stall-mid-stream' || fault.kind === 'error-mid-stream') ? fault : undefined;
     const cutAt = cutKind ? Math.max(0, Math.min(cutKind.afterChunks, frames.length)) : Infinity;
@@ -970,7 +1002,15 @@ export class FakePoe {
     this.sendRaw(rec, res, status, JSON.stringify(obj), { 'content-type': 'application/json', ...headers });
   }
 
-  private sendError(rec: RecordedRequest, res: http.ServerResponse, dialect: Dialect, status: number, message: string, headers: Record<string, string>, code?: string): void {
+  private sendError(
+    rec: RecordedRequest,
+    res: http.ServerResponse,
+    dialect: Dialect,
+    status: number,
+    message: string,
+    headers: Record<string, string>,
+    code?: string,
+  ): void {
     const body =
       dialect === 'anthropic'
         ? { type: 'error', error: { type: ANTHROPIC_ERROR_TYPES[status] ?? (status >= 500 ? 'api_error' : 'invalid_request_error'), message } }
@@ -1006,7 +1046,13 @@ export class FakePoe {
     const created = Math.floor(Date.now() / 1000);
     const frames: string[] = [];
     const chunk = (delta: Record<string, unknown>, finish: string | null) => {
-      const c: Record<string, unknown> = { id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] };
+      const c: Record<string, unknown> = {
+        id,
+        object: 'chat.completion.chunk',
+        created,
+        model,
+        choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+      };
       if (includeUsage) c.usage = null;
       frames.push(`data: ${JSON.stringify(c)}\n\n`);
     };
@@ -1055,7 +1101,13 @@ export class FakePoe {
   private responseOutput(r: NormReply, msgId: string, fcIds: string[]): any[] {
     const out: any[] = [];
     if (r.text !== '' || r.toolCalls.length === 0) {
-      out.push({ id: msgId, type: 'message', status: 'completed', role: 'assistant', content: [{ type: 'output_text', text: r.text, annotations: [], logprobs: [] }] });
+      out.push({
+        id: msgId,
+        type: 'message',
+        status: 'completed',
+        role: 'assistant',
+        content: [{ type: 'output_text', text: r.text, annotations: [], logprobs: [] }],
+      });
     }
     r.toolCalls.forEach((t, i) => out.push({ id: fcIds[i], type: 'function_call', status: 'completed', call_id: t.id, name: t.name, arguments: t.arguments }));
     return out;
@@ -1094,7 +1146,12 @@ export class FakePoe {
   }
 
   private responseFrames(body: any, r: NormReply): string[] {
-    const ids = { id: this.nextId('resp_'), created: Math.floor(Date.now() / 1000), msgId: this.nextId('msg_'), fcIds: r.toolCalls.map(() => this.nextId('fc_')) };
+    const ids = {
+      id: this.nextId('resp_'),
+      created: Math.floor(Date.now() / 1000),
+      msgId: this.nextId('msg_'),
+      fcIds: r.toolCalls.map(() => this.nextId('fc_')),
+    };
     const frames: string[] = [];
     let seq = 0;
     const ev = (type: string, data: Record<string, unknown>) => {
@@ -1107,17 +1164,33 @@ export class FakePoe {
     let outputIndex = 0;
     if (r.text !== '' || r.toolCalls.length === 0) {
       const item_id = ids.msgId;
-      ev('response.output_item.added', { output_index: outputIndex, item: { id: item_id, type: 'message', status: 'in_progress', role: 'assistant', content: [] } });
-      ev('response.content_part.added', { item_id, output_index: outputIndex, content_index: 0, part: { type: 'output_text', text: '', annotations: [], logprobs: [] } });
+      ev('response.output_item.added', {
+        output_index: outputIndex,
+        item: { id: item_id, type: 'message', status: 'in_progress', role: 'assistant', content: [] },
+      });
+      ev('response.content_part.added', {
+        item_id,
+        output_index: outputIndex,
+        content_index: 0,
+        part: { type: 'output_text', text: '', annotations: [], logprobs: [] },
+      });
       for (const p of r.pieces) ev('response.output_text.delta', { item_id, output_index: outputIndex, content_index: 0, delta: p, logprobs: [] });
       ev('response.output_text.done', { item_id, output_index: outputIndex, content_index: 0, text: r.text, logprobs: [] });
-      ev('response.content_part.done', { item_id, output_index: outputIndex, content_index: 0, part: { type: 'output_text', text: r.text, annotations: [], logprobs: [] } });
+      ev('response.content_part.done', {
+        item_id,
+        output_index: outputIndex,
+        content_index: 0,
+        part: { type: 'output_text', text: r.text, annotations: [], logprobs: [] },
+      });
       ev('response.output_item.done', { output_index: outputIndex, item: final.output[outputIndex] });
       outputIndex++;
     }
     r.toolCalls.forEach((t, i) => {
       const item_id = ids.fcIds[i];
-      ev('response.output_item.added', { output_index: outputIndex, item: { id: item_id, type: 'function_call', status: 'in_progress', call_id: t.id, name: t.name, arguments: '' } });
+      ev('response.output_item.added', {
+        output_index: outputIndex,
+        item: { id: item_id, type: 'function_call', status: 'in_progress', call_id: t.id, name: t.name, arguments: '' },
+      });
       for (const frag of slices(t.arguments, 8)) ev('response.function_call_arguments.delta', { item_id, output_index: outputIndex, delta: frag });
       ev('response.function_call_arguments.done', { item_id, output_index: outputIndex, name: t.name, arguments: t.arguments });
       ev('response.output_item.done', { output_index: outputIndex, item: final.output[outputIndex] });

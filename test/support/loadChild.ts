@@ -10,7 +10,12 @@ import { createProxyRuntime } from '../../src/core/proxy';
 async function main(): Promise<void> {
   const overrides = JSON.parse(process.env.LOAD_CHILD_CONFIG ?? '{}');
   const config = makeConfig({ port: 0, ...overrides });
-  const runtime = await createProxyRuntime({ config, bundledModelsFile: config.modelsFile ?? '', getApiKey: () => process.env.LOAD_CHILD_POE_KEY, logger: consoleLogger('warn') });
+  const runtime = await createProxyRuntime({
+    config,
+    bundledModelsFile: config.modelsFile ?? '',
+    getApiKey: () => process.env.LOAD_CHILD_POE_KEY,
+    logger: consoleLogger('warn'),
+  });
   await runtime.server.listen();
   process.on('message', (msg) => {
     if (msg === 'mem') {

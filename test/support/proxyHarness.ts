@@ -62,7 +62,11 @@ export interface TestProxy {
   close(): Promise<void>;
 }
 
-export async function startProxy(fake: FakePoe, overrides: ConfigOverrides = {}, opts: { apiKey?: string | null; logger?: Logger; yaml?: string } = {}): Promise<TestProxy> {
+export async function startProxy(
+  fake: FakePoe,
+  overrides: ConfigOverrides = {},
+  opts: { apiKey?: string | null; logger?: Logger; yaml?: string } = {},
+): Promise<TestProxy> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'poe-proxy-test-'));
   const config = makeConfig({
     port: 0,
@@ -76,7 +80,7 @@ export async function startProxy(fake: FakePoe, overrides: ConfigOverrides = {},
   });
   const registry = ModelRegistry.parse(opts.yaml ?? TEST_MODELS_YAML, 'test-models.yaml');
   const ledger = new Ledger({ dir: config.dataDir, retentionMonths: config.ledgerRetentionMonths });
-  const apiKey = opts.apiKey === undefined ? 'test-poe-key' : opts.apiKey ?? undefined;
+  const apiKey = opts.apiKey === undefined ? 'test-poe-key' : (opts.apiKey ?? undefined);
   const server = new ProxyServer({ config, registry, getApiKey: () => apiKey, logger: opts.logger ?? silentLogger, tokens: testTokens(), ledger });
   const addr = await server.listen();
   const url = `http://127.0.0.1:${addr.port}`;

@@ -30,13 +30,23 @@ export function rawRequest(url: string, opts: RawOptions = {}): Promise<RawRespo
   const headers: Record<string, string | number> = { ...(opts.headers ?? {}) };
   if (body !== undefined && headers['content-length'] === undefined) headers['content-length'] = Buffer.byteLength(body);
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: u.hostname, port: u.port, path: opts.path ?? '/v1/chat/completions', method: opts.method ?? (body === undefined ? 'GET' : 'POST'), headers, agent: opts.agent }, (res) => {
-      opts.onResponse?.(res);
-      const parts: Buffer[] = [];
-      res.on('data', (c: Buffer) => parts.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(parts).toString('utf8') }));
-      res.on('error', reject);
-    });
+    const req = http.request(
+      {
+        host: u.hostname,
+        port: u.port,
+        path: opts.path ?? '/v1/chat/completions',
+        method: opts.method ?? (body === undefined ? 'GET' : 'POST'),
+        headers,
+        agent: opts.agent,
+      },
+      (res) => {
+        opts.onResponse?.(res);
+        const parts: Buffer[] = [];
+        res.on('data', (c: Buffer) => parts.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(parts).toString('utf8') }));
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -51,7 +61,12 @@ export function postChat(url: string, body: unknown, extra: Omit<RawOptions, 'bo
 export function sseData(body: string): string[] {
   return body
     .split(/\n\n/)
-    .flatMap((ev) => ev.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)))
+    .flatMap((ev) =>
+      ev
+        .split('\n')
+        .filter((l) => l.startsWith('data: '))
+        .map((l) => l.slice(6)),
+    )
     .filter((d) => d.length > 0);
 }
 

@@ -17,32 +17,71 @@ describe('foldSystemMessages (mid-conversation system messages for a Poe that do
       { role: 'system', content: 'two' },
     ];
     const copy = structuredClone(input);
-    assert.deepEqual(foldSystemMessages(input), [{ role: 'user', content: [{ type: 'tool_result', tool_use_id: 't', content: 'ok' }, reminder('one'), reminder('two')] }]);
+    assert.deepEqual(foldSystemMessages(input), [
+      { role: 'user', content: [{ type: 'tool_result', tool_use_id: 't', content: 'ok' }, reminder('one'), reminder('two')] },
+    ]);
     assert.deepEqual(input, copy);
   });
 
   it('puts a system message with no user turn before it first in the next user turn', () => {
-    assert.deepEqual(foldSystemMessages([{ role: 'system', content: 'rules' }, { role: 'user', content: 'q' }]), [{ role: 'user', content: [reminder('rules'), text('q')] }]);
     assert.deepEqual(
-      foldSystemMessages([{ role: 'user', content: 'q' }, { role: 'assistant', content: 'a' }, { role: 'system', content: 'mid' }, { role: 'user', content: 'q2' }]),
-      [{ role: 'user', content: 'q' }, { role: 'assistant', content: 'a' }, { role: 'user', content: [reminder('mid'), text('q2')] }],
+      foldSystemMessages([
+        { role: 'system', content: 'rules' },
+        { role: 'user', content: 'q' },
+      ]),
+      [{ role: 'user', content: [reminder('rules'), text('q')] }],
+    );
+    assert.deepEqual(
+      foldSystemMessages([
+        { role: 'user', content: 'q' },
+        { role: 'assistant', content: 'a' },
+        { role: 'system', content: 'mid' },
+        { role: 'user', content: 'q2' },
+      ]),
+      [
+        { role: 'user', content: 'q' },
+        { role: 'assistant', content: 'a' },
+        { role: 'user', content: [reminder('mid'), text('q2')] },
+      ],
     );
   });
 
   it("keeps a following user turn's tool results first (Anthropic refuses text before them)", () => {
     const toolResult = { type: 'tool_result', tool_use_id: 't1', content: 'out' };
     assert.deepEqual(
-      foldSystemMessages([{ role: 'user', content: 'q' }, { role: 'assistant', content: [{ type: 'tool_use', id: 't1', name: 'Bash', input: {} }] }, { role: 'system', content: 'mid' }, { role: 'user', content: [toolResult, text('more')] }]).at(-1),
+      foldSystemMessages([
+        { role: 'user', content: 'q' },
+        { role: 'assistant', content: [{ type: 'tool_use', id: 't1', name: 'Bash', input: {} }] },
+        { role: 'system', content: 'mid' },
+        { role: 'user', content: [toolResult, text('more')] },
+      ]).at(-1),
       { role: 'user', content: [toolResult, reminder('mid'), text('more')] },
     );
   });
 
   it('sends it as a user turn of its own between assistant turns or after the last one', () => {
     assert.deepEqual(
-      foldSystemMessages([{ role: 'user', content: 'q' }, { role: 'assistant', content: 'a' }, { role: 'system', content: 'mid' }, { role: 'assistant', content: 'b' }]),
-      [{ role: 'user', content: 'q' }, { role: 'assistant', content: 'a' }, { role: 'user', content: [reminder('mid')] }, { role: 'assistant', content: 'b' }],
+      foldSystemMessages([
+        { role: 'user', content: 'q' },
+        { role: 'assistant', content: 'a' },
+        { role: 'system', content: 'mid' },
+        { role: 'assistant', content: 'b' },
+      ]),
+      [
+        { role: 'user', content: 'q' },
+        { role: 'assistant', content: 'a' },
+        { role: 'user', content: [reminder('mid')] },
+        { role: 'assistant', content: 'b' },
+      ],
     );
-    assert.deepEqual(foldSystemMessages([{ role: 'user', content: 'q' }, { role: 'assistant', content: 'a' }, { role: 'system', content: 'end' }]).at(-1), { role: 'user', content: [reminder('end')] });
+    assert.deepEqual(
+      foldSystemMessages([
+        { role: 'user', content: 'q' },
+        { role: 'assistant', content: 'a' },
+        { role: 'system', content: 'end' },
+      ]).at(-1),
+      { role: 'user', content: [reminder('end')] },
+    );
   });
 
   it('keeps every text block and the last cache breakpoint; blocks without text are kept as JSON', () => {
@@ -50,7 +89,11 @@ describe('foldSystemMessages (mid-conversation system messages for a Poe that do
       { role: 'user', content: 'q' },
       { role: 'system', content: [text('a'), { type: 'tool_removal', name: 'x' }, { type: 'text', text: 'b', cache_control: { type: 'ephemeral' } }] },
     ]);
-    assert.deepEqual((folded.content as unknown[]).at(-1), { type: 'text', text: '<system-reminder>\na\n\n{"type":"tool_removal","name":"x"}\n\nb\n</system-reminder>', cache_control: { type: 'ephemeral' } });
+    assert.deepEqual((folded.content as unknown[]).at(-1), {
+      type: 'text',
+      text: '<system-reminder>\na\n\n{"type":"tool_removal","name":"x"}\n\nb\n</system-reminder>',
+      cache_control: { type: 'ephemeral' },
+    });
   });
 });
 

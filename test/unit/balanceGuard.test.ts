@@ -108,12 +108,23 @@ describe('balance guard (never fails open, never stalls)', () => {
 });
 
 describe('points_history entries with implausible costs', () => {
-  const entry = (id: string, cost: number): PointsEntry => ({ creation_time: T0 * 1000, bot_name: 'GPT-4.1', query_id: id, usage_type: 'API', cost_points: cost });
+  const entry = (id: string, cost: number): PointsEntry => ({
+    creation_time: T0 * 1000,
+    bot_name: 'GPT-4.1',
+    query_id: id,
+    usage_type: 'API',
+    cost_points: cost,
+  });
 
   it('leaves out negative, fractional and absurd costs and reports each', () => {
     const rejected: string[] = [];
-    const got = parsePointsHistory({ data: [entry('ok', 120), entry('neg', -500), entry('frac', 12.5), entry('huge', 1e12), entry('zero', 0)] }, (e, why) => rejected.push(`${e.query_id}: ${why}`));
-    assert.deepEqual(got?.map((e) => e.query_id), ['ok', 'zero']);
+    const got = parsePointsHistory({ data: [entry('ok', 120), entry('neg', -500), entry('frac', 12.5), entry('huge', 1e12), entry('zero', 0)] }, (e, why) =>
+      rejected.push(`${e.query_id}: ${why}`),
+    );
+    assert.deepEqual(
+      got?.map((e) => e.query_id),
+      ['ok', 'zero'],
+    );
     assert.deepEqual(rejected, ['neg: negative', 'frac: not a whole number', 'huge: above 10000000']);
   });
 

@@ -28,12 +28,22 @@ describe('SpendTracker', () => {
     const t = new SpendTracker(() => now);
     t.add({ time: localTime('2025-03-15', 9), points: 800 });
     assert.equal(t.exhausted(limits(0, 0)), undefined);
-    assert.deepEqual(t.nearlyExhausted(limits(1_000, 0)).map((s) => s.period), ['daily']);
-    assert.deepEqual(t.nearlyExhausted(limits(1_001, 0)).map((s) => s.period), []);
+    assert.deepEqual(
+      t.nearlyExhausted(limits(1_000, 0)).map((s) => s.period),
+      ['daily'],
+    );
+    assert.deepEqual(
+      t.nearlyExhausted(limits(1_001, 0)).map((s) => s.period),
+      [],
+    );
     assert.equal(t.exhausted(limits(1_000, 0)), undefined);
     assert.equal(t.exhausted(limits(800, 0))?.period, 'daily');
     assert.equal(t.exhausted(limits(5_000, 800))?.period, 'monthly');
-    assert.deepEqual(t.nearlyExhausted(limits(1_000, 0), 300).map((s) => Math.round(s.ratio * 100)), [110], 'the answer being rendered counts too');
+    assert.deepEqual(
+      t.nearlyExhausted(limits(1_000, 0), 300).map((s) => Math.round(s.ratio * 100)),
+      [110],
+      'the answer being rendered counts too',
+    );
   });
 
   it('names the budget and how to raise it in the paused answer', () => {

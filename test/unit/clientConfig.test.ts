@@ -79,8 +79,17 @@ describe('client configuration planners', () => {
     ];
 
     it('proposes the newest Opus, Sonnet and Haiku of the registry, Sonnet as the main model', () => {
-      assert.deepEqual(proposeClaudeCodeModels(CLAUDE), { main: 'Claude-Sonnet-4.6', opus: 'Claude-Opus-4.7', sonnet: 'Claude-Sonnet-4.6', haiku: 'Claude-Haiku-4.5' });
-      assert.deepEqual(proposeClaudeCodeModels([...MODELS, CLAUDE[3]]), { main: 'Claude-Opus-4.7', opus: 'Claude-Opus-4.7', sonnet: 'Claude-Opus-4.7', haiku: 'Claude-Opus-4.7' }, 'a missing family borrows another');
+      assert.deepEqual(proposeClaudeCodeModels(CLAUDE), {
+        main: 'Claude-Sonnet-4.6',
+        opus: 'Claude-Opus-4.7',
+        sonnet: 'Claude-Sonnet-4.6',
+        haiku: 'Claude-Haiku-4.5',
+      });
+      assert.deepEqual(
+        proposeClaudeCodeModels([...MODELS, CLAUDE[3]]),
+        { main: 'Claude-Opus-4.7', opus: 'Claude-Opus-4.7', sonnet: 'Claude-Opus-4.7', haiku: 'Claude-Opus-4.7' },
+        'a missing family borrows another',
+      );
       assert.equal(proposeClaudeCodeModels(MODELS), undefined, 'no Claude model: nothing to propose');
     });
 
@@ -97,11 +106,29 @@ describe('client configuration planners', () => {
       });
       // Each resolves back to the very registry entry that was chosen (none is swapped for another bot).
       const registry = ModelRegistry.parse(`models:\n  text:\n${CLAUDE.map((m) => `    - poe_name: ${m.id}\n`).join('')}`);
-      for (const [name, id] of Object.entries(proposed as Record<string, string>)) if (name !== 'ANTHROPIC_BASE_URL' && name !== 'ANTHROPIC_AUTH_TOKEN') assert.equal(registry.resolve(id)?.id.toLowerCase().replace(/[.]/g, '-'), id, name);
-      const chosen = planClient('claude-code', { ...opts, models: CLAUDE, claudeCode: { main: 'Claude-Opus-4.7', opus: 'Claude-Opus-4.1', sonnet: 'Claude-Sonnet-4.5', haiku: 'Claude-Sonnet-4.5' } }, {});
+      for (const [name, id] of Object.entries(proposed as Record<string, string>))
+        if (name !== 'ANTHROPIC_BASE_URL' && name !== 'ANTHROPIC_AUTH_TOKEN')
+          assert.equal(registry.resolve(id)?.id.toLowerCase().replace(/[.]/g, '-'), id, name);
+      const chosen = planClient(
+        'claude-code',
+        { ...opts, models: CLAUDE, claudeCode: { main: 'Claude-Opus-4.7', opus: 'Claude-Opus-4.1', sonnet: 'Claude-Sonnet-4.5', haiku: 'Claude-Sonnet-4.5' } },
+        {},
+      );
       const env = JSON.parse(chosen.edits[0].after).env;
-      assert.deepEqual([env.ANTHROPIC_MODEL, env.ANTHROPIC_DEFAULT_OPUS_MODEL, env.ANTHROPIC_DEFAULT_SONNET_MODEL, env.ANTHROPIC_DEFAULT_HAIKU_MODEL, env.ANTHROPIC_SMALL_FAST_MODEL], ['claude-opus-4-7', 'claude-opus-4-1', 'claude-sonnet-4-5', 'claude-sonnet-4-5', 'claude-sonnet-4-5']);
-      assert.ok(chosen.notes.some((n) => /main Claude-Opus-4\.7; opus Claude-Opus-4\.1/.test(n)), chosen.notes.join('\n'));
+      assert.deepEqual(
+        [
+          env.ANTHROPIC_MODEL,
+          env.ANTHROPIC_DEFAULT_OPUS_MODEL,
+          env.ANTHROPIC_DEFAULT_SONNET_MODEL,
+          env.ANTHROPIC_DEFAULT_HAIKU_MODEL,
+          env.ANTHROPIC_SMALL_FAST_MODEL,
+        ],
+        ['claude-opus-4-7', 'claude-opus-4-1', 'claude-sonnet-4-5', 'claude-sonnet-4-5', 'claude-sonnet-4-5'],
+      );
+      assert.ok(
+        chosen.notes.some((n) => /main Claude-Opus-4\.7; opus Claude-Opus-4\.1/.test(n)),
+        chosen.notes.join('\n'),
+      );
     });
 
     it('sets no model and says why when the registry has no Claude model', () => {
@@ -170,7 +197,17 @@ describe('client configuration planners', () => {
   describe('Continue (~/.continue/config.yaml)', () => {
     it('adds one "Poe: …" model per registry model and keeps the user\'s own models and comments', () => {
       const file = clientFiles('continue', home)[0];
-      const before = ['# my continue config', 'name: Mine', 'version: 1.0.0', 'schema: v1', 'models:', '  - name: Local Llama # keep me', '    provider: ollama', '    model: llama3', ''].join('\n');
+      const before = [
+        '# my continue config',
+        'name: Mine',
+        'version: 1.0.0',
+        'schema: v1',
+        'models:',
+        '  - name: Local Llama # keep me',
+        '    provider: ollama',
+        '    model: llama3',
+        '',
+      ].join('\n');
       const p = planClient('continue', opts, { [file]: before });
       const after = p.edits[0].after;
       assert.match(after, /# my continue config/);
@@ -219,10 +256,19 @@ describe('client configuration planners', () => {
   describe('Aider (~/.aider.conf.yml and ~/.aider.model.metadata.json)', () => {
     it('sets the OpenAI base, key and model, keeping other settings, and writes metadata priced from points', () => {
       const [conf, meta] = clientFiles('aider', home);
-      const p = planClient('aider', { ...opts, accessKey: 'pp-a' }, { [conf]: '# aider\ndark-mode: true\nmodel: gpt-4o\n', [meta]: JSON.stringify({ 'other/x': { max_input_tokens: 1 } }) });
+      const p = planClient(
+        'aider',
+        { ...opts, accessKey: 'pp-a' },
+        { [conf]: '# aider\ndark-mode: true\nmodel: gpt-4o\n', [meta]: JSON.stringify({ 'other/x': { max_input_tokens: 1 } }) },
+      );
       const c = p.edits.find((e) => e.path === conf)!;
       assert.match(c.after, /^# aider/);
-      assert.deepEqual(parseYaml(c.after), { 'dark-mode': true, model: 'openai/GPT-4.1', 'openai-api-base': 'http://127.0.0.1:9876/v1', 'openai-api-key': 'pp-a' });
+      assert.deepEqual(parseYaml(c.after), {
+        'dark-mode': true,
+        model: 'openai/GPT-4.1',
+        'openai-api-base': 'http://127.0.0.1:9876/v1',
+        'openai-api-key': 'pp-a',
+      });
       const m = JSON.parse(p.edits.find((e) => e.path === meta)!.after);
       assert.deepEqual(m['other/x'], { max_input_tokens: 1 }, 'other models stay');
       assert.equal(m['openai/GPT-4.1'].max_input_tokens, 200000);
@@ -310,10 +356,17 @@ describe('client configuration planners', () => {
     };
 
     it('replaces the origin the change wrote and the file still holds, nothing else', () => {
-      const current = { '/h/a.toml': '# mine\nmodel = "Edited"\nbase_url = "http://127.0.0.1:9876/v1"\nother = "http://127.0.0.1:9999"\n', '/h/gone.toml': null };
+      const current = {
+        '/h/a.toml': '# mine\nmodel = "Edited"\nbase_url = "http://127.0.0.1:9876/v1"\nother = "http://127.0.0.1:9999"\n',
+        '/h/gone.toml': null,
+      };
       const plan = planRepoint(record, current, 'http://127.0.0.1:9877');
       assert.deepEqual(plan.edits, [
-        { path: '/h/a.toml', before: current['/h/a.toml'], after: '# mine\nmodel = "Edited"\nbase_url = "http://127.0.0.1:9877/v1"\nother = "http://127.0.0.1:9999"\n' },
+        {
+          path: '/h/a.toml',
+          before: current['/h/a.toml'],
+          after: '# mine\nmodel = "Edited"\nbase_url = "http://127.0.0.1:9877/v1"\nother = "http://127.0.0.1:9999"\n',
+        },
       ]);
       assert.deepEqual(plan.notes, ['http://127.0.0.1:9876 becomes http://127.0.0.1:9877.']);
     });

@@ -48,22 +48,37 @@ describe('real-client suite machinery', () => {
 
   it('builds shell-tool arguments from the schema each client declares', () => {
     // Claude Code's Bash, Codex's exec_command, Qwen's run_shell_command, Cline's run_commands, a legacy argv shell
-    assert.deepEqual(shellArguments({ type: 'object', properties: { command: { type: 'string' }, timeout: { type: 'number' } }, required: ['command'] }), { command: TOOL_COMMAND });
-    assert.deepEqual(shellArguments({ properties: { cmd: { type: 'string' }, yield_time_ms: { type: 'number' } }, required: ['cmd'] }), { cmd: TOOL_COMMAND });
-    assert.deepEqual(shellArguments({ properties: { command: { type: 'string' }, is_background: { type: 'boolean' }, description: { type: 'string' } }, required: ['command', 'is_background', 'description'] }), {
+    assert.deepEqual(shellArguments({ type: 'object', properties: { command: { type: 'string' }, timeout: { type: 'number' } }, required: ['command'] }), {
       command: TOOL_COMMAND,
-      is_background: false,
-      description: 'Print a marker',
     });
-    assert.deepEqual(shellArguments({ properties: { commands: { type: 'array', items: { type: 'string' } } }, required: ['commands'] }), { commands: [TOOL_COMMAND] });
+    assert.deepEqual(shellArguments({ properties: { cmd: { type: 'string' }, yield_time_ms: { type: 'number' } }, required: ['cmd'] }), { cmd: TOOL_COMMAND });
+    assert.deepEqual(
+      shellArguments({
+        properties: { command: { type: 'string' }, is_background: { type: 'boolean' }, description: { type: 'string' } },
+        required: ['command', 'is_background', 'description'],
+      }),
+      {
+        command: TOOL_COMMAND,
+        is_background: false,
+        description: 'Print a marker',
+      },
+    );
+    assert.deepEqual(shellArguments({ properties: { commands: { type: 'array', items: { type: 'string' } } }, required: ['commands'] }), {
+      commands: [TOOL_COMMAND],
+    });
     assert.deepEqual(shellArguments({ properties: { command: { type: 'array', items: { type: 'string' } } } }), { command: ['bash', '-lc', TOOL_COMMAND] });
   });
 
   it('finds declared tools and tool results in all three dialects', () => {
-    assert.deepEqual(declaredTools({ tools: [{ type: 'function', function: { name: 'bash', parameters: { a: 1 } } }, { name: 'Bash', input_schema: { b: 2 } }, { type: 'web_search' }] }), [
-      { name: 'bash', schema: { a: 1 } },
-      { name: 'Bash', schema: { b: 2 } },
-    ]);
+    assert.deepEqual(
+      declaredTools({
+        tools: [{ type: 'function', function: { name: 'bash', parameters: { a: 1 } } }, { name: 'Bash', input_schema: { b: 2 } }, { type: 'web_search' }],
+      }),
+      [
+        { name: 'bash', schema: { a: 1 } },
+        { name: 'Bash', schema: { b: 2 } },
+      ],
+    );
     assert.deepEqual(
       toolResults({
         messages: [

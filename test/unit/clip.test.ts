@@ -1,5 +1,13 @@
 import { strict as assert } from 'node:assert';
-import { clipMarker, clipMessages, dropOrder, MESSAGE_OVERHEAD_TOKENS, NON_TEXT_PART_TOKENS, REPLY_PRIMING_TOKENS, type ClipResult } from '../../src/core/exchange/clip';
+import {
+  clipMarker,
+  clipMessages,
+  dropOrder,
+  MESSAGE_OVERHEAD_TOKENS,
+  NON_TEXT_PART_TOKENS,
+  REPLY_PRIMING_TOKENS,
+  type ClipResult,
+} from '../../src/core/exchange/clip';
 import type { ChatMessage, ContentPart } from '../../src/core/exchange/openaiTypes';
 import { createTokenCounter, utf8Length, type EncodingName, type ManagedTokenCounter, type TokenCounter } from '../../src/core/tokens';
 
@@ -74,7 +82,8 @@ function agentConversation(opts: { seed: number; turns: number; stepChars: numbe
         content: r() < 0.3 ? words(r, 10) : null,
         tool_calls: ids.map((id) => ({ id, type: 'function' as const, function: { name: 'read_file', arguments: JSON.stringify({ path: `src/${id}.ts` }) } })),
       });
-      for (const id of ids) messages.push({ role: 'tool', tool_call_id: id, content: codeBlock(r, Math.max(1, Math.floor((opts.stepChars * (0.5 + r())) / 90))) });
+      for (const id of ids)
+        messages.push({ role: 'tool', tool_call_id: id, content: codeBlock(r, Math.max(1, Math.floor((opts.stepChars * (0.5 + r())) / 90))) });
     }
     messages.push({ role: 'assistant', content: words(r, 30 + Math.floor(r() * 150)) });
     if (r() < 0.1) messages.push({ role: 'developer', content: 'Keep answers short.' });
@@ -125,7 +134,10 @@ async function clipChecked(messages: ChatMessage[], limit: number, counter: Toke
   const refs = [...messages];
   const r = await clipMessages(messages, { limit, encoding }, counter);
   assert.deepEqual(messages, snapshot, 'input not mutated');
-  assert.ok(refs.every((m, i) => messages[i] === m), 'input array not reordered');
+  assert.ok(
+    refs.every((m, i) => messages[i] === m),
+    'input array not reordered',
+  );
   assert.notEqual(r.messages, messages, 'a new array');
   assert.equal(r.limit, limit);
   assert.equal(r.droppedMessages, messages.length - r.messages.length);
@@ -133,7 +145,12 @@ async function clipChecked(messages: ChatMessage[], limit: number, counter: Toke
   assertToolPairsIntact(r.messages, messages);
   assertSubsequence(r.messages, messages, r.truncatedMessages);
   // system/developer messages and the latest user turn survive
-  for (const m of messages) if (m.role === 'system' || m.role === 'developer') assert.ok(r.messages.some((o) => o === m || copyOf(m, o)), 'system kept');
+  for (const m of messages)
+    if (m.role === 'system' || m.role === 'developer')
+      assert.ok(
+        r.messages.some((o) => o === m || copyOf(m, o)),
+        'system kept',
+      );
   return r;
 }
 
@@ -162,7 +179,14 @@ describe('clip', function () {
       { role: 'system', content: text(400) },
       { role: 'user', content: text(400), name: 'alice' },
       { role: 'assistant', content: null, tool_calls: [{ id: 'c1', type: 'function', function: { name: 'f', arguments: '{"a":1}' } }] },
-      { role: 'tool', tool_call_id: 'c1', content: [{ type: 'text', text: text(100) }, { type: 'image_url', image_url: { url: 'data:image/png;base64,AAAA' } }] },
+      {
+        role: 'tool',
+        tool_call_id: 'c1',
+        content: [
+          { type: 'text', text: text(100) },
+          { type: 'image_url', image_url: { url: 'data:image/png;base64,AAAA' } },
+        ],
+      },
     ];
     const limit = fakeTotal(msgs) + 1;
     const r = await clipChecked(msgs, limit, c);
@@ -341,7 +365,11 @@ describe('clip', function () {
       const res = await clipChecked(msgs, limit, c);
       const lastUser = msgs.map((m) => m.role).lastIndexOf('user');
       const tail = msgs.slice(lastUser);
-      assert.deepEqual(res.messages.slice(-tail.length).map((m) => m.role), tail.map((m) => m.role), `seed ${seed}: latest turn kept`);
+      assert.deepEqual(
+        res.messages.slice(-tail.length).map((m) => m.role),
+        tail.map((m) => m.role),
+        `seed ${seed}: latest turn kept`,
+      );
       const pinned = msgs.filter((m, i) => i >= lastUser || m.role === 'system' || m.role === 'developer').length;
       if (res.tokens > limit) assert.equal(res.messages.length, pinned, `seed ${seed}: over the limit only when nothing droppable is left`);
       if (res.tokens <= limit) assert.ok(Math.abs(fakeTotal(res.messages) - res.tokens) <= 3 * res.truncatedMessages, `seed ${seed}: tokens reported`);
@@ -366,7 +394,10 @@ describe('clip', function () {
       assert.ok(first.tokens <= limit && first.tokens > limit * 0.95, `${first.tokens}`);
       assert.equal(first.messages[0], msgs[0]);
       assert.equal(first.messages.at(-1), msgs.at(-1));
-      assert.ok(first.messages.some((m) => m.role === 'tool'), 'tool pairs remain');
+      assert.ok(
+        first.messages.some((m) => m.role === 'tool'),
+        'tool pairs remain',
+      );
       assert.equal(counter.stats().estimatedTexts, 0, 'exact counts');
 
       const sent = counter.stats().textsSent;

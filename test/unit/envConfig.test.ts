@@ -38,7 +38,10 @@ describe('headless configuration', () => {
   });
 
   it('explains bad values', () => {
-    assert.throws(() => configFromEnv({ PORT: 'abc' }), (e: unknown) => e instanceof EnvConfigError && /PORT="abc"/.test(e.message));
+    assert.throws(
+      () => configFromEnv({ PORT: 'abc' }),
+      (e: unknown) => e instanceof EnvConfigError && /PORT="abc"/.test(e.message),
+    );
     assert.throws(() => configFromEnv({ FOOTER: 'maybe' }), /FOOTER="maybe" must be true or false/);
     assert.throws(() => configFromEnv({ POE_BASE_URL: 'ftp://x' }), /POE_BASE_URL/);
   });

@@ -71,12 +71,14 @@ describe('FakePoe', () => {
   let openai: OpenAI;
 
   const post = (path: string, body: unknown, headers: Record<string, string> = {}, signal?: AbortSignal) =>
-    loose(fetch(fake.url + path, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json', ...headers },
-      body: typeof body === 'string' ? body : JSON.stringify(body),
-      signal,
-    }));
+    loose(
+      fetch(fake.url + path, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json', ...headers },
+        body: typeof body === 'string' ? body : JSON.stringify(body),
+        signal,
+      }),
+    );
   const chat = (body: unknown, headers: Record<string, string> = {}, signal?: AbortSignal) => post('/v1/chat/completions', body, headers, signal);
   const get = (path: string, key: string | null = KEY) => loose(fetch(fake.url + path, { headers: key === null ? {} : { authorization: `Bearer ${key}` } }));
 
@@ -166,7 +168,13 @@ describe('FakePoe', () => {
         { role: 'system', content: 'be brief' },
         { role: 'user', content: 'first question' },
         { role: 'assistant', content: 'first answer' },
-        { role: 'user', content: [{ type: 'text', text: 'second' }, { type: 'text', text: 'question' }] },
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'second' },
+            { type: 'text', text: 'question' },
+          ],
+        },
       ];
       const res = await chat({ model: 'GPT-4.1', messages });
       assert.equal(res.status, 200);
@@ -182,7 +190,8 @@ describe('FakePoe', () => {
       assert.equal(body.choices.length, 1);
       assert.deepEqual(body.choices[0].message, { role: 'assistant', content: 'Echo: second\nquestion', refusal: null });
       assert.equal(body.choices[0].finish_reason, 'stop');
-      const prompt = estimateTokens('be brief') + estimateTokens('first question') + estimateTokens('first answer') + estimateTokens('second\nquestion') + 4 * 3;
+      const prompt =
+        estimateTokens('be brief') + estimateTokens('first question') + estimateTokens('first answer') + estimateTokens('second\nquestion') + 4 * 3;
       assert.equal(body.usage.prompt_tokens, prompt);
       assert.equal(body.usage.prompt_tokens, countPromptTokens({ messages }));
       assert.equal(body.usage.completion_tokens, estimateTokens('Echo: second\nquestion'));
@@ -213,7 +222,12 @@ describe('FakePoe', () => {
     });
 
     it('returns tool calls with finish_reason tool_calls and null content', async () => {
-      fake.reply = () => ({ toolCalls: [{ id: 'call_a', name: 'get_weather', arguments: '{"city":"Paris"}' }, { name: 'noop', arguments: '{}' }] });
+      fake.reply = () => ({
+        toolCalls: [
+          { id: 'call_a', name: 'get_weather', arguments: '{"city":"Paris"}' },
+          { name: 'noop', arguments: '{}' },
+        ],
+      });
       const res = await openai.chat.completions.create({ model: 'GPT-4.1', messages: user('weather?') });
       const msg = res.choices[0].message;
       assert.equal(res.choices[0].finish_reason, 'tool_calls');
@@ -277,7 +291,10 @@ describe('FakePoe', () => {
         chunks.map((c) => c.choices[0].finish_reason),
         [null, null, null, null, 'stop'],
       );
-      assert.ok(chunks.every((c) => !('usage' in c)), 'no usage key at all without include_usage');
+      assert.ok(
+        chunks.every((c) => !('usage' in c)),
+        'no usage key at all without include_usage',
+      );
     });
 
     it('appends a usage chunk with choices [] only when stream_options.include_usage is true', async () => {
@@ -328,7 +345,13 @@ describe('FakePoe', () => {
 
     it('streams tool calls the OpenAI way so the SDK reassembles them', async () => {
       const args = '{"city":"Paris","unit":"celsius","days":3}';
-      fake.reply = () => ({ content: 'Let me check.', toolCalls: [{ id: 'call_w', name: 'get_weather', arguments: args }, { id: 'call_t', name: 'get_time', arguments: '{"tz":"Europe/Paris"}' }] });
+      fake.reply = () => ({
+        content: 'Let me check.',
+        toolCalls: [
+          { id: 'call_w', name: 'get_weather', arguments: args },
+          { id: 'call_t', name: 'get_time', arguments: '{"tz":"Europe/Paris"}' },
+        ],
+      });
       const raw = parseSse(await (await chat({ model: 'GPT-4.1', stream: true, messages: user('x') })).text());
       const chunks = raw.slice(0, -1).map((f) => JSON.parse(f.data));
       const tcDeltas = chunks.flatMap((c) => c.choices[0].delta.tool_calls ?? []);
@@ -392,7 +415,13 @@ describe('FakePoe', () => {
       const total = 400;
       fake.reply = () => ({ chunks: Array.from({ length: total }, () => piece) });
       const url = new URL(fake.url);
-      const req = http.request({ host: url.hostname, port: url.port, path: '/v1/chat/completions', method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' } });
+      const req = http.request({
+        host: url.hostname,
+        port: url.port,
+        path: '/v1/chat/completions',
+        method: 'POST',
+        headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+      });
       req.end(JSON.stringify({ model: 'GPT-4.1', stream: true, messages: user('x') }));
       const res = await new Promise<http.IncomingMessage>((resolve) => req.on('response', resolve));
       res.pause();
@@ -450,7 +479,7 @@ describe('FakePoe', () => {
       await assert.rejects(openai.chat.completions.create({ model: 'No-Such-Bot', messages: user('x') }), OpenAI.NotFoundError);
     });
 
-    it("rejects the developer role like Poe does, and n > 1", async () => {
+    it('rejects the developer role like Poe does, and n > 1', async () => {
       const dev = await chat({ model: 'o3', messages: [{ role: 'developer', content: 'rules' }, ...user('x')] });
       assert.equal(dev.status, 400);
       const err = (await dev.json()).error;
@@ -460,7 +489,10 @@ describe('FakePoe', () => {
       assert.equal(n2.status, 400);
       const n1 = await chat({ model: 'GPT-4.1', n: 1, messages: user('x') });
       assert.equal(n1.status, 200);
-      await assert.rejects(openai.chat.completions.create({ model: 'o3', messages: [{ role: 'developer', content: 'rules' }, ...user('x')] }), OpenAI.BadRequestError);
+      await assert.rejects(
+        openai.chat.completions.create({ model: 'o3', messages: [{ role: 'developer', content: 'rules' }, ...user('x')] }),
+        OpenAI.BadRequestError,
+      );
     });
 
     it('accepts only the roles Poe accepts (system, user, assistant, tool) in chat messages', async () => {
@@ -497,11 +529,19 @@ describe('FakePoe', () => {
         $defs: { N: { type: 'object', properties: { ok: { type: 'boolean' } }, required: ['ok'] } },
       };
       const expected = { name: 'x', age: 3, tags: ['x', 'x'], kind: 'a', nested: { ok: true }, maybe: true };
-      const viaSchema = await openai.chat.completions.create({ model: 'GPT-4.1', messages: user('x'), response_format: { type: 'json_schema', json_schema: { name: 'p', schema, strict: true } } });
+      const viaSchema = await openai.chat.completions.create({
+        model: 'GPT-4.1',
+        messages: user('x'),
+        response_format: { type: 'json_schema', json_schema: { name: 'p', schema, strict: true } },
+      });
       assert.deepEqual(JSON.parse(viaSchema.choices[0].message.content!), expected);
       const viaObject = await openai.chat.completions.create({ model: 'GPT-4.1', messages: user('hi'), response_format: { type: 'json_object' } });
       assert.deepEqual(JSON.parse(viaObject.choices[0].message.content!), { answer: 'Echo: hi' });
-      const viaResponses = await openai.responses.create({ model: 'GPT-4.1', input: 'x', text: { format: { type: 'json_schema', name: 'p', schema, strict: true } } });
+      const viaResponses = await openai.responses.create({
+        model: 'GPT-4.1',
+        input: 'x',
+        text: { format: { type: 'json_schema', name: 'p', schema, strict: true } },
+      });
       assert.deepEqual(JSON.parse(viaResponses.output_text), expected);
       assert.equal(schemaInstance({ type: ['null', 'number'], minimum: 2.5 }), 2.5);
       const prose = await openai.chat.completions.create({ model: 'GPT-4.1', messages: user('x'), response_format: { type: 'text' } });
@@ -831,7 +871,10 @@ describe('FakePoe', () => {
       const frames = parseSse(text);
       const nonJson = frames.filter((f) => f.data !== '[DONE]' && jsonOrUndefined(f.data) === undefined);
       assert.ok(nonJson.length >= 3, `non-JSON data frames: ${nonJson.length}`);
-      assert.ok(text.split('\n').some((l) => l && !/^(data|event|id|retry)?:/.test(l) && !l.startsWith(':')), 'a line that is not SSE at all');
+      assert.ok(
+        text.split('\n').some((l) => l && !/^(data|event|id|retry)?:/.test(l) && !l.startsWith(':')),
+        'a line that is not SSE at all',
+      );
       const valid = frames.map((f) => jsonOrUndefined(f.data)).filter((j) => j && (j.choices || j.usage));
       assert.equal(valid.map((c) => c.choices[0]?.delta?.content ?? '').join(''), 'Echo: one two three four');
       assert.equal(valid.at(-2).choices[0].finish_reason, 'stop');
@@ -933,7 +976,11 @@ describe('FakePoe', () => {
     it('close() ends stalled connections', async () => {
       const other = await FakePoe.start();
       other.enqueueFault({ kind: 'stall-before-headers' });
-      const p = fetch(`${other.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${KEY}` }, body: JSON.stringify({ model: 'GPT-4.1', messages: user('x') }) });
+      const p = fetch(`${other.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${KEY}` },
+        body: JSON.stringify({ model: 'GPT-4.1', messages: user('x') }),
+      });
       const outcome = p.then(
         () => 'answered',
         () => 'failed',
@@ -1021,7 +1068,10 @@ describe('FakePoe', () => {
       const final = await stream.finalResponse();
       assert.deepEqual(deltas, ['Echo: ', 'alpha ', 'beta']);
       // output_text is an SDK convenience that finalResponse() does not add: read the message parts.
-      const text = final.output.flatMap((o) => (o.type === 'message' ? o.content : [])).map((c) => (c.type === 'output_text' ? c.text : '')).join('');
+      const text = final.output
+        .flatMap((o) => (o.type === 'message' ? o.content : []))
+        .map((c) => (c.type === 'output_text' ? c.text : ''))
+        .join('');
       assert.equal(text, 'Echo: alpha beta');
       assert.equal(final.usage?.output_tokens, estimateTokens('Echo: alpha beta'));
 
@@ -1058,7 +1108,12 @@ describe('FakePoe', () => {
     const anthropic = () => new Anthropic({ apiKey: KEY, baseURL: fake.url, maxRetries: 0 });
 
     it('answers a non-streaming request the SDK understands', async () => {
-      const msg = await anthropic().messages.create({ model: 'claude-sonnet-4-5', max_tokens: 100, system: 'sys', messages: [{ role: 'user', content: 'hello claude' }] });
+      const msg = await anthropic().messages.create({
+        model: 'claude-sonnet-4-5',
+        max_tokens: 100,
+        system: 'sys',
+        messages: [{ role: 'user', content: 'hello claude' }],
+      });
       assert.equal(msg.type, 'message');
       assert.equal(msg.role, 'assistant');
       assert.deepEqual(msg.content, [{ type: 'text', text: 'Echo: hello claude' }]);
@@ -1069,24 +1124,46 @@ describe('FakePoe', () => {
       assert.equal(rec.path, '/v1/messages');
       assert.equal(rec.headers.authorization, `Bearer ${KEY}`, '@anthropic-ai/sdk 1.x sends the key as Bearer, not x-api-key');
       assert.ok(rec.headers['anthropic-version']);
-      const viaXApiKey = await post('/v1/messages', { model: 'claude-sonnet-4-5', max_tokens: 10, messages: user('k') }, { authorization: '', 'x-api-key': KEY, 'anthropic-version': '2023-06-01' });
+      const viaXApiKey = await post(
+        '/v1/messages',
+        { model: 'claude-sonnet-4-5', max_tokens: 10, messages: user('k') },
+        { authorization: '', 'x-api-key': KEY, 'anthropic-version': '2023-06-01' },
+      );
       assert.equal(viaXApiKey.status, 200);
       assert.equal((await viaXApiKey.json()).content[0].text, 'Echo: k');
       assert.equal(fake.pointsHistory()[0].bot_name, 'claude-sonnet-4-5');
     });
 
     it('streams the Anthropic event sequence the SDK assembles', async () => {
-      const raw = parseSse(await (await post('/v1/messages', { model: 'Claude-Sonnet-4.5', max_tokens: 50, stream: true, messages: user('a b') }, { 'anthropic-version': '2023-06-01' })).text());
+      const raw = parseSse(
+        await (
+          await post('/v1/messages', { model: 'Claude-Sonnet-4.5', max_tokens: 50, stream: true, messages: user('a b') }, { 'anthropic-version': '2023-06-01' })
+        ).text(),
+      );
       assert.deepEqual(
         raw.map((f) => f.event),
-        ['message_start', 'content_block_start', 'ping', 'content_block_delta', 'content_block_delta', 'content_block_delta', 'content_block_stop', 'message_delta', 'message_stop'],
+        [
+          'message_start',
+          'content_block_start',
+          'ping',
+          'content_block_delta',
+          'content_block_delta',
+          'content_block_delta',
+          'content_block_stop',
+          'message_delta',
+          'message_stop',
+        ],
       );
       assert.ok(raw.every((f) => JSON.parse(f.data).type === f.event));
       const delta = JSON.parse(raw.at(-2)!.data);
       assert.equal(delta.delta.stop_reason, 'end_turn');
       assert.equal(delta.usage.output_tokens, estimateTokens('Echo: a b'));
 
-      const stream = anthropic().messages.stream({ model: 'claude-sonnet-4-5', max_tokens: 50, messages: [{ role: 'user', content: [{ type: 'text', text: 'stream me' }] }] });
+      const stream = anthropic().messages.stream({
+        model: 'claude-sonnet-4-5',
+        max_tokens: 50,
+        messages: [{ role: 'user', content: [{ type: 'text', text: 'stream me' }] }],
+      });
       const texts: string[] = [];
       stream.on('text', (t) => texts.push(t));
       const final = await stream.finalMessage();
@@ -1122,7 +1199,10 @@ describe('FakePoe', () => {
       assert.equal(badKey.status, 401);
       assert.equal((await badKey.json()).error.type, 'authentication_error');
       const bad = new Anthropic({ apiKey: 'wrong', baseURL: fake.url, maxRetries: 0 });
-      await assert.rejects(bad.messages.create({ model: 'claude-sonnet-4-5', max_tokens: 10, messages: [{ role: 'user', content: 'x' }] }), Anthropic.AuthenticationError);
+      await assert.rejects(
+        bad.messages.create({ model: 'claude-sonnet-4-5', max_tokens: 10, messages: [{ role: 'user', content: 'x' }] }),
+        Anthropic.AuthenticationError,
+      );
       const noMax = await post('/v1/messages', { model: 'claude-sonnet-4-5', messages: user('x') }, { 'anthropic-version': '2023-06-01' });
       assert.equal(noMax.status, 400);
       const gpt = await post('/v1/messages', { ...body, model: 'GPT-4.1' }, { 'anthropic-version': '2023-06-01' });
@@ -1131,36 +1211,57 @@ describe('FakePoe', () => {
 
     it('rejects unknown anthropic-beta values and accepts known ones', async () => {
       const body = { model: 'claude-sonnet-4-5', max_tokens: 10, messages: user('x') };
-      const bad = await post('/v1/messages', body, { 'anthropic-version': '2023-06-01', 'anthropic-beta': 'fine-grained-tool-streaming-2025-05-14,claude-code-20250219' });
+      const bad = await post('/v1/messages', body, {
+        'anthropic-version': '2023-06-01',
+        'anthropic-beta': 'fine-grained-tool-streaming-2025-05-14,claude-code-20250219',
+      });
       assert.equal(bad.status, 400);
       const err = await bad.json();
       assert.equal(err.error.type, 'invalid_request_error');
       assert.match(err.error.message, /claude-code-20250219/);
       assert.doesNotMatch(err.error.message, /fine-grained/);
-      const ok = await post('/v1/messages', body, { 'anthropic-version': '2023-06-01', 'anthropic-beta': 'fine-grained-tool-streaming-2025-05-14, interleaved-thinking-2025-05-14' });
+      const ok = await post('/v1/messages', body, {
+        'anthropic-version': '2023-06-01',
+        'anthropic-beta': 'fine-grained-tool-streaming-2025-05-14, interleaved-thinking-2025-05-14',
+      });
       assert.equal(ok.status, 200);
       await assert.rejects(
-        anthropic().messages.create({ model: 'claude-sonnet-4-5', max_tokens: 10, messages: [{ role: 'user', content: 'x' }] }, { headers: { 'anthropic-beta': 'oauth-2025-04-20' } }),
+        anthropic().messages.create(
+          { model: 'claude-sonnet-4-5', max_tokens: 10, messages: [{ role: 'user', content: 'x' }] },
+          { headers: { 'anthropic-beta': 'oauth-2025-04-20' } },
+        ),
         Anthropic.BadRequestError,
       );
     });
 
-    it("refuses role system inside messages as Anthropic does, unless the mid-conversation beta is sent and accepted", async () => {
+    it('refuses role system inside messages as Anthropic does, unless the mid-conversation beta is sent and accepted', async () => {
       const body = { model: 'claude-haiku-4-5', max_tokens: 10, messages: [...user('x'), { role: 'system', content: 'be brief' }] };
       const refused = await post('/v1/messages', body, { 'anthropic-version': '2023-06-01' });
       assert.equal(refused.status, 400);
-      assert.deepEqual(await refused.json(), { type: 'error', error: { type: 'invalid_request_error', message: "messages.1.role: Input should be 'user' or 'assistant'" } });
+      assert.deepEqual(await refused.json(), {
+        type: 'error',
+        error: { type: 'invalid_request_error', message: "messages.1.role: Input should be 'user' or 'assistant'" },
+      });
       const underBeta = await post('/v1/messages', body, { 'anthropic-version': '2023-06-01', 'anthropic-beta': MID_CONVERSATION_SYSTEM_BETA });
       assert.equal(underBeta.status, 400, 'the beta is not among the values Poe is known to accept');
       const accepting = await FakePoe.start({ anthropicBetas: [...DEFAULT_ANTHROPIC_BETAS, MID_CONVERSATION_SYSTEM_BETA] });
       try {
         const res = await fetch(`${accepting.url}/v1/messages`, {
           method: 'POST',
-          headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}`, 'anthropic-version': '2023-06-01', 'anthropic-beta': MID_CONVERSATION_SYSTEM_BETA },
+          headers: {
+            'content-type': 'application/json',
+            authorization: `Bearer ${KEY}`,
+            'anthropic-version': '2023-06-01',
+            'anthropic-beta': MID_CONVERSATION_SYSTEM_BETA,
+          },
           body: JSON.stringify(body),
         });
         assert.equal(res.status, 200);
-        const plain = await fetch(`${accepting.url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}`, 'anthropic-version': '2023-06-01' }, body: JSON.stringify(body) });
+        const plain = await fetch(`${accepting.url}/v1/messages`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}`, 'anthropic-version': '2023-06-01' },
+          body: JSON.stringify(body),
+        });
         assert.equal(plain.status, 400, 'without the beta header, even a Poe that knows it refuses');
       } finally {
         await accepting.close();

@@ -1,5 +1,14 @@
 import { strict as assert } from 'node:assert';
-import { FOOTER_HEADER, FOOTER_MARK, footerApplies, formatPoints, renderFooter, stripFooters, stripFooterText, type FooterRequest } from '../../src/core/exchange/footer';
+import {
+  FOOTER_HEADER,
+  FOOTER_MARK,
+  footerApplies,
+  formatPoints,
+  renderFooter,
+  stripFooters,
+  stripFooterText,
+  type FooterRequest,
+} from '../../src/core/exchange/footer';
 
 describe('footer', () => {
   const info = { promptTokens: 1200, completionTokens: 34, points: 450, pointsEstimated: true, balance: 1_234_567 };

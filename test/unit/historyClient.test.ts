@@ -21,9 +21,18 @@ describe('cost history by client', () => {
     await ledger.flush();
     const all = await loadHistory(ledger, { model: null, from: null, to: null });
     assert.deepEqual(all.clients, ['Claude Code', 'Codex']);
-    assert.deepEqual(all.summary.byClient.map((c) => [c.client, c.requests, c.points]), [['Claude Code', 2, 105], ['Codex', 1, 30]]);
+    assert.deepEqual(
+      all.summary.byClient.map((c) => [c.client, c.requests, c.points]),
+      [
+        ['Claude Code', 2, 105],
+        ['Codex', 1, 30],
+      ],
+    );
     const codex = await loadHistory(ledger, { model: null, client: 'Codex', from: null, to: null });
-    assert.deepEqual(codex.entries.map((e) => e.id), ['b']);
+    assert.deepEqual(
+      codex.entries.map((e) => e.id),
+      ['b'],
+    );
     assert.equal(await exportHistoryCsv(ledger, { model: null, client: 'Claude Code', from: null, to: null }, path.join(dir, 'out.csv')), 2);
   });
 

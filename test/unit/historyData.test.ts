@@ -9,7 +9,6 @@ import { renderHistoryDocument } from '../../src/vscode/historyHtml';
 import { EMPTY_FILTER, HistoryFilter, MAX_RESTORE_ROWS, PAGE_SIZE } from '../../src/shared/historyProtocol';
 import { ledgerEntry, localTime as at } from '../support/ledgerFixtures';
 
-
 function entry(i: number, over: Partial<LedgerEntry> = {}): LedgerEntry {
   return ledgerEntry({ time: at('2025-03-01', 12, i % 60), id: `req-${String(i).padStart(4, '0')}`, ...over });
 }
@@ -129,8 +128,13 @@ describe('historyData (host side of the history panel)', () => {
     let now = Date.parse('2025-01-15T00:00:00Z');
     const months = new Ledger({ dir: path.join(dir, 'months'), retentionMonths: 0, now: () => now });
     const list: LedgerEntry[] = [];
-    for (const [m, n] of [['01', 30], ['02', 7], ['03', 41]] as const) {
-      for (let i = 0; i < n; i++) list.push(entry(list.length, { time: `2025-${m}-${String(1 + (i % 27)).padStart(2, '0')}T10:00:00.000Z`, model: i % 3 === 0 ? 'rare' : 'common' }));
+    for (const [m, n] of [
+      ['01', 30],
+      ['02', 7],
+      ['03', 41],
+    ] as const) {
+      for (let i = 0; i < n; i++)
+        list.push(entry(list.length, { time: `2025-${m}-${String(1 + (i % 27)).padStart(2, '0')}T10:00:00.000Z`, model: i % 3 === 0 ? 'rare' : 'common' }));
     }
     // Written in time order per month, as a proxy would.
     list.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0));
@@ -138,12 +142,15 @@ describe('historyData (host side of the history panel)', () => {
     await months.flush();
     now = Date.parse('2025-03-20T00:00:00Z');
     await months.maintain();
-    assert.deepEqual(
-      (await fsp.readdir(path.join(dir, 'months'))).filter((n) => n.startsWith('ledger-')).sort(),
-      ['ledger-2025-01.jsonl.gz', 'ledger-2025-02.jsonl.gz', 'ledger-2025-03.jsonl'],
-    );
+    assert.deepEqual((await fsp.readdir(path.join(dir, 'months'))).filter((n) => n.startsWith('ledger-')).sort(), [
+      'ledger-2025-01.jsonl.gz',
+      'ledger-2025-02.jsonl.gz',
+      'ledger-2025-03.jsonl',
+    ]);
     for (const filter of [EMPTY_FILTER, { model: 'rare', from: null, to: null }, { model: 'common', from: '2025-01-20', to: '2025-03-05' }]) {
-      const expected = (await months.read()).filter((e) => (filter.model === null || e.model === filter.model) && (!filter.from || hostDay(e) >= filter.from) && (!filter.to || hostDay(e) <= filter.to));
+      const expected = (await months.read()).filter(
+        (e) => (filter.model === null || e.model === filter.model) && (!filter.from || hostDay(e) >= filter.from) && (!filter.to || hostDay(e) <= filter.to),
+      );
       const first = await loadHistory(months, filter, 4);
       assert.equal(first.summary.totals.requests, expected.length);
       const got = [...first.entries];
@@ -164,7 +171,10 @@ describe('historyData (host side of the history panel)', () => {
     const gone = await loadOlder(months, EMPTY_FILTER, { time: '2025-02-03T12:00:00.000Z', id: 'deleted' }, 3);
     assert.deepEqual(
       gone.entries.map((e) => e.time),
-      list.filter((e) => e.time < '2025-02-03T12:00:00.000Z').slice(-3).map((e) => e.time),
+      list
+        .filter((e) => e.time < '2025-02-03T12:00:00.000Z')
+        .slice(-3)
+        .map((e) => e.time),
     );
   });
 
@@ -194,7 +204,11 @@ describe('historyData (host side of the history panel)', () => {
     const live = await loadHistory(l, EMPTY_FILTER);
     assert.equal(live.refusedTotal, 52);
     assert.equal(live.refused[0].client, 'cline');
-    assert.equal((await l.readRefused()).reduce((n, r) => n + r.count, 0), 51, 'not written by the view');
+    assert.equal(
+      (await l.readRefused()).reduce((n, r) => n + r.count, 0),
+      51,
+      'not written by the view',
+    );
   });
 
   it('streams the CSV export: it waits for a slow file instead of buffering the ledger', async () => {
@@ -252,14 +266,29 @@ describe('historyHtml', () => {
   });
 
   it('carries the CSP and loads the script with its nonce', () => {
-    assert.match(html, /<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src https:\/\/x; script-src 'nonce-abc\+\/='; img-src https:\/\/x data:;">/);
+    assert.match(
+      html,
+      /<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src https:\/\/x; script-src 'nonce-abc\+\/='; img-src https:\/\/x data:;">/,
+    );
     assert.match(html, /<script nonce="abc\+\/=" src="https:\/\/x\/media\/history.js"><\/script>/);
     assert.equal((html.match(/<script/g) ?? []).length, 1, 'no other (inline) script');
     assert.doesNotMatch(html, /style="/, 'no inline styles (the CSP would block them)');
   });
 
   it('has the DOM ids the script and the e2e tests rely on', () => {
-    for (const id of ['history-table', 'totals', 'points-chart', 'export-csv', 'filter-model', 'filter-from', 'filter-to', 'clear-filters', 'load-more', 'export-status', 'rows-info']) {
+    for (const id of [
+      'history-table',
+      'totals',
+      'points-chart',
+      'export-csv',
+      'filter-model',
+      'filter-from',
+      'filter-to',
+      'clear-filters',
+      'load-more',
+      'export-status',
+      'rows-info',
+    ]) {
       assert.match(html, new RegExp(`id="${id}"`), id);
     }
   });

@@ -195,8 +195,14 @@ describe('historyModel', () => {
         const hasValue = (e: LedgerEntry): boolean =>
           key === 'points' ? e.points !== null : key === 'balanceAfter' ? e.balanceAfter !== null : key === 'time' ? Number.isFinite(Date.parse(e.time)) : true;
         const n = asc.filter(hasValue).length;
-        assert.ok(asc.slice(n).every((e) => !hasValue(e)), `${key}: missing values last (asc)`);
-        assert.ok(desc.slice(n).every((e) => !hasValue(e)), `${key}: missing values last (desc)`);
+        assert.ok(
+          asc.slice(n).every((e) => !hasValue(e)),
+          `${key}: missing values last (asc)`,
+        );
+        assert.ok(
+          desc.slice(n).every((e) => !hasValue(e)),
+          `${key}: missing values last (desc)`,
+        );
         assert.deepEqual(desc.slice(0, n), asc.slice(0, n).reverse(), key);
       }
     });
@@ -366,16 +372,15 @@ describe('historyModel', () => {
     });
 
     it("lists a request's details with its failure reason first", () => {
-      assert.deepEqual(entryDetails(entry({ error: 'Poe answered 502', httpStatus: 502, endpoint: 'chat', stream: true, retries: 2, client: 'claude-code', clipped: true })), [
-        'Poe answered 502',
-        'HTTP 502',
-        'chat',
-        'stream',
-        'context clipped',
-        '2 retries',
-        'client claude-code',
+      assert.deepEqual(
+        entryDetails(entry({ error: 'Poe answered 502', httpStatus: 502, endpoint: 'chat', stream: true, retries: 2, client: 'claude-code', clipped: true })),
+        ['Poe answered 502', 'HTTP 502', 'chat', 'stream', 'context clipped', '2 retries', 'client claude-code'],
+      );
+      assert.deepEqual(entryDetails(entry({ httpStatus: 200, endpoint: 'messages', stream: false, retries: 1, client: '', clipped: false })), [
+        'HTTP 200',
+        'messages',
+        '1 retry',
       ]);
-      assert.deepEqual(entryDetails(entry({ httpStatus: 200, endpoint: 'messages', stream: false, retries: 1, client: '', clipped: false })), ['HTTP 200', 'messages', '1 retry']);
     });
 
     it('labels points as actual or estimated', () => {

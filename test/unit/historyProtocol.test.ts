@@ -20,7 +20,19 @@ describe('historyProtocol', () => {
     it('accepts real calendar days only', () => {
       assert.equal(isDay('2025-03-01'), true);
       assert.equal(isDay('2024-02-29'), true);
-      for (const bad of ['2025-02-29', '2025-02-30', '2025-13-01', '2025-00-10', '2025-3-1', '2025-03-01T00:00', ' 2025-03-01', '1969-12-31', '', 20250301, null]) {
+      for (const bad of [
+        '2025-02-29',
+        '2025-02-30',
+        '2025-13-01',
+        '2025-00-10',
+        '2025-3-1',
+        '2025-03-01T00:00',
+        ' 2025-03-01',
+        '1969-12-31',
+        '',
+        20250301,
+        null,
+      ]) {
         assert.equal(isDay(bad), false, String(bad));
       }
     });
@@ -119,7 +131,9 @@ describe('historyProtocol', () => {
           summary,
           models: [],
           hasMore: false,
-          refused: [{ day: '2025-03-01', client: 'aider', reason: 'rate_limit', count: 1240, from: '2025-03-01T14:02:00.000Z', to: '2025-03-01T14:03:00.000Z' }],
+          refused: [
+            { day: '2025-03-01', client: 'aider', reason: 'rate_limit', count: 1240, from: '2025-03-01T14:02:00.000Z', to: '2025-03-01T14:03:00.000Z' },
+          ],
           refusedTotal: 1240,
         },
         { type: 'append', entry: entry({ points: null, balanceAfter: null, error: 'boom' }), day: '2025-03-01' },
@@ -144,7 +158,17 @@ describe('historyProtocol', () => {
         { type: 'init', requestId: 1, filter, entries: [entry()], summary: { ...summary, byDay: [{ day: 'x' }] }, models: [], hasMore: false },
         { type: 'init', requestId: 1, filter, entries: [entry()], summary, models: [1], hasMore: false },
         { type: 'init', requestId: 1, filter, entries: 'x', summary, models: [], hasMore: false, refused: [], refusedTotal: 0 },
-        { type: 'init', requestId: 1, filter, entries: [], summary, models: [], hasMore: false, refused: [{ day: '2025-03-01', client: 'x', reason: 'nope', count: 1, from: '', to: '' }], refusedTotal: 1 },
+        {
+          type: 'init',
+          requestId: 1,
+          filter,
+          entries: [],
+          summary,
+          models: [],
+          hasMore: false,
+          refused: [{ day: '2025-03-01', client: 'x', reason: 'nope', count: 1, from: '', to: '' }],
+          refusedTotal: 1,
+        },
         { type: 'init', requestId: 1, filter, entries: [], summary, models: [], hasMore: false }, // no refusals field
         { type: 'more', requestId: 1, entries: [{}], hasMore: false },
         { type: 'exportResult', ok: 'yes' },
@@ -178,7 +202,15 @@ describe('historyProtocol', () => {
     });
 
     it('gives undefined for missing or malformed state', () => {
-      for (const bad of [undefined, null, {}, { filter }, { filter, sort: { key: 'id', dir: 'asc' } }, { filter, sort: { key: 'time', dir: 'up' } }, { filter: { model: 1 }, sort: { key: 'time', dir: 'asc' } }]) {
+      for (const bad of [
+        undefined,
+        null,
+        {},
+        { filter },
+        { filter, sort: { key: 'id', dir: 'asc' } },
+        { filter, sort: { key: 'time', dir: 'up' } },
+        { filter: { model: 1 }, sort: { key: 'time', dir: 'asc' } },
+      ]) {
         assert.equal(parseWebviewState(bad), undefined, JSON.stringify(bad));
       }
     });

@@ -16,11 +16,17 @@ describe('layering', () => {
     const files = [...tsFiles(path.join(root, 'src/core')), ...tsFiles(path.join(root, 'src/cli'))];
     assert.ok(files.length > 10, 'core sources found');
     const offenders = files.filter((f) => /(from\s+['"]vscode['"]|require\(\s*['"]vscode['"]\s*\))/.test(readFileSync(f, 'utf8')));
-    assert.deepEqual(offenders.map((f) => path.relative(root, f)), []);
+    assert.deepEqual(
+      offenders.map((f) => path.relative(root, f)),
+      [],
+    );
   });
 
   it('the core never imports from the VS Code adapters', () => {
     const offenders = tsFiles(path.join(root, 'src/core')).filter((f) => /from\s+['"][./]*\/vscode\//.test(readFileSync(f, 'utf8')));
-    assert.deepEqual(offenders.map((f) => path.relative(root, f)), []);
+    assert.deepEqual(
+      offenders.map((f) => path.relative(root, f)),
+      [],
+    );
   });
 });

@@ -36,8 +36,7 @@ describe('Ledger', () => {
   const NOW = Date.parse('2025-03-15T00:00:00.000Z');
   const LIVE = 'ledger-2025-03.jsonl';
   const open = (over: Partial<LedgerOptions> = {}): Ledger => new Ledger({ dir, now: () => NOW, ...over });
-  const readLines = async (name: string): Promise<string[]> =>
-    (await fsp.readFile(path.join(dir, name), 'utf8')).split('\n').filter((l) => l.length > 0);
+  const readLines = async (name: string): Promise<string[]> => (await fsp.readFile(path.join(dir, name), 'utf8')).split('\n').filter((l) => l.length > 0);
   it('creates the directory, writes JSONL and reads it back oldest first', async () => {
     const ledger = open();
     ledger.append(entry({ id: 'a', points: 1 }));
@@ -225,7 +224,10 @@ describe('Ledger', () => {
       entry({ id: 'f', client: '=HYPERLINK("x")', error: '@cmd' }),
     ]);
     const rows = csv.split('\r\n');
-    assert.equal(rows[0], 'time,id,model,endpoint,stream,status,httpStatus,tokensIn,tokensOut,points,pointsEstimated,balanceAfter,durationMs,clipped,retries,client,replacedEstimate,error');
+    assert.equal(
+      rows[0],
+      'time,id,model,endpoint,stream,status,httpStatus,tokensIn,tokensOut,points,pointsEstimated,balanceAfter,durationMs,clipped,retries,client,replacedEstimate,error',
+    );
     assert.equal(rows[1], '2025-03-01T12:00:00.000Z,plain,GPT-4.1,chat,true,ok,200,100,50,,false,,1234,false,0,cline,,');
     assert.equal(rows[2], '2025-03-01T12:00:00.000Z,"a,b",GPT-4.1,chat,true,ok,200,100,50,10,true,990,1234,false,0,"say ""hi""",,"line1\nline2"');
     assert.equal(rows[3], `2025-03-01T12:00:00.000Z,f,GPT-4.1,chat,true,ok,200,100,50,10,false,990,1234,false,0,"'=HYPERLINK(""x"")",,'@cmd`);

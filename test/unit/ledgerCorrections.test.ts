@@ -13,7 +13,15 @@ describe('Ledger corrections', () => {
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  const correction = (over: Record<string, unknown> = {}) => ({ id: 'req-1', time: '2025-03-01T12:00:00.000Z', points: 42, estimate: 10, queryId: 'q1', at: '2025-03-01T12:05:00.000Z', ...over });
+  const correction = (over: Record<string, unknown> = {}) => ({
+    id: 'req-1',
+    time: '2025-03-01T12:00:00.000Z',
+    points: 42,
+    estimate: 10,
+    queryId: 'q1',
+    at: '2025-03-01T12:05:00.000Z',
+    ...over,
+  });
 
   it('appends a correction record and applies it on read: actual points, the replaced estimate, the query id', async () => {
     const ledger = new Ledger({ dir, retentionMonths: 0, now: () => Date.parse('2025-03-15T00:00:00Z') });
@@ -51,11 +59,14 @@ describe('Ledger corrections', () => {
       const ledger = new Ledger({ dir, retentionMonths: 0 });
       writeFileSync(path.join(dir, 'ledger-2025-03.jsonl'), `${text}\n`);
       const read = await ledger.read();
-      assert.deepEqual(read.map((e) => [e.id, e.points, e.pointsEstimated]), [
-        ['dup', 10, true],
-        ['dup', 70, false],
-        ['real', 5, false],
-      ]);
+      assert.deepEqual(
+        read.map((e) => [e.id, e.points, e.pointsEstimated]),
+        [
+          ['dup', 10, true],
+          ['dup', 70, false],
+          ['real', 5, false],
+        ],
+      );
     })();
   });
 
@@ -79,13 +90,23 @@ describe('Ledger corrections', () => {
     assert.equal((await reader.query()).totals.points, 4 * 10);
     const view = await reader.view({ model: null, from: null, to: null }, 10);
     assert.deepEqual(view.entries.find((e) => e.id === 'old')?.points, 42);
-    assert.deepEqual(readdirSync(dir).filter((n) => n.startsWith('ledger-')).sort(), ['ledger-2025-03.jsonl', 'ledger-2025-03.jsonl.gz']);
+    assert.deepEqual(
+      readdirSync(dir)
+        .filter((n) => n.startsWith('ledger-'))
+        .sort(),
+      ['ledger-2025-03.jsonl', 'ledger-2025-03.jsonl.gz'],
+    );
     const csvFile = path.join(dir, 'out.csv');
     await exportHistoryCsv(reader, { model: null, from: null, to: null }, csvFile);
     assert.match(readFileSync(csvFile, 'utf8'), /,old,.*,42,false,.*,10,/);
     // Folded into the .gz by the next compression, the correction still applies (now in one file).
     await ledger.maintain();
-    assert.deepEqual(readdirSync(dir).filter((n) => n.startsWith('ledger-')).sort(), ['ledger-2025-03.jsonl.gz']);
+    assert.deepEqual(
+      readdirSync(dir)
+        .filter((n) => n.startsWith('ledger-'))
+        .sort(),
+      ['ledger-2025-03.jsonl.gz'],
+    );
     const totals = await ledger.query();
     assert.equal(totals.totals.points, 42 + 3 * 10);
     assert.equal(totals.totals.estimatedPoints, 0);
@@ -98,6 +119,9 @@ describe('Ledger corrections', () => {
     const ledger = new Ledger({ dir, retentionMonths: 0, now: () => Date.parse('2025-03-20T00:00:00Z') });
     const s = await ledger.query();
     assert.deepEqual([s.totals.points, s.totals.estimatedPoints], [42, 0]);
-    assert.deepEqual((await ledger.read()).map((e) => [e.points, e.replacedEstimate]), [[42, 10]]);
+    assert.deepEqual(
+      (await ledger.read()).map((e) => [e.points, e.replacedEstimate]),
+      [[42, 10]],
+    );
   });
 });

@@ -23,8 +23,14 @@ describe('ledger line readers', () => {
     const seen: Array<[number, string]> = [];
     const oversized: number[] = [];
     const end = await scanLines(file, { line: (t, n) => void seen.push([n, t]), oversized: (n) => void oversized.push(n) });
-    assert.deepEqual(seen.map(([, t]) => t), expected);
-    assert.deepEqual(seen.map(([n]) => n), [1, 2, 3, 5, 6, 7, 8, 9]);
+    assert.deepEqual(
+      seen.map(([, t]) => t),
+      expected,
+    );
+    assert.deepEqual(
+      seen.map(([n]) => n),
+      [1, 2, 3, 5, 6, 7, 8, 9],
+    );
     assert.deepEqual(oversized, [4]);
     assert.equal(end.offset, Buffer.byteLength(text) - 'partial'.length, 'a later scan resumes after the last complete line');
     const resumed: string[] = [];

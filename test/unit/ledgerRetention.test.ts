@@ -91,7 +91,12 @@ describe('Ledger month files', () => {
   });
 
   it('migrates the old size-rotated files into month files without loss or duplicates', async () => {
-    const old = [at('2025-01-05T00:00:00.000Z', 'o1'), at('2025-02-05T00:00:00.000Z', 'o2'), at('2025-02-06T00:00:00.000Z', 'o3'), at('2025-03-01T00:00:00.000Z', 'o4')];
+    const old = [
+      at('2025-01-05T00:00:00.000Z', 'o1'),
+      at('2025-02-05T00:00:00.000Z', 'o2'),
+      at('2025-02-06T00:00:00.000Z', 'o3'),
+      at('2025-03-01T00:00:00.000Z', 'o4'),
+    ];
     await fsp.writeFile(path.join(dir, 'ledger.2.jsonl'), line(old[0]));
     await fsp.writeFile(path.join(dir, 'ledger.1.jsonl'), line(old[1]) + line(old[2]));
     await fsp.writeFile(path.join(dir, 'ledger.jsonl'), line(old[3]));
@@ -121,7 +126,10 @@ describe('Ledger month files', () => {
     // Crash before the rename: the temp file and journal exist, the sources are intact.
     await fsp.writeFile(path.join(dir, 'ledger-2025-01.jsonl.123.closing'), line(a));
     await fsp.writeFile(path.join(dir, 'ledger-2025-01.jsonl.gz.123.tmp'), gzipSync(line(a)));
-    await fsp.writeFile(path.join(dir, 'ledger-2025-01.compress.json'), JSON.stringify({ tmp: 'ledger-2025-01.jsonl.gz.123.tmp', sources: ['ledger-2025-01.jsonl.123.closing'] }));
+    await fsp.writeFile(
+      path.join(dir, 'ledger-2025-01.compress.json'),
+      JSON.stringify({ tmp: 'ledger-2025-01.jsonl.gz.123.tmp', sources: ['ledger-2025-01.jsonl.123.closing'] }),
+    );
     const l = open({ retentionMonths: 0 });
     assert.deepEqual(await ids(l), ['a']);
     await l.maintain();
@@ -131,7 +139,10 @@ describe('Ledger month files', () => {
     const b = at('2025-02-05T00:00:00.000Z', 'b');
     await fsp.writeFile(path.join(dir, 'ledger-2025-02.jsonl.gz'), gzipSync(line(b)));
     await fsp.writeFile(path.join(dir, 'ledger-2025-02.migrated.jsonl'), line(b));
-    await fsp.writeFile(path.join(dir, 'ledger-2025-02.compress.json'), JSON.stringify({ tmp: 'ledger-2025-02.jsonl.gz.9.tmp', sources: ['ledger-2025-02.migrated.jsonl'] }));
+    await fsp.writeFile(
+      path.join(dir, 'ledger-2025-02.compress.json'),
+      JSON.stringify({ tmp: 'ledger-2025-02.jsonl.gz.9.tmp', sources: ['ledger-2025-02.migrated.jsonl'] }),
+    );
     assert.deepEqual(await ids(l), ['a', 'b']);
     await l.maintain();
     assert.deepEqual(await names(), ['ledger-2025-01.jsonl.gz', 'ledger-2025-02.jsonl.gz']);
@@ -185,7 +196,13 @@ describe('Ledger month files', () => {
     });
 
     it('skips damage inside a gzipped month and keeps what a truncated .gz still holds', async () => {
-      const junk = Buffer.concat([Buffer.from(good('a')), Buffer.from('\u0000garbage\n'), Buffer.alloc(70 * 1024, 0x41), Buffer.from('\n'), Buffer.from(good('b'))]);
+      const junk = Buffer.concat([
+        Buffer.from(good('a')),
+        Buffer.from('\u0000garbage\n'),
+        Buffer.alloc(70 * 1024, 0x41),
+        Buffer.from('\n'),
+        Buffer.from(good('b')),
+      ]);
       await fsp.writeFile(path.join(dir, 'ledger-2025-01.jsonl.gz'), gzipSync(junk));
       const whole = gzipSync(Buffer.from(good('c') + good('d') + 'x'.repeat(100_000)));
       await fsp.writeFile(path.join(dir, 'ledger-2025-02.jsonl.gz'), whole.subarray(0, whole.length - 40));
@@ -193,31 +210,38 @@ describe('Ledger month files', () => {
       const l = open({ logger, retentionMonths: 0 });
       assert.deepEqual(await ids(l), ['a', 'b', 'c', 'd']);
       const warnings = logger.lines.filter((w) => w.startsWith('warn'));
-      assert.ok(warnings.some((w) => w.includes('line 2 of') && w.includes('ledger-2025-01.jsonl.gz')), warnings.join('\n'));
-      assert.ok(warnings.some((w) => w.includes('line 3 of') && w.includes('ledger-2025-01.jsonl.gz')), warnings.join('\n'));
-      assert.ok(warnings.some((w) => w.includes('ledger-2025-02.jsonl.gz') && w.includes('unreadable')), warnings.join('\n'));
+      assert.ok(
+        warnings.some((w) => w.includes('line 2 of') && w.includes('ledger-2025-01.jsonl.gz')),
+        warnings.join('\n'),
+      );
+      assert.ok(
+        warnings.some((w) => w.includes('line 3 of') && w.includes('ledger-2025-01.jsonl.gz')),
+        warnings.join('\n'),
+      );
+      assert.ok(
+        warnings.some((w) => w.includes('ledger-2025-02.jsonl.gz') && w.includes('unreadable')),
+        warnings.join('\n'),
+      );
     });
   });
 
   describe('refused requests', () => {
     it('writes one summary per minute, client and reason instead of a line per request', async () => {
       const l = open();
-      for (let i = 0; i < 1240; i++) l.countRefused({ time: `2025-03-20T14:02:${String(i % 60).padStart(2, '0')}.000Z`, client: 'aider', reason: 'rate_limit' });
+      for (let i = 0; i < 1240; i++)
+        l.countRefused({ time: `2025-03-20T14:02:${String(i % 60).padStart(2, '0')}.000Z`, client: 'aider', reason: 'rate_limit' });
       l.countRefused({ time: '2025-03-20T14:03:10.000Z', client: 'aider', reason: 'rate_limit' });
       l.countRefused({ time: '2025-03-20T14:02:30.000Z', client: 'cline', reason: 'rate_limit' });
       l.countRefused({ time: '2025-03-20T14:02:31.000Z', client: 'aider', reason: 'paused' });
       l.append(at('2025-03-20T14:02:40.000Z', 'paid', { points: 500 }));
       await l.flush();
       const refused = await l.readRefused();
-      assert.deepEqual(
-        refused.map((r) => [r.client, r.reason, r.count, r.from, r.to]).sort(),
-        [
-          ['aider', 'paused', 1, '2025-03-20T14:02:31.000Z', '2025-03-20T14:02:31.000Z'],
-          ['aider', 'rate_limit', 1, '2025-03-20T14:03:10.000Z', '2025-03-20T14:03:10.000Z'],
-          ['aider', 'rate_limit', 1240, '2025-03-20T14:02:00.000Z', '2025-03-20T14:02:59.000Z'],
-          ['cline', 'rate_limit', 1, '2025-03-20T14:02:30.000Z', '2025-03-20T14:02:30.000Z'],
-        ],
-      );
+      assert.deepEqual(refused.map((r) => [r.client, r.reason, r.count, r.from, r.to]).sort(), [
+        ['aider', 'paused', 1, '2025-03-20T14:02:31.000Z', '2025-03-20T14:02:31.000Z'],
+        ['aider', 'rate_limit', 1, '2025-03-20T14:03:10.000Z', '2025-03-20T14:03:10.000Z'],
+        ['aider', 'rate_limit', 1240, '2025-03-20T14:02:00.000Z', '2025-03-20T14:02:59.000Z'],
+        ['cline', 'rate_limit', 1, '2025-03-20T14:02:30.000Z', '2025-03-20T14:02:30.000Z'],
+      ]);
       assert.deepEqual(await ids(l), ['paid'], 'refusals are not entries');
       const view = await l.view({ model: null, from: null, to: null }, 100);
       assert.equal(view.refusedTotal, 1243);

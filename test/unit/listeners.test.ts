@@ -11,7 +11,13 @@ describe('notifyAll', () => {
   it('calls every listener even when one throws, and logs the throw with what it was', () => {
     const logger = recordingLogger();
     const seen: string[] = [];
-    const listeners = new Set<(v: number) => void>([(v) => seen.push(`a${v}`), () => { throw new Error('boom'); }, (v) => seen.push(`c${v}`)]);
+    const listeners = new Set<(v: number) => void>([
+      (v) => seen.push(`a${v}`),
+      () => {
+        throw new Error('boom');
+      },
+      (v) => seen.push(`c${v}`),
+    ]);
     notifyAll(listeners, 7, logger, 'ledger: onDidAppend');
     assert.deepEqual(seen, ['a7', 'c7']);
     assert.deepEqual(logger.errors, ['ledger: onDidAppend listener threw: boom']);

@@ -64,7 +64,7 @@ describe('package.json: walkthrough, icon, marketplace README', () => {
     assert.deepEqual(blocks, ['npm ci && npm start', 'npm ci && npm test']);
   });
 
-  it('the status bar\'s internal Show Menu command is hidden from the command palette', () => {
+  it("the status bar's internal Show Menu command is hidden from the command palette", () => {
     const entry = pkg.contributes.menus.commandPalette.find((m: { command: string }) => m.command === 'poeProxy.showMenu');
     assert.equal(entry?.when, 'false');
   });

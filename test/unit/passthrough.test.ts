@@ -58,9 +58,14 @@ describe('Anthropic dialect', () => {
   it('forwards anthropic-version (defaulted) and the filtered betas, nothing else', () => {
     const d = anthropicDialect(silentLogger);
     const headers = (h: Record<string, string>) => d.upstreamHeaders({ headers: h } as never);
-    assert.deepEqual(headers({ 'anthropic-version': '2023-06-01', 'anthropic-beta': 'x-unknown', 'x-api-key': 'client' }), { 'anthropic-version': '2023-06-01' });
+    assert.deepEqual(headers({ 'anthropic-version': '2023-06-01', 'anthropic-beta': 'x-unknown', 'x-api-key': 'client' }), {
+      'anthropic-version': '2023-06-01',
+    });
     assert.deepEqual(headers({}), { 'anthropic-version': '2023-06-01' });
-    assert.deepEqual(headers({ 'anthropic-version': '2024-01-01', 'anthropic-beta': 'output-128k-2025-02-19' }), { 'anthropic-version': '2024-01-01', 'anthropic-beta': 'output-128k-2025-02-19' });
+    assert.deepEqual(headers({ 'anthropic-version': '2024-01-01', 'anthropic-beta': 'output-128k-2025-02-19' }), {
+      'anthropic-version': '2024-01-01',
+      'anthropic-beta': 'output-128k-2025-02-19',
+    });
   });
 
   it('serves Claude models only, with a hint for the others', () => {
@@ -122,7 +127,10 @@ describe('Responses dialect', () => {
     const events = new SseParser().push(responsesMessageStream('GPT-4.1', 'paused!')).map((e) => JSON.parse(e.data));
     assert.equal(events[0].type, 'response.created');
     assert.equal(events.at(-1).type, 'response.completed');
-    assert.deepEqual(events.map((e) => e.sequence_number), events.map((_, i) => i));
+    assert.deepEqual(
+      events.map((e) => e.sequence_number),
+      events.map((_, i) => i),
+    );
     assert.equal(events.find((e) => e.type === 'response.output_text.delta').delta, 'paused!');
   });
 });

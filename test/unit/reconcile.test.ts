@@ -33,7 +33,10 @@ function laggingHistory() {
     const url = new URL(p, 'http://poe');
     if (url.pathname !== '/usage/points_history') return { status: 200, body: { current_point_balance: 1_000_000 } };
     const limit = Number(url.searchParams.get('limit') ?? 20);
-    const visible = entries.filter((e) => e.visibleAt <= Date.now()).map((e) => e.entry).sort((a, b) => b.creation_time - a.creation_time);
+    const visible = entries
+      .filter((e) => e.visibleAt <= Date.now())
+      .map((e) => e.entry)
+      .sort((a, b) => b.creation_time - a.creation_time);
     const after = url.searchParams.get('starting_after');
     const from = after ? visible.findIndex((e) => e.query_id === after) + 1 : 0;
     const list = visible.slice(from);
@@ -52,7 +55,13 @@ interface Running {
 function start(dir: string, fetchJson: FetchJson): Running {
   const ledger = new Ledger({ dir, retentionMonths: 0 });
   const usage = new PoeUsage({ fetchJson, balanceTtlMs: 60_000, pointsWaitMs: 0 });
-  const reconciler = new PointsReconciler({ usage, correct: (c) => ledger.appendCorrection(c), maxAgeMs: 6 * 3_600_000, minDelayMs: 2_000, maxDelayMs: 60_000 });
+  const reconciler = new PointsReconciler({
+    usage,
+    correct: (c) => ledger.appendCorrection(c),
+    maxAgeMs: 6 * 3_600_000,
+    minDelayMs: 2_000,
+    maxDelayMs: 60_000,
+  });
   return { ledger, usage, reconciler };
 }
 
@@ -97,7 +106,10 @@ describe('PointsReconciler against a points_history that lags 0–60 s and arriv
       const points = 50 + Math.floor(random() * 5_000);
       const queryId = `q${i}`;
       // Poe lists the request at its end, visible only after a lag of 0–60 s.
-      poe.entries.push({ entry: { creation_time: (finishedAt - Math.floor(random() * 150)) * 1000, bot_name: bot, query_id: queryId, usage_type: 'API', cost_points: points }, visibleAt: finishedAt + Math.floor(random() * 60_000) });
+      poe.entries.push({
+        entry: { creation_time: (finishedAt - Math.floor(random() * 150)) * 1000, bot_name: bot, query_id: queryId, usage_type: 'API', cost_points: points },
+        visibleAt: finishedAt + Math.floor(random() * 60_000),
+      });
       const id = `req-${i}`;
       truth.set(id, { queryId, points, bot });
       const entry: LedgerEntry = ledgerEntry({ id, time: new Date(startedAt).toISOString(), model: bot, durationMs, points: 100, pointsEstimated: true });
@@ -130,7 +142,11 @@ describe('PointsReconciler against a points_history that lags 0–60 s and arriv
   it('pages back to an estimate that never shows up at most once a minute, however often new estimates arrive', async () => {
     const poe = laggingHistory();
     // 30 minutes of someone else's history: 1,800 entries, 18 pages.
-    for (let i = 0; i < 1_800; i++) poe.entries.push({ entry: { creation_time: (T0 - 1_800_000 + i * 1_000) * 1000, bot_name: 'Other-Bot', query_id: `o${i}`, usage_type: 'API', cost_points: 1 }, visibleAt: 0 });
+    for (let i = 0; i < 1_800; i++)
+      poe.entries.push({
+        entry: { creation_time: (T0 - 1_800_000 + i * 1_000) * 1000, bot_name: 'Other-Bot', query_id: `o${i}`, usage_type: 'API', cost_points: 1 },
+        visibleAt: 0,
+      });
     const running = start(dir, poe.fetchJson);
     running.reconciler.add(ledgerEntry({ id: 'never', time: new Date(T0 - 1_700_000).toISOString(), points: 100, pointsEstimated: true }));
     for (let i = 0; i < 60; i++) {

@@ -67,13 +67,19 @@ describe('ModelRegistry', () => {
     const r = ModelRegistry.parse(sample);
     assert.equal(estimatePoints(r.resolve('GPT-4.1')!, 2000), 226 + 120);
     const cheaper = r.cheaperThan(r.resolve('GPT-4.1')!, 2000);
-    assert.deepEqual(cheaper.map((m) => m.id), ['Cheap-Bot']);
+    assert.deepEqual(
+      cheaper.map((m) => m.id),
+      ['Cheap-Bot'],
+    );
     assert.deepEqual(r.cheaperThan(r.resolve('Cheap-Bot')!, 2000), []);
   });
 
   it('subset keeps only picked models (and all when none match)', () => {
     const r = ModelRegistry.parse(sample);
-    assert.deepEqual(r.subset(['cheap-bot']).models.map((m) => m.id), ['Cheap-Bot']);
+    assert.deepEqual(
+      r.subset(['cheap-bot']).models.map((m) => m.id),
+      ['Cheap-Bot'],
+    );
     assert.equal(r.subset(['unknown']).models.length, 3);
   });
 
@@ -153,7 +159,14 @@ models:
 
   it('reach the bundled Claude entries from the ids Claude Code asks for by default', async () => {
     const bundled = await ModelRegistry.load(path.resolve(__dirname, '../../../models.yaml'));
-    for (const vendor of ['claude-opus-4-5', 'claude-opus-4-7', 'claude-sonnet-4-5-20250929', 'claude-sonnet-4-6', 'claude-haiku-4-5', 'claude-haiku-4-5-20251001']) {
+    for (const vendor of [
+      'claude-opus-4-5',
+      'claude-opus-4-7',
+      'claude-sonnet-4-5-20250929',
+      'claude-sonnet-4-6',
+      'claude-haiku-4-5',
+      'claude-haiku-4-5-20251001',
+    ]) {
       assert.match(bundled.resolve(vendor)?.id ?? '', /^Claude-/, vendor);
     }
   });

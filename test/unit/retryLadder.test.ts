@@ -9,9 +9,21 @@ const req: ChatRequest = {
   stream_options: { include_usage: true },
   messages: [
     { role: 'developer', content: 'be brief' },
-    { role: 'user', content: [{ type: 'text', text: 'a' }, { type: 'text', text: 'b' }] },
+    {
+      role: 'user',
+      content: [
+        { type: 'text', text: 'a' },
+        { type: 'text', text: 'b' },
+      ],
+    },
     { role: 'assistant', content: '' },
-    { role: 'user', content: [{ type: 'text', text: 'look' }, { type: 'image_url', image_url: { url: 'data:x' } }] },
+    {
+      role: 'user',
+      content: [
+        { type: 'text', text: 'look' },
+        { type: 'image_url', image_url: { url: 'data:x' } },
+      ],
+    },
   ],
 };
 

@@ -5,14 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Tiktoken } from 'js-tiktoken/lite';
 import { createTokenEngine } from '../../src/core/tokens/engine';
-import {
-  createTokenCounter,
-  encodingForModel,
-  estimateTokens,
-  MAX_PIECE_BYTES,
-  utf8Length,
-  type ManagedTokenCounter,
-} from '../../src/core/tokens';
+import { createTokenCounter, encodingForModel, estimateTokens, MAX_PIECE_BYTES, utf8Length, type ManagedTokenCounter } from '../../src/core/tokens';
 import { TokenCountCache } from '../../src/core/tokens/lru';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -246,9 +239,18 @@ describe('tokens', function () {
     it('counts exactly like js-tiktoken through the worker, for both encodings', async () => {
       const c = shared();
       const texts = Object.values(SAMPLES);
-      assert.deepEqual(await c.count(texts), texts.map((t) => refCount(t)));
-      assert.deepEqual(await c.count(texts, 'cl100k_base'), texts.map((t) => refCount(t, 'cl100k_base')));
-      assert.deepEqual(await c.count(['<|endoftext|> hi', '<|endofprompt|>']), ['<|endoftext|> hi', '<|endofprompt|>'].map((t) => refCount(t)));
+      assert.deepEqual(
+        await c.count(texts),
+        texts.map((t) => refCount(t)),
+      );
+      assert.deepEqual(
+        await c.count(texts, 'cl100k_base'),
+        texts.map((t) => refCount(t, 'cl100k_base')),
+      );
+      assert.deepEqual(
+        await c.count(['<|endoftext|> hi', '<|endofprompt|>']),
+        ['<|endoftext|> hi', '<|endofprompt|>'].map((t) => refCount(t)),
+      );
       assert.equal(c.stats().estimatedTexts, 0);
     });
 
@@ -281,7 +283,10 @@ describe('tokens', function () {
       const turn2 = [...turn1, 'second question', 'second question'];
       const counts = await c.count(turn2);
       assert.equal(c.stats().textsSent, sent + 1);
-      assert.deepEqual(counts, turn2.map((t) => refCount(t)));
+      assert.deepEqual(
+        counts,
+        turn2.map((t) => refCount(t)),
+      );
       assert.ok(c.stats().cacheHits >= 3);
       // per encoding
       await c.count(turn1, 'cl100k_base');

@@ -319,7 +319,7 @@ describe('PoeUsage', () => {
       assert.equal(f.calls.length, 3); // t = 0, 250, 500 — not one poll per waiter
     });
 
-    it('reads further pages (has_more, starting_after) when a burst pushes the waiters\' entries off the first one', async () => {
+    it("reads further pages (has_more, starting_after) when a burst pushes the waiters' entries off the first one", async () => {
       const entries = [
         ...Array.from({ length: 30 }, (_, i) => pe(`mine-${i}`, T0 - 500 + i)),
         ...Array.from({ length: 200 }, (_, j) => pe(`other-${j}`, T0 + 100 + j, 'Other-Bot')),
@@ -340,7 +340,10 @@ describe('PoeUsage', () => {
       const got = await Promise.all(waits);
       assert.deepEqual(got.map((e) => e?.query_id).sort(), Array.from({ length: 30 }, (_, i) => `mine-${i}`).sort());
       assert.ok(f.calls.length <= 10, `at most five pages a poll: ${f.calls.length}`);
-      assert.ok(f.calls.some((c) => c.includes('limit=60&starting_after=')), f.calls.join('\n'));
+      assert.ok(
+        f.calls.some((c) => c.includes('limit=60&starting_after=')),
+        f.calls.join('\n'),
+      );
     });
 
     it('ignores other bots, entries outside the window (with 2 s slack) and non-API usage', async () => {

@@ -63,7 +63,12 @@ describe('VS Code settings (package.json ↔ DEFAULT_CONFIG)', () => {
 describe('readSettings', () => {
   it('takes only the user (global) value of application settings: workspace and folder values are ignored', () => {
     const values: Record<string, Inspected> = {
-      baseUrl: { defaultValue: 'https://api.poe.com', globalValue: 'https://user.example/v1/', workspaceValue: 'http://evil.example', workspaceFolderValue: 'http://evil2.example' },
+      baseUrl: {
+        defaultValue: 'https://api.poe.com',
+        globalValue: 'https://user.example/v1/',
+        workspaceValue: 'http://evil.example',
+        workspaceFolderValue: 'http://evil2.example',
+      },
       port: { defaultValue: 9876, workspaceValue: 1234 },
       pointsCutoff: { defaultValue: 100000, workspaceValue: 0 },
     };
@@ -146,7 +151,10 @@ describe('readSettings', () => {
   });
 
   it('changedKeys lists the touched settings', () => {
-    assert.deepEqual(changedKeys((s) => s === 'poeProxy.port' || s === 'poeProxy.rateLimit.burst' || s === 'editor.fontSize'), ['port', 'rateLimit.burst']);
+    assert.deepEqual(
+      changedKeys((s) => s === 'poeProxy.port' || s === 'poeProxy.rateLimit.burst' || s === 'editor.fontSize'),
+      ['port', 'rateLimit.burst'],
+    );
   });
 });
 
@@ -161,22 +169,52 @@ describe('picked models file', () => {
       object: 'list',
       data: [{ id: 'GPT-4.1' }, { id: 'New-Bot' }, { id: 'Pic-Bot', architecture: { output_modalities: ['image'] } }, { id: 'new-bot' }, { nope: 1 }],
     });
-    assert.deepEqual(live.map((m) => [m.id, m.modality]), [['GPT-4.1', 'text'], ['New-Bot', 'text'], ['Pic-Bot', 'image']]);
+    assert.deepEqual(
+      live.map((m) => [m.id, m.modality]),
+      [
+        ['GPT-4.1', 'text'],
+        ['New-Bot', 'text'],
+        ['Pic-Bot', 'image'],
+      ],
+    );
     const candidates = mergeCandidates(source, undefined, live, undefined);
-    assert.deepEqual(candidates.map((c) => [c.entry.id, c.liveOnly, c.live, c.picked]), [
-      ['GPT-4.1', false, true, true],
-      ['GPT-Image-1', false, false, true],
-      ['New-Bot', true, true, false],
-      ['Pic-Bot', true, true, false],
-    ]);
+    assert.deepEqual(
+      candidates.map((c) => [c.entry.id, c.liveOnly, c.live, c.picked]),
+      [
+        ['GPT-4.1', false, true, true],
+        ['GPT-Image-1', false, false, true],
+        ['New-Bot', true, true, false],
+        ['Pic-Bot', true, true, false],
+      ],
+    );
     const text = renderModelsYaml(candidates, { textMaxTokens: source.textMaxTokens, source: 'src.yaml' });
     assert.match(text, /prices unknown/);
     const back = ModelRegistry.parse(text, 'picks.yaml');
     assert.deepEqual(back.models, [
       { ...source.models[0] },
-      { id: 'New-Bot', modality: 'text', base: 0, per1kTokens: 0, aliases: [], maxTokens: undefined, maxOutputTokens: undefined, encoding: undefined, tools: undefined },
+      {
+        id: 'New-Bot',
+        modality: 'text',
+        base: 0,
+        per1kTokens: 0,
+        aliases: [],
+        maxTokens: undefined,
+        maxOutputTokens: undefined,
+        encoding: undefined,
+        tools: undefined,
+      },
       { ...source.models[1] },
-      { id: 'Pic-Bot', modality: 'image', base: 0, per1kTokens: 0, aliases: [], maxTokens: undefined, maxOutputTokens: undefined, encoding: undefined, tools: undefined },
+      {
+        id: 'Pic-Bot',
+        modality: 'image',
+        base: 0,
+        per1kTokens: 0,
+        aliases: [],
+        maxTokens: undefined,
+        maxOutputTokens: undefined,
+        encoding: undefined,
+        tools: undefined,
+      },
     ]);
     assert.equal(back.textMaxTokens, 200000);
   });
@@ -192,11 +230,14 @@ describe('picked models file', () => {
   it('earlier picks decide what is pre-selected, and keep live-only models known', () => {
     const previous = ModelRegistry.parse('models:\n  text:\n    - poe_name: Old-Live-Bot\n      base: 0\n', 'picks.yaml');
     const c = mergeCandidates(source, previous, undefined, ['gpt-image-1', 'Old-Live-Bot']);
-    assert.deepEqual(c.map((x) => [x.entry.id, x.liveOnly, x.live, x.picked]), [
-      ['GPT-4.1', false, undefined, false],
-      ['GPT-Image-1', false, undefined, true],
-      ['Old-Live-Bot', true, undefined, true],
-    ]);
+    assert.deepEqual(
+      c.map((x) => [x.entry.id, x.liveOnly, x.live, x.picked]),
+      [
+        ['GPT-4.1', false, undefined, false],
+        ['GPT-Image-1', false, undefined, true],
+        ['Old-Live-Bot', true, undefined, true],
+      ],
+    );
   });
 
   it('describePrice (the one price text of Pick Models and the Configure pickers): per message, per 1k tokens, or unknown', () => {

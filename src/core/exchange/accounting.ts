@@ -36,8 +36,15 @@ export function newOutcome(): Outcome {
  * books the actual points later); then tells the balance service what was spent. `waitMs` is 0 for an
  * answer no person reads (no footer): nothing waits for the Usage API then.
  */
-export async function settlePoints(usage: PoeUsage, model: ModelEntry, startedAt: number, outcome: Outcome, opts: { waitMs: number; signal?: AbortSignal }): Promise<void> {
-  const entry = opts.waitMs > 0 ? await usage.matchPoints({ botName: model.id, startedAt, finishedAt: Date.now(), signal: opts.signal, waitMs: opts.waitMs }) : undefined;
+export async function settlePoints(
+  usage: PoeUsage,
+  model: ModelEntry,
+  startedAt: number,
+  outcome: Outcome,
+  opts: { waitMs: number; signal?: AbortSignal },
+): Promise<void> {
+  const entry =
+    opts.waitMs > 0 ? await usage.matchPoints({ botName: model.id, startedAt, finishedAt: Date.now(), signal: opts.signal, waitMs: opts.waitMs }) : undefined;
   if (entry) {
     outcome.points = entry.cost_points;
     outcome.pointsEstimated = false;
@@ -56,7 +63,12 @@ export function noteFailure(outcome: Outcome, err: unknown): ProxyError {
   const pe =
     err instanceof ProxyError
       ? err
-      : new ProxyError(500, `Internal proxy error: ${(err as Error)?.message ?? String(err)}. This is a bug; please report it with the proxy log.`, 'api_error', 'internal_error');
+      : new ProxyError(
+          500,
+          `Internal proxy error: ${(err as Error)?.message ?? String(err)}. This is a bug; please report it with the proxy log.`,
+          'api_error',
+          'internal_error',
+        );
   if (outcome.status === 'ok') outcome.status = pe.status === 429 ? 'rate_limited' : 'error';
   outcome.httpStatus = pe.status;
   outcome.error = pe.message;

@@ -169,7 +169,16 @@ function messageId(): string {
 const ZERO_USAGE = { input_tokens: 0, output_tokens: 0 };
 
 export function anthropicMessage(model: string, text: string): Record<string, unknown> {
-  return { id: messageId(), type: 'message', role: 'assistant', model, content: [{ type: 'text', text }], stop_reason: 'end_turn', stop_sequence: null, usage: ZERO_USAGE };
+  return {
+    id: messageId(),
+    type: 'message',
+    role: 'assistant',
+    model,
+    content: [{ type: 'text', text }],
+    stop_reason: 'end_turn',
+    stop_sequence: null,
+    usage: ZERO_USAGE,
+  };
 }
 
 /** A whole message as the event stream Anthropic sends (message_start … message_stop). */
@@ -318,6 +327,8 @@ export async function countTokens(body: unknown, registry: ModelRegistry, tokens
 /** GET /v1/models for a client that sent anthropic-version: the Claude models, in Anthropic's list shape. */
 export function anthropicModelList(registry: ModelRegistry, createdSeconds: number): Record<string, unknown> {
   const createdAt = new Date(createdSeconds * 1000).toISOString();
-  const data = registry.models.filter((m) => isClaudeModel(m) && m.modality === 'text').map((m) => ({ type: 'model', id: m.id, display_name: m.id, created_at: createdAt }));
+  const data = registry.models
+    .filter((m) => isClaudeModel(m) && m.modality === 'text')
+    .map((m) => ({ type: 'model', id: m.id, display_name: m.id, created_at: createdAt }));
   return { data, has_more: false, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null };
 }

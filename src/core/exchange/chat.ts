@@ -9,7 +9,16 @@ import type { ProxyConfig } from '../store/config';
 import { ledgerEntry, newOutcome, noteFailure, plausibleTokens, settlePoints } from './accounting';
 import { ProxyError } from '../http/errors';
 import { footerApplies, formatPoints, renderFooter, stripFooters, type FooterRequest } from './footer';
-import { costCapError, countImageParts, IMAGE_TOKEN_ESTIMATE, noApiKeyError, pausedAnswer, resolveRequestedModel, unknownModelError, worstOutputLimit } from './guards';
+import {
+  costCapError,
+  countImageParts,
+  IMAGE_TOKEN_ESTIMATE,
+  noApiKeyError,
+  pausedAnswer,
+  resolveRequestedModel,
+  unknownModelError,
+  worstOutputLimit,
+} from './guards';
 import { budgetWarningText, type SpendTracker } from '../store/budget';
 import type { LedgerEntry } from '../store/ledger';
 import { redact, scrubSecrets, type Logger } from '../log';
@@ -184,7 +193,9 @@ export class ChatExchange {
     const limit = Math.max(Math.floor(contextLimit / 4), contextLimit - reserve);
     const result = await clipMessages(messages, { limit, encoding: encodingForModel(model.id, model.encoding) }, this.svc.tokens);
     if (result.clipped) {
-      this.svc.logger.info(`clipped context for ${model.id}: dropped ${result.droppedMessages}, shortened ${result.truncatedMessages}, ~${result.tokens}/${limit} tokens`);
+      this.svc.logger.info(
+        `clipped context for ${model.id}: dropped ${result.droppedMessages}, shortened ${result.truncatedMessages}, ~${result.tokens}/${limit} tokens`,
+      );
     }
     return result;
   }
@@ -250,7 +261,9 @@ export class ChatExchange {
         while (!next && rung < RUNGS.length) {
           next = RUNGS[rung++].apply(body);
           if (next && this.widensPastCap(next)) {
-            logger.warn(`Poe 400 for ${model.id}: skipped rung ${rung} (${RUNGS[rung - 1].name}): without the output limit the request could cost more than the per-message cap`);
+            logger.warn(
+              `Poe 400 for ${model.id}: skipped rung ${rung} (${RUNGS[rung - 1].name}): without the output limit the request could cost more than the per-message cap`,
+            );
             next = undefined;
           }
         }
@@ -360,7 +373,18 @@ export class ChatExchange {
       this.outcome.httpStatus = 502;
       this.outcome.error = streamError;
       this.svc.logger.error(`stream from Poe failed for ${model.id}: ${streamError}`);
-      this.write(sseData(JSON.stringify({ error: { message: `${streamError}. The answer above may be incomplete; retry the request.`, type: 'upstream_error', param: null, code: 'stream_interrupted' } })));
+      this.write(
+        sseData(
+          JSON.stringify({
+            error: {
+              message: `${streamError}. The answer above may be incomplete; retry the request.`,
+              type: 'upstream_error',
+              param: null,
+              code: 'stream_interrupted',
+            },
+          }),
+        ),
+      );
       this.res.end(SSE_DONE);
       this.settlePointsInBackground(model);
       return;
@@ -390,7 +414,12 @@ export class ChatExchange {
       completion = JSON.parse(raw) as ChatCompletion;
       if (!completion || !Array.isArray(completion.choices)) throw new Error('no choices');
     } catch {
-      throw new ProxyError(502, `Poe returned a response that is not valid chat-completion JSON (${raw.length} bytes). Retry; if it persists, try another model.`, 'upstream_error', 'invalid_upstream_json');
+      throw new ProxyError(
+        502,
+        `Poe returned a response that is not valid chat-completion JSON (${raw.length} bytes). Retry; if it persists, try another model.`,
+        'upstream_error',
+        'invalid_upstream_json',
+      );
     }
     const message = completion.choices[0]?.message;
     const usage = await this.estimateUsage(typeof message?.content === 'string' ? message.content : '', completion.usage);
@@ -472,7 +501,9 @@ export class ChatExchange {
       const cheaper = registry.cheaperThan(model, tokens);
       warnings.push(
         `This message cost ${formatPoints(points)} points, above your warning threshold of ${formatPoints(config.pointsPerMessageWarn)}.` +
-          (cheaper.length ? ` Cheaper ${model.modality} models: ${cheaper.map((m) => `${m.id} (~${formatPoints(estimatePoints(m, tokens))})`).join(', ')}.` : ''),
+          (cheaper.length
+            ? ` Cheaper ${model.modality} models: ${cheaper.map((m) => `${m.id} (~${formatPoints(estimatePoints(m, tokens))})`).join(', ')}.`
+            : ''),
       );
     }
     for (const b of this.svc.spend?.nearlyExhausted(config, points ?? 0) ?? []) warnings.push(budgetWarningText(b, formatPoints));
@@ -503,7 +534,9 @@ export class ChatExchange {
 
   private clipHeaders(): Record<string, string> {
     if (!this.clip?.clipped) return {};
-    return { 'x-poe-proxy-clipped': `dropped=${this.clip.droppedMessages}; truncated=${this.clip.truncatedMessages}; tokens=${this.clip.tokens}; limit=${this.clip.limit}` };
+    return {
+      'x-poe-proxy-clipped': `dropped=${this.clip.droppedMessages}; truncated=${this.clip.truncatedMessages}; tokens=${this.clip.tokens}; limit=${this.clip.limit}`,
+    };
   }
 
   /** Writes to the client; when its buffer is full, pauses the upstream until it drains (backpressure). */
@@ -564,7 +597,15 @@ export class ChatExchange {
     const model = this.model?.id ?? this.requestedModel;
     const balanceAfter = this.svc.usage.cachedBalance()?.value ?? null;
     const entry = ledgerEntry(
-      { startedAt: this.started, requestId: this.req.headers['x-request-id'], model, endpoint: 'chat', stream: this.wantsStream, client: this.client, balanceAfter },
+      {
+        startedAt: this.started,
+        requestId: this.req.headers['x-request-id'],
+        model,
+        endpoint: 'chat',
+        stream: this.wantsStream,
+        client: this.client,
+        balanceAfter,
+      },
       this.outcome,
     );
     this.svc.record(entry, this.outcome.sentToPoe);

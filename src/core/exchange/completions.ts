@@ -47,7 +47,12 @@ export function completionAsSse(c: ChatCompletion, includeUsage: boolean): strin
     out += sseData(
       JSON.stringify(
         chunk(base, {
-          tool_calls: msg.tool_calls.map((t, index) => ({ index, id: t.id, type: t.type, function: { name: t.function.name, arguments: t.function.arguments } })),
+          tool_calls: msg.tool_calls.map((t, index) => ({
+            index,
+            id: t.id,
+            type: t.type,
+            function: { name: t.function.name, arguments: t.function.arguments },
+          })),
         }),
       ),
     );

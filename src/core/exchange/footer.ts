@@ -116,7 +116,10 @@ export function stripFooters(messages: ChatMessage[]): ChatMessage[] {
       changed = true;
       return { ...m, content: stripFooterText(m.content) };
     }
-    if (Array.isArray(m.content) && m.content.some((p) => typeof (p as { text?: unknown }).text === 'string' && (p as { text: string }).text.includes(FOOTER_MARK))) {
+    if (
+      Array.isArray(m.content) &&
+      m.content.some((p) => typeof (p as { text?: unknown }).text === 'string' && (p as { text: string }).text.includes(FOOTER_MARK))
+    ) {
       changed = true;
       const parts = m.content.map((p) =>
         typeof (p as { text?: unknown }).text === 'string' ? ({ ...p, text: stripFooterText((p as { text: string }).text) } as ContentPart) : p,

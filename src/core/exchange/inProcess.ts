@@ -106,7 +106,12 @@ class MemorySink extends EventEmitter implements ResponseSink {
       return;
     }
     if (obj.error) {
-      this.error = new InProcessChatError(obj.error.message ?? 'The stream failed.', this.status === 200 ? 502 : this.status, obj.error.type ?? 'upstream_error', obj.error.code ?? null);
+      this.error = new InProcessChatError(
+        obj.error.message ?? 'The stream failed.',
+        this.status === 200 ? 502 : this.status,
+        obj.error.type ?? 'upstream_error',
+        obj.error.code ?? null,
+      );
       return;
     }
     try {

@@ -1,7 +1,13 @@
 /** The parts of OpenAI's chat-completions shapes the proxy reads or writes. Unknown fields pass through. */
 
-export interface ContentPartText { type: 'text'; text: string }
-export interface ContentPartImage { type: 'image_url'; image_url: { url: string; detail?: string } }
+export interface ContentPartText {
+  type: 'text';
+  text: string;
+}
+export interface ContentPartImage {
+  type: 'image_url';
+  image_url: { url: string; detail?: string };
+}
 export type ContentPart = ContentPartText | ContentPartImage | { type: string; [k: string]: unknown };
 
 export interface ToolCall {

@@ -55,6 +55,7 @@ export interface WireDialect {
   /** An error event ending a stream that already started. */
   errorEvent(err: ProxyError, state: RelayState): string;
   /** One streamed event, its data already parsed as JSON (events that are not JSON are relayed but not read). */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- Poe's event JSON, read field by field by each dialect
   onEvent(type: string | undefined, data: Record<string, any>, state: RelayState): void;
   onJson(body: unknown, state: RelayState): void;
 }
@@ -239,7 +240,12 @@ export class PassthroughExchange {
     try {
       parsed = JSON.parse(raw);
     } catch {
-      throw new ProxyError(502, `Poe returned a response that is not valid JSON (${raw.length} bytes). Retry; if it persists, try another model.`, 'upstream_error', 'invalid_upstream_json');
+      throw new ProxyError(
+        502,
+        `Poe returned a response that is not valid JSON (${raw.length} bytes). Retry; if it persists, try another model.`,
+        'upstream_error',
+        'invalid_upstream_json',
+      );
     }
     this.dialect.onJson(parsed, this.state);
     // Poe's own bytes go to the client unchanged (but for a secret it quoted back).

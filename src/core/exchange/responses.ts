@@ -15,7 +15,13 @@ function rid(prefix: string): string {
   return `${prefix}${randomBytes(12).toString('hex')}`;
 }
 
-const ZERO_USAGE = { input_tokens: 0, input_tokens_details: { cached_tokens: 0 }, output_tokens: 0, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: 0 };
+const ZERO_USAGE = {
+  input_tokens: 0,
+  input_tokens_details: { cached_tokens: 0 },
+  output_tokens: 0,
+  output_tokens_details: { reasoning_tokens: 0 },
+  total_tokens: 0,
+};
 
 function responseObject(id: string, model: string, status: 'in_progress' | 'completed', output: unknown[]): Record<string, unknown> {
   return {
@@ -84,7 +90,12 @@ export function responsesInputTexts(body: Record<string, unknown>): string[] {
       if (!item || typeof item !== 'object') continue;
       const it = item as Record<string, unknown>;
       if (typeof it.content === 'string') out.push(it.content);
-      else if (Array.isArray(it.content)) out.push(it.content.map((p) => (p && typeof p === 'object' && typeof (p as { text?: unknown }).text === 'string' ? (p as { text: string }).text : '')).join('\n'));
+      else if (Array.isArray(it.content))
+        out.push(
+          it.content
+            .map((p) => (p && typeof p === 'object' && typeof (p as { text?: unknown }).text === 'string' ? (p as { text: string }).text : ''))
+            .join('\n'),
+        );
       else if (it.type === 'function_call') out.push(`${String(it.name ?? '')}${String(it.arguments ?? '')}`);
       else if (it.type === 'function_call_output') out.push(typeof it.output === 'string' ? it.output : JSON.stringify(it.output ?? ''));
     }

@@ -60,12 +60,17 @@ export function validateChatRequest(body: unknown): ChatRequest {
   const req = body as Record<string, unknown>;
   if (typeof req.model !== 'string' || req.model.trim() === '') {
     throw badRequest(
-      req.model === undefined ? 'Missing "model": name a Poe model, e.g. "GPT-4.1" (list them with GET /v1/models).' : `"model" must be a non-empty string, got ${kindOf(req.model)}.`,
+      req.model === undefined
+        ? 'Missing "model": name a Poe model, e.g. "GPT-4.1" (list them with GET /v1/models).'
+        : `"model" must be a non-empty string, got ${kindOf(req.model)}.`,
       'model',
     );
   }
   if (!Array.isArray(req.messages)) {
-    throw badRequest(req.messages === undefined ? 'Missing "messages": send an array of chat messages.' : `"messages" must be an array, got ${kindOf(req.messages)}.`, 'messages');
+    throw badRequest(
+      req.messages === undefined ? 'Missing "messages": send an array of chat messages.' : `"messages" must be an array, got ${kindOf(req.messages)}.`,
+      'messages',
+    );
   }
   if (req.messages.length === 0) throw badRequest('"messages" must contain at least one message.', 'messages');
   req.messages.forEach((m, i) => {
@@ -110,19 +115,59 @@ export function checkFieldTypes(req: Record<string, unknown>, types: Record<stri
  */
 export function validateMessagesRequest(req: Record<string, unknown>): void {
   if (!Array.isArray(req.messages) || req.messages.length === 0) {
-    throw badRequest(req.messages === undefined ? 'Missing "messages": send an array of {role, content} messages.' : `"messages" must be a non-empty array, got ${kindOf(req.messages)}.`, 'messages');
+    throw badRequest(
+      req.messages === undefined
+        ? 'Missing "messages": send an array of {role, content} messages.'
+        : `"messages" must be a non-empty array, got ${kindOf(req.messages)}.`,
+      'messages',
+    );
   }
   req.messages.forEach((m, i) => {
     const msg = (typeof m === 'object' && m !== null && !Array.isArray(m) ? m : undefined) as Record<string, unknown> | undefined;
-    if (!msg || (msg.role !== 'user' && msg.role !== 'assistant' && msg.role !== 'system')) throw badRequest(`messages[${i}] must be an object with role "user", "assistant" or "system".`, `messages[${i}].role`);
-    if (typeof msg.content !== 'string' && !Array.isArray(msg.content)) throw badRequest(`messages[${i}].content must be a string or an array of content blocks, got ${kindOf(msg.content)}.`, `messages[${i}].content`);
+    if (!msg || (msg.role !== 'user' && msg.role !== 'assistant' && msg.role !== 'system'))
+      throw badRequest(`messages[${i}] must be an object with role "user", "assistant" or "system".`, `messages[${i}].role`);
+    if (typeof msg.content !== 'string' && !Array.isArray(msg.content))
+      throw badRequest(`messages[${i}].content must be a string or an array of content blocks, got ${kindOf(msg.content)}.`, `messages[${i}].content`);
   });
   if (req.max_tokens === undefined) throw badRequest('Missing "max_tokens": the Messages API requires the maximum number of tokens to generate.', 'max_tokens');
-  checkFieldTypes(req, { max_tokens: 'integer', system: 'string|array', tools: 'array', temperature: 'number', top_p: 'number', top_k: 'integer', stop_sequences: 'array', metadata: 'object', tool_choice: 'object', thinking: 'object' }, ['max_tokens']);
+  checkFieldTypes(
+    req,
+    {
+      max_tokens: 'integer',
+      system: 'string|array',
+      tools: 'array',
+      temperature: 'number',
+      top_p: 'number',
+      top_k: 'integer',
+      stop_sequences: 'array',
+      metadata: 'object',
+      tool_choice: 'object',
+      thinking: 'object',
+    },
+    ['max_tokens'],
+  );
 }
 
 /** OpenAI Responses: `input` is a string or an array of items. */
 export function validateResponsesRequest(req: Record<string, unknown>): void {
   if (req.input === undefined || req.input === null) throw badRequest('Missing "input": send a string or an array of input items.', 'input');
-  checkFieldTypes(req, { input: 'string|array', instructions: 'string', tools: 'array', max_output_tokens: 'integer', temperature: 'number', top_p: 'number', tool_choice: 'string|object', parallel_tool_calls: 'boolean', previous_response_id: 'string', reasoning: 'object', text: 'object', metadata: 'object', store: 'boolean' }, ['max_output_tokens']);
+  checkFieldTypes(
+    req,
+    {
+      input: 'string|array',
+      instructions: 'string',
+      tools: 'array',
+      max_output_tokens: 'integer',
+      temperature: 'number',
+      top_p: 'number',
+      tool_choice: 'string|object',
+      parallel_tool_calls: 'boolean',
+      previous_response_id: 'string',
+      reasoning: 'object',
+      text: 'object',
+      metadata: 'object',
+      store: 'boolean',
+    },
+    ['max_output_tokens'],
+  );
 }

@@ -35,7 +35,8 @@ export function retryCanHelp(status: number): boolean {
 export function retryHeaders(status: number, headers: Record<string, string> = {}): Record<string, string> {
   const out = { ...headers };
   if (!retryCanHelp(status)) out['x-should-retry'] = 'false';
-  if ((status === 429 || status === 503) && !Object.keys(out).some((k) => k.toLowerCase() === 'retry-after')) out['retry-after'] = String(DEFAULT_RETRY_AFTER_SECONDS);
+  if ((status === 429 || status === 503) && !Object.keys(out).some((k) => k.toLowerCase() === 'retry-after'))
+    out['retry-after'] = String(DEFAULT_RETRY_AFTER_SECONDS);
   return out;
 }
 

@@ -122,7 +122,14 @@ export class ProxyServer {
     // requireHostHeader off: a request without Host gets our own 403 (DNS-rebinding gate), not Node's bare 400.
     // The checking interval bounds how late a slowloris connection is cut (Node's default is 30 s).
     const server = http.createServer(
-      { keepAlive: true, requestTimeout: 0, headersTimeout: headersTimeoutMs, connectionsCheckingInterval: Math.max(100, Math.min(1_000, headersTimeoutMs)), maxHeaderSize: 32 * 1024, requireHostHeader: false },
+      {
+        keepAlive: true,
+        requestTimeout: 0,
+        headersTimeout: headersTimeoutMs,
+        connectionsCheckingInterval: Math.max(100, Math.min(1_000, headersTimeoutMs)),
+        maxHeaderSize: 32 * 1024,
+        requireHostHeader: false,
+      },
       (req, res) => this.onRequest(req, res),
     );
     server.keepAliveTimeout = 65_000;
@@ -209,7 +216,11 @@ export class ProxyServer {
       } else if (!res.headersSent && !res.destroyed) {
         // A JSON answer still waiting for Poe: a clear 503 rather than a dropped connection.
         flushed.push(new Promise((resolve) => res.once('finish', resolve).once('close', resolve)));
-        this.sendError(res, new ProxyError(503, 'The Poe proxy is shutting down; retry the request.', 'api_error', 'proxy_shutdown', null, { connection: 'close' }), speaksAnthropic(res.req));
+        this.sendError(
+          res,
+          new ProxyError(503, 'The Poe proxy is shutting down; retry the request.', 'api_error', 'proxy_shutdown', null, { connection: 'close' }),
+          speaksAnthropic(res.req),
+        );
       }
     }
     // Let those last events reach the sockets (bounded: a client that does not read is not waited for).
@@ -292,7 +303,9 @@ export class ProxyServer {
 
   private async requireMethod(req: http.IncomingMessage, method: string, then: () => unknown): Promise<void> {
     if (req.method !== method) {
-      throw new ProxyError(405, `${req.url} accepts ${method} only, not ${req.method}.`, 'invalid_request_error', 'method_not_allowed', null, { allow: method });
+      throw new ProxyError(405, `${req.url} accepts ${method} only, not ${req.method}.`, 'invalid_request_error', 'method_not_allowed', null, {
+        allow: method,
+      });
     }
     await then();
   }
@@ -312,7 +325,12 @@ export class ProxyServer {
   }
 
   /** The gate every generation endpoint shares: JSON only, a rate-limit slot, the body read and parsed. */
-  private async generation(req: http.IncomingMessage, res: http.ServerResponse, endpoint: LedgerEntry['endpoint'], run: (body: unknown, client: string) => Promise<void>): Promise<void> {
+  private async generation(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    endpoint: LedgerEntry['endpoint'],
+    run: (body: unknown, client: string) => Promise<void>,
+  ): Promise<void> {
     checkJsonContentType(req);
     const tool = clientName(req.headers);
     const release = this.admit(clientKey(req), endpoint, tool, res);
@@ -364,7 +382,9 @@ export class ProxyServer {
   /** A request that reached Poe gets its own ledger line; one answered by the proxy alone is only counted. */
   private record(entry: LedgerEntry, sentToPoe: boolean): void {
     const pts = entry.points === null ? '-' : `${entry.points}${entry.pointsEstimated ? ' est.' : ''}`;
-    this.opts.logger.info(`${entry.endpoint} ${entry.model || '?'} ${entry.status} ${entry.httpStatus} ${entry.durationMs}ms tokens ${entry.tokensIn}/${entry.tokensOut} points ${pts} retries ${entry.retries} client ${entry.client}${entry.error ? ` — ${entry.error}` : ''}`);
+    this.opts.logger.info(
+      `${entry.endpoint} ${entry.model || '?'} ${entry.status} ${entry.httpStatus} ${entry.durationMs}ms tokens ${entry.tokensIn}/${entry.tokensOut} points ${pts} retries ${entry.retries} client ${entry.client}${entry.error ? ` — ${entry.error}` : ''}`,
+    );
     if (sentToPoe) this.opts.ledger?.append(entry);
     else this.opts.ledger?.countRefusedEntry(entry);
     this.spend.add(entry);
@@ -387,7 +407,16 @@ export class ProxyServer {
         // The 408 goes out with Connection: close, which ends the socket; destroy later only as a backstop.
         req.removeAllListeners('data');
         req.pause();
-        reject(new ProxyError(408, `The request body did not arrive within ${Math.round(bodyTimeoutMs / 1000)} s. Send the whole body at once, or check what is slowing the client down.`, 'invalid_request_error', 'body_timeout', null, { connection: 'close' }));
+        reject(
+          new ProxyError(
+            408,
+            `The request body did not arrive within ${Math.round(bodyTimeoutMs / 1000)} s. Send the whole body at once, or check what is slowing the client down.`,
+            'invalid_request_error',
+            'body_timeout',
+            null,
+            { connection: 'close' },
+          ),
+        );
         setTimeout(() => req.destroy(), 2_000).unref();
       }, bodyTimeoutMs);
       req.on('data', (c: Buffer) => {
@@ -553,13 +582,29 @@ function clientErrorResponse(code: string | undefined): string {
       : code === 'HPE_HEADER_OVERFLOW'
         ? [431, 'Request Header Fields Too Large', 'The request headers are larger than 32 KiB; send fewer or smaller headers.']
         : [400, 'Bad Request', 'Malformed HTTP request; send a valid HTTP/1.1 request.'];
-  const body = JSON.stringify({ error: { message, type: 'invalid_request_error', param: null, code: status === 400 ? 'bad_http' : status === 408 ? 'headers_timeout' : 'headers_too_large' } });
-  const advice = Object.entries(retryHeaders(status)).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+  const body = JSON.stringify({
+    error: {
+      message,
+      type: 'invalid_request_error',
+      param: null,
+      code: status === 400 ? 'bad_http' : status === 408 ? 'headers_timeout' : 'headers_too_large',
+    },
+  });
+  const advice = Object.entries(retryHeaders(status))
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('');
   return `HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${advice}Connection: close\r\n\r\n${body}`;
 }
 
 function tooLarge(max: number): ProxyError {
-  return new ProxyError(413, `The request body is larger than ${Math.round(max / 1024 / 1024)} MiB. Shorten the conversation, or raise MAX_BODY_MB (headless proxy).`, 'invalid_request_error', 'body_too_large', null, { connection: 'close' });
+  return new ProxyError(
+    413,
+    `The request body is larger than ${Math.round(max / 1024 / 1024)} MiB. Shorten the conversation, or raise MAX_BODY_MB (headless proxy).`,
+    'invalid_request_error',
+    'body_too_large',
+    null,
+    { connection: 'close' },
+  );
 }
 
 function isValidUtf8(buf: Buffer): boolean {

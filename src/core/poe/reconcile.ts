@@ -199,7 +199,8 @@ export class PointsReconciler {
       matched++;
       this.opts.correct({ id: p.id, time: p.time, points: e.cost_points, estimate: p.estimate, queryId: e.query_id, at: new Date(this.now()).toISOString() });
     }
-    if (matched > 0) this.logger.debug(`reconciler: booked the actual points of ${matched} estimated request${matched === 1 ? '' : 's'}; ${this.pending.size} pending`);
+    if (matched > 0)
+      this.logger.debug(`reconciler: booked the actual points of ${matched} estimated request${matched === 1 ? '' : 's'}; ${this.pending.size} pending`);
     return matched;
   }
 
@@ -212,7 +213,8 @@ export class PointsReconciler {
         dropped++;
       }
     }
-    if (dropped > 0) this.logger.info(`reconciler: ${dropped} request${dropped === 1 ? '' : 's'} never appeared in Poe's points history; their points stay estimated`);
+    if (dropped > 0)
+      this.logger.info(`reconciler: ${dropped} request${dropped === 1 ? '' : 's'} never appeared in Poe's points history; their points stay estimated`);
   }
 
   dispose(): void {

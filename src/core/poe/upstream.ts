@@ -173,7 +173,14 @@ export function readBody(res: http.IncomingMessage, maxBytes: number): Promise<s
     const chunks: Buffer[] = [];
     let size = 0;
     const broke = (why: string): void =>
-      reject(new ProxyError(502, `Poe's answer broke off before it was complete (${why}). Retry the request; if it keeps happening, check your network or try another model.`, 'upstream_error', 'upstream_interrupted'));
+      reject(
+        new ProxyError(
+          502,
+          `Poe's answer broke off before it was complete (${why}). Retry the request; if it keeps happening, check your network or try another model.`,
+          'upstream_error',
+          'upstream_interrupted',
+        ),
+      );
     res.on('data', (c: Buffer) => {
       size += c.length;
       if (size > maxBytes) {

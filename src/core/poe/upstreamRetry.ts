@@ -45,7 +45,12 @@ export async function sendWithRetries(s: RetryingSend): Promise<IncomingMessage>
         await abortableSleep(wait, signal);
         continue;
       }
-      throw new ProxyError(502, `Could not get an answer from Poe: ${e.message}. Check your network and the Poe base URL (${upstream.baseUrl}), then retry.`, 'upstream_error', e.code === 'ETIMEDOUT' ? 'upstream_timeout' : 'upstream_unreachable');
+      throw new ProxyError(
+        502,
+        `Could not get an answer from Poe: ${e.message}. Check your network and the Poe base URL (${upstream.baseUrl}), then retry.`,
+        'upstream_error',
+        e.code === 'ETIMEDOUT' ? 'upstream_timeout' : 'upstream_unreachable',
+      );
     }
     const status = res.statusCode ?? 0;
     if (status === 200) return res;
@@ -53,8 +58,14 @@ export async function sendWithRetries(s: RetryingSend): Promise<IncomingMessage>
     // for a generation (3xx, 304, 1xx, 2xx other than 200, nonsense) is relayed as no client expects it.
     if (status < 400 || status > 599) {
       res.resume();
-      const where = status >= 300 && status < 400 && res.headers.location ? ' (a redirect, not followed: the Poe key goes to the configured base URL only)' : '';
-      throw new ProxyError(502, `Poe answered with an unexpected HTTP status ${status}${where}. Check the Poe base URL (${upstream.baseUrl}); if it is right, retry in a moment.`, 'upstream_error', 'upstream_unexpected_status');
+      const where =
+        status >= 300 && status < 400 && res.headers.location ? ' (a redirect, not followed: the Poe key goes to the configured base URL only)' : '';
+      throw new ProxyError(
+        502,
+        `Poe answered with an unexpected HTTP status ${status}${where}. Check the Poe base URL (${upstream.baseUrl}); if it is right, retry in a moment.`,
+        'upstream_error',
+        'upstream_unexpected_status',
+      );
     }
     const message = extractUpstreamMessage(await readBody(res, 1024 * 1024).catch(() => '')) || `HTTP ${status}`;
     if (s.retryNow?.(status, message)) {
@@ -72,7 +83,14 @@ export async function sendWithRetries(s: RetryingSend): Promise<IncomingMessage>
     }
     const headers: Record<string, string> = {};
     if (retryAfter !== undefined) headers['retry-after'] = String(Math.ceil(retryAfter));
-    throw new ProxyError(status, `Poe answered ${status}: ${message} — ${upstreamHint(status)}`, upstreamErrorType(status), `upstream_${status}`, null, headers);
+    throw new ProxyError(
+      status,
+      `Poe answered ${status}: ${message} — ${upstreamHint(status)}`,
+      upstreamErrorType(status),
+      `upstream_${status}`,
+      null,
+      headers,
+    );
   }
 }
 

@@ -475,7 +475,9 @@ export class PoeUsage {
     if (this.disposed || this.authBlocked()) return undefined;
     const limit = Math.min(100, Math.max(1, opts.limit ?? 100));
     try {
-      const res = await this.request(`/usage/points_history?limit=${limit}${opts.startingAfter ? `&starting_after=${encodeURIComponent(opts.startingAfter)}` : ''}`);
+      const res = await this.request(
+        `/usage/points_history?limit=${limit}${opts.startingAfter ? `&starting_after=${encodeURIComponent(opts.startingAfter)}` : ''}`,
+      );
       if (res.status === 401) {
         this.markAuthFailed();
         return undefined;
@@ -560,8 +562,7 @@ export class PoeUsage {
         this.controllers.delete(ac);
         fn();
       };
-      const onAbort = (): void =>
-        finish(() => reject(ac.signal.reason instanceof Error ? ac.signal.reason : new Error('aborted')));
+      const onAbort = (): void => finish(() => reject(ac.signal.reason instanceof Error ? ac.signal.reason : new Error('aborted')));
       const timer = setTimeout(() => ac.abort(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
       unref(timer);
       ac.signal.addEventListener('abort', onAbort, { once: true });

@@ -55,7 +55,8 @@ export class SpendTracker {
     const month = spent.month + extra;
     const out: BudgetState[] = [];
     if (limits.pointsBudgetDaily > 0) out.push({ period: 'daily', spent: today, budget: limits.pointsBudgetDaily, ratio: today / limits.pointsBudgetDaily });
-    if (limits.pointsBudgetMonthly > 0) out.push({ period: 'monthly', spent: month, budget: limits.pointsBudgetMonthly, ratio: month / limits.pointsBudgetMonthly });
+    if (limits.pointsBudgetMonthly > 0)
+      out.push({ period: 'monthly', spent: month, budget: limits.pointsBudgetMonthly, ratio: month / limits.pointsBudgetMonthly });
     return out.sort((a, b) => b.ratio - a.ratio);
   }
 

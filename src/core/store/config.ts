@@ -134,9 +134,7 @@ export type ConfigOverrides = Partial<Omit<ProxyConfig, 'rateLimit'>> & { rateLi
 /** Defaults overlaid with the given values; `undefined` values keep the default. */
 export function makeConfig(overrides: ConfigOverrides = {}): ProxyConfig {
   const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) as ConfigOverrides;
-  const rateLimit = Object.fromEntries(
-    Object.entries(overrides.rateLimit ?? {}).filter(([, v]) => v !== undefined),
-  ) as Partial<RateLimitConfig>;
+  const rateLimit = Object.fromEntries(Object.entries(overrides.rateLimit ?? {}).filter(([, v]) => v !== undefined)) as Partial<RateLimitConfig>;
   return {
     ...DEFAULT_CONFIG,
     ...defined,

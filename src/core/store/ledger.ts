@@ -330,7 +330,11 @@ export class Ledger {
     for (const [month, lines] of byMonth) {
       const file = path.join(this.dir, liveName(month));
       try {
-        const write = (): Promise<void> => this.appendToFile(file, lines.map((p) => p.line));
+        const write = (): Promise<void> =>
+          this.appendToFile(
+            file,
+            lines.map((p) => p.line),
+          );
         if (month === current) {
           await write();
         } else {
@@ -397,22 +401,26 @@ export class Ledger {
     try {
       // Waits a little: the holder may only be appending a late line; if it is compressing, the
       // work is being done anyway.
-      await withDirLock(this.dir, async () => {
-        await this.migrateLegacy();
-        await this.recoverCompressions();
-        const current = monthOf(new Date(this.now()));
-        const files = await this.listFiles();
-        const cutoff = this.retentionMonths > 0 ? addMonths(current, -this.retentionMonths) : '';
-        const months = [...new Set(files.map((f) => f.month).filter((m) => m))];
-        for (const month of months) {
-          if (cutoff && month < cutoff) {
-            await this.deleteMonth(month, files);
-            continue;
+      await withDirLock(
+        this.dir,
+        async () => {
+          await this.migrateLegacy();
+          await this.recoverCompressions();
+          const current = monthOf(new Date(this.now()));
+          const files = await this.listFiles();
+          const cutoff = this.retentionMonths > 0 ? addMonths(current, -this.retentionMonths) : '';
+          const months = [...new Set(files.map((f) => f.month).filter((m) => m))];
+          for (const month of months) {
+            if (cutoff && month < cutoff) {
+              await this.deleteMonth(month, files);
+              continue;
+            }
+            const closedAt = Date.parse(`${addMonths(month, 1)}-01T00:00:00Z`) + this.closeGraceMs;
+            if (month < current && this.now() >= closedAt && files.some((f) => f.month === month && f.kind !== 'gz')) await this.compressMonth(month);
           }
-          const closedAt = Date.parse(`${addMonths(month, 1)}-01T00:00:00Z`) + this.closeGraceMs;
-          if (month < current && this.now() >= closedAt && files.some((f) => f.month === month && f.kind !== 'gz')) await this.compressMonth(month);
-        }
-      }, { waitMs: MAINTENANCE_LOCK_WAIT_MS });
+        },
+        { waitMs: MAINTENANCE_LOCK_WAIT_MS },
+      );
     } catch (err) {
       if (!isMissing(err)) this.logger.warn(`ledger: maintenance of ${this.dir} failed: ${describe(err)}`);
     }
@@ -525,7 +533,8 @@ export class Ledger {
   private async readJournal(month: string): Promise<{ tmp: string; sources: string[] } | undefined> {
     try {
       const j = JSON.parse(await fsp.readFile(path.join(this.dir, journalName(month)), 'utf8')) as { tmp?: unknown; sources?: unknown };
-      if (typeof j.tmp === 'string' && Array.isArray(j.sources) && j.sources.every((s) => typeof s === 'string')) return { tmp: j.tmp, sources: j.sources as string[] };
+      if (typeof j.tmp === 'string' && Array.isArray(j.sources) && j.sources.every((s) => typeof s === 'string'))
+        return { tmp: j.tmp, sources: j.sources as string[] };
     } catch {
       // missing or half-written journal: nothing was replaced yet
     }
@@ -694,7 +703,11 @@ export class Ledger {
     const models = [...new Set(indexRows.filter((r) => r.requests > 0).map((r) => r.model))].sort((a, b) => a.localeCompare(b));
     const clients = [...new Set(indexRows.filter((r) => r.requests > 0).map((r) => r.client))].sort((a, b) => a.localeCompare(b));
     const page = await this.collect(all, filter, rows, undefined, summary.totals.requests);
-    const refused = refusedGroups([...all.flatMap(({ index }) => [...index.summary.refused.values()]), ...this.unwrittenRefusals()], filter, MAX_REFUSED_GROUPS);
+    const refused = refusedGroups(
+      [...all.flatMap(({ index }) => [...index.summary.refused.values()]), ...this.unwrittenRefusals()],
+      filter,
+      MAX_REFUSED_GROUPS,
+    );
     return { ...page, summary, models, clients, refused: refused.groups, refusedTotal: refused.total };
   }
 
@@ -711,12 +724,20 @@ export class Ledger {
    * Newest-first walk over the files that hold matching entries. Plain files are read backwards
    * from their end; compressed ones forwards, keeping only the last `size` matches.
    */
-  private async collect(all: Array<{ file: LedgerFile; index: FileIndex }>, filter: LedgerFilter, size: number, cursor?: EntryCursor, totalMatching?: number): Promise<LedgerPage> {
+  private async collect(
+    all: Array<{ file: LedgerFile; index: FileIndex }>,
+    filter: LedgerFilter,
+    size: number,
+    cursor?: EntryCursor,
+    totalMatching?: number,
+  ): Promise<LedgerPage> {
     const want = Math.max(0, Math.floor(size));
     const cursorMonth = cursor ? monthOfTime(cursor.time) : undefined;
     const cursorTime = cursor ? Date.parse(cursor.time) : NaN;
     // Files with matching entries, and those with corrections (which may concern an older file's entries).
-    const candidates = all.filter(({ file, index }) => (index.summary.matches(filter) || index.summary.corrections > 0) && (!cursorMonth || file.month <= cursorMonth));
+    const candidates = all.filter(
+      ({ file, index }) => (index.summary.matches(filter) || index.summary.corrections > 0) && (!cursorMonth || file.month <= cursorMonth),
+    );
     const prefilter = lineFilter(filter);
     // Corrections met on the way (always in the same file as their entry or a newer one, so met
     // before or with it); the oldest of an entry's wins.
@@ -763,26 +784,30 @@ export class Ledger {
         let dropped = false;
         let past = false; // beyond the cursor: only corrections still matter
         const foundBefore = found;
-        await this.scanFile(file, (rec, text) => {
-          if (rec.kind === 'correction') {
-            accept(text, local, true);
-            return;
-          }
-          if (rec.kind !== 'entry' || past) return;
-          if (cursorInLedger && !found && isCursor(rec.entry)) {
-            found = true;
-            past = true;
-            return;
-          }
-          if (!cursorInLedger && !older(rec.entry, file)) return;
-          const e = accept(text, local, true);
-          if (!e) return;
-          ring.push(e);
-          if (ring.length > 2 * need) {
-            ring.splice(0, ring.length - need); // amortised: no shift per entry
-            dropped = true;
-          }
-        }, { want: prefilter });
+        await this.scanFile(
+          file,
+          (rec, text) => {
+            if (rec.kind === 'correction') {
+              accept(text, local, true);
+              return;
+            }
+            if (rec.kind !== 'entry' || past) return;
+            if (cursorInLedger && !found && isCursor(rec.entry)) {
+              found = true;
+              past = true;
+              return;
+            }
+            if (!cursorInLedger && !older(rec.entry, file)) return;
+            const e = accept(text, local, true);
+            if (!e) return;
+            ring.push(e);
+            if (ring.length > 2 * need) {
+              ring.splice(0, ring.length - need); // amortised: no shift per entry
+              dropped = true;
+            }
+          },
+          { want: prefilter },
+        );
         for (const [k, c] of local) corrections.set(k, c);
         if (cursorInLedger && !foundBefore && !found) continue; // the cursor lies in an older file
         if (ring.length > need) {
@@ -792,21 +817,25 @@ export class Ledger {
         taken.push(...ring.reverse());
         moreHere = dropped;
       } else {
-        await scanLinesBackward(path.join(this.dir, file.name), (text) => {
-          if (cursorInLedger && !found) {
-            const rec = parseRecord(text);
-            if (rec.kind === 'entry' && isCursor(rec.entry)) found = true;
-            else if (rec.kind === 'correction') accept(text, corrections, false);
-            return;
-          }
-          const e = accept(text, corrections, false);
-          if (!e || !older(e, file)) return;
-          if (taken.length >= need) {
-            moreHere = true;
-            return false;
-          }
-          taken.push(e);
-        }, prefilter).catch((err) => {
+        await scanLinesBackward(
+          path.join(this.dir, file.name),
+          (text) => {
+            if (cursorInLedger && !found) {
+              const rec = parseRecord(text);
+              if (rec.kind === 'entry' && isCursor(rec.entry)) found = true;
+              else if (rec.kind === 'correction') accept(text, corrections, false);
+              return;
+            }
+            const e = accept(text, corrections, false);
+            if (!e || !older(e, file)) return;
+            if (taken.length >= need) {
+              moreHere = true;
+              return false;
+            }
+            taken.push(e);
+          },
+          prefilter,
+        ).catch((err) => {
           if (!isMissing(err)) this.logger.warn(`ledger: could not read ${file.name}: ${describe(err)}`);
         });
       }
@@ -916,7 +945,10 @@ export class Ledger {
               const key = correctionKey(rec.correction.id, rec.correction.time);
               if (!corrections.has(key)) corrections.set(key, rec.correction);
             },
-            { want: (buf, start, end) => end - start > CORRECTION_PREFIX.length && buf.subarray(start, start + CORRECTION_PREFIX.length).equals(CORRECTION_PREFIX) },
+            {
+              want: (buf, start, end) =>
+                end - start > CORRECTION_PREFIX.length && buf.subarray(start, start + CORRECTION_PREFIX.length).equals(CORRECTION_PREFIX),
+            },
           );
         }
       }

@@ -296,7 +296,7 @@ const STALE_LOCK_MS = 10 * 60_000;
 export async function withDirLock<T>(dir: string, fn: () => Promise<T>, opts: { waitMs?: number } = {}): Promise<T | undefined> {
   const lock = path.join(dir, LOCK_FILE);
   const deadline = Date.now() + (opts.waitMs ?? 0);
-  for (let stale = 0; stale < 2; ) {
+  for (let stale = 0; stale < 2;) {
     let fh;
     try {
       fh = await fsp.open(lock, 'wx');

@@ -188,7 +188,13 @@ export class FileSummary {
   }
 
   toJSON(): { rows: IndexRow[]; refused: RefusedGroup[]; pending: Array<[string, PendingEstimate]>; orphans: LedgerCorrection[]; corrections: number } {
-    return { rows: [...this.rows.values()], refused: [...this.refused.values()], pending: [...this.pending], orphans: this.orphans, corrections: this.corrections };
+    return {
+      rows: [...this.rows.values()],
+      refused: [...this.refused.values()],
+      pending: [...this.pending],
+      orphans: this.orphans,
+      corrections: this.corrections,
+    };
   }
 
   static fromJSON(v: unknown): FileSummary | undefined {

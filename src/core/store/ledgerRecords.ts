@@ -127,7 +127,14 @@ function parseCorrection(r: Record<string, unknown>): LedgerCorrection | undefin
 
 /** The line of a correction (only its known fields). */
 export function correctionLine(c: LedgerCorrection): string {
-  const clean: LedgerCorrection = { id: String(c.id), time: String(c.time), points: Number(c.points), estimate: Number(c.estimate), queryId: String(c.queryId), at: String(c.at) };
+  const clean: LedgerCorrection = {
+    id: String(c.id),
+    time: String(c.time),
+    points: Number(c.points),
+    estimate: Number(c.estimate),
+    queryId: String(c.queryId),
+    at: String(c.at),
+  };
   return `${JSON.stringify({ type: CORRECTION, ...clean })}\n`;
 }
 
@@ -164,10 +171,19 @@ export function parseRecord(line: string): LedgerRecord {
     return { kind: 'entry', entry: normalize(r, false) };
   }
   if (r.kind === 'refused') {
-    if (typeof r.from !== 'string' || typeof r.to !== 'string' || !REFUSED_REASONS.includes(r.reason as RefusedReason)) return { kind: 'bad', why: 'malformed refused summary' };
+    if (typeof r.from !== 'string' || typeof r.to !== 'string' || !REFUSED_REASONS.includes(r.reason as RefusedReason))
+      return { kind: 'bad', why: 'malformed refused summary' };
     return {
       kind: 'refused',
-      refused: { kind: 'refused', time: r.from, from: r.from, to: r.to, count: Math.max(0, Math.floor(num(r.count))), reason: r.reason as RefusedReason, client: str(r.client) },
+      refused: {
+        kind: 'refused',
+        time: r.from,
+        from: r.from,
+        to: r.to,
+        count: Math.max(0, Math.floor(num(r.count))),
+        reason: r.reason as RefusedReason,
+        client: str(r.client),
+      },
     };
   }
   return { kind: 'other' };

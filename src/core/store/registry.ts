@@ -68,7 +68,13 @@ export class ModelRegistry {
     let text: string;
     try {
       const { size } = await fs.stat(file);
-      if (size > MAX_MODELS_FILE_BYTES) throw new RegistryError(file, undefined, 'file', `${size.toLocaleString('en-US')} bytes, larger than a models file can be (${MAX_MODELS_FILE_BYTES / 1024 / 1024} MiB)`);
+      if (size > MAX_MODELS_FILE_BYTES)
+        throw new RegistryError(
+          file,
+          undefined,
+          'file',
+          `${size.toLocaleString('en-US')} bytes, larger than a models file can be (${MAX_MODELS_FILE_BYTES / 1024 / 1024} MiB)`,
+        );
       text = await fs.readFile(file, 'utf8');
     } catch (err) {
       if (err instanceof RegistryError) throw err;
@@ -82,7 +88,8 @@ export class ModelRegistry {
    * megabytes, duplicates), the only error is a one-line RegistryError.
    */
   static parse(text: string, file = 'models.yaml'): ModelRegistry {
-    if (text.length > MAX_MODELS_FILE_BYTES) throw new RegistryError(file, undefined, 'file', `larger than a models file can be (${MAX_MODELS_FILE_BYTES / 1024 / 1024} MiB)`);
+    if (text.length > MAX_MODELS_FILE_BYTES)
+      throw new RegistryError(file, undefined, 'file', `larger than a models file can be (${MAX_MODELS_FILE_BYTES / 1024 / 1024} MiB)`);
     try {
       return ModelRegistry.parseChecked(text, file);
     } catch (err) {
@@ -95,8 +102,7 @@ export class ModelRegistry {
   private static parseChecked(text: string, file: string): ModelRegistry {
     const lines = new LineCounter();
     const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
-    const lineOf = (node: YamlNode | null | undefined): number | undefined =>
-      node?.range ? lines.linePos(node.range[0]).line : undefined;
+    const lineOf = (node: YamlNode | null | undefined): number | undefined => (node?.range ? lines.linePos(node.range[0]).line : undefined);
     if (doc.errors.length > 0) {
       const e = doc.errors[0];
       if (/call stack/i.test(e.message)) throw new RegistryError(file, undefined, 'yaml', 'nested too deeply');
@@ -114,7 +120,12 @@ export class ModelRegistry {
       const v = (defaults as YAMLMap).get('text_max_tokens');
       if (v !== undefined) {
         if (!isPositiveInt(v)) {
-          throw new RegistryError(file, lineOf((defaults as YAMLMap).get('text_max_tokens', true) as YamlNode), 'defaults.text_max_tokens', `expected a positive integer, got ${JSON.stringify(v)}`);
+          throw new RegistryError(
+            file,
+            lineOf((defaults as YAMLMap).get('text_max_tokens', true) as YamlNode),
+            'defaults.text_max_tokens',
+            `expected a positive integer, got ${JSON.stringify(v)}`,
+          );
         }
         textMax = v as number;
       }
@@ -166,7 +177,8 @@ export class ModelRegistry {
         let aliases: string[] = [];
         if (aliasesRaw !== undefined && aliasesRaw !== null) {
           const json = isSeq(aliasesRaw) ? (aliasesRaw.toJSON() as unknown[]) : undefined;
-          if (!json || !json.every((a) => typeof a === 'string' && a.trim().length > 0 && a.length <= MAX_MODEL_NAME_CHARS)) fail('aliases', `expected a list of names (at most ${MAX_MODEL_NAME_CHARS} characters each)`);
+          if (!json || !json.every((a) => typeof a === 'string' && a.trim().length > 0 && a.length <= MAX_MODEL_NAME_CHARS))
+            fail('aliases', `expected a list of names (at most ${MAX_MODEL_NAME_CHARS} characters each)`);
           if ((json as string[]).length > MAX_ALIASES) fail('aliases', `more than ${MAX_ALIASES} aliases`);
           aliases = (json as string[]).map((a) => a.trim());
         }

@@ -35,16 +35,12 @@ const SEGMENT_CHARS = 8192;
  * and has more than MAX_PIECE_BYTES / 3 UTF-16 units. No false negatives; false positives only cost time.
  */
 const RUN_UNITS = Math.floor((Math.floor(MAX_PIECE_BYTES / 3) - 4) / 2);
-const LONG_RUN = new RegExp(
-  `[\\p{L}\\p{M}]{${RUN_UNITS},}|[^\\s\\p{L}\\p{N}]{${RUN_UNITS},}|\\s{${RUN_UNITS},}|[\\r\\n/]{${RUN_UNITS},}`,
-  'u',
-);
+const LONG_RUN = new RegExp(`[\\p{L}\\p{M}]{${RUN_UNITS},}|[^\\s\\p{L}\\p{N}]{${RUN_UNITS},}|\\s{${RUN_UNITS},}|[\\r\\n/]{${RUN_UNITS},}`, 'u');
 
 function loadRanks(name: EncodingName): TiktokenRanks {
   // Literal requires so the bundler includes exactly these two rank files, in the worker bundle only.
   /* eslint-disable @typescript-eslint/no-require-imports */
-  const mod: unknown =
-    name === 'cl100k_base' ? require('js-tiktoken/ranks/cl100k_base') : require('js-tiktoken/ranks/o200k_base');
+  const mod: unknown = name === 'cl100k_base' ? require('js-tiktoken/ranks/cl100k_base') : require('js-tiktoken/ranks/o200k_base');
   /* eslint-enable @typescript-eslint/no-require-imports */
   const ranks = ((mod as { default?: TiktokenRanks }).default ?? mod) as TiktokenRanks;
   if (!ranks || typeof ranks.pat_str !== 'string' || typeof ranks.bpe_ranks !== 'string') {
@@ -92,7 +88,7 @@ export function createTokenEngine(): TokenEngine {
     let total = 0;
     let start = 0;
     let bytes = 0;
-    for (let i = 0; i < piece.length; ) {
+    for (let i = 0; i < piece.length;) {
       const c = piece.charCodeAt(i);
       let units = 1;
       let b: number;

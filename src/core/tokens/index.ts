@@ -20,14 +20,7 @@ import { estimateAll, isEncodingName, type EncodingName } from './common';
 import { TokenCountCache } from './lru';
 import type { WorkerRequest, WorkerResponse } from './worker';
 
-export {
-  encodingForModel,
-  estimateTokens,
-  isEncodingName,
-  MAX_PIECE_BYTES,
-  utf8Length,
-  type EncodingName,
-} from './common';
+export { encodingForModel, estimateTokens, isEncodingName, MAX_PIECE_BYTES, utf8Length, type EncodingName } from './common';
 
 export interface TokenCounter {
   /** Token counts of `texts`, in order (default encoding o200k_base). Never rejects. */
@@ -292,23 +285,26 @@ export function createTokenCounter(opts: TokenCounterOptions = {}): ManagedToken
         }, timeoutMs);
       } else resolve([]);
       // A worker that never answers (it bounds its own work, so this means a bug) is replaced.
-      p.watchdog = setTimeout(() => {
-        if (pending.has(id) && worker === w) {
-          log?.warn('token worker stopped answering; restarting it');
-          worker = undefined;
-          stopping = w;
-          noteCrash();
-          void w.terminate();
-          // Answer everything now: the exit event of a terminated worker is treated as intentional.
-          const all = [...pending.values()];
-          pending.clear();
-          all.forEach((q, i) => {
-            const counts = estimateAll(q.texts);
-            if (i === 0) q.texts.forEach((t, j) => cache.set(t, q.encoding, counts[j], true));
-            finish(q, counts);
-          });
-        }
-      }, timeoutMs * 3 + 30_000);
+      p.watchdog = setTimeout(
+        () => {
+          if (pending.has(id) && worker === w) {
+            log?.warn('token worker stopped answering; restarting it');
+            worker = undefined;
+            stopping = w;
+            noteCrash();
+            void w.terminate();
+            // Answer everything now: the exit event of a terminated worker is treated as intentional.
+            const all = [...pending.values()];
+            pending.clear();
+            all.forEach((q, i) => {
+              const counts = estimateAll(q.texts);
+              if (i === 0) q.texts.forEach((t, j) => cache.set(t, q.encoding, counts[j], true));
+              finish(q, counts);
+            });
+          }
+        },
+        timeoutMs * 3 + 30_000,
+      );
       p.watchdog.unref();
       const msg: WorkerRequest = { id, encoding, texts, budgetMs: Math.max(1, Math.floor(timeoutMs * 0.8)) };
       try {
