@@ -12,7 +12,7 @@ import type { Ledger, LedgerEntry } from '../core/store/ledger';
 import type { ChatMessage, ChatRequest } from '../core/exchange/openaiTypes';
 import { loadRegistry } from '../core/proxy';
 import type { ModelEntry, ModelRegistry } from '../core/store/registry';
-import { ProxyServer } from '../core/http/server';
+import { Engine } from '../core/engine';
 import { createTokenCounter, encodingForModel, type ManagedTokenCounter } from '../core/tokens';
 import type { BalanceService } from './balance';
 import type { Config } from './config';
@@ -50,7 +50,7 @@ export class PoeChatProvider implements vscode.LanguageModelChatProvider<PoeMode
   readonly onDidChangeLanguageModelChatInformation = this.changed.event;
   private readonly subs: vscode.Disposable[] = [];
   /** Used while this window does not serve (stopped, or another window serves the port). */
-  private detached: { server: ProxyServer; tokens: ManagedTokenCounter; sub: { dispose(): void } } | undefined;
+  private detached: { engine: Engine; tokens: ManagedTokenCounter; sub: { dispose(): void } } | undefined;
   private registryCache: Promise<ModelRegistry> | undefined;
 
   constructor(private readonly deps: LmDeps) {
@@ -92,15 +92,15 @@ export class PoeChatProvider implements vscode.LanguageModelChatProvider<PoeMode
 
   // ---- requests -------------------------------------------------------------------------------
 
-  /** This window's server when it serves; otherwise a server that never listens, built from the same settings. */
+  /** This window's engine when it serves; otherwise one of its own, built from the same settings. */
   private async services(): Promise<ChatServices> {
     const live = this.deps.controller.server;
-    if (live) return live.inProcessServices();
+    if (live) return live.engine.inProcessServices();
     const config = this.config();
     const registry = await this.registry();
     if (!this.detached) {
       const tokens = createTokenCounter({ logger: this.deps.logger });
-      const server = new ProxyServer({
+      const engine = new Engine({
         config,
         registry,
         getApiKey: () => this.deps.keys.poeKey,
@@ -109,12 +109,12 @@ export class PoeChatProvider implements vscode.LanguageModelChatProvider<PoeMode
         ledger: this.deps.ledger,
         usage: this.deps.balance.usage,
       });
-      const sub = server.onDidFinishRequest((e) => this.deps.onDidFinishDetached(e));
-      this.detached = { server, tokens, sub };
+      const sub = engine.onDidFinishRequest((e) => this.deps.onDidFinishDetached(e));
+      this.detached = { engine, tokens, sub };
     } else {
-      this.detached.server.reconfigure(config, registry);
+      this.detached.engine.reconfigure(config, registry);
     }
-    return this.detached.server.inProcessServices();
+    return this.detached.engine.inProcessServices();
   }
 
   async provideLanguageModelChatResponse(
@@ -179,6 +179,7 @@ export class PoeChatProvider implements vscode.LanguageModelChatProvider<PoeMode
     this.detached = undefined;
     if (d) {
       d.sub.dispose();
+      d.engine.dispose(); // its upstream agent and reconciler (a server that never listened never closed them)
       void d.tokens.dispose();
     }
   }

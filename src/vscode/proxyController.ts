@@ -7,7 +7,8 @@ import * as vscode from 'vscode';
 import { isLoopbackHost, type ProxyConfig } from '../core/store/config';
 import { ProxyError } from '../core/http/errors';
 import type { Ledger, LedgerCorrection, LedgerEntry } from '../core/store/ledger';
-import { createProxyRuntime, loadRegistry, type ProxyRuntime } from '../core/proxy';
+import { buildEngine, loadRegistry, type BuiltEngine } from '../core/proxy';
+import { ProxyServer } from '../core/http/server';
 import { RegistryError, type ModelRegistry } from '../core/store/registry';
 import { createTokenCounter, type TokenCounter } from '../core/tokens';
 import type { BalanceService } from './balance';
@@ -55,7 +56,7 @@ export const TAKEOVER_INTERVAL_MS = 5_000;
 export const DEACTIVATE_GRACE_MS = 2_000;
 
 export class ProxyController implements vscode.Disposable {
-  private runtime: ProxyRuntime | undefined;
+  private runtime: { server: ProxyServer; built: BuiltEngine } | undefined;
   private runtimeSubs: vscode.Disposable[] = [];
   private tokens: TokenCounter | undefined;
   private current: ProxyConfig | undefined;
@@ -96,12 +97,12 @@ export class ProxyController implements vscode.Disposable {
   }
 
   /** The running server of this window, if it serves. */
-  get server(): ProxyRuntime['server'] | undefined {
+  get server(): ProxyServer | undefined {
     return this.runtime?.server;
   }
 
   get registry(): ModelRegistry | undefined {
-    return this.runtime?.registry;
+    return this.runtime?.built.engine.registry;
   }
 
   /** The config the running server uses. */
@@ -180,8 +181,7 @@ export class ProxyController implements vscode.Disposable {
       const config = this.deps.config.proxyConfig({ accessKey: this.current.accessKey, modelsFile: this.deps.models.picksFile });
       const registry = await this.loadRegistryOrReport(config);
       if (registry && this.runtime === rt) {
-        rt.server.reconfigure(config, registry);
-        rt.registry = registry;
+        rt.built.engine.reconfigure(config, registry);
         this.current = config;
         this.deps.logger.info(`models reloaded: ${registry.models.length} from ${registry.source}`);
       }
@@ -214,9 +214,9 @@ export class ProxyController implements vscode.Disposable {
     const accessKey = await this.ensureAccessKey();
     const config = this.deps.config.proxyConfig({ accessKey, modelsFile: this.deps.models.picksFile });
     this.tokens ??= createTokenCounter({ logger: this.deps.logger });
-    let runtime: ProxyRuntime;
+    let built: BuiltEngine;
     try {
-      runtime = await createProxyRuntime({
+      built = await buildEngine({
         config,
         bundledModelsFile: this.deps.bundledModelsFile,
         getApiKey: () => this.deps.keys.poeKey,
@@ -233,27 +233,28 @@ export class ProxyController implements vscode.Disposable {
       );
       return;
     }
+    const runtime = { server: new ProxyServer(built.engine), built };
     try {
       await runtime.server.listen();
     } catch (err) {
-      await runtime.dispose().catch(() => undefined);
+      await built.dispose().catch(() => undefined);
       await this.onListenError(err as NodeJS.ErrnoException, config, retryOnRace);
       return;
     }
     if (this.disposed || !this.wanted) {
       // Stopped while we were starting.
-      await runtime.dispose().catch(() => undefined);
+      await built.dispose().catch(() => undefined);
       this.setState({ kind: 'stopped' });
       return;
     }
     this.runtime = runtime;
     this.current = config;
     this.runtimeSubs = [
-      runtime.server.onDidFinishRequest((entry) => {
+      built.engine.onDidFinishRequest((entry) => {
         this.lastEntry = entry;
         this.requestEmitter.fire(entry);
       }),
-      runtime.server.onDidCorrectPoints((c) => {
+      built.engine.onDidCorrectPoints((c) => {
         const last = this.lastEntry;
         if (last && last.id === c.id && last.time === c.time) {
           this.lastEntry = { ...last, points: c.points, pointsEstimated: false, replacedEstimate: c.estimate, queryId: c.queryId };
@@ -263,7 +264,7 @@ export class ProxyController implements vscode.Disposable {
     ];
     const url = runtime.server.url!;
     this.deps.logger.info(
-      `listening on ${url} (OpenAI base URL ${url}/v1), ${runtime.registry.models.length} models from ${runtime.registry.source}, upstream ${config.poeBaseUrl}${config.accessKey ? ', access key required' : ''}`,
+      `listening on ${url} (OpenAI base URL ${url}/v1), ${built.engine.registry.models.length} models from ${built.engine.registry.source}, upstream ${config.poeBaseUrl}${config.accessKey ? ', access key required' : ''}`,
     );
     this.setState({ kind: 'running', url, port: runtime.server.address?.port });
     if (this.deps.keys.poeKey) void this.deps.balance.refresh();
@@ -334,7 +335,7 @@ export class ProxyController implements vscode.Disposable {
       if (active > 0) this.deps.logger.info(`stopping: ${active} request(s) in flight get up to ${Math.round(grace / 1000)} s`);
       try {
         await rt.server.close(grace);
-        await rt.dispose();
+        await rt.built.dispose();
       } catch (err) {
         this.deps.logger.error(`error while stopping the proxy: ${(err as Error).message}`);
       }
@@ -390,8 +391,7 @@ export class ProxyController implements vscode.Disposable {
       let registry: ModelRegistry | undefined;
       if (keys.includes('modelsFile')) registry = await this.loadRegistryOrReport(config);
       if (this.runtime !== rt) return;
-      rt.server.reconfigure(config, registry);
-      if (registry) rt.registry = registry;
+      rt.built.engine.reconfigure(config, registry);
       this.current = config;
       if (keys.length > 0) this.deps.logger.info(`settings applied: ${keys.join(', ')}`);
     });
