@@ -36,6 +36,8 @@ export class WindowEngine implements vscode.Disposable {
   private hasModels = false;
   /** The models as last loaded; undefined until then, or when a change made them stale. */
   private loaded: Promise<ModelRegistry> | undefined;
+  /** The newest load started: only its result reaches the engine (an older one finishing late does not). */
+  private latestLoad: Promise<ModelRegistry> | undefined;
   private readonly subs: DisposableStore;
 
   constructor(private readonly deps: WindowEngineDeps) {
@@ -107,13 +109,14 @@ export class WindowEngine implements vscode.Disposable {
   reloadModels(): Promise<ModelRegistry> {
     const config = this.effectiveConfig();
     const load = loadRegistry(config, this.deps.bundledModelsFile, this.deps.models.selected).then((registry) => {
-      if (this.loaded === load) {
-        this.core.reconfigure(config, registry);
+      if (this.latestLoad === load) {
+        this.core.reconfigure(this.effectiveConfig(), registry); // the settings as they are now, should they have changed meanwhile
         this.hasModels = true;
       }
       return registry;
     });
     this.loaded = load;
+    this.latestLoad = load;
     // After a failed load the engine keeps the models it had; without any, the next use tries again.
     load.catch(() => {
       if (this.loaded === load) this.loaded = this.hasModels ? Promise.resolve(this.core.registry) : undefined;
