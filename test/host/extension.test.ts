@@ -8,7 +8,8 @@ import * as path from 'path';
 import * as vscode from 'vscode';
 import type { PoeProxyApi } from '../../src/vscode/extension';
 import { freePort, waitFor } from '../support/wait';
-import { DEFAULT_API_KEY, DEFAULT_MODELS, defaultReply, FakePoe } from '../support/fakePoe';
+import { defaultReply } from '../support/fake/reply';
+import { DEFAULT_API_KEY, DEFAULT_MODELS, FakePoe } from '../support/fake/server';
 
 const EXTENSION_ID = 'poe-proxy.poe-proxy-vscode';
 const LIVE_ONLY = 'Fake-Live-Only-Bot';

@@ -13,7 +13,8 @@ import type { LedgerEntry } from '../../src/core/store/ledger';
 import type { PoeProxyApi } from '../../src/vscode/extension';
 import { LM_CLIENT, LM_VENDOR } from '../../src/vscode/lmProvider';
 import { freePort, waitFor } from '../support/wait';
-import { DEFAULT_API_KEY, defaultReply, FakePoe } from '../support/fakePoe';
+import { defaultReply } from '../support/fake/reply';
+import { DEFAULT_API_KEY, FakePoe } from '../support/fake/server';
 
 const EXTENSION_ID = 'poe-proxy.poe-proxy-vscode';
 

@@ -7,7 +7,7 @@ import { readdirSync, statSync } from 'node:fs';
 import * as net from 'node:net';
 import * as nodePath from 'node:path';
 import { consoleLogger } from '../../src/core/log';
-import { FakePoe } from '../support/fakePoe';
+import { FakePoe } from '../support/fake/server';
 import { fakePoeHooks, startProxy, type TestProxy } from '../support/proxyHarness';
 import { postChat, rawRequest } from '../support/rawClient';
 import { waitFor } from '../support/wait';

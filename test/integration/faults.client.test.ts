@@ -7,7 +7,7 @@ import { strict as assert } from 'node:assert';
 import * as http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { DEFAULT_CONFIG, type ConfigOverrides } from '../../src/core/store/config';
-import { FakePoe } from '../support/fakePoe';
+import { FakePoe } from '../support/fake/server';
 import { fakePoeHooks, startProxy, type TestProxy } from '../support/proxyHarness';
 import { ledgerEntries, openAiError, postChat, sleep, sseData, sseText } from '../support/rawClient';
 

@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { FakePoe } from '../support/fakePoe';
+import { FakePoe } from '../support/fake/server';
 import { TEST_FAKE_MODELS, TEST_MODELS_YAML } from '../support/proxyHarness';
 import { openAiError, postChat, sseData, sseText } from '../support/rawClient';
 

@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { ConfigOverrides } from '../../src/core/store/config';
 import { consoleLogger } from '../../src/core/log';
-import { FakePoe } from '../support/fakePoe';
+import { FakePoe } from '../support/fake/server';
 import { fakePoeHooks, startProxy, TEST_FAKE_MODELS, type TestProxy } from '../support/proxyHarness';
 import { ledgerEntries, openAiError, postChat, rawExchange, rawRequest, sleep, type RawResponse } from '../support/rawClient';
 

@@ -5,19 +5,11 @@ import * as assert from 'node:assert/strict';
 import * as http from 'node:http';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
-import {
-  countPromptTokens,
-  defaultCostPoints,
-  DEVELOPER_ROLE_MESSAGE,
-  estimateTokens,
-  DEFAULT_ANTHROPIC_BETAS,
-  schemaInstance,
-  FakePoe,
-  MID_CONVERSATION_SYSTEM_BETA,
-  NO_USER_MESSAGE_TEXT,
-  splitWords,
-  type RecordedRequest,
-} from '../support/fakePoe';
+import { DEVELOPER_ROLE_MESSAGE } from '../support/fake/chat';
+import { DEFAULT_ANTHROPIC_BETAS, MID_CONVERSATION_SYSTEM_BETA } from '../support/fake/messages';
+import { countPromptTokens, estimateTokens, schemaInstance, NO_USER_MESSAGE_TEXT, splitWords } from '../support/fake/reply';
+import { FakePoe, type RecordedRequest } from '../support/fake/server';
+import { defaultCostPoints } from '../support/fake/usage';
 
 const KEY = 'test-poe-key';
 
