@@ -1,21 +1,67 @@
 /** POST /v1/chat/completions: Poe's OpenAI-compatible chat dialect (its pickiness, its JSON and SSE shapes, OpenAI's error body). */
-import { slices, type NextId, type NormReply } from './reply';
+import { slices, type JsonSchema, type NextId, type NormReply } from './reply';
 
 export const CHAT_PATH = '/v1/chat/completions';
 
+/** A content part: text, an image, or another kind Poe passes on to the bot. */
+export interface ChatContentPart {
+  type: string;
+  text?: string;
+}
+
+export interface ChatToolCall {
+  id?: string;
+  type?: string;
+  function?: { name?: string; arguments?: string };
+}
+
+/** A message as Poe's chat completions take it (OpenAI's shape; the roles Poe accepts are POE_CHAT_ROLES). */
+export interface ChatMessage {
+  role: string;
+  content?: string | ChatContentPart[] | null;
+  name?: string;
+  tool_calls?: ChatToolCall[];
+  tool_call_id?: string;
+}
+
+/** chat `response_format`, or Responses `text.format` (whose schema sits beside `type`). */
+export interface ResponseFormat {
+  type: string;
+  json_schema?: { name?: string; schema?: JsonSchema; strict?: boolean };
+  schema?: JsonSchema;
+}
+
+/** A chat completions request as Poe documents it: OpenAI's fields, `n` = 1, usage in a stream only with `stream_options.include_usage`. */
+export interface ChatBody {
+  model: string;
+  messages: ChatMessage[];
+  stream?: boolean;
+  stream_options?: { include_usage?: boolean };
+  n?: number;
+  max_tokens?: number;
+  max_completion_tokens?: number;
+  temperature?: number;
+  top_p?: number;
+  stop?: string | string[];
+  tools?: Array<{ type: string; function?: { name: string; description?: string; parameters?: JsonSchema } }>;
+  tool_choice?: string | { type: string; function?: { name: string } };
+  response_format?: ResponseFormat;
+  user?: string;
+}
+
 /** Built-in Poe pickiness messages. */
 export const DEVELOPER_ROLE_MESSAGE = "Input should be 'system', 'user' or 'bot'";
-export const N_GREATER_THAN_ONE_MESSAGE = "Invalid 'n': only n=1 is supported";
+const N_GREATER_THAN_ONE_MESSAGE = "Invalid 'n': only n=1 is supported";
 /** Roles Poe's chat completions accept in `messages` (it maps assistant to its 'bot'); anything else (developer, function, …) is refused with DEVELOPER_ROLE_MESSAGE. */
-export const POE_CHAT_ROLES: readonly string[] = ['system', 'user', 'assistant', 'tool'];
+const POE_CHAT_ROLES: readonly string[] = ['system', 'user', 'assistant', 'tool'];
 
 /** What Poe refuses in a chat request: returns the 400 message, or undefined. */
-export type ChatRejection = (body: any) => string | undefined;
+export type ChatRejection = (body: ChatBody) => string | undefined;
 
 /** The refusals Poe is known for: a role other than POE_CHAT_ROLES, and n > 1. */
 export function builtinChatRejections(): ChatRejection[] {
   return [
-    (b) => (Array.isArray(b?.messages) && b.messages.some((m: any) => !POE_CHAT_ROLES.includes(m?.role)) ? DEVELOPER_ROLE_MESSAGE : undefined),
+    (b) => (Array.isArray(b?.messages) && b.messages.some((m) => !POE_CHAT_ROLES.includes(m?.role)) ? DEVELOPER_ROLE_MESSAGE : undefined),
     (b) => (typeof b?.n === 'number' && b.n > 1 ? N_GREATER_THAN_ONE_MESSAGE : undefined),
   ];
 }

@@ -1,22 +1,55 @@
 /** POST /v1/messages: the Anthropic Messages dialect (its header and role checks, JSON and SSE shapes, Anthropic's error body). */
 import type { IncomingHttpHeaders } from 'node:http';
-import { slices, type NextId, type NormReply } from './reply';
+import { slices, type JsonSchema, type NextId, type NormReply } from './reply';
 
 export const MESSAGES_PATH = '/v1/messages';
 
-/** anthropic-beta values the fake's /v1/messages accepts by default (which ones Poe accepts is unconfirmed). */
-export const DEFAULT_ANTHROPIC_BETAS: readonly string[] = [
+/** A content block: text, image, tool_use, tool_result, thinking… (the fake reads text, tool_use and tool_result). */
+export interface AnthropicBlock {
+  type: string;
+  text?: string;
+  id?: string;
+  name?: string;
+  input?: unknown;
+  tool_use_id?: string;
+  content?: string | AnthropicBlock[];
+}
+
+export interface AnthropicMessage {
+  role: string;
+  content: string | AnthropicBlock[];
+}
+
+/** A Messages request as Anthropic documents it (Poe serves it for Claude models): `max_tokens` required, roles user and assistant. */
+export interface MessagesBody {
+  model: string;
+  max_tokens: number;
+  messages: AnthropicMessage[];
+  system?: string | AnthropicBlock[];
+  stream?: boolean;
+  temperature?: number;
+  top_p?: number;
+  top_k?: number;
+  stop_sequences?: string[];
+  tools?: Array<{ name: string; description?: string; input_schema?: JsonSchema }>;
+  tool_choice?: { type: string; name?: string };
+  metadata?: { user_id?: string };
+  thinking?: { type: string; budget_tokens?: number };
+}
+
+/** anthropic-beta values the fake's /v1/messages accepts (which ones Poe accepts is unconfirmed); any other value → 400. */
+const ACCEPTED_BETAS: ReadonlySet<string> = new Set([
   'prompt-caching-2024-07-31',
   'token-efficient-tools-2025-02-19',
   'interleaved-thinking-2025-05-14',
   'fine-grained-tool-streaming-2025-05-14',
   'output-128k-2025-02-19',
   'context-1m-2025-08-07',
-];
+]);
 /**
- * The anthropic-beta value under which Anthropic accepts `{"role":"system"}` inside `messages`. Not in
- * DEFAULT_ANTHROPIC_BETAS (Poe is not known to accept it), so by default the fake refuses such messages
- * as Anthropic's API does without it: `messages.N.role: Input should be 'user' or 'assistant'`.
+ * The anthropic-beta value under which Anthropic accepts `{"role":"system"}` inside `messages`. Poe is not
+ * known to accept it, so the fake refuses the value (an unknown beta) and such messages, as Anthropic's API
+ * does without it: `messages.N.role: Input should be 'user' or 'assistant'`.
  */
 export const MID_CONVERSATION_SYSTEM_BETA = 'mid-conversation-system-2026-04-07';
 
@@ -38,25 +71,21 @@ export function anthropicErrorBody(status: number, message: string) {
 }
 
 /** The 400 message for an anthropic-beta value Poe does not accept, or undefined. */
-export function unknownBetaMessage(headers: IncomingHttpHeaders, betas: ReadonlySet<string>): string | undefined {
+export function unknownBetaMessage(headers: IncomingHttpHeaders): string | undefined {
   const betaHeader = headers['anthropic-beta'];
   if (betaHeader === undefined) return undefined;
   const values = (Array.isArray(betaHeader) ? betaHeader.join(',') : betaHeader)
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
-  const unknown = values.filter((v) => !betas.has(v));
+  const unknown = values.filter((v) => !ACCEPTED_BETAS.has(v));
   if (!unknown.length) return undefined;
   return `Unexpected value(s) \`${unknown.join('`, `')}\` for the \`anthropic-beta\` header. Please consult our documentation at docs.anthropic.com or try again without the header.`;
 }
 
-/** Roles as Anthropic's API takes them: user and assistant, system only under its beta (already checked against the accepted ones). */
-export function badRoleMessage(headers: IncomingHttpHeaders, messages: any[]): string | undefined {
-  const systemOk = String(headers['anthropic-beta'] ?? '')
-    .split(',')
-    .map((v) => v.trim())
-    .includes(MID_CONVERSATION_SYSTEM_BETA);
-  const bad = messages.findIndex((m) => !(m?.role === 'user' || m?.role === 'assistant' || (m?.role === 'system' && systemOk)));
+/** Roles as Anthropic's API takes them without MID_CONVERSATION_SYSTEM_BETA (which Poe refuses): user and assistant. */
+export function badRoleMessage(messages: AnthropicMessage[]): string | undefined {
+  const bad = messages.findIndex((m) => !(m?.role === 'user' || m?.role === 'assistant'));
   return bad >= 0 ? `messages.${bad}.role: Input should be 'user' or 'assistant'` : undefined;
 }
 
@@ -78,7 +107,7 @@ function anthropicToolId(id: string): string {
 }
 
 export function anthropicMessage(model: string, r: NormReply, nextId: NextId) {
-  const content: any[] = [];
+  const content: AnthropicBlock[] = [];
   if (r.text !== '' || r.toolCalls.length === 0) content.push({ type: 'text', text: r.text });
   for (const t of r.toolCalls) content.push({ type: 'tool_use', id: anthropicToolId(t.id), name: t.name, input: safeParse(t.arguments) });
   return {

@@ -1,6 +1,56 @@
 /** What the fake answers: the reply a test scripts (or the default echo), and the prompt/completion token estimates every dialect shares. */
 import { contentText } from '../../../src/core/exchange/openaiTypes';
+import type { ChatBody, ChatToolCall, ResponseFormat } from './chat';
+import type { AnthropicBlock, MessagesBody } from './messages';
+import type { ResponsesBody } from './responses';
 import type { RecordedRequest } from './server';
+
+/** A request the fake answered, once its checks passed: its dialect's documented shape. */
+export type GenerationBody = ChatBody | ResponsesBody | MessagesBody;
+
+/** A message in any dialect (chat or Anthropic message, Responses input item), as the estimates read it: every field is checked at run time. */
+export interface MessageFields {
+  role?: string;
+  content?: unknown;
+  name?: string;
+  /** chat */
+  tool_calls?: ChatToolCall[];
+  /** Responses function_call / function_call_output items */
+  type?: string;
+  arguments?: string;
+  output?: unknown;
+}
+
+/** What the estimates and the default reply read from a request, in any of the three dialects. */
+export interface PromptFields {
+  /** chat and Anthropic */
+  messages?: MessageFields[];
+  /** Responses */
+  instructions?: string | null;
+  input?: string | MessageFields[];
+  text?: { format?: ResponseFormat };
+  /** Anthropic */
+  system?: string | AnthropicBlock[];
+  /** chat */
+  response_format?: ResponseFormat;
+}
+
+/** The JSON-schema keywords schemaInstance understands. */
+export interface JsonSchema {
+  $ref?: string;
+  const?: unknown;
+  enum?: unknown[];
+  anyOf?: JsonSchema[];
+  oneOf?: JsonSchema[];
+  allOf?: JsonSchema[];
+  type?: string | string[];
+  properties?: Record<string, JsonSchema>;
+  required?: string[];
+  items?: JsonSchema;
+  minItems?: number;
+  minimum?: number;
+  minLength?: number;
+}
 
 export type ChatReply = {
   content?: string;
@@ -15,7 +65,7 @@ export type ChatReply = {
   chunkDelayMs?: number;
 };
 
-export type ReplyFn = (body: any, req: RecordedRequest) => ChatReply | Promise<ChatReply>;
+export type ReplyFn = (body: GenerationBody, req: RecordedRequest) => ChatReply | Promise<ChatReply>;
 
 /** The reply text when the request has no user message. */
 export const NO_USER_MESSAGE_TEXT = 'Hello from FakePoe.';
@@ -42,9 +92,12 @@ export function anyContentText(content: unknown): string {
   return out;
 }
 
-function messageText(m: any): string {
+function messageText(m: MessageFields | string | null | undefined): string {
   if (!m || typeof m !== 'object') return typeof m === 'string' ? m : '';
-  let t = Array.isArray(m.content) && m.content.some((p: any) => p && p.type !== 'text') ? anyContentText(m.content) : contentText(m.content);
+  let t =
+    Array.isArray(m.content) && m.content.some((p: { type?: unknown } | null) => p && p.type !== 'text')
+      ? anyContentText(m.content)
+      : contentText(m.content as Parameters<typeof contentText>[0]);
   if (typeof m.name === 'string') t += m.name;
   if (Array.isArray(m.tool_calls)) {
     for (const tc of m.tool_calls) t += String(tc?.function?.name ?? '') + String(tc?.function?.arguments ?? '');
@@ -56,9 +109,9 @@ function messageText(m: any): string {
 }
 
 /** The messages of a request in any dialect (chat `messages`, Responses `instructions`+`input`, Anthropic `system`+`messages`). */
-function requestMessages(body: any): any[] {
+function requestMessages(body: PromptFields | undefined): MessageFields[] {
   if (!body || typeof body !== 'object') return [];
-  const out: any[] = [];
+  const out: MessageFields[] = [];
   if (body.instructions !== undefined && body.instructions !== null) out.push({ role: 'system', content: body.instructions });
   if (body.system !== undefined && body.system !== null) out.push({ role: 'system', content: body.system });
   if (typeof body.input === 'string') out.push({ role: 'user', content: body.input });
@@ -68,14 +121,14 @@ function requestMessages(body: any): any[] {
 }
 
 /** Deterministic prompt-token estimate: Σ (ceil(chars/4) + 3) over the messages. Works for all three dialects. */
-export function countPromptTokens(body: any): number {
+export function countPromptTokens(body: PromptFields | undefined): number {
   let n = 0;
   for (const m of requestMessages(body)) n += estimateTokens(messageText(m)) + 3;
   return n;
 }
 
 /** Text of the last user message in any dialect, or undefined. */
-export function lastUserText(body: any): string | undefined {
+export function lastUserText(body: PromptFields | undefined): string | undefined {
   const msgs = requestMessages(body);
   for (let i = msgs.length - 1; i >= 0; i--) {
     const m = msgs[i];
@@ -85,7 +138,7 @@ export function lastUserText(body: any): string | undefined {
 }
 
 /** The default reply: `Echo: <last user text>`, or NO_USER_MESSAGE_TEXT; in JSON mode a JSON document instead (see jsonModeReply). */
-export function defaultReply(body: any): ChatReply {
+export function defaultReply(body: PromptFields | undefined): ChatReply {
   const json = jsonModeReply(body);
   if (json !== undefined) return { content: json };
   const t = lastUserText(body);
@@ -97,7 +150,7 @@ export function defaultReply(body: any): ChatReply {
  * {type:'json_schema', json_schema:{schema}}) or Responses `text.format` ({type:'json_schema', schema}).
  * undefined when the request wants prose; `{}` for JSON mode without a schema.
  */
-export function requestedJsonSchema(body: any): Record<string, unknown> | undefined {
+function requestedJsonSchema(body: PromptFields | undefined): JsonSchema | undefined {
   const f = body?.response_format ?? body?.text?.format;
   if (!f || typeof f !== 'object') return undefined;
   if (f.type === 'json_object') return {};
@@ -107,7 +160,7 @@ export function requestedJsonSchema(body: any): Record<string, unknown> | undefi
 }
 
 /** In JSON mode, a JSON text that is valid for the requested schema (as Poe's models answer then); else undefined. */
-export function jsonModeReply(body: any): string | undefined {
+export function jsonModeReply(body: PromptFields | undefined): string | undefined {
   const schema = requestedJsonSchema(body);
   if (schema === undefined) return undefined;
   const value = Object.keys(schema).length ? schemaInstance(schema, schema) : { answer: `Echo: ${lastUserText(body) ?? ''}` };
@@ -115,19 +168,19 @@ export function jsonModeReply(body: any): string | undefined {
 }
 
 /** A small value that satisfies `schema` (required properties, first enum/const, minItems, anyOf's first branch, local $refs). */
-export function schemaInstance(schema: any, root: any = schema, depth = 0): unknown {
+export function schemaInstance(schema: JsonSchema | undefined, root: JsonSchema | undefined = schema, depth = 0): unknown {
   if (!schema || typeof schema !== 'object' || depth > 12) return null;
   if (typeof schema.$ref === 'string' && schema.$ref.startsWith('#/')) {
     const target = schema.$ref
       .slice(2)
       .split('/')
-      .reduce((o: any, k: string) => (o && typeof o === 'object' ? o[k.replace(/~1/g, '/').replace(/~0/g, '~')] : undefined), root);
-    return schemaInstance(target, root, depth + 1);
+      .reduce<unknown>((o, k) => (o && typeof o === 'object' ? (o as Record<string, unknown>)[k.replace(/~1/g, '/').replace(/~0/g, '~')] : undefined), root);
+    return schemaInstance(target as JsonSchema | undefined, root, depth + 1);
   }
   if ('const' in schema) return schema.const;
   if (Array.isArray(schema.enum) && schema.enum.length) return schema.enum[0];
   const branch = schema.anyOf ?? schema.oneOf;
-  if (Array.isArray(branch) && branch.length) return schemaInstance(branch.find((b: any) => b?.type !== 'null') ?? branch[0], root, depth + 1);
+  if (Array.isArray(branch) && branch.length) return schemaInstance(branch.find((b) => b?.type !== 'null') ?? branch[0], root, depth + 1);
   if (Array.isArray(schema.allOf) && schema.allOf.length) return schemaInstance(Object.assign({}, ...schema.allOf), root, depth + 1);
   const type = Array.isArray(schema.type) ? (schema.type.find((t: string) => t !== 'null') ?? schema.type[0]) : schema.type;
   switch (type ?? (schema.properties ? 'object' : schema.items ? 'array' : 'string')) {
@@ -179,7 +232,7 @@ export interface NormReply {
 /** Makes ids unique within one fake (`chatcmpl-fake000001`, `call_fake000002`, …). */
 export type NextId = (prefix: string) => string;
 
-export function normalizeReply(r: ChatReply | undefined, body: any, nextId: NextId): NormReply {
+export function normalizeReply(r: ChatReply | undefined, body: PromptFields, nextId: NextId): NormReply {
   const reply = r ?? {};
   const pieces = reply.chunks ? [...reply.chunks] : splitWords(reply.content ?? '');
   const text = reply.chunks ? reply.chunks.join('') : (reply.content ?? '');

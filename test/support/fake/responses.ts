@@ -1,7 +1,46 @@
 /** POST /v1/responses: the OpenAI Responses dialect (the response object and its typed SSE events). Errors use OpenAI's body. */
-import { slices, type NextId, type NormReply } from './reply';
+import type { ResponseFormat } from './chat';
+import { slices, type JsonSchema, type MessageFields, type NextId, type NormReply } from './reply';
 
 export const RESPONSES_PATH = '/v1/responses';
+
+/** A Responses request as OpenAI documents it (Poe serves it for Codex CLI); the fields the response object echoes are listed. */
+export interface ResponsesBody {
+  model: string;
+  /** A string, or input items: messages (role + content) and function_call / function_call_output items. */
+  input?: string | MessageFields[];
+  instructions?: string | null;
+  stream?: boolean;
+  text?: { format?: ResponseFormat };
+  max_output_tokens?: number | null;
+  parallel_tool_calls?: boolean | null;
+  previous_response_id?: string | null;
+  reasoning?: { effort?: string | null; summary?: string | null } | null;
+  store?: boolean | null;
+  temperature?: number | null;
+  tool_choice?: string | { type: string; name?: string };
+  tools?: Array<{ type: string; name?: string; description?: string; parameters?: JsonSchema }>;
+  top_p?: number | null;
+  truncation?: string | null;
+  user?: string;
+  metadata?: Record<string, string> | null;
+}
+
+interface OutputMessage {
+  id: string;
+  type: 'message';
+  status: 'completed';
+  role: 'assistant';
+  content: Array<{ type: 'output_text'; text: string; annotations: never[]; logprobs: never[] }>;
+}
+interface OutputFunctionCall {
+  id: string;
+  type: 'function_call';
+  status: 'completed';
+  call_id: string;
+  name: string;
+  arguments: string;
+}
 
 function responsesUsage(r: NormReply) {
   return {
@@ -13,8 +52,8 @@ function responsesUsage(r: NormReply) {
   };
 }
 
-function responseOutput(r: NormReply, msgId: string, fcIds: string[]): any[] {
-  const out: any[] = [];
+function responseOutput(r: NormReply, msgId: string, fcIds: string[]): Array<OutputMessage | OutputFunctionCall> {
+  const out: Array<OutputMessage | OutputFunctionCall> = [];
   if (r.text !== '' || r.toolCalls.length === 0) {
     out.push({
       id: msgId,
@@ -29,7 +68,7 @@ function responseOutput(r: NormReply, msgId: string, fcIds: string[]): any[] {
 }
 
 export function responseObject(
-  body: any,
+  body: ResponsesBody,
   r: NormReply,
   nextId: NextId,
   status: 'in_progress' | 'completed',
@@ -66,7 +105,7 @@ export function responseObject(
   };
 }
 
-export function responseFrames(body: any, r: NormReply, nextId: NextId): string[] {
+export function responseFrames(body: ResponsesBody, r: NormReply, nextId: NextId): string[] {
   const ids = {
     id: nextId('resp_'),
     created: Math.floor(Date.now() / 1000),

@@ -16,11 +16,11 @@
  */
 import * as http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { builtinChatRejections, CHAT_PATH, chatCompletion, chatFrames, openAiErrorBody } from './chat';
+import { builtinChatRejections, CHAT_PATH, chatCompletion, chatFrames, openAiErrorBody, type ChatBody, type ChatRejection } from './chat';
 import { FaultQueue, GARBAGE_FRAMES, isMidStream, midStreamErrorFrame, socketFlushed, TRUNCATED_JSON, type Fault } from './faults';
-import { anthropicErrorBody, anthropicFrames, anthropicMessage, badRoleMessage, DEFAULT_ANTHROPIC_BETAS, MESSAGES_PATH, unknownBetaMessage } from './messages';
-import { defaultReply, normalizeReply, type NormReply, type ReplyFn } from './reply';
-import { RESPONSES_PATH, responseFrames, responseObject } from './responses';
+import { anthropicErrorBody, anthropicFrames, anthropicMessage, badRoleMessage, MESSAGES_PATH, unknownBetaMessage, type MessagesBody } from './messages';
+import { defaultReply, normalizeReply, type GenerationBody, type NormReply, type ReplyFn } from './reply';
+import { RESPONSES_PATH, responseFrames, responseObject, type ResponsesBody } from './responses';
 import { defaultCostPoints, PointsHistory, type CostFn, type PointsEntry } from './usage';
 
 export interface FakePoeOptions {
@@ -32,14 +32,8 @@ export interface FakePoeOptions {
   models?: string[];
   /** A points_history entry becomes visible this long after its response finished. Default 0. */
   pointsLagMs?: number;
-  /** Cost of one successful generation. Default defaultCostPoints. Rounded to an integer ≥ 0. */
-  costPoints?: CostFn;
-  /** Default '127.0.0.1'. */
-  host?: string;
-  /** Default 0 (random free port). */
+  /** Default 0 (random free port), always on 127.0.0.1. */
   port?: number;
-  /** anthropic-beta values /v1/messages accepts; any other value → 400. Default DEFAULT_ANTHROPIC_BETAS. */
-  anthropicBetas?: string[];
 }
 
 export interface RecordedRequest {
@@ -49,7 +43,7 @@ export interface RecordedRequest {
   query: URLSearchParams;
   headers: http.IncomingHttpHeaders;
   /** Parsed JSON body; undefined for an empty/unparsable body (see rawBody) or a refused request. */
-  body: any;
+  body: WireBody;
   rawBody: string;
   /** The client closed the connection before the response ended (faults that kill the socket on purpose do not count). */
   aborted: boolean;
@@ -83,21 +77,20 @@ export const DEFAULT_MODELS: readonly string[] = [
   'Grok-4',
   'GPT-Image-1',
 ];
-export const RATE_LIMIT_REQUESTS = 500;
+const RATE_LIMIT_REQUESTS = 500;
 
 /** The error shape an endpoint speaks. */
 export type Dialect = 'openai' | 'anthropic';
 
 const GENERATION_PATHS = new Set([CHAT_PATH, RESPONSES_PATH, MESSAGES_PATH]);
 
-interface Rejection {
-  pred: (body: any) => string | undefined;
-  path: string;
-}
-
-function builtinRejections(): Rejection[] {
-  return builtinChatRejections().map((pred) => ({ pred, path: CHAT_PATH }));
-}
+/**
+ * A request body as it arrived: JSON of any shape (tests send malformed ones on purpose), which tests
+ * read freely. The fake itself reads it as its dialect's type (ChatBody, ResponsesBody, MessagesBody)
+ * only once the checks Poe makes have passed.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- wire JSON: the one untyped value, see above
+export type WireBody = any;
 interface AbortWaiter {
   resolve: (r: RecordedRequest) => void;
   reject: (e: Error) => void;
@@ -119,18 +112,16 @@ export class FakePoe {
   balance: number;
   /** Replaceable reply function, used by all three generation endpoints. */
   reply: ReplyFn = defaultReply;
-  /** Replaceable cost function (starts as the costPoints option or defaultCostPoints). */
-  costPoints: CostFn;
+  /** Replaceable cost function. */
+  costPoints: CostFn = defaultCostPoints;
 
   private readonly server: http.Server;
   private readonly sockets: Set<Socket>;
   private readonly apiKey: string;
   private readonly models: string[];
-  private readonly startCost: CostFn;
-  private readonly betas: Set<string>;
   private readonly startBalance: number;
   private readonly faults = new FaultQueue();
-  private rejections: Rejection[] = builtinRejections();
+  private rejections: ChatRejection[] = builtinChatRejections();
   private readonly points: PointsHistory;
   private readonly inflight = new Set<RecordedRequest>();
   private readonly killed = new WeakSet<RecordedRequest>();
@@ -150,9 +141,6 @@ export class FakePoe {
     this.balance = this.startBalance;
     this.models = [...(opts.models ?? DEFAULT_MODELS)];
     this.points = new PointsHistory(opts.pointsLagMs ?? 0);
-    this.startCost = opts.costPoints ?? defaultCostPoints;
-    this.costPoints = this.startCost;
-    this.betas = new Set(opts.anthropicBetas ?? DEFAULT_ANTHROPIC_BETAS);
   }
 
   static start(opts: FakePoeOptions = {}): Promise<FakePoe> {
@@ -168,10 +156,9 @@ export class FakePoe {
         s.on('close', () => sockets.delete(s));
       });
       server.once('error', reject);
-      server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => {
-        const addr = server.address() as AddressInfo;
-        const host = addr.family === 'IPv6' || addr.address.includes(':') ? `[${addr.address}]` : addr.address;
-        fake = new FakePoe(server, sockets, `http://${host}:${addr.port}`, opts);
+      server.listen(opts.port ?? 0, '127.0.0.1', () => {
+        const { port } = server.address() as AddressInfo;
+        fake = new FakePoe(server, sockets, `http://127.0.0.1:${port}`, opts);
         server.off('error', reject);
         resolve(fake);
       });
@@ -188,24 +175,6 @@ export class FakePoe {
   /** All points entries (visible or not), oldest first (append order). Copies. */
   pointsHistory(): PointsEntry[] {
     return this.points.all();
-  }
-
-  /** Add an entry as if another client (or the web UI) had spent points; deducts nothing. */
-  addPointsEntry(e: Partial<PointsEntry> & { cost_points: number }, opts: { visibleAfterMs?: number } = {}): PointsEntry {
-    const entry: PointsEntry = {
-      creation_time: e.creation_time ?? this.points.nowMicros(),
-      bot_name: e.bot_name ?? 'GPT-4.1',
-      query_id: e.query_id ?? this.nextId('q_'),
-      usage_type: e.usage_type ?? 'API',
-      cost_points: e.cost_points,
-    };
-    this.points.push(entry, opts.visibleAfterMs ?? 0);
-    return { ...entry };
-  }
-
-  /** Open sockets (idle keep-alive ones included). */
-  activeConnections(): number {
-    return this.sockets.size;
   }
 
   /** Requests whose response has not ended yet (stalled ones included). */
@@ -247,23 +216,18 @@ export class FakePoe {
     this.faults.clear();
   }
 
-  /** 400 with the returned message when `pred` returns a string. Default path: chat completions. */
-  rejectWhen(pred: (body: any) => string | undefined, opts: { path?: string } = {}): void {
-    this.rejections.push({ pred, path: opts.path ?? CHAT_PATH });
-  }
-
-  /** Removes every rejection, the built-in ones (roles Poe refuses, n > 1) included. */
-  clearRejections(): void {
-    this.rejections = [];
+  /** Chat completions answer 400 with the returned message when `pred` returns a string (after the built-in refusals). */
+  rejectWhen(pred: ChatRejection): void {
+    this.rejections.push(pred);
   }
 
   /** Back to the starting state: requests, faults, rejections (built-ins restored), reply, costPoints, balance, points, rate window. */
   reset(): void {
     this.requests.length = 0;
     this.faults.clear();
-    this.rejections = builtinRejections();
+    this.rejections = builtinChatRejections();
     this.reply = defaultReply;
-    this.costPoints = this.startCost;
+    this.costPoints = defaultCostPoints;
     this.balance = this.startBalance;
     this.points.clear();
     this.abortedUnclaimed = [];
@@ -451,7 +415,7 @@ export class FakePoe {
     extra: Record<string, string>,
   ): Promise<void> {
     const dialect: Dialect = api === 'messages' ? 'anthropic' : 'openai';
-    const body = rec.body;
+    const raw: unknown = rec.body;
 
     // auth
     if (api === 'messages') {
@@ -459,17 +423,18 @@ export class FakePoe {
       const ok = (typeof xKey === 'string' && xKey === this.apiKey) || this.bearerOk(rec);
       if (!ok) return this.sendError(rec, res, dialect, 401, 'invalid x-api-key', extra);
       if (!rec.headers['anthropic-version']) return this.sendError(rec, res, dialect, 400, 'anthropic-version: header is required', extra);
-      const betaError = unknownBetaMessage(rec.headers, this.betas);
+      const betaError = unknownBetaMessage(rec.headers);
       if (betaError) return this.sendError(rec, res, dialect, 400, betaError, extra);
     } else if (!this.bearerOk(rec)) {
       return this.sendError(rec, res, dialect, 401, 'Invalid API key provided', extra, 'invalid_api_key');
     }
 
     // shape
-    if (!body || typeof body !== 'object' || Array.isArray(body)) {
+    if (!raw || typeof raw !== 'object' || Array.isArray(raw)) {
       return this.sendError(rec, res, dialect, 400, 'Request body must be a JSON object', extra, 'invalid_json');
     }
-    if (typeof body.model !== 'string' || !body.model) {
+    const fields = raw as Record<string, unknown>;
+    if (typeof fields.model !== 'string' || !fields.model) {
       return this.sendError(
         rec,
         res,
@@ -480,7 +445,7 @@ export class FakePoe {
         'missing_parameter',
       );
     }
-    if (api !== 'responses' && (!Array.isArray(body.messages) || body.messages.length === 0)) {
+    if (api !== 'responses' && (!Array.isArray(fields.messages) || fields.messages.length === 0)) {
       return this.sendError(
         rec,
         res,
@@ -491,14 +456,16 @@ export class FakePoe {
         'missing_parameter',
       );
     }
-    if (api === 'messages' && typeof body.max_tokens !== 'number') {
+    if (api === 'messages' && typeof fields.max_tokens !== 'number') {
       return this.sendError(rec, res, dialect, 400, 'max_tokens: Field required', extra);
     }
+    // Past the checks Poe makes on every request, the body is read as its dialect's shape.
+    const body = raw as GenerationBody;
     if (api === 'messages') {
-      const roleError = badRoleMessage(rec.headers, body.messages);
+      const roleError = badRoleMessage((body as MessagesBody).messages);
       if (roleError) return this.sendError(rec, res, dialect, 400, roleError, extra);
     }
-    const model: string = body.model;
+    const model = body.model;
     const known = api === 'messages' ? /claude/i.test(model) : this.models.includes(model);
     if (!known) {
       return this.sendError(
@@ -514,9 +481,8 @@ export class FakePoe {
     if (this.balance <= 0) {
       return this.sendError(rec, res, dialect, 402, 'Insufficient points: your point balance is too low for this request', extra, 'insufficient_points');
     }
-    for (const r of this.rejections) {
-      if (r.path !== '*' && r.path !== rec.path) continue;
-      const msg = r.pred(body);
+    for (const pred of api === 'chat' ? this.rejections : []) {
+      const msg = pred(body as ChatBody);
       if (typeof msg === 'string') return this.sendError(rec, res, dialect, 400, msg, extra, 'invalid_parameter');
     }
 
@@ -533,7 +499,7 @@ export class FakePoe {
         api === 'chat'
           ? chatCompletion(model, reply, this.nextId)
           : api === 'responses'
-            ? responseObject(body, reply, this.nextId, 'completed')
+            ? responseObject(body as ResponsesBody, reply, this.nextId, 'completed')
             : anthropicMessage(model, reply, this.nextId);
       const text = JSON.stringify(json);
       if (fault && (fault.kind === 'reset-mid-stream' || fault.kind === 'stall-mid-stream')) {
@@ -562,9 +528,9 @@ export class FakePoe {
 
     const frames =
       api === 'chat'
-        ? chatFrames(model, reply, body.stream_options?.include_usage === true, this.nextId)
+        ? chatFrames(model, reply, (body as ChatBody).stream_options?.include_usage === true, this.nextId)
         : api === 'responses'
-          ? responseFrames(body, reply, this.nextId)
+          ? responseFrames(body as ResponsesBody, reply, this.nextId)
           : anthropicFrames(model, reply, this.nextId);
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', ...extra });
     rec.status = 200;
@@ -580,7 +546,7 @@ export class FakePoe {
     const raw = this.costPoints({ model, promptTokens: reply.promptTokens, completionTokens: reply.completionTokens });
     const cost = Math.max(0, Math.round(Number.isFinite(raw) ? raw : 0));
     this.balance -= cost;
-    this.points.push({ creation_time: this.points.nowMicros(), bot_name: model, query_id: this.nextId('q_'), usage_type: 'API', cost_points: cost });
+    this.points.record({ bot_name: model, query_id: this.nextId('q_'), usage_type: 'API', cost_points: cost });
   }
 
   /** Writes frames one by one (one write each), honouring backpressure, delays and mid-stream faults. True when all were sent. */

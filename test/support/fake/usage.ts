@@ -36,14 +36,15 @@ export class PointsHistory {
   constructor(private readonly lagMs: number) {}
 
   /** Strictly increasing microseconds, so two entries never share a creation_time. */
-  nowMicros(): number {
+  private nowMicros(): number {
     const t = Math.floor((performance.timeOrigin + performance.now()) * 1000);
     this.lastMicros = Math.max(t, this.lastMicros + 1);
     return this.lastMicros;
   }
 
-  push(entry: PointsEntry, visibleAfterMs = this.lagMs): void {
-    this.points.push({ entry, visibleAt: Date.now() + visibleAfterMs });
+  /** Books a generation, stamped now, visible after the lag. */
+  record(entry: Omit<PointsEntry, 'creation_time'>): void {
+    this.points.push({ entry: { creation_time: this.nowMicros(), ...entry }, visibleAt: Date.now() + this.lagMs });
   }
 
   /** All entries (visible or not), oldest first (append order). Copies. */
