@@ -75,12 +75,18 @@ describe('security', function () {
           });
           let stdout = '';
           let stderr = '';
+          let signalled = false;
           child.stdout.on('data', (c) => {
             stdout += c;
-            if (untilListening && /listening on/.test(stdout)) child.kill('SIGTERM');
+            // One SIGTERM, once the proxy announced itself: a second one would force an exit (130).
+            if (untilListening && !signalled && /listening on/.test(stdout)) {
+              signalled = true;
+              child.kill('SIGTERM');
+            }
           });
           child.stderr.on('data', (c) => (stderr += c));
-          child.on('exit', (code) => resolve({ code, stdout, stderr }));
+          // 'close', not 'exit': only then has everything the child wrote been read.
+          child.on('close', (code) => resolve({ code, stdout, stderr }));
         });
 
       it('exits non-zero with a clear message for HOST=0.0.0.0 without PROXY_API_KEY', async () => {
