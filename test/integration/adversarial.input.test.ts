@@ -64,7 +64,7 @@ describe('adversarial: hostile local input', function () {
       sock.write(
         `POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"model":"GPT-4.1",`,
       );
-      await new Promise((r) => setTimeout(r, 50));
+      await waitFor('the request in the proxy, its body half read', () => proxy!.server.activeRequests > 0);
       sock.destroy();
       await waitFor('the debug line', () => lines.some((l) => l.includes('[debug]') && /before the request body was complete/.test(l)));
       // Let anything else the abort causes be logged too.
