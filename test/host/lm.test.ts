@@ -14,7 +14,8 @@ import type { PoeProxyApi } from '../../src/vscode/extension';
 import { LM_CLIENT, LM_VENDOR } from '../../src/vscode/lmProvider';
 import { postChat } from '../support/rawClient';
 import { freePort, waitFor } from '../support/wait';
-import { DEFAULT_API_KEY, defaultReply, FakePoe } from '../support/fakePoe';
+import { defaultReply, lastUserText } from '../support/fake/reply';
+import { DEFAULT_API_KEY, FakePoe } from '../support/fake/server';
 
 const EXTENSION_ID = 'poe-proxy.poe-proxy-vscode';
 
@@ -228,8 +229,13 @@ describe('Copilot Chat language models (vscode.lm) and client configuration', fu
     cts.cancel();
     const m = await model();
     await assert.rejects(Promise.resolve(m.sendRequest([vscode.LanguageModelChatMessage.User('never')], {}, cts.token)).then((r) => collect(r)));
-    await new Promise((r) => setTimeout(r, 300));
-    assert.strictEqual(fake.chatRequests().length, before);
+    // A request that goes through next: had the cancelled one been sent, it would have reached Poe first.
+    await collect(await m.sendRequest([vscode.LanguageModelChatMessage.User('the next one')], {}, new vscode.CancellationTokenSource().token));
+    const seen = fake.chatRequests().slice(before);
+    assert.deepStrictEqual(
+      seen.map((r) => lastUserText(r.body)),
+      ['the next one'],
+    );
   });
 
   it('shows the paused message below the cutoff and does not call Poe', async () => {

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import OpenAI from 'openai';
 import type { LedgerCorrection } from '../../src/core/store/ledger';
 import type { Logger } from '../../src/core/log';
-import { FakePoe } from '../support/fakePoe';
+import { FakePoe } from '../support/fake/server';
 import { ledgerEntry } from '../support/ledgerFixtures';
 import { fakePoeHooks, startProxy, TEST_FAKE_MODELS, type TestProxy } from '../support/proxyHarness';
 import { ledgerEntries, postChat, refusedCounts } from '../support/rawClient';

@@ -7,7 +7,7 @@ import { strict as assert } from 'node:assert';
 import { FOOTER_MARK } from '../../src/core/exchange/footer';
 import { runChatInProcess } from '../../src/core/exchange/inProcess';
 import type { ChatChunk } from '../../src/core/exchange/openaiTypes';
-import { FakePoe } from '../support/fakePoe';
+import { FakePoe } from '../support/fake/server';
 import { fakePoeHooks, startProxy, type TestProxy } from '../support/proxyHarness';
 
 const user = (content: string) => [{ role: 'user' as const, content }];

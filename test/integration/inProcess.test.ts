@@ -8,7 +8,7 @@ import { FOOTER_MARK } from '../../src/core/exchange/footer';
 import { InProcessAbortError, InProcessChatError, runChatInProcess, ToolCallAccumulator } from '../../src/core/exchange/inProcess';
 import type { LedgerEntry } from '../../src/core/store/ledger';
 import type { ChatChunk } from '../../src/core/exchange/openaiTypes';
-import { FakePoe } from '../support/fakePoe';
+import { FakePoe } from '../support/fake/server';
 import { fakePoeHooks, startProxy, type TestProxy } from '../support/proxyHarness';
 
 describe('in-process chat (no HTTP)', function () {

@@ -1,7 +1,8 @@
 /**
  * The proxy alone in a child process for the load test, so its memory can be measured without the
  * fake upstream and the client in the same heap. Forked with --expose-gc and an IPC channel:
- * it sends {url} once listening, and answers 'mem' with process.memoryUsage() taken after a full GC.
+ * it sends {url} once listening, and answers {mem: n} with process.memoryUsage() taken after a full GC,
+ * once n requests have finished (ledger entry recorded: their points settled in the background).
  */
 import { makeConfig } from '../../src/core/store/config';
 import { consoleLogger } from '../../src/core/log';
@@ -19,8 +20,16 @@ async function main(): Promise<void> {
   });
   const server = new ProxyServer(built.engine);
   await server.listen();
-  process.on('message', (msg) => {
-    if (msg === 'mem') {
+  let finished = 0;
+  let waiting: { n: number; resolve: () => void } | undefined;
+  built.engine.onDidFinishRequest(() => {
+    finished += 1;
+    if (waiting && finished >= waiting.n) waiting.resolve();
+  });
+  const finishedAtLeast = (n: number): Promise<void> => (finished >= n ? Promise.resolve() : new Promise((resolve) => (waiting = { n, resolve })));
+  process.on('message', async (msg: { mem: number } | 'stop') => {
+    if (typeof msg === 'object' && typeof msg.mem === 'number') {
+      await finishedAtLeast(msg.mem);
       (globalThis as { gc?: () => void }).gc?.();
       process.send!({ mem: process.memoryUsage() });
     } else if (msg === 'stop') {

@@ -13,7 +13,7 @@ import { ProxyServer } from '../../src/core/http/server';
 import { Engine } from '../../src/core/engine';
 import { createTokenCounter, type TokenCounter } from '../../src/core/tokens';
 import { strict as assert } from 'node:assert';
-import { DEFAULT_MODELS, FakePoe } from './fakePoe';
+import { DEFAULT_MODELS, FakePoe } from './fake/server';
 
 /** Models the fake serves for these tests: its defaults plus the test registry's extras (and a lowercase id for the ladder). */
 export const TEST_FAKE_MODELS = [...DEFAULT_MODELS, 'Small-Bot', 'gpt-4.1'];
