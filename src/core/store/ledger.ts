@@ -15,11 +15,9 @@
  * - Holds no prompt or response text: only the fields of `LedgerEntry` are written.
  */
 import { once } from 'node:events';
-import { createReadStream, createWriteStream, promises as fsp } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type { Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { createGzip, createGunzip } from 'node:zlib';
 import {
   addMonths,
   appendLines,
@@ -42,6 +40,7 @@ import {
   withDirLock,
   writeFileAtomic,
 } from './ledgerFiles';
+import { orderKey, Piece, pieceMatches, piecesFromJSON, piecesToJSON, PieceWriter, readPiece } from './ledgerPieces';
 import { dayOfTime, FileSummary, IndexRow, LedgerFilter, LedgerSummary, NO_FILTER, passes, RefusedGroup, refusedGroups, summarizeRows } from './ledgerIndex';
 import {
   applyCorrection,
@@ -122,6 +121,8 @@ const MAX_WARNINGS_PER_FILE = 5;
 const INDEX_VERSION = 1;
 /** How long a write to a past month waits for a compression in another process to finish. */
 const LATE_WRITE_LOCK_WAIT_MS = 60_000;
+/** Longer than any request takes: entries are appended when a request ends, at most this much after its `time`. */
+const MAX_REQUEST_MS = 3_600_000;
 /** How long maintenance waits for the lock before leaving the work to its holder. */
 const MAINTENANCE_LOCK_WAIT_MS = 2_000;
 
@@ -135,6 +136,8 @@ interface FileIndex {
   mtimeMs: number;
   lines: number;
   summary: FileSummary;
+  /** A closed month written in pieces (see ledgerPieces.ts); absent for an old single-member .gz and for plain files. */
+  pieces?: Piece[];
 }
 
 /** Refusals of one minute, client and reason not written yet. */
@@ -167,6 +170,10 @@ export class Ledger {
   private readonly refused = new Map<string, RefusedBucket>();
   private refusedTimer: NodeJS.Timeout | undefined;
   private maintenance: Promise<void> | undefined;
+  /** Old single-piece months being rewritten in pieces (readers never wait for it). */
+  private repiecing: Promise<void> = Promise.resolve();
+  /** Old months that could not be read to their end: left as they are. */
+  private readonly unpieceable = new Set<string>();
   private maintainedMonth = '';
   private readonly indexes = new Map<string, FileIndex>();
   private readonly warned = new Map<string, number>();
@@ -259,6 +266,7 @@ export class Ledger {
     this.writeRefused(true);
     await this.exclusive(async () => undefined);
     await this.maintenance;
+    await this.repiecing;
   }
 
   /** Flushes and stops the timers (shutdown). */
@@ -389,7 +397,10 @@ export class Ledger {
     if (this.maintenance && this.maintainedMonth === month) return this.maintenance;
     this.maintainedMonth = month;
     const run = (this.maintenance ?? Promise.resolve()).then(() => this.maintain());
-    this.maintenance = run.catch((err) => this.logger.warn(`ledger: maintenance failed: ${describe(err)}`));
+    this.maintenance = run.then(
+      () => this.repieceOldMonths(),
+      (err) => this.logger.warn(`ledger: maintenance failed: ${describe(err)}`),
+    );
     return this.maintenance;
   }
 
@@ -478,45 +489,87 @@ export class Ledger {
   }
 
   /**
-   * Folds a closed month's plain files into its .gz: the live file is first renamed aside (a late
-   * writer then starts a new one, read and compressed next time), the new .gz is written beside the
-   * old one, a journal names the sources it replaces, then the .gz is renamed into place and the
-   * sources deleted. Readers skip journalled sources once the new .gz is in place.
+   * Starts rewriting, in the background, the closed months still in one old-format gzip member (from
+   * an older version): readers do not wait for it, they read such a month whole until it is done.
    */
-  private async compressMonth(month: string): Promise<void> {
-    const live = path.join(this.dir, liveName(month));
-    try {
-      await fsp.rename(live, `${live}.${process.pid}.closing`);
-    } catch (err) {
-      if (!isMissing(err)) throw err;
+  private async repieceOldMonths(): Promise<void> {
+    const current = monthOf(new Date(this.now()));
+    const files = await this.listFiles();
+    const old: string[] = [];
+    for (const f of files) {
+      if (f.kind !== 'gz' || f.month >= current || this.unpieceable.has(f.name) || files.some((x) => x.month === f.month && x.kind !== 'gz')) continue;
+      if (!(await this.piecesOf(f))) old.push(f.month);
     }
-    const files = (await this.listFiles()).filter((f) => f.month === month);
-    const sources = files.filter((f) => f.kind === 'migrated' || f.kind === 'closing');
-    if (sources.length === 0) return;
-    const tmp = `${gzName(month)}.${process.pid}.tmp`;
-    const gzip = createGzip();
-    const out = createWriteStream(path.join(this.dir, tmp));
-    const done = pipeline(gzip, out);
-    for (const f of files.filter((x) => x.kind !== 'live')) {
-      const src = createReadStream(path.join(this.dir, f.name));
-      const input = f.kind === 'gz' ? src.pipe(createGunzip()) : src;
-      let last = 0x0a;
-      try {
-        for await (const chunk of input as AsyncIterable<Buffer>) {
-          if (chunk.length === 0) continue;
-          last = chunk[chunk.length - 1];
-          if (!gzip.write(chunk)) await once(gzip, 'drain');
-        }
-      } catch (err) {
-        // A damaged .gz: keep what decompressed (the reader would stop at the same place).
-        this.logger.warn(`ledger: ${f.name} is damaged (${describe(err)}); kept what could be read`);
-      } finally {
-        src.destroy();
+    if (old.length === 0) return;
+    this.repiecing = this.repiecing.then(async () => {
+      for (const month of old) {
+        await withDirLock(this.dir, () => this.compressMonth(month, { repiece: true }), { waitMs: MAINTENANCE_LOCK_WAIT_MS }).catch((err) => {
+          if (!isMissing(err)) this.logger.warn(`ledger: could not rewrite ${gzName(month)} in pieces: ${describe(err)}`);
+        });
       }
-      if (last !== 0x0a) gzip.write('\n'); // a torn last line must not swallow the next file's first
+    });
+  }
+
+  /**
+   * Folds a closed month's files into one .gz written in pieces with its index (see ledgerPieces.ts):
+   * the live file is first renamed aside (a late writer then starts a new one, read and compressed
+   * next time), the new .gz is written beside the old one, a journal names the sources it replaces,
+   * then the .gz is renamed into place and the sources deleted. Readers skip journalled sources once
+   * the new .gz is in place. `repiece` rewrites a month that is only an old-format .gz.
+   */
+  private async compressMonth(month: string, opts: { repiece?: boolean } = {}): Promise<void> {
+    const live = path.join(this.dir, liveName(month));
+    if (!opts.repiece) {
+      try {
+        await fsp.rename(live, `${live}.${process.pid}.closing`);
+      } catch (err) {
+        if (!isMissing(err)) throw err;
+      }
     }
-    gzip.end();
-    await done;
+    const files = (await this.listFiles()).filter((f) => f.month === month && f.kind !== 'live');
+    const sources = files.filter((f) => f.kind === 'migrated' || f.kind === 'closing');
+    const oldGz = files.find((f) => f.kind === 'gz');
+    if (opts.repiece ? !oldGz || sources.length > 0 || (await this.piecesOf(oldGz)) : sources.length === 0) return;
+    const tmp = `${gzName(month)}.${process.pid}.tmp`;
+    const fh = await fsp.open(path.join(this.dir, tmp), 'w');
+    const writer = new PieceWriter(fh);
+    const summary = new FileSummary();
+    let pieces: Piece[] | undefined;
+    try {
+      for (const f of files) {
+        // A damaged source keeps what could be read (scanFile warns about the rest, as any reader would).
+        const end = await this.scanFile(
+          f,
+          (rec, text) => {
+            if (rec.kind === 'entry') {
+              summary.addEntry(rec.entry);
+              writer.add(text, { kind: 'entries', model: rec.entry.model, client: rec.entry.client, time: rec.entry.time, id: rec.entry.id });
+            } else if (rec.kind === 'refused') {
+              summary.addRefused(rec.refused);
+              writer.add(text, { kind: 'refused', client: rec.refused.client, time: rec.refused.from });
+            } else if (rec.kind === 'correction') {
+              summary.addCorrection(rec.correction);
+              writer.add(text, { kind: 'corrections', time: rec.correction.time });
+            } else if (rec.kind === 'bad') {
+              writer.add(text, { kind: 'other' });
+            }
+          },
+          { chunkDone: () => writer.writeFull() },
+        );
+        // An old month that cannot be read to its end stays as it is (what follows the damage may still be recovered by hand).
+        if (opts.repiece && end?.error) {
+          this.unpieceable.add(f.name);
+          return;
+        }
+      }
+      pieces = await writer.finish();
+    } finally {
+      await fh.close();
+      if (!pieces) await fsp.rm(path.join(this.dir, tmp), { force: true });
+    }
+    // A closed month keeps no estimates waiting for corrections (a late one is folded in next time).
+    summary.pending.clear();
+    const lines = pieces.reduce((n, p) => n + p.lines, 0);
     await writeFileAtomic(path.join(this.dir, journalName(month)), JSON.stringify({ tmp, sources: sources.map((s) => s.name) }));
     await fsp.rename(path.join(this.dir, tmp), path.join(this.dir, gzName(month)));
     for (const s of sources) {
@@ -524,10 +577,34 @@ export class Ledger {
       await fsp.rm(this.indexPath(s.name), { force: true });
     }
     await fsp.rm(path.join(this.dir, journalName(month)), { force: true });
-    this.logger.info(`ledger: compressed ${month} into ${gzName(month)}`);
-    // Index it now, in the background, so the history view never pays for a closed month.
-    const gz = classify(gzName(month));
-    if (gz) await this.indexOf(gz, currentTimeZone());
+    // The index is written now, so the history view never pays for a closed month.
+    const st = await fsp.stat(path.join(this.dir, gzName(month)));
+    const index: FileIndex = {
+      v: INDEX_VERSION,
+      tz: currentTimeZone(),
+      name: gzName(month),
+      ino: st.ino,
+      size: st.size,
+      mtimeMs: st.mtimeMs,
+      lines,
+      summary,
+      pieces,
+    };
+    this.indexes.set(index.name, index);
+    await this.saveIndex(index);
+    this.logger.info(`ledger: ${opts.repiece ? 'rewrote' : 'compressed'} ${month} into ${gzName(month)} (${pieces.length} pieces)`);
+  }
+
+  /** The pieces of a closed month's .gz, when its index has them and still describes the file. */
+  private async piecesOf(f: LedgerFile): Promise<Piece[] | undefined> {
+    if (f.kind !== 'gz') return undefined;
+    const st = await fsp.stat(path.join(this.dir, f.name)).catch(() => undefined);
+    if (!st) return undefined;
+    // Not the mtime: damage in place is caught by each piece's checksum, and a rewrite is a new file (rename).
+    const fits = (i: FileIndex | undefined): i is FileIndex => !!i?.pieces && i.ino === st.ino && i.size === st.size;
+    let index = this.indexes.get(f.name);
+    if (!fits(index)) index = await this.loadIndex(f.name);
+    return fits(index) ? index.pieces : undefined;
   }
 
   private async readJournal(month: string): Promise<{ tmp: string; sources: string[] } | undefined> {
@@ -570,9 +647,11 @@ export class Ledger {
   private async scanFile(
     f: LedgerFile,
     onRecord: (rec: ReturnType<typeof parseRecord>, line: string) => boolean | void,
-    opts: { start?: number; lineNo?: number; want?: LineSink['want']; chunkDone?: LineSink['chunkDone'] } = {},
+    opts: { start?: number; lineNo?: number; want?: LineSink['want']; chunkDone?: LineSink['chunkDone']; pieces?: (p: Piece) => boolean } = {},
   ): Promise<Awaited<ReturnType<typeof scanLines>> | undefined> {
     const file = path.join(this.dir, f.name);
+    const pieces = await this.piecesOf(f);
+    if (pieces) return this.scanPieces(f, opts.pieces ? pieces.filter(opts.pieces) : pieces, onRecord, opts.chunkDone);
     try {
       const end = await scanLines(
         file,
@@ -594,6 +673,66 @@ export class Ledger {
     } catch (err) {
       if (!isMissing(err)) this.logger.warn(`ledger: could not read ${file}: ${describe(err)}`);
       return undefined;
+    }
+  }
+
+  /**
+   * Streams the records of a pieced month's `pieces`: entries in month order (`orderKey`, a merge of
+   * the model pieces, decompressing each only when the merge reaches it), then the other pieces in
+   * file order (corrections last). A damaged piece is skipped with one warning; the others are read.
+   */
+  private async scanPieces(
+    f: LedgerFile,
+    pieces: Piece[],
+    onRecord: (rec: ReturnType<typeof parseRecord>, line: string) => boolean | void,
+    chunkDone?: LineSink['chunkDone'],
+  ): Promise<Awaited<ReturnType<typeof scanLines>>> {
+    const entries = pieces.filter((p) => p.kind === 'entries').sort((a, b) => compare(a.first, b.first));
+    const others = pieces.filter((p) => p.kind !== 'entries');
+    type Item = { rec: ReturnType<typeof parseRecord>; text: string; key: string };
+    const active: Array<{ items: Item[]; i: number }> = [];
+    let next = 0;
+    let lines = 0;
+    const end = (stopped: boolean): Awaited<ReturnType<typeof scanLines>> => ({ lines, offset: 0, tail: 0, stopped });
+    const records = async (p: Piece): Promise<Item[]> => {
+      const items: Item[] = [];
+      for (const { text, lineNo } of await this.readPieceLines(f, p)) {
+        const rec = parseRecord(text);
+        if (rec.kind === 'bad') this.warnLine(f.name, lineNo, rec.why);
+        items.push({ rec, text, key: rec.kind === 'entry' ? orderKey(rec.entry.time, rec.entry.id) : '' });
+      }
+      lines += p.lines;
+      return items;
+    };
+    for (;;) {
+      let best = -1;
+      for (let a = 0; a < active.length; a++) if (best < 0 || active[a].items[active[a].i].key < active[best].items[active[best].i].key) best = a;
+      if (next < entries.length && (best < 0 || entries[next].first <= active[best].items[active[best].i].key)) {
+        const items = await records(entries[next++]);
+        if (items.length > 0) active.push({ items, i: 0 });
+        if (chunkDone) await chunkDone();
+        continue;
+      }
+      if (best < 0) break;
+      const cur = active[best];
+      const item = cur.items[cur.i++];
+      if (cur.i >= cur.items.length) active.splice(best, 1);
+      if (onRecord(item.rec, item.text) === false) return end(true);
+    }
+    for (const p of others) {
+      for (const item of await records(p)) if (onRecord(item.rec, item.text) === false) return end(true);
+      if (chunkDone) await chunkDone();
+    }
+    return end(false);
+  }
+
+  /** One piece's lines; a damaged piece is warned about (naming its first line) and reads as empty. */
+  private async readPieceLines(f: LedgerFile, p: Piece): Promise<Array<{ text: string; lineNo: number }>> {
+    try {
+      return await readPiece(path.join(this.dir, f.name), p);
+    } catch (err) {
+      if (!isMissing(err)) this.warnLine(f.name, p.line + 1, `unreadable piece of ${p.lines} lines (${describe(err)})`);
+      return [];
     }
   }
 
@@ -642,7 +781,21 @@ export class Ledger {
       !!i && i.v === INDEX_VERSION && i.tz === tz && i.ino === st.ino && (appendOnly ? st.size >= i.size : st.size === i.size && st.mtimeMs === i.mtimeMs);
     let index = this.indexes.get(f.name);
     if (!fits(index)) index = await this.loadIndex(f.name);
-    if (!fits(index)) index = { v: INDEX_VERSION, tz, name: f.name, ino: st.ino, size: 0, mtimeMs: st.mtimeMs, lines: 0, summary: new FileSummary() };
+    if (!fits(index)) {
+      // Another time zone: the totals are rebuilt, the pieces (in UTC instants) still describe the file.
+      const pieces = await this.piecesOf(f);
+      index = {
+        v: INDEX_VERSION,
+        tz,
+        name: f.name,
+        ino: st.ino,
+        size: 0,
+        mtimeMs: st.mtimeMs,
+        lines: 0,
+        summary: new FileSummary(),
+        ...(pieces ? { pieces } : {}),
+      };
+    }
     const grown = appendOnly ? st.size > index.size : index.lines === 0 && index.size === 0 && st.size > 0;
     if (grown) {
       const idx = index;
@@ -670,10 +823,14 @@ export class Ledger {
 
   private async loadIndex(name: string): Promise<FileIndex | undefined> {
     try {
-      const raw = JSON.parse(await fsp.readFile(this.indexPath(name), 'utf8')) as Omit<FileIndex, 'summary'> & { summary: unknown };
+      const raw = JSON.parse(await fsp.readFile(this.indexPath(name), 'utf8')) as Omit<FileIndex, 'summary' | 'pieces'> & {
+        summary: unknown;
+        pieces?: unknown;
+      };
       const summary = FileSummary.fromJSON(raw.summary);
       if (!summary || raw.name !== name) return undefined;
-      return { ...raw, summary };
+      const pieces = raw.pieces === undefined ? undefined : piecesFromJSON(raw.pieces);
+      return { ...raw, summary, pieces };
     } catch {
       return undefined;
     }
@@ -682,7 +839,7 @@ export class Ledger {
   private async saveIndex(index: FileIndex): Promise<void> {
     try {
       await fsp.mkdir(path.join(this.dir, INDEX_DIR), { recursive: true });
-      await writeFileAtomic(this.indexPath(index.name), JSON.stringify(index));
+      await writeFileAtomic(this.indexPath(index.name), JSON.stringify({ ...index, pieces: index.pieces && piecesToJSON(index.pieces) }));
     } catch (err) {
       this.logger.warn(`ledger: could not save the index of ${index.name}: ${describe(err)}`);
     }
@@ -769,7 +926,7 @@ export class Ledger {
     let got = 0;
     let hasMore = false;
     for (let i = candidates.length - 1; i >= 0 && !hasMore; i--) {
-      const { file } = candidates[i];
+      const { file, index } = candidates[i];
       if (got >= want) {
         hasMore = true;
         break;
@@ -777,7 +934,15 @@ export class Ledger {
       const need = want - got;
       const taken: LedgerEntry[] = [];
       let moreHere = false;
-      if (file.kind === 'gz') {
+      if (index.pieces) {
+        // In its cursor's month, a pieced month is in (time, id) order: older means a smaller key.
+        if (!found && file.month !== cursorMonth && cursorInLedger) continue;
+        const bound = !found && file.month === cursorMonth ? orderKey(cursor!.time, cursor!.id) : undefined;
+        found = true;
+        const page = await this.collectPieces(file, index.pieces, filter, need, bound, corrections);
+        taken.push(...page.taken);
+        moreHere = page.more;
+      } else if (file.kind === 'gz') {
         // Forward: a ring of the last `need` matches before the cursor (or the end).
         const ring: LedgerEntry[] = [];
         const local = new Map<string, LedgerCorrection>();
@@ -847,6 +1012,51 @@ export class Ledger {
     return { entries: applyCorrections(newestFirst.flat().reverse(), corrections), hasMore };
   }
 
+  /**
+   * The newest `need` entries passing `filter` (and older than `bound`) of a pieced month, newest
+   * first: pieces are read newest (by their last key) first, until no unread piece can hold an entry
+   * newer than the `need`-th found. The month's corrections are added to `corrections` (first wins).
+   */
+  private async collectPieces(
+    file: LedgerFile,
+    pieces: Piece[],
+    filter: LedgerFilter,
+    need: number,
+    bound: string | undefined,
+    corrections: Map<string, LedgerCorrection>,
+  ): Promise<{ taken: LedgerEntry[]; more: boolean }> {
+    const candidates = pieces.filter((p) => pieceMatches(p, filter) && (bound === undefined || p.first < bound)).sort((a, b) => compare(b.last, a.last));
+    const found: Array<{ key: string; entry: LedgerEntry }> = [];
+    let read = 0;
+    while (read < candidates.length) {
+      for (const { text, lineNo } of await this.readPieceLines(file, candidates[read])) {
+        const rec = parseRecord(text);
+        if (rec.kind === 'bad') this.warnLine(file.name, lineNo, rec.why);
+        if (rec.kind !== 'entry' || !passes(filter, dayOfTime(rec.entry.time), rec.entry.model, rec.entry.client)) continue;
+        const key = orderKey(rec.entry.time, rec.entry.id);
+        if (bound === undefined || key < bound) found.push({ key, entry: rec.entry });
+      }
+      read++;
+      const nextLast = candidates[read]?.last;
+      if (nextLast === undefined || found.filter((x) => x.key > nextLast).length >= need) break;
+    }
+    found.sort((a, b) => compare(b.key, a.key));
+    const taken = found.slice(0, need).map((x) => x.entry);
+    if (taken.length > 0) {
+      const local = new Map<string, LedgerCorrection>();
+      for (const p of pieces.filter((x) => x.kind === 'corrections')) {
+        for (const { text } of await this.readPieceLines(file, p)) {
+          const rec = parseRecord(text);
+          if (rec.kind !== 'correction') continue;
+          const key = correctionKey(rec.correction.id, rec.correction.time);
+          if (!local.has(key)) local.set(key, rec.correction);
+        }
+      }
+      for (const [k, c] of local) corrections.set(k, c);
+    }
+    return { taken, more: found.length > need || read < candidates.length };
+  }
+
   /** Whether the entry `cursor` names is still in the files of its month. */
   private async containsCursor(candidates: Array<{ file: LedgerFile }>, cursor: EntryCursor, month: string): Promise<boolean> {
     const needle = `"id":${JSON.stringify(cursor.id)}`;
@@ -855,6 +1065,7 @@ export class Ledger {
       if (file.month !== month && file.month !== '') continue;
       let hit = false;
       const idBytes = Buffer.from(needle);
+      const key = orderKey(cursor.time, cursor.id);
       await this.scanFile(
         file,
         (rec, text) => {
@@ -864,11 +1075,72 @@ export class Ledger {
             return false;
           }
         },
-        { want: (buf, start, end) => includesWithin(buf, idBytes, start, end) },
+        { want: (buf, start, end) => includesWithin(buf, idBytes, start, end), pieces: (p) => p.kind === 'entries' && p.first <= key && key <= p.last },
       );
       if (hit) return true;
     }
     return false;
+  }
+
+  /**
+   * What the proxy seeds its budgets and its reconciler with at start, without reading whole months:
+   * points per local day from `fromDay` on (from the index), and the entries from `recentSince` on
+   * (read from the end of the newest files). Entries from `before` on (the caller counts its own live)
+   * are left out of both, as they were when the seed read the month.
+   */
+  async startupSeed(opts: {
+    fromDay: string;
+    recentSince: Date;
+    before: Date;
+  }): Promise<{ days: Array<{ day: string; points: number }>; recent: LedgerEntry[] }> {
+    await this.scheduleMaintenance();
+    return this.exclusive(async () => {
+      const files = await this.listFiles();
+      const since = opts.recentSince.getTime();
+      const before = opts.before.getTime();
+      // Newest first; a plain file is read backwards until its entries are an hour older than `since`
+      // (entries are appended when a request ends, so a little out of time order).
+      const recent: LedgerEntry[] = [];
+      const corrections = new Map<string, LedgerCorrection>();
+      const recentMonth = monthOf(new Date(since - MAX_REQUEST_MS));
+      const take = (rec: ReturnType<typeof parseRecord>): boolean => {
+        if (rec.kind === 'correction') corrections.set(correctionKey(rec.correction.id, rec.correction.time), rec.correction);
+        if (rec.kind !== 'entry') return true;
+        const t = Date.parse(rec.entry.time);
+        if (t >= since) recent.push(rec.entry);
+        return !(t < since - MAX_REQUEST_MS);
+      };
+      for (const f of [...files].reverse()) {
+        if (f.month !== '' && f.month < recentMonth) break;
+        if (f.kind === 'gz' || f.kind === 'legacy') {
+          await this.scanFile(f, (rec) => void take(rec), { pieces: (p) => p.kind === 'corrections' || (p.kind === 'entries' && !(p.t1 < since)) });
+        } else {
+          await scanLinesBackward(path.join(this.dir, f.name), (text) => take(parseRecord(text))).catch((err) => {
+            if (!isMissing(err)) this.logger.warn(`ledger: could not read ${f.name}: ${describe(err)}`);
+          });
+        }
+      }
+      const seeded = applyCorrections(recent, corrections).sort((a, b) => compare(a.time, b.time));
+      // Points per day from the index of the months that hold those days.
+      const dayMonth = monthOf(new Date(Date.parse(`${opts.fromDay}T00:00:00Z`) - 86_400_000));
+      const tz = currentTimeZone();
+      const indexed: Array<{ file: LedgerFile; index: FileIndex }> = [];
+      for (const f of files.filter((x) => x.month === '' || x.month >= dayMonth)) {
+        const index = await this.indexOf(f, tz);
+        if (index) indexed.push({ file: f, index });
+      }
+      const days = new Map<string, number>();
+      for (const r of effectiveRows(indexed)) if (r.day >= opts.fromDay) days.set(r.day, (days.get(r.day) ?? 0) + r.points);
+      for (const e of seeded) {
+        if (Date.parse(e.time) < before) continue;
+        const day = dayOfTime(e.time);
+        if (days.has(day)) days.set(day, days.get(day)! - (e.points ?? 0));
+      }
+      return {
+        days: [...days].sort(([a], [b]) => compare(a, b)).map(([day, points]) => ({ day, points })),
+        recent: seeded.filter((e) => Date.parse(e.time) < before),
+      };
+    });
   }
 
   /** Entries oldest first, across every file (tests, small ledgers); unparsable lines are skipped. Never rejects. */
@@ -910,9 +1182,13 @@ export class Ledger {
     await this.flushWrites();
     const out: RefusedSummary[] = [];
     for (const f of await this.listFiles()) {
-      await this.scanFile(f, (rec) => {
-        if (rec.kind === 'refused') out.push(rec.refused);
-      });
+      await this.scanFile(
+        f,
+        (rec) => {
+          if (rec.kind === 'refused') out.push(rec.refused);
+        },
+        { pieces: (p) => p.kind === 'refused' },
+      );
     }
     return out;
   }
@@ -948,6 +1224,7 @@ export class Ledger {
             {
               want: (buf, start, end) =>
                 end - start > CORRECTION_PREFIX.length && buf.subarray(start, start + CORRECTION_PREFIX.length).equals(CORRECTION_PREFIX),
+              pieces: (p) => p.kind === 'corrections',
             },
           );
         }
@@ -959,7 +1236,7 @@ export class Ledger {
           buffered.push(csvRow(applyCorrection(rec.entry, corrections.get(correctionKey(rec.entry.id, rec.entry.time)))));
           count++;
         },
-        { want, chunkDone: push },
+        { want, chunkDone: push, pieces: (p) => pieceMatches(p, filter) },
       );
     }
     await push();
@@ -1029,6 +1306,10 @@ function effectiveRows(all: Array<{ file: LedgerFile; index: FileIndex }>): Inde
 /** Whether `needle` lies within buf[start, end) (a view, so the search stops at the line's end). */
 function includesWithin(buf: Buffer, needle: Buffer, start: number, end: number): boolean {
   return end - start >= needle.length && buf.subarray(start, end).indexOf(needle) >= 0;
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 function currentTimeZone(): string {
