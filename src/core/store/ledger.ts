@@ -121,6 +121,8 @@ const MAX_WARNINGS_PER_FILE = 5;
 const INDEX_VERSION = 1;
 /** How long a write to a past month waits for a compression in another process to finish. */
 const LATE_WRITE_LOCK_WAIT_MS = 60_000;
+/** Pieces of a closed month read at once (the thread pool decompresses them in parallel). */
+const PIECES_AHEAD = 4;
 /** Longer than any request takes: entries are appended when a request ends, at most this much after its `time`. */
 const MAX_REQUEST_MS = 3_600_000;
 /** How long maintenance waits for the lock before leaving the work to its holder. */
@@ -172,6 +174,8 @@ export class Ledger {
   private maintenance: Promise<void> | undefined;
   /** Old single-piece months being rewritten in pieces (readers never wait for it). */
   private repiecing: Promise<void> = Promise.resolve();
+  /** The index build in progress (`indexAll`), which a rewrite in pieces lets finish first. */
+  private reading: Promise<unknown> = Promise.resolve();
   /** Old months that could not be read to their end: left as they are. */
   private readonly unpieceable = new Set<string>();
   private maintainedMonth = '';
@@ -503,6 +507,7 @@ export class Ledger {
     if (old.length === 0) return;
     this.repiecing = this.repiecing.then(async () => {
       for (const month of old) {
+        await this.reading; // a history view reading the old months goes first
         await withDirLock(this.dir, () => this.compressMonth(month, { repiece: true }), { waitMs: MAINTENANCE_LOCK_WAIT_MS }).catch((err) => {
           if (!isMissing(err)) this.logger.warn(`ledger: could not rewrite ${gzName(month)} in pieces: ${describe(err)}`);
         });
@@ -603,7 +608,10 @@ export class Ledger {
     // Not the mtime: damage in place is caught by each piece's checksum, and a rewrite is a new file (rename).
     const fits = (i: FileIndex | undefined): i is FileIndex => !!i?.pieces && i.ino === st.ino && i.size === st.size;
     let index = this.indexes.get(f.name);
-    if (!fits(index)) index = await this.loadIndex(f.name);
+    if (!fits(index)) {
+      index = await this.loadIndex(f.name);
+      if (fits(index)) this.indexes.set(f.name, index);
+    }
     return fits(index) ? index.pieces : undefined;
   }
 
@@ -689,26 +697,34 @@ export class Ledger {
   ): Promise<Awaited<ReturnType<typeof scanLines>>> {
     const entries = pieces.filter((p) => p.kind === 'entries').sort((a, b) => compare(a.first, b.first));
     const others = pieces.filter((p) => p.kind !== 'entries');
-    type Item = { rec: ReturnType<typeof parseRecord>; text: string; key: string };
+    // Lines are decoded when delivered; the merge needs only their keys (read off the text where it can).
+    type Item = { text: string; lineNo: number; key: string };
     const active: Array<{ items: Item[]; i: number }> = [];
     let next = 0;
     let lines = 0;
     const end = (stopped: boolean): Awaited<ReturnType<typeof scanLines>> => ({ lines, offset: 0, tail: 0, stopped });
     const records = async (p: Piece): Promise<Item[]> => {
-      const items: Item[] = [];
-      for (const { text, lineNo } of await this.readPieceLines(f, p)) {
-        const rec = parseRecord(text);
-        if (rec.kind === 'bad') this.warnLine(f.name, lineNo, rec.why);
-        items.push({ rec, text, key: rec.kind === 'entry' ? orderKey(rec.entry.time, rec.entry.id) : '' });
-      }
+      const items = (await this.readPieceLines(f, p)).map(({ text, lineNo }) => ({ text, lineNo, key: lineOrderKey(text) }));
       lines += p.lines;
       return items;
+    };
+    const deliver = (item: Item): boolean | void => {
+      const rec = parseRecord(item.text);
+      if (rec.kind === 'bad') this.warnLine(f.name, item.lineNo, rec.why);
+      return onRecord(rec, item.text);
+    };
+    // The next few pieces are read ahead, so the merge does not wait for each one in turn.
+    const ahead: Array<Promise<Item[]>> = [];
+    const take = (): Promise<Item[]> => {
+      while (ahead.length < PIECES_AHEAD && next + ahead.length < entries.length) ahead.push(records(entries[next + ahead.length]));
+      next++;
+      return ahead.shift()!;
     };
     for (;;) {
       let best = -1;
       for (let a = 0; a < active.length; a++) if (best < 0 || active[a].items[active[a].i].key < active[best].items[active[best].i].key) best = a;
       if (next < entries.length && (best < 0 || entries[next].first <= active[best].items[active[best].i].key)) {
-        const items = await records(entries[next++]);
+        const items = await take();
         if (items.length > 0) active.push({ items, i: 0 });
         if (chunkDone) await chunkDone();
         continue;
@@ -717,10 +733,10 @@ export class Ledger {
       const cur = active[best];
       const item = cur.items[cur.i++];
       if (cur.i >= cur.items.length) active.splice(best, 1);
-      if (onRecord(item.rec, item.text) === false) return end(true);
+      if (deliver(item) === false) return end(true);
     }
     for (const p of others) {
-      for (const item of await records(p)) if (onRecord(item.rec, item.text) === false) return end(true);
+      for (const item of await records(p)) if (deliver(item) === false) return end(true);
       if (chunkDone) await chunkDone();
     }
     return end(false);
@@ -753,7 +769,13 @@ export class Ledger {
   }
 
   /** Up-to-date index of every file (oldest first). */
-  private async indexAll(): Promise<Array<{ file: LedgerFile; index: FileIndex }>> {
+  private indexAll(): Promise<Array<{ file: LedgerFile; index: FileIndex }>> {
+    const run = this.buildIndexes();
+    this.reading = run.catch(() => undefined);
+    return run;
+  }
+
+  private async buildIndexes(): Promise<Array<{ file: LedgerFile; index: FileIndex }>> {
     await this.flushWrites();
     await this.scheduleMaintenance();
     const files = await this.listFiles();
@@ -1029,14 +1051,18 @@ export class Ledger {
     const found: Array<{ key: string; entry: LedgerEntry }> = [];
     let read = 0;
     while (read < candidates.length) {
-      for (const { text, lineNo } of await this.readPieceLines(file, candidates[read])) {
-        const rec = parseRecord(text);
-        if (rec.kind === 'bad') this.warnLine(file.name, lineNo, rec.why);
-        if (rec.kind !== 'entry' || !passes(filter, dayOfTime(rec.entry.time), rec.entry.model, rec.entry.client)) continue;
-        const key = orderKey(rec.entry.time, rec.entry.id);
-        if (bound === undefined || key < bound) found.push({ key, entry: rec.entry });
+      // A few pieces at a time, read in parallel.
+      const batch = candidates.slice(read, read + PIECES_AHEAD);
+      for (const lines of await Promise.all(batch.map((p) => this.readPieceLines(file, p)))) {
+        for (const { text, lineNo } of lines) {
+          const rec = parseRecord(text);
+          if (rec.kind === 'bad') this.warnLine(file.name, lineNo, rec.why);
+          if (rec.kind !== 'entry' || !passes(filter, dayOfTime(rec.entry.time), rec.entry.model, rec.entry.client)) continue;
+          const key = orderKey(rec.entry.time, rec.entry.id);
+          if (bound === undefined || key < bound) found.push({ key, entry: rec.entry });
+        }
       }
-      read++;
+      read += batch.length;
       const nextLast = candidates[read]?.last;
       if (nextLast === undefined || found.filter((x) => x.key > nextLast).length >= need) break;
     }
@@ -1085,7 +1111,7 @@ export class Ledger {
   /**
    * What the proxy seeds its budgets and its reconciler with at start, without reading whole months:
    * points per local day from `fromDay` on (from the index), and the entries from `recentSince` on
-   * (read from the end of the newest files). Entries from `before` on (the caller counts its own live)
+   * that the reconciler uses, estimated ones and those with a query id (read from the end of the newest files). Entries from `before` on (the caller counts its own live)
    * are left out of both, as they were when the seed read the month.
    */
   async startupSeed(opts: {
@@ -1107,7 +1133,8 @@ export class Ledger {
         if (rec.kind === 'correction') corrections.set(correctionKey(rec.correction.id, rec.correction.time), rec.correction);
         if (rec.kind !== 'entry') return true;
         const t = Date.parse(rec.entry.time);
-        if (t >= since) recent.push(rec.entry);
+        // Kept: what the reconciler uses (estimates, query ids) and what the caller counts live.
+        if (t >= since && (rec.entry.pointsEstimated || rec.entry.queryId || t >= before)) recent.push(rec.entry);
         return !(t < since - MAX_REQUEST_MS);
       };
       for (const f of [...files].reverse()) {
@@ -1306,6 +1333,28 @@ function effectiveRows(all: Array<{ file: LedgerFile; index: FileIndex }>): Inde
 /** Whether `needle` lies within buf[start, end) (a view, so the search stops at the line's end). */
 function includesWithin(buf: Buffer, needle: Buffer, start: number, end: number): boolean {
   return end - start >= needle.length && buf.subarray(start, end).indexOf(needle) >= 0;
+}
+
+const KEY_PREFIX = '{"time":"';
+const ID_PREFIX = '","id":"';
+
+/**
+ * `orderKey` of an entry's line, read off the text when it starts as the writer writes it
+ * (`{"time":"…","id":"…"`, no escapes), else from the parsed line ('' for anything not an entry).
+ */
+function lineOrderKey(text: string): string {
+  if (text.startsWith(KEY_PREFIX)) {
+    const timeEnd = text.indexOf('"', KEY_PREFIX.length);
+    if (timeEnd > 0 && text.startsWith(ID_PREFIX, timeEnd)) {
+      const idStart = timeEnd + ID_PREFIX.length;
+      const idEnd = text.indexOf('"', idStart);
+      const id = idEnd > 0 ? text.slice(idStart, idEnd) : '';
+      const time = text.slice(KEY_PREFIX.length, timeEnd);
+      if (idEnd > 0 && !id.includes('\\') && !time.includes('\\')) return orderKey(time, id);
+    }
+  }
+  const rec = parseRecord(text);
+  return rec.kind === 'entry' ? orderKey(rec.entry.time, rec.entry.id) : '';
 }
 
 function compare(a: string, b: string): number {
