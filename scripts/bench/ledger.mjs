@@ -99,9 +99,9 @@ export async function ledgerRun(supportPath, { entries = 1_000_000, log = () => 
       });
       return JSON.parse(stdout);
     };
-    log('ledger: first open (index built)…');
+    log('ledger: first open after an upgrade (old months read whole), their rewrite in pieces…');
     const cold = await run('cold');
-    log('ledger: open after a reload (index cached), filters, paging, export…');
+    log('ledger: open in a new process (months in pieces), filters, paging, export, start-up seed…');
     const warm = await run('warm');
     return { layout, generateMs, cold, warm };
   } finally {

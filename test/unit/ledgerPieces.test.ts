@@ -206,6 +206,31 @@ describe('Ledger months in pieces', () => {
     );
   });
 
+  it('leaves an old month that cannot be read to its end as it is; one with junk lines keeps them in its pieces', async () => {
+    const good = (id: string): string => `${JSON.stringify(ledgerEntry({ time: '2025-01-10T00:00:00.000Z', id }))}\n`;
+    await fsp.writeFile(path.join(dir, JAN), gzipSync(good('a') + 'junk\n' + good('b')));
+    const whole = gzipSync(Buffer.from(good('c') + good('d') + 'x'.repeat(100_000)));
+    const truncated = whole.subarray(0, whole.length - 40);
+    await fsp.writeFile(path.join(dir, 'ledger-2025-02.jsonl.gz'), truncated);
+    now = Date.parse('2025-03-20T12:00:00Z');
+    const l = open();
+    assert.equal((await l.query()).totals.requests, 4);
+    await l.flush();
+    assert.deepEqual(await fsp.readFile(path.join(dir, 'ledger-2025-02.jsonl.gz')), truncated, 'the damaged month is untouched');
+    assert.deepEqual(
+      (await pieces()).map((p) => [p.kind, p.lines]),
+      [
+        ['entries', 2],
+        ['other', 1],
+      ],
+    );
+    assert.equal(gunzipSync(await fsp.readFile(path.join(dir, JAN))).toString(), `${good('a')}${good('b')}junk\n`);
+    assert.deepEqual(
+      (await open().read()).map((e) => e.id),
+      ['a', 'b', 'c', 'd'],
+    );
+  });
+
   it('damage in one piece skips only that piece, with one warning naming the file and line', async () => {
     const entries = january(3 * PIECE_LINES);
     await writeAndClose(entries);
