@@ -268,14 +268,16 @@ describe('Ledger months in pieces', () => {
     const old = Array.from({ length: 50 }, (_, i) => ledgerEntry({ time: day1, id: `old${i}`, points: 2 }));
     const recent = ledgerEntry({ time: '2025-03-20T10:00:00.000Z', id: 'est', points: 30, pointsEstimated: true });
     const fixed = ledgerEntry({ time: '2025-03-20T10:30:00.000Z', id: 'fixed', points: 40, pointsEstimated: true });
+    const actual = ledgerEntry({ time: '2025-03-20T11:00:00.000Z', id: 'actual', points: 5 });
     const after = ledgerEntry({ time: '2025-03-20T12:00:01.000Z', id: 'after', points: 1000 });
-    for (const e of [...old, recent, fixed]) l.append(e);
+    for (const e of [...old, recent, fixed, actual]) l.append(e);
     l.appendCorrection({ id: 'fixed', time: fixed.time, points: 45, estimate: 40, queryId: 'q1', at: '2025-03-20T10:31:00.000Z' });
     l.append(after);
     await l.flush();
     const seed = await open().startupSeed({ fromDay: '2025-03-01', recentSince: new Date(now - 6 * 3_600_000), before: new Date(now) });
     const expected = new Map<string, number>([[localDay(new Date(day1)), 100]]);
-    for (const e of [recent, { ...fixed, points: 45 }]) expected.set(localDay(new Date(e.time)), (expected.get(localDay(new Date(e.time))) ?? 0) + e.points!);
+    for (const e of [recent, { ...fixed, points: 45 }, actual])
+      expected.set(localDay(new Date(e.time)), (expected.get(localDay(new Date(e.time))) ?? 0) + e.points!);
     assert.deepEqual(
       seed.days,
       [...expected].sort().map(([day, points]) => ({ day, points })),

@@ -607,11 +607,10 @@ export class Ledger {
     if (!st) return undefined;
     // Not the mtime: damage in place is caught by each piece's checksum, and a rewrite is a new file (rename).
     const fits = (i: FileIndex | undefined): i is FileIndex => !!i?.pieces && i.ino === st.ino && i.size === st.size;
+    // Not kept in memory when loaded here: maintenance asks about every closed month, and a process that
+    // only writes (the proxy) should not hold their indexes.
     let index = this.indexes.get(f.name);
-    if (!fits(index)) {
-      index = await this.loadIndex(f.name);
-      if (fits(index)) this.indexes.set(f.name, index);
-    }
+    if (!fits(index)) index = await this.loadIndex(f.name);
     return fits(index) ? index.pieces : undefined;
   }
 
@@ -1142,7 +1141,15 @@ export class Ledger {
         if (f.kind === 'gz' || f.kind === 'legacy') {
           await this.scanFile(f, (rec) => void take(rec), { pieces: (p) => p.kind === 'corrections' || (p.kind === 'entries' && !(p.t1 < since)) });
         } else {
-          await scanLinesBackward(path.join(this.dir, f.name), (text) => take(parseRecord(text))).catch((err) => {
+          // Only lines that can matter are decoded: the time is read off the line's start.
+          let done = false;
+          const want = (buf: Buffer, start: number, end: number): boolean => {
+            const t = lineTime(buf, start, end);
+            if (t === undefined) return true; // a correction, another kind, or another shape: decoded
+            if (t < since - MAX_REQUEST_MS) return (done = true);
+            return t >= before || (t >= since && (includesWithin(buf, ESTIMATED, start, end) || includesWithin(buf, QUERY_ID, start, end)));
+          };
+          await scanLinesBackward(path.join(this.dir, f.name), (text) => (done ? false : take(parseRecord(text))), want).catch((err) => {
             if (!isMissing(err)) this.logger.warn(`ledger: could not read ${f.name}: ${describe(err)}`);
           });
         }
@@ -1301,6 +1308,18 @@ function lineFilter(filter: LedgerFilter): LineSink['want'] {
 }
 
 const TIME_PREFIX = Buffer.from('{"time":"');
+const ESTIMATED = Buffer.from('"pointsEstimated":true');
+const QUERY_ID = Buffer.from('"queryId":"');
+
+/** The time (ms) at the start of an entry line as the writer writes it (`{"time":"…"`); undefined otherwise. */
+function lineTime(buf: Buffer, start: number, end: number): number | undefined {
+  if (end - start < TIME_PREFIX.length + 20 || !buf.subarray(start, start + TIME_PREFIX.length).equals(TIME_PREFIX)) return undefined;
+  const from = start + TIME_PREFIX.length;
+  const close = buf.indexOf(0x22, from);
+  if (close < 0 || close > from + 40) return undefined;
+  const t = Date.parse(buf.toString('latin1', from, close));
+  return Number.isFinite(t) ? t : undefined;
+}
 const OTHER_PREFIX = Buffer.from('{"');
 const CORRECTION_PREFIX = Buffer.from('{"type":"correction"');
 
