@@ -109,6 +109,7 @@ async function main() {
   t = await timed(() => new Ledger({ dir }).startupSeed({ fromDay: day(since), recentSince: new Date(Date.now() - 6 * 3_600_000), before: new Date() }));
   out.seedMs = t.ms;
   out.seedDays = t.value.days.length;
+  out.seedRecentEntries = t.value.recent.length;
   out.seedHeapMB = process.memoryUsage().heapUsed / MB - heapBefore;
   out.heapEndMB = heapMB() - heap0;
   process.stdout.write(JSON.stringify(out));
