@@ -401,10 +401,13 @@ export class Ledger {
     if (this.maintenance && this.maintainedMonth === month) return this.maintenance;
     this.maintainedMonth = month;
     const run = (this.maintenance ?? Promise.resolve()).then(() => this.maintain());
-    this.maintenance = run.then(
-      () => this.repieceOldMonths(),
-      (err) => this.logger.warn(`ledger: maintenance failed: ${describe(err)}`),
-    );
+    this.maintenance = run.catch((err) => this.logger.warn(`ledger: maintenance failed: ${describe(err)}`));
+    // Readers wait for the maintenance, never for the rewrite of old months in pieces that follows it.
+    const maintained = this.maintenance;
+    this.repiecing = this.repiecing
+      .then(() => maintained)
+      .then(() => this.repieceOldMonths())
+      .catch((err) => this.logger.warn(`ledger: rewriting old months in pieces failed: ${describe(err)}`));
     return this.maintenance;
   }
 
@@ -493,8 +496,8 @@ export class Ledger {
   }
 
   /**
-   * Starts rewriting, in the background, the closed months still in one old-format gzip member (from
-   * an older version): readers do not wait for it, they read such a month whole until it is done.
+   * Rewrites the closed months still in one old-format gzip member (from an older version), after each
+   * maintenance; readers do not wait for it, they read such a month whole until it is done.
    */
   private async repieceOldMonths(): Promise<void> {
     const current = monthOf(new Date(this.now()));
@@ -504,15 +507,12 @@ export class Ledger {
       if (f.kind !== 'gz' || f.month >= current || this.unpieceable.has(f.name) || files.some((x) => x.month === f.month && x.kind !== 'gz')) continue;
       if (!(await this.piecesOf(f))) old.push(f.month);
     }
-    if (old.length === 0) return;
-    this.repiecing = this.repiecing.then(async () => {
-      for (const month of old) {
-        await this.reading; // a history view reading the old months goes first
-        await withDirLock(this.dir, () => this.compressMonth(month, { repiece: true }), { waitMs: MAINTENANCE_LOCK_WAIT_MS }).catch((err) => {
-          if (!isMissing(err)) this.logger.warn(`ledger: could not rewrite ${gzName(month)} in pieces: ${describe(err)}`);
-        });
-      }
-    });
+    for (const month of old) {
+      await this.reading; // a history view reading the old months goes first
+      await withDirLock(this.dir, () => this.compressMonth(month, { repiece: true }), { waitMs: MAINTENANCE_LOCK_WAIT_MS }).catch((err) => {
+        if (!isMissing(err)) this.logger.warn(`ledger: could not rewrite ${gzName(month)} in pieces: ${describe(err)}`);
+      });
+    }
   }
 
   /**
