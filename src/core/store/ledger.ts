@@ -40,7 +40,7 @@ import {
   withDirLock,
   writeFileAtomic,
 } from './ledgerFiles';
-import { orderKey, Piece, pieceMatches, piecesFromJSON, piecesToJSON, PieceWriter, readPiece } from './ledgerPieces';
+import { orderKey, Piece, PIECE_LINES, pieceMatches, piecesFromJSON, piecesToJSON, PieceWriter, readPiece } from './ledgerPieces';
 import { dayOfTime, FileSummary, IndexRow, LedgerFilter, LedgerSummary, NO_FILTER, passes, RefusedGroup, refusedGroups, summarizeRows } from './ledgerIndex';
 import {
   applyCorrection,
@@ -331,7 +331,6 @@ export class Ledger {
     const batch = this.pending;
     this.pending = [];
     if (batch.length === 0) return;
-    this.scheduleMaintenance();
     const byMonth = new Map<string, PendingLine[]>();
     for (const p of batch) {
       let list = byMonth.get(p.month);
@@ -359,6 +358,9 @@ export class Ledger {
         this.logger.error(`ledger: could not write ${lines.length} line${lines.length === 1 ? '' : 's'} to ${file}: ${describe(err)}`);
       }
     }
+    // After the writes: a maintenance started before them could list the files between two months'
+    // writes and leave the second month uncompressed until the next month.
+    this.scheduleMaintenance();
     for (const p of batch) {
       if (p.entry) this.emit(p.entry);
       if (p.correction) this.emitCorrection(p.correction);
@@ -714,6 +716,7 @@ export class Ledger {
     };
     // The next few pieces are read ahead, so the merge does not wait for each one in turn.
     const ahead: Array<Promise<Item[]>> = [];
+    let delivered = 0;
     const take = (): Promise<Item[]> => {
       while (ahead.length < PIECES_AHEAD && next + ahead.length < entries.length) ahead.push(records(entries[next + ahead.length]));
       next++;
@@ -733,6 +736,8 @@ export class Ledger {
       const item = cur.items[cur.i++];
       if (cur.i >= cur.items.length) active.splice(best, 1);
       if (deliver(item) === false) return end(true);
+      // Backpressure by lines delivered, not by pieces opened (many pieces may overlap in time).
+      if (++delivered % PIECE_LINES === 0 && chunkDone) await chunkDone();
     }
     for (const p of others) {
       for (const item of await records(p)) if (deliver(item) === false) return end(true);
