@@ -8,6 +8,7 @@ import type { ChatServices } from './exchange/chat';
 import type { ProxyConfig } from './store/config';
 import { SpendTracker, startOfLocalMonth } from './store/budget';
 import type { Ledger, LedgerCorrection, LedgerEntry } from './store/ledger';
+import { localDay } from './store/ledgerIndex';
 import { PointsReconciler } from './poe/reconcile';
 import type { Logger } from './log';
 import { registerSecret } from './log';
@@ -89,15 +90,19 @@ export class Engine {
   }
 
   /**
-   * One ledger read at start: this month's spend and the estimates still to reconcile. Entries this engine
-   * records itself (time ≥ its start) are counted live, so they are skipped here.
+   * At start, from the ledger's index and the end of its newest file: this month's spend per day and the
+   * estimates still to reconcile. Entries this engine records itself (time ≥ its start) are counted live,
+   * so they are left out here.
    */
   private async seedFromLedger(ledger: Ledger): Promise<void> {
     const since = Math.min(startOfLocalMonth(this.startedAt).getTime(), this.startedAt - this.configValue.reconcileMaxAgeMs);
-    const started = this.startedAt;
-    const earlier = (await ledger.read({ since: new Date(since) })).filter((e) => Date.parse(e.time) < started);
-    for (const e of earlier) this.spend.add(e);
-    this.reconciler?.seed(earlier);
+    const seed = await ledger.startupSeed({
+      fromDay: localDay(new Date(since)),
+      recentSince: new Date(this.startedAt - this.configValue.reconcileMaxAgeMs),
+      before: new Date(this.startedAt),
+    });
+    for (const d of seed.days) this.spend.addDay(d.day, d.points);
+    this.reconciler?.seed(seed.recent);
   }
 
   /** The reconciler found an estimate's actual points: appended to the ledger, moved in the totals. */

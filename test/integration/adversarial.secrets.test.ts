@@ -3,7 +3,7 @@
  * and whatever the dialect, the Poe key never reaches a client, a log line or the ledger.
  */
 import { strict as assert } from 'node:assert';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { consoleLogger } from '../../src/core/log';
 import type { FakePoe } from '../support/fake/server';
@@ -77,8 +77,9 @@ describe('adversarial: secrets on every path (item 1)', function () {
   async function ledgerText(): Promise<string> {
     await ledgerEntries(proxy!, 1);
     await proxy!.ledger.flush();
-    return readdirSync(proxy!.dataDir)
-      .filter((f) => f.includes('ledger'))
+    // Every ledger file, the index (.ledger-index/) included.
+    return (readdirSync(proxy!.dataDir, { recursive: true }) as string[])
+      .filter((f) => f.includes('ledger') && statSync(path.join(proxy!.dataDir, f)).isFile())
       .map((f) => readFileSync(path.join(proxy!.dataDir, f), 'utf8'))
       .join('\n');
   }

@@ -34,6 +34,13 @@ export class SpendTracker {
     this.move(e.time, e.points ?? 0);
   }
 
+  /** Points already spent on a local day `YYYY-MM-DD` (seeded from the ledger's index at start). */
+  addDay(day: string, points: number): void {
+    if (!Number.isFinite(points) || points === 0) return;
+    this.byDay.set(day, (this.byDay.get(day) ?? 0) + points);
+    this.prune();
+  }
+
   /** An estimate of a request made at `time` was replaced by the actual points. */
   correct(time: string, estimate: number, actual: number): void {
     this.move(time, actual - estimate);
@@ -74,9 +81,7 @@ export class SpendTracker {
     if (!Number.isFinite(points) || points === 0) return;
     const t = new Date(time);
     if (Number.isNaN(t.getTime())) return;
-    const day = localDay(t);
-    this.byDay.set(day, (this.byDay.get(day) ?? 0) + points);
-    this.prune();
+    this.addDay(localDay(t), points);
   }
 
   private prune(): void {

@@ -15,11 +15,9 @@
  * - Holds no prompt or response text: only the fields of `LedgerEntry` are written.
  */
 import { once } from 'node:events';
-import { createReadStream, createWriteStream, promises as fsp } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type { Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { createGzip, createGunzip } from 'node:zlib';
 import {
   addMonths,
   appendLines,
@@ -42,6 +40,7 @@ import {
   withDirLock,
   writeFileAtomic,
 } from './ledgerFiles';
+import { orderKey, Piece, PIECE_LINES, pieceMatches, piecesFromJSON, piecesToJSON, PieceWriter, readPiece } from './ledgerPieces';
 import { dayOfTime, FileSummary, IndexRow, LedgerFilter, LedgerSummary, NO_FILTER, passes, RefusedGroup, refusedGroups, summarizeRows } from './ledgerIndex';
 import {
   applyCorrection,
@@ -122,6 +121,10 @@ const MAX_WARNINGS_PER_FILE = 5;
 const INDEX_VERSION = 1;
 /** How long a write to a past month waits for a compression in another process to finish. */
 const LATE_WRITE_LOCK_WAIT_MS = 60_000;
+/** Pieces of a closed month read at once (the thread pool decompresses them in parallel). */
+const PIECES_AHEAD = 4;
+/** Longer than any request takes: entries are appended when a request ends, at most this much after its `time`. */
+const MAX_REQUEST_MS = 3_600_000;
 /** How long maintenance waits for the lock before leaving the work to its holder. */
 const MAINTENANCE_LOCK_WAIT_MS = 2_000;
 
@@ -135,6 +138,8 @@ interface FileIndex {
   mtimeMs: number;
   lines: number;
   summary: FileSummary;
+  /** A closed month written in pieces (see ledgerPieces.ts); absent for an old single-member .gz and for plain files. */
+  pieces?: Piece[];
 }
 
 /** Refusals of one minute, client and reason not written yet. */
@@ -167,6 +172,12 @@ export class Ledger {
   private readonly refused = new Map<string, RefusedBucket>();
   private refusedTimer: NodeJS.Timeout | undefined;
   private maintenance: Promise<void> | undefined;
+  /** Old single-piece months being rewritten in pieces (readers never wait for it). */
+  private repiecing: Promise<void> = Promise.resolve();
+  /** The index build in progress (`indexAll`), which a rewrite in pieces lets finish first. */
+  private reading: Promise<unknown> = Promise.resolve();
+  /** Old months that could not be read to their end: left as they are. */
+  private readonly unpieceable = new Set<string>();
   private maintainedMonth = '';
   private readonly indexes = new Map<string, FileIndex>();
   private readonly warned = new Map<string, number>();
@@ -259,6 +270,7 @@ export class Ledger {
     this.writeRefused(true);
     await this.exclusive(async () => undefined);
     await this.maintenance;
+    await this.repiecing;
   }
 
   /** Flushes and stops the timers (shutdown). */
@@ -319,7 +331,6 @@ export class Ledger {
     const batch = this.pending;
     this.pending = [];
     if (batch.length === 0) return;
-    this.scheduleMaintenance();
     const byMonth = new Map<string, PendingLine[]>();
     for (const p of batch) {
       let list = byMonth.get(p.month);
@@ -347,6 +358,9 @@ export class Ledger {
         this.logger.error(`ledger: could not write ${lines.length} line${lines.length === 1 ? '' : 's'} to ${file}: ${describe(err)}`);
       }
     }
+    // After the writes: a maintenance started before them could list the files between two months'
+    // writes and leave the second month uncompressed until the next month.
+    this.scheduleMaintenance();
     for (const p of batch) {
       if (p.entry) this.emit(p.entry);
       if (p.correction) this.emitCorrection(p.correction);
@@ -390,6 +404,12 @@ export class Ledger {
     this.maintainedMonth = month;
     const run = (this.maintenance ?? Promise.resolve()).then(() => this.maintain());
     this.maintenance = run.catch((err) => this.logger.warn(`ledger: maintenance failed: ${describe(err)}`));
+    // Readers wait for the maintenance, never for the rewrite of old months in pieces that follows it.
+    const maintained = this.maintenance;
+    this.repiecing = this.repiecing
+      .then(() => maintained)
+      .then(() => this.repieceOldMonths())
+      .catch((err) => this.logger.warn(`ledger: rewriting old months in pieces failed: ${describe(err)}`));
     return this.maintenance;
   }
 
@@ -478,45 +498,85 @@ export class Ledger {
   }
 
   /**
-   * Folds a closed month's plain files into its .gz: the live file is first renamed aside (a late
-   * writer then starts a new one, read and compressed next time), the new .gz is written beside the
-   * old one, a journal names the sources it replaces, then the .gz is renamed into place and the
-   * sources deleted. Readers skip journalled sources once the new .gz is in place.
+   * Rewrites the closed months still in one old-format gzip member (from an older version), after each
+   * maintenance; readers do not wait for it, they read such a month whole until it is done.
    */
-  private async compressMonth(month: string): Promise<void> {
+  private async repieceOldMonths(): Promise<void> {
+    const current = monthOf(new Date(this.now()));
+    const files = await this.listFiles();
+    const old: string[] = [];
+    for (const f of files) {
+      if (f.kind !== 'gz' || f.month >= current || this.unpieceable.has(f.name) || files.some((x) => x.month === f.month && x.kind !== 'gz')) continue;
+      if (!(await this.piecesOf(f))) old.push(f.month);
+    }
+    for (const month of old) {
+      await this.reading; // a history view reading the old months goes first
+      await withDirLock(this.dir, () => this.compressMonth(month, { repiece: true }), { waitMs: MAINTENANCE_LOCK_WAIT_MS }).catch((err) => {
+        if (!isMissing(err)) this.logger.warn(`ledger: could not rewrite ${gzName(month)} in pieces: ${describe(err)}`);
+      });
+    }
+  }
+
+  /**
+   * Folds a closed month's files into one .gz written in pieces with its index (see ledgerPieces.ts):
+   * the live file is first renamed aside (a late writer then starts a new one, read and compressed
+   * next time), the new .gz is written beside the old one, a journal names the sources it replaces,
+   * then the .gz is renamed into place and the sources deleted. Readers skip journalled sources once
+   * the new .gz is in place. `repiece` rewrites a month that is only an old-format .gz.
+   */
+  private async compressMonth(month: string, opts: { repiece?: boolean } = {}): Promise<void> {
     const live = path.join(this.dir, liveName(month));
-    try {
-      await fsp.rename(live, `${live}.${process.pid}.closing`);
-    } catch (err) {
-      if (!isMissing(err)) throw err;
-    }
-    const files = (await this.listFiles()).filter((f) => f.month === month);
-    const sources = files.filter((f) => f.kind === 'migrated' || f.kind === 'closing');
-    if (sources.length === 0) return;
-    const tmp = `${gzName(month)}.${process.pid}.tmp`;
-    const gzip = createGzip();
-    const out = createWriteStream(path.join(this.dir, tmp));
-    const done = pipeline(gzip, out);
-    for (const f of files.filter((x) => x.kind !== 'live')) {
-      const src = createReadStream(path.join(this.dir, f.name));
-      const input = f.kind === 'gz' ? src.pipe(createGunzip()) : src;
-      let last = 0x0a;
+    if (!opts.repiece) {
       try {
-        for await (const chunk of input as AsyncIterable<Buffer>) {
-          if (chunk.length === 0) continue;
-          last = chunk[chunk.length - 1];
-          if (!gzip.write(chunk)) await once(gzip, 'drain');
-        }
+        await fsp.rename(live, `${live}.${process.pid}.closing`);
       } catch (err) {
-        // A damaged .gz: keep what decompressed (the reader would stop at the same place).
-        this.logger.warn(`ledger: ${f.name} is damaged (${describe(err)}); kept what could be read`);
-      } finally {
-        src.destroy();
+        if (!isMissing(err)) throw err;
       }
-      if (last !== 0x0a) gzip.write('\n'); // a torn last line must not swallow the next file's first
     }
-    gzip.end();
-    await done;
+    const files = (await this.listFiles()).filter((f) => f.month === month && f.kind !== 'live');
+    const sources = files.filter((f) => f.kind === 'migrated' || f.kind === 'closing');
+    const oldGz = files.find((f) => f.kind === 'gz');
+    if (opts.repiece ? !oldGz || sources.length > 0 || (await this.piecesOf(oldGz)) : sources.length === 0) return;
+    const tmp = `${gzName(month)}.${process.pid}.tmp`;
+    const fh = await fsp.open(path.join(this.dir, tmp), 'w');
+    const writer = new PieceWriter(fh);
+    const summary = new FileSummary();
+    let pieces: Piece[] | undefined;
+    try {
+      for (const f of files) {
+        // A damaged source keeps what could be read (scanFile warns about the rest, as any reader would).
+        const end = await this.scanFile(
+          f,
+          (rec, text) => {
+            if (rec.kind === 'entry') {
+              summary.addEntry(rec.entry);
+              writer.add(text, { kind: 'entries', model: rec.entry.model, client: rec.entry.client, time: rec.entry.time, id: rec.entry.id });
+            } else if (rec.kind === 'refused') {
+              summary.addRefused(rec.refused);
+              writer.add(text, { kind: 'refused', client: rec.refused.client, time: rec.refused.from });
+            } else if (rec.kind === 'correction') {
+              summary.addCorrection(rec.correction);
+              writer.add(text, { kind: 'corrections', time: rec.correction.time });
+            } else if (rec.kind === 'bad') {
+              writer.add(text, { kind: 'other' });
+            }
+          },
+          { chunkDone: () => writer.writeFull() },
+        );
+        // An old month that cannot be read to its end stays as it is (what follows the damage may still be recovered by hand).
+        if (opts.repiece && end?.error) {
+          this.unpieceable.add(f.name);
+          return;
+        }
+      }
+      pieces = await writer.finish();
+    } finally {
+      await fh.close();
+      if (!pieces) await fsp.rm(path.join(this.dir, tmp), { force: true });
+    }
+    // A closed month keeps no estimates waiting for corrections (a late one is folded in next time).
+    summary.pending.clear();
+    const lines = pieces.reduce((n, p) => n + p.lines, 0);
     await writeFileAtomic(path.join(this.dir, journalName(month)), JSON.stringify({ tmp, sources: sources.map((s) => s.name) }));
     await fsp.rename(path.join(this.dir, tmp), path.join(this.dir, gzName(month)));
     for (const s of sources) {
@@ -524,10 +584,36 @@ export class Ledger {
       await fsp.rm(this.indexPath(s.name), { force: true });
     }
     await fsp.rm(path.join(this.dir, journalName(month)), { force: true });
-    this.logger.info(`ledger: compressed ${month} into ${gzName(month)}`);
-    // Index it now, in the background, so the history view never pays for a closed month.
-    const gz = classify(gzName(month));
-    if (gz) await this.indexOf(gz, currentTimeZone());
+    // The index is written now, so the history view never pays for a closed month.
+    const st = await fsp.stat(path.join(this.dir, gzName(month)));
+    const index: FileIndex = {
+      v: INDEX_VERSION,
+      tz: currentTimeZone(),
+      name: gzName(month),
+      ino: st.ino,
+      size: st.size,
+      mtimeMs: st.mtimeMs,
+      lines,
+      summary,
+      pieces,
+    };
+    this.indexes.set(index.name, index);
+    await this.saveIndex(index);
+    this.logger.info(`ledger: ${opts.repiece ? 'rewrote' : 'compressed'} ${month} into ${gzName(month)} (${pieces.length} pieces)`);
+  }
+
+  /** The pieces of a closed month's .gz, when its index has them and still describes the file. */
+  private async piecesOf(f: LedgerFile): Promise<Piece[] | undefined> {
+    if (f.kind !== 'gz') return undefined;
+    const st = await fsp.stat(path.join(this.dir, f.name)).catch(() => undefined);
+    if (!st) return undefined;
+    // Not the mtime: damage in place is caught by each piece's checksum, and a rewrite is a new file (rename).
+    const fits = (i: FileIndex | undefined): i is FileIndex => !!i?.pieces && i.ino === st.ino && i.size === st.size;
+    // Not kept in memory when loaded here: maintenance asks about every closed month, and a process that
+    // only writes (the proxy) should not hold their indexes.
+    let index = this.indexes.get(f.name);
+    if (!fits(index)) index = await this.loadIndex(f.name);
+    return fits(index) ? index.pieces : undefined;
   }
 
   private async readJournal(month: string): Promise<{ tmp: string; sources: string[] } | undefined> {
@@ -570,9 +656,11 @@ export class Ledger {
   private async scanFile(
     f: LedgerFile,
     onRecord: (rec: ReturnType<typeof parseRecord>, line: string) => boolean | void,
-    opts: { start?: number; lineNo?: number; want?: LineSink['want']; chunkDone?: LineSink['chunkDone'] } = {},
+    opts: { start?: number; lineNo?: number; want?: LineSink['want']; chunkDone?: LineSink['chunkDone']; pieces?: (p: Piece) => boolean } = {},
   ): Promise<Awaited<ReturnType<typeof scanLines>> | undefined> {
     const file = path.join(this.dir, f.name);
+    const pieces = await this.piecesOf(f);
+    if (pieces) return this.scanPieces(f, opts.pieces ? pieces.filter(opts.pieces) : pieces, onRecord, opts.chunkDone);
     try {
       const end = await scanLines(
         file,
@@ -597,6 +685,77 @@ export class Ledger {
     }
   }
 
+  /**
+   * Streams the records of a pieced month's `pieces`: entries in month order (`orderKey`, a merge of
+   * the model pieces, decompressing each only when the merge reaches it), then the other pieces in
+   * file order (corrections last). A damaged piece is skipped with one warning; the others are read.
+   */
+  private async scanPieces(
+    f: LedgerFile,
+    pieces: Piece[],
+    onRecord: (rec: ReturnType<typeof parseRecord>, line: string) => boolean | void,
+    chunkDone?: LineSink['chunkDone'],
+  ): Promise<Awaited<ReturnType<typeof scanLines>>> {
+    const entries = pieces.filter((p) => p.kind === 'entries').sort((a, b) => compare(a.first, b.first));
+    const others = pieces.filter((p) => p.kind !== 'entries');
+    // Lines are decoded when delivered; the merge needs only their keys (read off the text where it can).
+    type Item = { text: string; lineNo: number; key: string };
+    const active: Array<{ items: Item[]; i: number }> = [];
+    let next = 0;
+    let lines = 0;
+    const end = (stopped: boolean): Awaited<ReturnType<typeof scanLines>> => ({ lines, offset: 0, tail: 0, stopped });
+    const records = async (p: Piece): Promise<Item[]> => {
+      const items = (await this.readPieceLines(f, p)).map(({ text, lineNo }) => ({ text, lineNo, key: lineOrderKey(text) }));
+      lines += p.lines;
+      return items;
+    };
+    const deliver = (item: Item): boolean | void => {
+      const rec = parseRecord(item.text);
+      if (rec.kind === 'bad') this.warnLine(f.name, item.lineNo, rec.why);
+      return onRecord(rec, item.text);
+    };
+    // The next few pieces are read ahead, so the merge does not wait for each one in turn.
+    const ahead: Array<Promise<Item[]>> = [];
+    let delivered = 0;
+    const take = (): Promise<Item[]> => {
+      while (ahead.length < PIECES_AHEAD && next + ahead.length < entries.length) ahead.push(records(entries[next + ahead.length]));
+      next++;
+      return ahead.shift()!;
+    };
+    for (;;) {
+      let best = -1;
+      for (let a = 0; a < active.length; a++) if (best < 0 || active[a].items[active[a].i].key < active[best].items[active[best].i].key) best = a;
+      if (next < entries.length && (best < 0 || entries[next].first <= active[best].items[active[best].i].key)) {
+        const items = await take();
+        if (items.length > 0) active.push({ items, i: 0 });
+        if (chunkDone) await chunkDone();
+        continue;
+      }
+      if (best < 0) break;
+      const cur = active[best];
+      const item = cur.items[cur.i++];
+      if (cur.i >= cur.items.length) active.splice(best, 1);
+      if (deliver(item) === false) return end(true);
+      // Backpressure by lines delivered, not by pieces opened (many pieces may overlap in time).
+      if (++delivered % PIECE_LINES === 0 && chunkDone) await chunkDone();
+    }
+    for (const p of others) {
+      for (const item of await records(p)) if (deliver(item) === false) return end(true);
+      if (chunkDone) await chunkDone();
+    }
+    return end(false);
+  }
+
+  /** One piece's lines; a damaged piece is warned about (naming its first line) and reads as empty. */
+  private async readPieceLines(f: LedgerFile, p: Piece): Promise<Array<{ text: string; lineNo: number }>> {
+    try {
+      return await readPiece(path.join(this.dir, f.name), p);
+    } catch (err) {
+      if (!isMissing(err)) this.warnLine(f.name, p.line + 1, `unreadable piece of ${p.lines} lines (${describe(err)})`);
+      return [];
+    }
+  }
+
   private warnLine(name: string, lineNo: number, why: string): void {
     const key = `${name}:${lineNo}`;
     if (this.warned.has(key)) return;
@@ -614,7 +773,13 @@ export class Ledger {
   }
 
   /** Up-to-date index of every file (oldest first). */
-  private async indexAll(): Promise<Array<{ file: LedgerFile; index: FileIndex }>> {
+  private indexAll(): Promise<Array<{ file: LedgerFile; index: FileIndex }>> {
+    const run = this.buildIndexes();
+    this.reading = run.catch(() => undefined);
+    return run;
+  }
+
+  private async buildIndexes(): Promise<Array<{ file: LedgerFile; index: FileIndex }>> {
     await this.flushWrites();
     await this.scheduleMaintenance();
     const files = await this.listFiles();
@@ -642,7 +807,21 @@ export class Ledger {
       !!i && i.v === INDEX_VERSION && i.tz === tz && i.ino === st.ino && (appendOnly ? st.size >= i.size : st.size === i.size && st.mtimeMs === i.mtimeMs);
     let index = this.indexes.get(f.name);
     if (!fits(index)) index = await this.loadIndex(f.name);
-    if (!fits(index)) index = { v: INDEX_VERSION, tz, name: f.name, ino: st.ino, size: 0, mtimeMs: st.mtimeMs, lines: 0, summary: new FileSummary() };
+    if (!fits(index)) {
+      // Another time zone: the totals are rebuilt, the pieces (in UTC instants) still describe the file.
+      const pieces = await this.piecesOf(f);
+      index = {
+        v: INDEX_VERSION,
+        tz,
+        name: f.name,
+        ino: st.ino,
+        size: 0,
+        mtimeMs: st.mtimeMs,
+        lines: 0,
+        summary: new FileSummary(),
+        ...(pieces ? { pieces } : {}),
+      };
+    }
     const grown = appendOnly ? st.size > index.size : index.lines === 0 && index.size === 0 && st.size > 0;
     if (grown) {
       const idx = index;
@@ -670,10 +849,14 @@ export class Ledger {
 
   private async loadIndex(name: string): Promise<FileIndex | undefined> {
     try {
-      const raw = JSON.parse(await fsp.readFile(this.indexPath(name), 'utf8')) as Omit<FileIndex, 'summary'> & { summary: unknown };
+      const raw = JSON.parse(await fsp.readFile(this.indexPath(name), 'utf8')) as Omit<FileIndex, 'summary' | 'pieces'> & {
+        summary: unknown;
+        pieces?: unknown;
+      };
       const summary = FileSummary.fromJSON(raw.summary);
       if (!summary || raw.name !== name) return undefined;
-      return { ...raw, summary };
+      const pieces = raw.pieces === undefined ? undefined : piecesFromJSON(raw.pieces);
+      return { ...raw, summary, pieces };
     } catch {
       return undefined;
     }
@@ -682,7 +865,7 @@ export class Ledger {
   private async saveIndex(index: FileIndex): Promise<void> {
     try {
       await fsp.mkdir(path.join(this.dir, INDEX_DIR), { recursive: true });
-      await writeFileAtomic(this.indexPath(index.name), JSON.stringify(index));
+      await writeFileAtomic(this.indexPath(index.name), JSON.stringify({ ...index, pieces: index.pieces && piecesToJSON(index.pieces) }));
     } catch (err) {
       this.logger.warn(`ledger: could not save the index of ${index.name}: ${describe(err)}`);
     }
@@ -769,7 +952,7 @@ export class Ledger {
     let got = 0;
     let hasMore = false;
     for (let i = candidates.length - 1; i >= 0 && !hasMore; i--) {
-      const { file } = candidates[i];
+      const { file, index } = candidates[i];
       if (got >= want) {
         hasMore = true;
         break;
@@ -777,7 +960,15 @@ export class Ledger {
       const need = want - got;
       const taken: LedgerEntry[] = [];
       let moreHere = false;
-      if (file.kind === 'gz') {
+      if (index.pieces) {
+        // In its cursor's month, a pieced month is in (time, id) order: older means a smaller key.
+        if (!found && file.month !== cursorMonth && cursorInLedger) continue;
+        const bound = !found && file.month === cursorMonth ? orderKey(cursor!.time, cursor!.id) : undefined;
+        found = true;
+        const page = await this.collectPieces(file, index.pieces, filter, need, bound, corrections);
+        taken.push(...page.taken);
+        moreHere = page.more;
+      } else if (file.kind === 'gz') {
         // Forward: a ring of the last `need` matches before the cursor (or the end).
         const ring: LedgerEntry[] = [];
         const local = new Map<string, LedgerCorrection>();
@@ -847,6 +1038,55 @@ export class Ledger {
     return { entries: applyCorrections(newestFirst.flat().reverse(), corrections), hasMore };
   }
 
+  /**
+   * The newest `need` entries passing `filter` (and older than `bound`) of a pieced month, newest
+   * first: pieces are read newest (by their last key) first, until no unread piece can hold an entry
+   * newer than the `need`-th found. The month's corrections are added to `corrections` (first wins).
+   */
+  private async collectPieces(
+    file: LedgerFile,
+    pieces: Piece[],
+    filter: LedgerFilter,
+    need: number,
+    bound: string | undefined,
+    corrections: Map<string, LedgerCorrection>,
+  ): Promise<{ taken: LedgerEntry[]; more: boolean }> {
+    const candidates = pieces.filter((p) => pieceMatches(p, filter) && (bound === undefined || p.first < bound)).sort((a, b) => compare(b.last, a.last));
+    const found: Array<{ key: string; entry: LedgerEntry }> = [];
+    let read = 0;
+    while (read < candidates.length) {
+      // A few pieces at a time, read in parallel.
+      const batch = candidates.slice(read, read + PIECES_AHEAD);
+      for (const lines of await Promise.all(batch.map((p) => this.readPieceLines(file, p)))) {
+        for (const { text, lineNo } of lines) {
+          const rec = parseRecord(text);
+          if (rec.kind === 'bad') this.warnLine(file.name, lineNo, rec.why);
+          if (rec.kind !== 'entry' || !passes(filter, dayOfTime(rec.entry.time), rec.entry.model, rec.entry.client)) continue;
+          const key = orderKey(rec.entry.time, rec.entry.id);
+          if (bound === undefined || key < bound) found.push({ key, entry: rec.entry });
+        }
+      }
+      read += batch.length;
+      const nextLast = candidates[read]?.last;
+      if (nextLast === undefined || found.filter((x) => x.key > nextLast).length >= need) break;
+    }
+    found.sort((a, b) => compare(b.key, a.key));
+    const taken = found.slice(0, need).map((x) => x.entry);
+    if (taken.length > 0) {
+      const local = new Map<string, LedgerCorrection>();
+      for (const p of pieces.filter((x) => x.kind === 'corrections')) {
+        for (const { text } of await this.readPieceLines(file, p)) {
+          const rec = parseRecord(text);
+          if (rec.kind !== 'correction') continue;
+          const key = correctionKey(rec.correction.id, rec.correction.time);
+          if (!local.has(key)) local.set(key, rec.correction);
+        }
+      }
+      for (const [k, c] of local) corrections.set(k, c);
+    }
+    return { taken, more: found.length > need || read < candidates.length };
+  }
+
   /** Whether the entry `cursor` names is still in the files of its month. */
   private async containsCursor(candidates: Array<{ file: LedgerFile }>, cursor: EntryCursor, month: string): Promise<boolean> {
     const needle = `"id":${JSON.stringify(cursor.id)}`;
@@ -855,6 +1095,7 @@ export class Ledger {
       if (file.month !== month && file.month !== '') continue;
       let hit = false;
       const idBytes = Buffer.from(needle);
+      const key = orderKey(cursor.time, cursor.id);
       await this.scanFile(
         file,
         (rec, text) => {
@@ -864,11 +1105,81 @@ export class Ledger {
             return false;
           }
         },
-        { want: (buf, start, end) => includesWithin(buf, idBytes, start, end) },
+        { want: (buf, start, end) => includesWithin(buf, idBytes, start, end), pieces: (p) => p.kind === 'entries' && p.first <= key && key <= p.last },
       );
       if (hit) return true;
     }
     return false;
+  }
+
+  /**
+   * What the proxy seeds its budgets and its reconciler with at start, without reading whole months:
+   * points per local day from `fromDay` on (from the index), and the entries from `recentSince` on
+   * that the reconciler uses, estimated ones and those with a query id (read from the end of the newest files). Entries from `before` on (the caller counts its own live)
+   * are left out of both, as they were when the seed read the month.
+   */
+  async startupSeed(opts: {
+    fromDay: string;
+    recentSince: Date;
+    before: Date;
+  }): Promise<{ days: Array<{ day: string; points: number }>; recent: LedgerEntry[] }> {
+    await this.scheduleMaintenance();
+    return this.exclusive(async () => {
+      const files = await this.listFiles();
+      const since = opts.recentSince.getTime();
+      const before = opts.before.getTime();
+      // Newest first; a plain file is read backwards until its entries are an hour older than `since`
+      // (entries are appended when a request ends, so a little out of time order).
+      const recent: LedgerEntry[] = [];
+      const corrections = new Map<string, LedgerCorrection>();
+      const recentMonth = monthOf(new Date(since - MAX_REQUEST_MS));
+      const take = (rec: ReturnType<typeof parseRecord>): boolean => {
+        if (rec.kind === 'correction') corrections.set(correctionKey(rec.correction.id, rec.correction.time), rec.correction);
+        if (rec.kind !== 'entry') return true;
+        const t = Date.parse(rec.entry.time);
+        // Kept: what the reconciler uses (estimates, query ids) and what the caller counts live.
+        if (t >= since && (rec.entry.pointsEstimated || rec.entry.queryId || t >= before)) recent.push(rec.entry);
+        return !(t < since - MAX_REQUEST_MS);
+      };
+      for (const f of [...files].reverse()) {
+        if (f.month !== '' && f.month < recentMonth) break;
+        if (f.kind === 'gz' || f.kind === 'legacy') {
+          await this.scanFile(f, (rec) => void take(rec), { pieces: (p) => p.kind === 'corrections' || (p.kind === 'entries' && !(p.t1 < since)) });
+        } else {
+          // Only lines that can matter are decoded: the time is read off the line's start.
+          let done = false;
+          const want = (buf: Buffer, start: number, end: number): boolean => {
+            const t = lineTime(buf, start, end);
+            if (t === undefined) return true; // a correction, another kind, or another shape: decoded
+            if (t < since - MAX_REQUEST_MS) return (done = true);
+            return t >= before || (t >= since && (includesWithin(buf, ESTIMATED, start, end) || includesWithin(buf, QUERY_ID, start, end)));
+          };
+          await scanLinesBackward(path.join(this.dir, f.name), (text) => (done ? false : take(parseRecord(text))), want).catch((err) => {
+            if (!isMissing(err)) this.logger.warn(`ledger: could not read ${f.name}: ${describe(err)}`);
+          });
+        }
+      }
+      const seeded = applyCorrections(recent, corrections).sort((a, b) => compare(a.time, b.time));
+      // Points per day from the index of the months that hold those days.
+      const dayMonth = monthOf(new Date(Date.parse(`${opts.fromDay}T00:00:00Z`) - 86_400_000));
+      const tz = currentTimeZone();
+      const indexed: Array<{ file: LedgerFile; index: FileIndex }> = [];
+      for (const f of files.filter((x) => x.month === '' || x.month >= dayMonth)) {
+        const index = await this.indexOf(f, tz);
+        if (index) indexed.push({ file: f, index });
+      }
+      const days = new Map<string, number>();
+      for (const r of effectiveRows(indexed)) if (r.day >= opts.fromDay) days.set(r.day, (days.get(r.day) ?? 0) + r.points);
+      for (const e of seeded) {
+        if (Date.parse(e.time) < before) continue;
+        const day = dayOfTime(e.time);
+        if (days.has(day)) days.set(day, days.get(day)! - (e.points ?? 0));
+      }
+      return {
+        days: [...days].sort(([a], [b]) => compare(a, b)).map(([day, points]) => ({ day, points })),
+        recent: seeded.filter((e) => Date.parse(e.time) < before),
+      };
+    });
   }
 
   /** Entries oldest first, across every file (tests, small ledgers); unparsable lines are skipped. Never rejects. */
@@ -910,9 +1221,13 @@ export class Ledger {
     await this.flushWrites();
     const out: RefusedSummary[] = [];
     for (const f of await this.listFiles()) {
-      await this.scanFile(f, (rec) => {
-        if (rec.kind === 'refused') out.push(rec.refused);
-      });
+      await this.scanFile(
+        f,
+        (rec) => {
+          if (rec.kind === 'refused') out.push(rec.refused);
+        },
+        { pieces: (p) => p.kind === 'refused' },
+      );
     }
     return out;
   }
@@ -948,6 +1263,7 @@ export class Ledger {
             {
               want: (buf, start, end) =>
                 end - start > CORRECTION_PREFIX.length && buf.subarray(start, start + CORRECTION_PREFIX.length).equals(CORRECTION_PREFIX),
+              pieces: (p) => p.kind === 'corrections',
             },
           );
         }
@@ -959,7 +1275,7 @@ export class Ledger {
           buffered.push(csvRow(applyCorrection(rec.entry, corrections.get(correctionKey(rec.entry.id, rec.entry.time)))));
           count++;
         },
-        { want, chunkDone: push },
+        { want, chunkDone: push, pieces: (p) => pieceMatches(p, filter) },
       );
     }
     await push();
@@ -997,6 +1313,18 @@ function lineFilter(filter: LedgerFilter): LineSink['want'] {
 }
 
 const TIME_PREFIX = Buffer.from('{"time":"');
+const ESTIMATED = Buffer.from('"pointsEstimated":true');
+const QUERY_ID = Buffer.from('"queryId":"');
+
+/** The time (ms) at the start of an entry line as the writer writes it (`{"time":"…"`); undefined otherwise. */
+function lineTime(buf: Buffer, start: number, end: number): number | undefined {
+  if (end - start < TIME_PREFIX.length + 20 || !buf.subarray(start, start + TIME_PREFIX.length).equals(TIME_PREFIX)) return undefined;
+  const from = start + TIME_PREFIX.length;
+  const close = buf.indexOf(0x22, from);
+  if (close < 0 || close > from + 40) return undefined;
+  const t = Date.parse(buf.toString('latin1', from, close));
+  return Number.isFinite(t) ? t : undefined;
+}
 const OTHER_PREFIX = Buffer.from('{"');
 const CORRECTION_PREFIX = Buffer.from('{"type":"correction"');
 
@@ -1029,6 +1357,32 @@ function effectiveRows(all: Array<{ file: LedgerFile; index: FileIndex }>): Inde
 /** Whether `needle` lies within buf[start, end) (a view, so the search stops at the line's end). */
 function includesWithin(buf: Buffer, needle: Buffer, start: number, end: number): boolean {
   return end - start >= needle.length && buf.subarray(start, end).indexOf(needle) >= 0;
+}
+
+const KEY_PREFIX = '{"time":"';
+const ID_PREFIX = '","id":"';
+
+/**
+ * `orderKey` of an entry's line, read off the text when it starts as the writer writes it
+ * (`{"time":"…","id":"…"`, no escapes), else from the parsed line ('' for anything not an entry).
+ */
+function lineOrderKey(text: string): string {
+  if (text.startsWith(KEY_PREFIX)) {
+    const timeEnd = text.indexOf('"', KEY_PREFIX.length);
+    if (timeEnd > 0 && text.startsWith(ID_PREFIX, timeEnd)) {
+      const idStart = timeEnd + ID_PREFIX.length;
+      const idEnd = text.indexOf('"', idStart);
+      const id = idEnd > 0 ? text.slice(idStart, idEnd) : '';
+      const time = text.slice(KEY_PREFIX.length, timeEnd);
+      if (idEnd > 0 && !id.includes('\\') && !time.includes('\\')) return orderKey(time, id);
+    }
+  }
+  const rec = parseRecord(text);
+  return rec.kind === 'entry' ? orderKey(rec.entry.time, rec.entry.id) : '';
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 function currentTimeZone(): string {

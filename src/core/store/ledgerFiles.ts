@@ -4,13 +4,13 @@
  *
  * Layout of the data directory (see README "Cost ledger"):
  * - `ledger-YYYY-MM.jsonl`            the month's live file; every process appends whole lines to it
- * - `ledger-YYYY-MM.jsonl.gz`         a closed month, compressed
+ * - `ledger-YYYY-MM.jsonl.gz`         a closed month, compressed in pieces (gzip members, see ledgerPieces.ts)
  * - `ledger-YYYY-MM.migrated.jsonl`   the month's entries moved out of the old size-rotated files
  * - `ledger-YYYY-MM.jsonl.<pid>.closing`  a live file taken aside while it is being compressed
  * - `ledger-YYYY-MM.compress.json`    journal of a compression (which sources the new .gz replaced)
  * - `ledger.jsonl`, `ledger.N.jsonl`  the old size-rotated files, until they are migrated
  * - `ledger.lock`                     held while one process migrates, compresses or deletes
- * - `.ledger-index/`                  per-file summaries (a cache; safe to delete)
+ * - `.ledger-index/`                  per-file summaries and a closed month's pieces (a cache; deleting it costs a rebuild)
  */
 import { createReadStream, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
