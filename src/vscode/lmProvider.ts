@@ -6,6 +6,7 @@
  */
 import * as vscode from 'vscode';
 import type { ChatServices } from '../core/exchange/chat';
+import { PER_MESSAGE_OVERHEAD } from '../core/exchange/accounting';
 import type { ProxyConfig } from '../core/store/config';
 import { InProcessAbortError, InProcessChatError, runChatInProcess, ToolCallAccumulator } from '../core/exchange/inProcess';
 import type { Ledger, LedgerEntry } from '../core/store/ledger';
@@ -25,9 +26,6 @@ import type { ProxyController } from './proxyController';
 export const LM_VENDOR = 'poe-proxy';
 /** The ledger's `client` for these requests. */
 export const LM_CLIENT = 'vscode-lm';
-/** OpenAI's per-message framing, as the proxy counts it. */
-const PER_MESSAGE_OVERHEAD = 4;
-
 export interface LmDeps {
   controller: ProxyController;
   config: Config;
