@@ -24,7 +24,6 @@ import {
   addMonths,
   appendLines,
   classify,
-  endsTorn,
   gzName,
   INDEX_DIR,
   isMissing,
@@ -354,24 +353,15 @@ export class Ledger {
   }
 
   private async appendToFile(file: string, lines: string[]): Promise<void> {
-    let torn: boolean;
+    let written: { mendedTorn: boolean };
     try {
-      torn = await endsTorn(file);
-    } catch (err) {
-      if (!isMissing(err)) throw err;
-      torn = false;
-    }
-    if (torn) {
-      this.logger.warn(`ledger: ${file} ends with an incomplete line (crash?); it will be skipped`);
-      lines = ['\n', ...lines];
-    }
-    try {
-      await appendLines(file, lines);
+      written = await appendLines(file, lines);
     } catch (err) {
       if (!isMissing(err)) throw err;
       await fsp.mkdir(this.dir, { recursive: true });
-      await appendLines(file, lines);
+      written = await appendLines(file, lines);
     }
+    if (written.mendedTorn) this.logger.warn(`ledger: ${file} ends with an incomplete line (crash?); it will be skipped`);
   }
 
   private emitCorrection(c: LedgerCorrection): void {
