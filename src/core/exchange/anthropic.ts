@@ -7,8 +7,9 @@
  * registry entries whose poe_name starts with "Claude" (case-insensitive); others get a 400 that
  * names the Claude models and points at /v1/chat/completions.
  */
-import { randomBytes } from 'node:crypto';
 import { PER_MESSAGE_OVERHEAD, plausibleTokens } from './accounting';
+import { randomId } from './completions';
+import { sseData } from '../poe/sse';
 import { badRequest, ProxyError } from '../http/errors';
 import { resolveRequestedModel, worstOutputLimit } from './guards';
 import type { Logger } from '../log';
@@ -157,11 +158,11 @@ export function anthropicErrorBody(err: ProxyError): { type: 'error'; error: { t
 }
 
 function sse(type: string, data: Record<string, unknown>): string {
-  return `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`;
+  return sseData(JSON.stringify({ type, ...data }), type);
 }
 
 function messageId(): string {
-  return `msg_${randomBytes(12).toString('hex')}`;
+  return randomId('msg_');
 }
 
 const ZERO_USAGE = { input_tokens: 0, output_tokens: 0 };
