@@ -195,6 +195,16 @@ export class ChatExchange extends Exchange<ChatRequest> {
     let upstreamUsage: Usage | undefined;
     let base = { id: '', model: model.id, created: Math.floor(this.started / 1000) };
     let streamError: string | undefined;
+    // The events of one upstream read, written to the client at once: one write (one system call) per
+    // read, as a blind pipe makes, instead of one per event. Nothing waits for a later read.
+    let out = '';
+    let poeTalked = false;
+    const flush = (): void => {
+      if (out) this.write(scrubSecrets(out), up);
+      else if (poeTalked) this.touchPings();
+      out = '';
+      poeTalked = false;
+    };
 
     const handleEvent = (data: string): void => {
       if (data === '[DONE]') return;
@@ -213,7 +223,10 @@ export class ChatExchange extends Exchange<ChatRequest> {
       if (obj.usage) {
         upstreamUsage = obj.usage;
         // Held: re-sent at the end with the cost. Still Poe talking (comments and garbage are not).
-        if (!obj.choices || obj.choices.length === 0) return this.touchPings();
+        if (!obj.choices || obj.choices.length === 0) {
+          poeTalked = true;
+          return;
+        }
         delete obj.usage;
         data = JSON.stringify(obj);
       }
@@ -228,23 +241,25 @@ export class ChatExchange extends Exchange<ChatRequest> {
           heldFinish = obj;
           const { content, tool_calls } = choice.delta ?? {};
           if ((typeof content === 'string' && content.length > 0) || tool_calls?.length) {
-            this.writeSse(JSON.stringify({ ...obj, choices: [{ ...choice, finish_reason: null }] }), up);
+            out += sseData(JSON.stringify({ ...obj, choices: [{ ...choice, finish_reason: null }] }));
           } else {
-            this.touchPings(); // held back for the footer, but Poe talking
+            poeTalked = true; // held back for the footer, but Poe talking
           }
           return;
         }
       }
-      this.writeSse(data, up);
+      out += sseData(data);
     };
 
     const broke = await this.pump(
       up,
       (buf) => {
         for (const ev of parser.push(buf)) handleEvent(ev.data);
+        flush();
       },
       () => {
         for (const ev of parser.end()) handleEvent(ev.data);
+        flush();
       },
     );
     streamError = broke ?? streamError;
@@ -388,9 +403,9 @@ export class ChatExchange extends Exchange<ChatRequest> {
 
   // ---- writing ------------------------------------------------------------------------------
 
-  /** One event's data to the client, secrets scrubbed; backpressure pauses `up`. */
-  private writeSse(data: string, up?: IncomingMessage): void {
-    this.write(scrubSecrets(sseData(data)), up);
+  /** One event's data to the client, secrets scrubbed. */
+  private writeSse(data: string): void {
+    this.write(scrubSecrets(sseData(data)));
   }
 
   private sendJson(status: number, body: unknown, extra: Record<string, string> = {}): void {
