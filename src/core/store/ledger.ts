@@ -123,6 +123,11 @@ const INDEX_VERSION = 1;
 const LATE_WRITE_LOCK_WAIT_MS = 60_000;
 /** How long maintenance waits for the lock before leaving the work to its holder. */
 const MAINTENANCE_LOCK_WAIT_MS = 2_000;
+/**
+ * Lines are written at most this long after the first of a batch was queued: under load one append (one
+ * open of the month file) serves every request that finished meanwhile, instead of one per request.
+ */
+const WRITE_BATCH_MS = 20;
 
 interface FileIndex {
   v: number;
@@ -162,6 +167,8 @@ export class Ledger {
   private readonly closeGraceMs: number;
   private pending: PendingLine[] = [];
   private drainQueued = false;
+  /** Waits WRITE_BATCH_MS after the first queued line, so one append serves every line queued meanwhile. */
+  private batchTimer: NodeJS.Timeout | undefined;
   private writeLock: Promise<unknown> = Promise.resolve();
   private readonly refused = new Map<string, RefusedBucket>();
   private refusedTimer: NodeJS.Timeout | undefined;
@@ -256,7 +263,7 @@ export class Ledger {
   /** Resolves once everything appended or counted before this call is on disk (or was dropped after an error). */
   async flush(): Promise<void> {
     this.writeRefused(true);
-    await this.exclusive(async () => undefined);
+    await this.flushWrites();
     await this.maintenance;
   }
 
@@ -300,8 +307,14 @@ export class Ledger {
     this.pending.push(p);
     if (!this.drainQueued) {
       this.drainQueued = true;
-      void this.exclusive(() => this.drain());
+      this.batchTimer = setTimeout(() => this.startDrain(), WRITE_BATCH_MS);
     }
+  }
+
+  private startDrain(): void {
+    clearTimeout(this.batchTimer);
+    this.batchTimer = undefined;
+    void this.exclusive(() => this.drain());
   }
 
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
@@ -958,6 +971,7 @@ export class Ledger {
 
   /** Waits for this process's queued writes (reads then see them). */
   private flushWrites(): Promise<void> {
+    if (this.batchTimer) this.startDrain();
     return this.exclusive(async () => undefined);
   }
 }
