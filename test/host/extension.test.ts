@@ -214,7 +214,7 @@ describe('Poe Proxy extension in the real VS Code host', function () {
     };
     try {
       await chat(port, 'spend something first', { stream: false });
-      await waitFor('spend counted', () => (api.ctx.controller.server?.spend.spent().today ?? 0) > 0);
+      await waitFor('spend counted', () => (api.ctx.controller.server?.engine.spend.spent().today ?? 0) > 0);
       await setGlobal('pointsBudgetDaily', 1);
       const before = fake.chatRequests().length;
       const first = await chat(port, 'over budget', { stream: false });

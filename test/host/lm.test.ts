@@ -12,6 +12,7 @@ import { createTokenEngine } from '../../src/core/tokens/engine';
 import type { LedgerEntry } from '../../src/core/store/ledger';
 import type { PoeProxyApi } from '../../src/vscode/extension';
 import { LM_CLIENT, LM_VENDOR } from '../../src/vscode/lmProvider';
+import { postChat } from '../support/rawClient';
 import { freePort, waitFor } from '../support/wait';
 import { DEFAULT_API_KEY, defaultReply, FakePoe } from '../support/fakePoe';
 
@@ -265,6 +266,46 @@ describe('Copilot Chat language models (vscode.lm) and client configuration', fu
       await vscode.commands.executeCommand('poeProxy.start');
       await waitFor('the proxy running again', () => api.state().kind === 'running');
     }
+  });
+
+  it("the proxy and Copilot Chat count with the window's one token counter (one tokenizer worker), serving or not", async function () {
+    this.timeout(90_000);
+    const tokens = api.ctx.engine.tokens;
+    const m = await model();
+    let n = 0;
+    // A text not counted before reaches the tokenizer (a cache miss) of whichever counter its path uses.
+    const counted = async (via: string, count: (text: string) => PromiseLike<unknown>): Promise<void> => {
+      const before = tokens.stats().cacheMisses;
+      await count(`shared counter ${via} ${Date.now()} ${++n}`);
+      assert.strictEqual(tokens.stats().cacheMisses, before + 1, `${via} counts with the window's token counter`);
+    };
+    await counted('Copilot Chat', (text) => m.countTokens(text));
+    const workers = tokens.stats().workerStarts;
+    await counted('HTTP', async (text) => {
+      const r = await postChat(
+        api.state().url!,
+        { model: 'GPT-4.1', messages: [{ role: 'user', content: text }] },
+        { path: '/v1/messages/count_tokens', headers: { 'anthropic-version': '2023-06-01' } },
+      );
+      assert.strictEqual(r.status, 200, r.body);
+    });
+    await vscode.commands.executeCommand('poeProxy.stop');
+    try {
+      assert.strictEqual(api.state().kind, 'stopped');
+      await counted('Copilot Chat while stopped', (text) => m.countTokens(text));
+    } finally {
+      await vscode.commands.executeCommand('poeProxy.start');
+      await waitFor('the proxy running again', () => api.state().kind === 'running');
+    }
+    await counted('HTTP after a restart', async (text) => {
+      const r = await postChat(
+        api.state().url!,
+        { model: 'GPT-4.1', messages: [{ role: 'user', content: text }] },
+        { path: '/v1/messages/count_tokens', headers: { 'anthropic-version': '2023-06-01' } },
+      );
+      assert.strictEqual(r.status, 200, r.body);
+    });
+    assert.strictEqual(tokens.stats().workerStarts, workers, 'the same tokenizer worker across a stop and a start');
   });
 
   const previewDiffs = (): vscode.TabInputTextDiff[] =>

@@ -86,7 +86,7 @@ describe('footer rules', function () {
     const chunks: ChatChunk[] = [];
     const tools = [{ type: 'function' as const, function: { name: 'read_file', parameters: { type: 'object', properties: {} } } }];
     await runChatInProcess(
-      proxy.server.inProcessServices(),
+      proxy.engine.inProcessServices(),
       { model: 'GPT-4.1', messages: user('x'), tools },
       { onChunk: (c) => chunks.push(c), footer: true },
     );

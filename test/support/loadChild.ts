@@ -5,27 +5,32 @@
  */
 import { makeConfig } from '../../src/core/store/config';
 import { consoleLogger } from '../../src/core/log';
-import { createProxyRuntime } from '../../src/core/proxy';
+import { buildEngine } from '../../src/core/proxy';
+import { ProxyServer } from '../../src/core/http/server';
 
 async function main(): Promise<void> {
   const overrides = JSON.parse(process.env.LOAD_CHILD_CONFIG ?? '{}');
   const config = makeConfig({ port: 0, ...overrides });
-  const runtime = await createProxyRuntime({
+  const built = await buildEngine({
     config,
     bundledModelsFile: config.modelsFile ?? '',
     getApiKey: () => process.env.LOAD_CHILD_POE_KEY,
     logger: consoleLogger('warn'),
   });
-  await runtime.server.listen();
+  const server = new ProxyServer(built.engine);
+  await server.listen();
   process.on('message', (msg) => {
     if (msg === 'mem') {
       (globalThis as { gc?: () => void }).gc?.();
       process.send!({ mem: process.memoryUsage() });
     } else if (msg === 'stop') {
-      void runtime.dispose().then(() => process.exit(0));
+      void server
+        .close()
+        .then(() => built.dispose())
+        .then(() => process.exit(0));
     }
   });
-  process.send!({ url: runtime.server.url });
+  process.send!({ url: server.url });
 }
 
 void main().catch((err) => {
