@@ -13,6 +13,7 @@
 // Options: --runs N (default 3)  --no-host (skip the VS Code host)  --host-runs N (default 1)
 //          --no-tokenizers (skip the tokenizer comparison)  --quick (fewer requests, for a smoke run)
 //          --no-ledger (skip section 7)  --ledger-entries N (default 1,000,000; 100,000 with --quick)
+//          --relay-only (sections 1 and 2 only: the relay's latency, streaming and CPU per request / chunk)
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -24,7 +25,7 @@ import { formatMarkdown as tokenizerMarkdown } from './bench/tokenizers.mjs';
 import { ledgerRun } from './bench/ledger.mjs';
 import { accountingRun } from './bench/accounting.mjs';
 import { abortRun } from './bench/abort.mjs';
-import { latencyRun, memoryRun, startTopology, streamingRun } from './bench/relay.mjs';
+import { latencyRun, memoryRun, relayOnlyMarkdown, startTopology, streamingRun } from './bench/relay.mjs';
 import { fmt, median, medianOf, pass, ratio } from './bench/stats.mjs';
 
 const args = process.argv.slice(2);
@@ -38,6 +39,7 @@ const withHost = !args.includes('--no-host');
 const hostRuns = opt('--host-runs', 1);
 const withTokenizers = !args.includes('--no-tokenizers');
 const withLedger = !args.includes('--no-ledger');
+const relayOnly = args.includes('--relay-only');
 const ledgerEntries = opt('--ledger-entries', quick ? 100_000 : 1_000_000);
 const log = (m) => process.stderr.write(`bench: ${m}\n`);
 
@@ -78,10 +80,21 @@ try {
     log(`run ${r + 1}/${runs}: streaming…`);
     result.streamingRuns.push(await streamingRun(topo.targets, topo.pids, STREAM, r));
   }
-  log('memory: 10,000 requests through the proxy…');
-  result.memory = await memoryRun(topo.targets.proxy, topo.proxyPid, { requests: quick ? 2000 : 10_000 });
+  if (!relayOnly) {
+    log('memory: 10,000 requests through the proxy…');
+    result.memory = await memoryRun(topo.targets.proxy, topo.proxyPid, { requests: quick ? 2000 : 10_000 });
+  }
 } finally {
   await topo.stop();
+}
+if (relayOnly) {
+  const md = relayOnlyMarkdown(result, { LAT, STREAM });
+  const stamp = result.startedAt.replace(/[:.]/g, '-');
+  writeFileSync(path.join(RESULTS, `relay-${stamp}.json`), JSON.stringify(result, null, 2));
+  writeFileSync(path.join(RESULTS, `relay-${stamp}.md`), `${md}\n`);
+  process.stdout.write(`${md}\n`);
+  log(`results: bench/results/relay-${stamp}.{json,md}`);
+  process.exit(0);
 }
 
 // ── 6: accounting with a lagging points_history ──

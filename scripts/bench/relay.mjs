@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { closedLoop, eventCounter, makeAgent, post, stampReader } from './load.mjs';
-import { median, percentile, summarize } from './stats.mjs';
+import { fmt, median, medianOf, percentile, ratio, summarize } from './stats.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 
@@ -250,4 +250,47 @@ export async function memoryRun(url, pid, { requests = 10_000, concurrency = 64 
   const afterIdle = rssMB(pid);
   agent.destroy();
   return { requests, errors, elapsedMs, beforeMB: before, afterMB: after, afterIdle3sMB: afterIdle, growthMB: after - before };
+}
+
+/** `--relay-only`: sections 1 and 2 with the relay's CPU per request and per chunk against the bare pass-through's. */
+export function relayOnlyMarkdown(result, { LAT, STREAM }) {
+  const paths = ['direct', 'floor', 'proxyNoPoints', 'proxy'];
+  const L = [
+    `## Relay bench — ${result.startedAt}`,
+    '',
+    `Load average at start ${result.machine.loadavg.map((x) => x.toFixed(2)).join(' / ')}; medians over ${result.latencyRuns.length} run(s).`,
+    '',
+  ];
+  for (const c of ['c1', 'c64']) {
+    L.push(
+      `### Non-streaming, ${c} (${c === 'c1' ? LAT.c1Total : LAT.c64Total} requests per path per run)`,
+      '',
+      '| Path | p50 | p99 | relay CPU / request | vs floor |',
+      '|---|---|---|---|---|',
+    );
+    const floor = medianOf(result.latencyRuns, `floor.${c}.relayCpuUsPerReq`);
+    for (const p of paths) {
+      const cpu = medianOf(result.latencyRuns, `${p}.${c}.relayCpuUsPerReq`);
+      const direct = p === 'direct';
+      L.push(
+        `| ${p} | ${fmt(medianOf(result.latencyRuns, `${p}.${c}.p50`))} ms | ${fmt(medianOf(result.latencyRuns, `${p}.${c}.p99`))} ms | ${direct ? '—' : `${fmt(cpu, 0)} µs`} | ${direct ? '—' : `${fmt(ratio(cpu, floor))}×`} |`,
+      );
+    }
+    L.push('');
+  }
+  L.push(
+    `### Streaming (${STREAM.chunks}-chunk streams, ${STREAM.concurrentStreams} at once)`,
+    '',
+    '| Path | chunks/s | relay CPU / chunk | vs floor |',
+    '|---|---|---|---|',
+  );
+  const floorChunk = medianOf(result.streamingRuns, 'floor.throughput.relayCpuUsPerChunk');
+  for (const p of paths) {
+    const cpu = medianOf(result.streamingRuns, `${p}.throughput.relayCpuUsPerChunk`);
+    const direct = p === 'direct';
+    L.push(
+      `| ${p} | ${fmt(medianOf(result.streamingRuns, `${p}.throughput.chunksPerSec`), 0)} | ${direct ? '—' : `${fmt(cpu, 2)} µs`} | ${direct ? '—' : `${fmt(ratio(cpu, floorChunk))}×`} |`,
+    );
+  }
+  return L.join('\n');
 }

@@ -6,6 +6,7 @@
  */
 import * as vscode from 'vscode';
 import type { ChatServices } from '../core/exchange/chat';
+import { PER_MESSAGE_OVERHEAD } from '../core/exchange/accounting';
 import type { ProxyConfig } from '../core/store/config';
 import { InProcessAbortError, InProcessChatError, runChatInProcess, ToolCallAccumulator } from '../core/exchange/inProcess';
 import type { LedgerEntry } from '../core/store/ledger';
@@ -22,9 +23,6 @@ import type { WindowEngine } from './windowEngine';
 export const LM_VENDOR = 'poe-proxy';
 /** The ledger's `client` for these requests. */
 export const LM_CLIENT = 'vscode-lm';
-/** OpenAI's per-message framing, as the proxy counts it. */
-const PER_MESSAGE_OVERHEAD = 4;
-
 export interface LmDeps {
   /** The window's engine: the same services, token counter and ledger as the proxy's socket. */
   engine: WindowEngine;

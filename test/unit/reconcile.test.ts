@@ -171,3 +171,75 @@ describe('PointsReconciler against a points_history that lags 0–60 s and arriv
     stop(running);
   });
 });
+
+describe('PointsReconciler matching', () => {
+  /** The pairing by definition: every (entry, estimate) pair whose window holds the entry, sorted by distance (stable), taken greedily. */
+  function referencePairs(pending: LedgerEntry[], entries: PointsEntry[], slackMs: number): Array<[string, string]> {
+    const windows = pending.map((e) => {
+      const startedAt = Date.parse(e.time);
+      return { id: e.id, bot: e.model.toLowerCase(), from: startedAt - slackMs, to: startedAt + e.durationMs + slackMs, end: startedAt + e.durationMs };
+    });
+    const byStart = [...windows].sort((a, b) => a.from - b.from);
+    const pairs: Array<{ w: (typeof windows)[0]; e: PointsEntry; d: number }> = [];
+    for (const e of entries) {
+      const t = e.creation_time / 1000;
+      for (let j = byStart.length - 1; j >= 0; j--) {
+        const w = byStart[j];
+        if (w.bot === e.bot_name.toLowerCase() && w.from <= t && t <= w.to) pairs.push({ w, e, d: Math.abs(t - w.end) });
+      }
+    }
+    pairs.sort((a, b) => a.d - b.d);
+    const used = new Set<string>();
+    const out: Array<[string, string]> = [];
+    for (const { w, e, d } of pairs) {
+      void d;
+      if (used.has(w.id) || used.has(e.query_id)) continue;
+      used.add(w.id).add(e.query_id);
+      out.push([w.id, e.query_id]);
+    }
+    return out;
+  }
+
+  it('pairs a dense burst exactly as the closest-first sort over all pairs does, ties included', async () => {
+    for (const seed of [1, 2, 3, 4, 5]) {
+      const rnd = prng(seed);
+      const slackMs = 2_000;
+      // 600 requests within 3 s on two bots (many windows hold each entry), times on a coarse grid so distances tie.
+      const pending = Array.from({ length: 600 }, (_, i) =>
+        ledgerEntry({
+          id: `r${i}`,
+          model: rnd() < 0.7 ? 'GPT-4.1' : 'Claude-Sonnet-4',
+          time: new Date(T0 + Math.floor(rnd() * 30) * 100).toISOString(),
+          durationMs: Math.floor(rnd() * 8) * 100,
+          points: 5,
+          pointsEstimated: true,
+        }),
+      );
+      const entries: PointsEntry[] = Array.from({ length: 500 }, (_, i) => ({
+        creation_time: (T0 + Math.floor(rnd() * 50) * 100 - 500) * 1000,
+        bot_name: rnd() < 0.7 ? 'GPT-4.1' : 'Claude-Sonnet-4',
+        query_id: `q${i}`,
+        cost_points: 7,
+      }));
+      const claimed = new Set<string>();
+      const got: Array<[string, string]> = [];
+      const reconciler = new PointsReconciler({
+        usage: {
+          pointsPage: async () => ({ entries, hasMore: false }),
+          isClaimed: (id) => claimed.has(id),
+          markClaimed: (id) => void claimed.add(id),
+        },
+        correct: (c) => got.push([c.id, c.queryId]),
+        maxAgeMs: 3_600_000,
+        slackMs,
+        now: () => T0 + 10_000,
+      });
+      pending.forEach((e) => reconciler.add(e));
+      await reconciler.runOnce();
+      reconciler.dispose();
+      const want = referencePairs(pending, entries, slackMs);
+      assert.ok(want.length > 300, `the burst pairs most estimates (${want.length})`);
+      assert.deepEqual(got, want, `seed ${seed}`);
+    }
+  });
+});

@@ -10,6 +10,9 @@ import type { Usage } from './openaiTypes';
 import { estimatePoints, type ModelEntry } from '../store/registry';
 import type { PoeUsage } from '../poe/usage';
 
+/** Tokens counted per message (or tool definition) on top of its text: the role and separators every chat format adds. */
+export const PER_MESSAGE_OVERHEAD = 4;
+
 /** Filled in as the exchange goes and written to the ledger at the end. */
 export interface Outcome {
   status: LedgerEntry['status'];

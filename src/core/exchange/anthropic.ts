@@ -7,13 +7,14 @@
  * registry entries whose poe_name starts with "Claude" (case-insensitive); others get a 400 that
  * names the Claude models and points at /v1/chat/completions.
  */
-import { randomBytes } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
-import { plausibleTokens } from './accounting';
+import { PER_MESSAGE_OVERHEAD, plausibleTokens } from './accounting';
+import { randomId } from './completions';
+import { sseData } from '../poe/sse';
 import { badRequest, ProxyError } from '../http/errors';
 import { resolveRequestedModel, worstOutputLimit } from './guards';
 import type { Logger } from '../log';
 import type { RelayState, WireDialect } from './passthrough';
+import type { RequestInfo } from './exchange';
 import type { ModelEntry, ModelRegistry } from '../store/registry';
 import { encodingForModel, type TokenCounter } from '../tokens';
 import { validateMessagesRequest } from './validate';
@@ -42,8 +43,6 @@ export const ANTHROPIC_BETA_ALLOWLIST: readonly string[] = [
  * to ANTHROPIC_BETA_ALLOWLIST forwards them as they are.
  */
 export const MID_CONVERSATION_SYSTEM_BETA = 'mid-conversation-system-2026-04-07';
-
-const PER_MESSAGE_OVERHEAD = 4;
 
 type Block = Record<string, unknown>;
 interface AnthropicMessage {
@@ -159,11 +158,11 @@ export function anthropicErrorBody(err: ProxyError): { type: 'error'; error: { t
 }
 
 function sse(type: string, data: Record<string, unknown>): string {
-  return `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`;
+  return sseData(JSON.stringify({ type, ...data }), type);
 }
 
 function messageId(): string {
-  return `msg_${randomBytes(12).toString('hex')}`;
+  return randomId('msg_');
 }
 
 const ZERO_USAGE = { input_tokens: 0, output_tokens: 0 };
@@ -258,7 +257,7 @@ export function anthropicDialect(logger: Logger): WireDialect {
         'model',
       );
     },
-    upstreamHeaders(req: IncomingMessage) {
+    upstreamHeaders(req: RequestInfo) {
       const version = req.headers['anthropic-version'];
       const headers: Record<string, string> = { 'anthropic-version': (Array.isArray(version) ? version[0] : version) || DEFAULT_ANTHROPIC_VERSION };
       const { kept, dropped } = filterBetas(req.headers['anthropic-beta']);
@@ -266,7 +265,7 @@ export function anthropicDialect(logger: Logger): WireDialect {
       if (kept.length) headers['anthropic-beta'] = kept.join(',');
       return headers;
     },
-    upstreamBody(body: Record<string, unknown>, req: IncomingMessage) {
+    upstreamBody(body: Record<string, unknown>, req: RequestInfo) {
       if (!Array.isArray(body.messages) || forwardsSystemMessages(req.headers['anthropic-beta'])) return body;
       const messages = foldSystemMessages(body.messages as AnthropicMessage[]);
       if (messages === body.messages) return body;

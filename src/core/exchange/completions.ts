@@ -6,8 +6,13 @@ import { randomBytes } from 'node:crypto';
 import type { ChatChunk, ChatCompletion, Usage } from './openaiTypes';
 import { SSE_DONE, sseData } from '../poe/sse';
 
+/** An id in the form the wire formats use: a prefix and 24 random hex digits. */
+export function randomId(prefix: string): string {
+  return `${prefix}${randomBytes(12).toString('hex')}`;
+}
+
 export function completionId(): string {
-  return `chatcmpl-${randomBytes(12).toString('hex')}`;
+  return randomId('chatcmpl-');
 }
 
 export function nowSeconds(): number {

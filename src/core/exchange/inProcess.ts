@@ -4,7 +4,8 @@
  * the SSE back into chunks for the caller, as they arrive. VS Code's language-model provider uses it.
  */
 import { EventEmitter } from 'node:events';
-import { ChatExchange, type ChatServices, type ResponseSink } from './chat';
+import { ChatExchange, type ChatServices } from './chat';
+import type { ResponseSink } from './exchange';
 import { ProxyError } from '../http/errors';
 import type { ChatChunk, ChatRequest } from './openaiTypes';
 import { SseParser } from '../poe/sse';

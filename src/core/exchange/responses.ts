@@ -2,18 +2,15 @@
  * OpenAI Responses API (Codex CLI): POST /v1/responses passed through to Poe's, with errors in
  * OpenAI's shape and the paused message as a Response object or its event stream.
  */
-import { randomBytes } from 'node:crypto';
 import { plausibleTokens } from './accounting';
+import { randomId } from './completions';
+import { sseData } from '../poe/sse';
 import type { ProxyError } from '../http/errors';
 import { worstOutputLimit } from './guards';
 import type { RelayState, WireDialect } from './passthrough';
 import { validateResponsesRequest } from './validate';
 
 export const RESPONSES_PATH = '/v1/responses';
-
-function rid(prefix: string): string {
-  return `${prefix}${randomBytes(12).toString('hex')}`;
-}
 
 const ZERO_USAGE = {
   input_tokens: 0,
@@ -47,17 +44,17 @@ function outputMessage(id: string, text: string): Record<string, unknown> {
 }
 
 export function responsesMessage(model: string, text: string): Record<string, unknown> {
-  return responseObject(rid('resp_'), model, 'completed', [outputMessage(rid('msg_'), text)]);
+  return responseObject(randomId('resp_'), model, 'completed', [outputMessage(randomId('msg_'), text)]);
 }
 
 /** A whole answer as the Responses event stream (response.created … response.completed). */
 export function responsesMessageStream(model: string, text: string): string {
-  const id = rid('resp_');
-  const item_id = rid('msg_');
+  const id = randomId('resp_');
+  const item_id = randomId('msg_');
   const done = outputMessage(item_id, text);
   const part = { type: 'output_text', text, annotations: [] };
   let seq = 0;
-  const ev = (type: string, data: Record<string, unknown>): string => `event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: seq++, ...data })}\n\n`;
+  const ev = (type: string, data: Record<string, unknown>): string => sseData(JSON.stringify({ type, sequence_number: seq++, ...data }), type);
   const at = { item_id, output_index: 0, content_index: 0 };
   return (
     ev('response.created', { response: responseObject(id, model, 'in_progress', []) }) +
@@ -118,7 +115,10 @@ export const responsesDialect: WireDialect = {
   pausedStream: responsesMessageStream,
   errorBody: (err: ProxyError) => err.toBody(),
   errorEvent: (err: ProxyError, state: RelayState) =>
-    `event: error\ndata: ${JSON.stringify({ type: 'error', code: err.code, message: err.message, param: err.param, sequence_number: (state.lastSequence ?? -1) + 1 })}\n\n`,
+    sseData(
+      JSON.stringify({ type: 'error', code: err.code, message: err.message, param: err.param, sequence_number: (state.lastSequence ?? -1) + 1 }),
+      'error',
+    ),
   onEvent(type, data, state) {
     if (typeof data.sequence_number === 'number') state.lastSequence = data.sequence_number;
     switch (type) {

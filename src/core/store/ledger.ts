@@ -22,7 +22,6 @@ import {
   addMonths,
   appendLines,
   classify,
-  endsTorn,
   gzName,
   INDEX_DIR,
   isMissing,
@@ -127,6 +126,11 @@ const PIECES_AHEAD = 4;
 const MAX_REQUEST_MS = 3_600_000;
 /** How long maintenance waits for the lock before leaving the work to its holder. */
 const MAINTENANCE_LOCK_WAIT_MS = 2_000;
+/**
+ * Lines are written at most this long after the first of a batch was queued: under load one append (one
+ * open of the month file) serves every request that finished meanwhile, instead of one per request.
+ */
+const WRITE_BATCH_MS = 20;
 
 interface FileIndex {
   v: number;
@@ -168,6 +172,8 @@ export class Ledger {
   private readonly closeGraceMs: number;
   private pending: PendingLine[] = [];
   private drainQueued = false;
+  /** Waits WRITE_BATCH_MS after the first queued line, so one append serves every line queued meanwhile. */
+  private batchTimer: NodeJS.Timeout | undefined;
   private writeLock: Promise<unknown> = Promise.resolve();
   private readonly refused = new Map<string, RefusedBucket>();
   private refusedTimer: NodeJS.Timeout | undefined;
@@ -268,7 +274,7 @@ export class Ledger {
   /** Resolves once everything appended or counted before this call is on disk (or was dropped after an error). */
   async flush(): Promise<void> {
     this.writeRefused(true);
-    await this.exclusive(async () => undefined);
+    await this.flushWrites();
     await this.maintenance;
     await this.repiecing;
   }
@@ -313,8 +319,14 @@ export class Ledger {
     this.pending.push(p);
     if (!this.drainQueued) {
       this.drainQueued = true;
-      void this.exclusive(() => this.drain());
+      this.batchTimer = setTimeout(() => this.startDrain(), WRITE_BATCH_MS);
     }
+  }
+
+  private startDrain(): void {
+    clearTimeout(this.batchTimer);
+    this.batchTimer = undefined;
+    void this.exclusive(() => this.drain());
   }
 
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
@@ -368,24 +380,15 @@ export class Ledger {
   }
 
   private async appendToFile(file: string, lines: string[]): Promise<void> {
-    let torn: boolean;
+    let written: { mendedTorn: boolean };
     try {
-      torn = await endsTorn(file);
-    } catch (err) {
-      if (!isMissing(err)) throw err;
-      torn = false;
-    }
-    if (torn) {
-      this.logger.warn(`ledger: ${file} ends with an incomplete line (crash?); it will be skipped`);
-      lines = ['\n', ...lines];
-    }
-    try {
-      await appendLines(file, lines);
+      written = await appendLines(file, lines);
     } catch (err) {
       if (!isMissing(err)) throw err;
       await fsp.mkdir(this.dir, { recursive: true });
-      await appendLines(file, lines);
+      written = await appendLines(file, lines);
     }
+    if (written.mendedTorn) this.logger.warn(`ledger: ${file} ends with an incomplete line (crash?); it will be skipped`);
   }
 
   private emitCorrection(c: LedgerCorrection): void {
@@ -1284,6 +1287,7 @@ export class Ledger {
 
   /** Waits for this process's queued writes (reads then see them). */
   private flushWrites(): Promise<void> {
+    if (this.batchTimer) this.startDrain();
     return this.exclusive(async () => undefined);
   }
 }

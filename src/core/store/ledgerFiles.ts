@@ -241,46 +241,36 @@ export async function scanLinesBackward(
  * MAX_WRITE_BYTES: the kernel places each write at the end of the file atomically, so lines from
  * several processes never interleave.
  */
-export async function appendLines(file: string, lines: string[]): Promise<void> {
-  const fh = await fsp.open(file, 'a');
+export async function appendLines(file: string, lines: string[]): Promise<{ mendedTorn: boolean }> {
+  // One open for the check and the write ('a+': reads anywhere, writes append): this runs once per ledger batch.
+  const fh = await fsp.open(file, 'a+');
   try {
-    let buf: string[] = [];
-    let size = 0;
+    // A file whose last byte is not a newline ends with a line torn by a crash: a newline first keeps ours whole.
+    const { size } = await fh.stat();
+    let mendedTorn = false;
+    if (size > 0) {
+      const last = Buffer.alloc(1);
+      await fh.read(last, 0, 1, size - 1);
+      mendedTorn = last[0] !== 0x0a;
+    }
+    let buf: string[] = mendedTorn ? ['\n'] : [];
+    let pending = buf.length;
     const write = async (): Promise<void> => {
       if (buf.length === 0) return;
       const data = Buffer.from(buf.join(''), 'utf8');
       let off = 0;
       while (off < data.length) off += (await fh.write(data, off, data.length - off)).bytesWritten;
       buf = [];
-      size = 0;
+      pending = 0;
     };
     for (const line of lines) {
       const bytes = Buffer.byteLength(line, 'utf8');
-      if (size > 0 && size + bytes > MAX_WRITE_BYTES) await write();
+      if (pending > 0 && pending + bytes > MAX_WRITE_BYTES) await write();
       buf.push(line);
-      size += bytes;
+      pending += bytes;
     }
     await write();
-  } finally {
-    await fh.close();
-  }
-}
-
-/** Whether `file` exists and its last byte is not a newline (a line torn by a crash). */
-export async function endsTorn(file: string): Promise<boolean> {
-  let fh;
-  try {
-    fh = await fsp.open(file, 'r');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw err;
-  }
-  try {
-    const { size } = await fh.stat();
-    if (size === 0) return false;
-    const b = Buffer.alloc(1);
-    await fh.read(b, 0, 1, size - 1);
-    return b[0] !== 0x0a;
+    return { mendedTorn };
   } finally {
     await fh.close();
   }
