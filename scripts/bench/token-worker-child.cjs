@@ -32,6 +32,7 @@ function rssMB() {
 
 async function main() {
   const rssBefore = rssMB();
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const w = new Worker(PROBE, { eval: true, execArgv: [] });
   const ask = (msg) =>
@@ -46,6 +47,9 @@ async function main() {
     });
   const first = await ask({ id: 1, encoding: 'o200k_base', texts: ['hello world'] });
   const coldStartMs = performance.now() - t0;
+  // CPU time of the process (both threads) during the cold start: what it costs on an idle machine, whatever the load.
+  const cpu = process.cpuUsage(cpu0);
+  const coldStartCpuMs = (cpu.user + cpu.system) / 1000;
   if (!first.counts) throw new Error(`worker answered ${JSON.stringify(first)}`);
   const heapAfterLoad = (await ask({ probe: true })).heapUsed / MB;
   const rssAfterLoad = rssMB();
@@ -80,7 +84,7 @@ async function main() {
   const heapAfterLongRuns = (await ask({ probe: true })).heapUsed / MB;
   await w.terminate();
   process.stdout.write(
-    `${JSON.stringify({ coldStartMs, heapAfterLoad, heapAfterCorpus, heapAfterLongRuns, rssBefore, rssAfterLoad, rssAfterCorpus, corpusMs, corpusWarmMs, longRuns, counts })}\n`,
+    `${JSON.stringify({ coldStartMs, coldStartCpuMs, heapAfterLoad, heapAfterCorpus, heapAfterLongRuns, rssBefore, rssAfterLoad, rssAfterCorpus, corpusMs, corpusWarmMs, longRuns, counts })}\n`,
   );
 }
 

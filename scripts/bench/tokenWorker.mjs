@@ -1,6 +1,6 @@
 // Section 3b: the token worker as it ships (the production `tokenWorker.js` the bench built), each run in a
 // fresh Node process (scripts/bench/token-worker-child.cjs): cold start (spawn → first count, o200k loaded
-// inside), the heap of the worker's isolate after a GC (after load, after counting the corpus, after two
+// inside; wall and CPU time), the heap of the worker's isolate after a GC (after load, after counting the corpus, after two
 // 1 MB runs without a split), the process's RSS growth, its counting speed, and whether its counts on the
 // tokenizer corpus are identical to the references: js-tiktoken's own encode(), and the worker engine
 // driven by js-tiktoken (`test/support/jsTiktoken.ts`: what the worker counted before it used gpt-tokenizer).
@@ -62,6 +62,7 @@ export async function tokenWorkerRuns(build, { runs = 3, log = () => {} } = {}) 
     workerBytes: build.sizes.tokenWorker,
     coldStartMs: m((s) => s.coldStartMs),
     coldStartSamples: samples.map((s) => s.coldStartMs),
+    coldStartCpuMs: m((s) => s.coldStartCpuMs),
     heapAfterLoadMB: m((s) => s.heapAfterLoad),
     heapAfterCorpusMB: m((s) => s.heapAfterCorpus),
     heapAfterLongRunsMB: m((s) => s.heapAfterLongRuns),
@@ -88,6 +89,7 @@ export function tokenWorkerMarkdown(w, fmt) {
   L.push('| | |');
   L.push('|---|---|');
   L.push(`| Cold start (spawn → first count, o200k loaded) | ${fmt(w.coldStartMs, 0)} ms (${w.coldStartSamples.map((x) => fmt(x, 0)).join(' / ')}) |`);
+  L.push(`| CPU time of that cold start (both threads: what it takes on an idle machine) | ${fmt(w.coldStartCpuMs, 0)} ms |`);
   L.push(
     `| Worker heap after a GC: loaded / after the corpus / after two 1 MB runs | ${fmt(w.heapAfterLoadMB, 1)} / ${fmt(w.heapAfterCorpusMB, 1)} / ${fmt(w.heapAfterLongRunsMB, 1)} MB |`,
   );
