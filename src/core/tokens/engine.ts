@@ -5,7 +5,7 @@
  * ~0.1-0.2 s of synchronous work and its rank tables weigh tens of megabytes of heap. Encodings are loaded
  * on first use only.
  *
- * gpt-tokenizer counts the same tokens as js-tiktoken (the bench checks it on its whole corpus), loads ~4×
+ * gpt-tokenizer counts the same tokens as js-tiktoken (the bench checks it on its whole corpus), starts ~3×
  * faster with a third of the heap and counts ~10× faster; but its merge, like js-tiktoken's, is quadratic
  * in the length of one pre-tokenizer piece (100,000 letters without a split: ~20 s), so the guard stays.
  *
