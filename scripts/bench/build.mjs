@@ -27,6 +27,7 @@ const SUPPORT_ENTRY = `
 export { FakePoe } from './test/support/fake/server';
 export { createTokenCounter } from './src/core/tokens';
 export { createTokenEngine } from './src/core/tokens/engine';
+export { jsTiktokenEngine } from './test/support/jsTiktoken';
 export { clipMessages } from './src/core/exchange/clip';
 export { SseParser } from './src/core/poe/sse';
 export { EventAligner } from './src/core/exchange/relay';

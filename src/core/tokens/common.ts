@@ -12,12 +12,13 @@ export function isEncodingName(value: unknown): value is EncodingName {
 }
 
 /**
- * Longest pre-tokenizer piece, in UTF-8 bytes, handed to js-tiktoken's byte-pair merge as one unit.
- * js-tiktoken's merge is quadratic in the piece length (~0.07 µs × bytes² on this machine class), so a
- * longer piece (a run of letters, spaces or dashes without a split) is cut into chunks of at most this
- * many bytes: cost per byte stays ≤ ~20 µs whatever the input, and ordinary text, whose pieces are
- * words, numbers, punctuation and indentation, never reaches the bound and is counted exactly.
- * See `scripts/bench/tokenizers.mjs` and the report in the tokens tests for the measurements.
+ * Longest pre-tokenizer piece, in UTF-8 bytes, handed to the tokenizer's byte-pair merge as one unit.
+ * The merge is quadratic in the piece length (gpt-tokenizer: 100,000 letters without a split take ~20 s;
+ * js-tiktoken, used before, was ~20× slower still), so a longer piece (a run of letters, spaces or dashes
+ * without a split) is cut into chunks of at most this many bytes: cost per byte stays bounded whatever the
+ * input, and ordinary text, whose pieces are words, numbers, punctuation and indentation, never reaches the
+ * bound and is counted exactly. Kept at 256 when gpt-tokenizer replaced js-tiktoken so that every count,
+ * long runs included, stays what it was. See `scripts/bench/tokenizers.mjs` and `scripts/bench/tokenWorker.mjs`.
  */
 export const MAX_PIECE_BYTES = 256;
 

@@ -1,33 +1,45 @@
 /**
- * Exact token counting with js-tiktoken, guarded against its quadratic byte-pair merge.
+ * Token counting with gpt-tokenizer, guarded against the quadratic cost of byte-pair merging long pieces.
  *
- * Runs inside the token worker (never in the extension host's main thread): constructing an encoding
- * takes ~0.5 s of synchronous work and the rank tables weigh megabytes. Ranks are loaded per encoding
+ * Runs inside the token worker (never in the extension host's main thread): loading an encoding takes
+ * ~0.1-0.2 s of synchronous work and its rank tables weigh tens of megabytes of heap. Encodings are loaded
  * on first use only.
+ *
+ * gpt-tokenizer counts the same tokens as js-tiktoken (the bench checks it on its whole corpus), starts ~3×
+ * faster with a third of the heap and counts ~10× faster; but its merge, like js-tiktoken's, is quadratic
+ * in the length of one pre-tokenizer piece (100,000 letters without a split: ~20 s), so the guard stays.
  *
  * Counting rules:
  * - Special-token strings (`<|endoftext|>` …) are counted as ordinary text and never throw.
- * - Text is counted with `encode(text, [], [])`, unchanged, unless one of its pre-tokenizer pieces is
- *   longer than `MAX_PIECE_BYTES` (or the text is long enough to be worth time-slicing). Then the text is
- *   split at piece boundaries (which does not change the pieces, so the count stays exact) and only the
- *   over-long pieces are cut into chunks of at most `MAX_PIECE_BYTES` bytes, counted one by one.
- *   Worst-case cost is then linear in the input; those chunked pieces may differ from an unbounded merge
- *   by about one token per chunk.
+ * - Text is counted in one call, unchanged, unless one of its pre-tokenizer pieces is longer than
+ *   `MAX_PIECE_BYTES` (or the text is long enough to be worth time-slicing). Then the text is split at piece
+ *   boundaries (which does not change the pieces, so the count stays exact) and only the over-long pieces
+ *   are cut into chunks of at most `MAX_PIECE_BYTES` bytes, counted one by one. Worst-case cost is then
+ *   linear in the input; those chunked pieces may differ from an unbounded merge by about one token per chunk.
  * - A deadline stops work: the rest of a text is then estimated and the result says so.
  */
-import { Tiktoken } from 'js-tiktoken/lite';
 import { estimateTokens, MAX_PIECE_BYTES, utf8Length, type EncodingName } from './common';
 
-interface TiktokenRanks {
-  pat_str: string;
-  special_tokens: Record<string, number>;
-  bpe_ranks: string;
+/** One encoding, as the engine uses it. */
+export interface Bpe {
+  /** Tokens of `text`, special-token strings counted as ordinary text. */
+  count(text: string): number;
+  /** The encoding's pre-tokenizer split pattern (flags `gu`). */
+  pattern: RegExp;
 }
 
-/** Texts up to this many UTF-16 units with no long run are encoded in one call. */
+/** Loads one encoding (synchronously: it runs in the worker). */
+export type BpeLoader = (name: EncodingName) => Bpe;
+
+/** Texts up to this many UTF-16 units with no long run are counted in one call. */
 const FAST_PATH_MAX_CHARS = 8192;
-/** In the careful path, ordinary pieces are encoded in segments of about this many UTF-16 units. */
+/** In the careful path, ordinary pieces are counted in segments of about this many UTF-16 units. */
 const SEGMENT_CHARS = 8192;
+/**
+ * Entries of gpt-tokenizer's per-encoding cache of merged pieces (its default, 100,000, lets a long-lived
+ * worker's heap grow by tens of megabytes; a few thousand keep the common words of a conversation).
+ */
+const MERGE_CACHE_ENTRIES = 4096;
 
 /**
  * Finds any run that could make a pre-tokenizer piece longer than MAX_PIECE_BYTES: such a piece is a run
@@ -37,16 +49,24 @@ const SEGMENT_CHARS = 8192;
 const RUN_UNITS = Math.floor((Math.floor(MAX_PIECE_BYTES / 3) - 4) / 2);
 const LONG_RUN = new RegExp(`[\\p{L}\\p{M}]{${RUN_UNITS},}|[^\\s\\p{L}\\p{N}]{${RUN_UNITS},}|\\s{${RUN_UNITS},}|[\\r\\n/]{${RUN_UNITS},}`, 'u');
 
-function loadRanks(name: EncodingName): TiktokenRanks {
-  // Literal requires so the bundler includes exactly these two rank files, in the worker bundle only.
+interface GptTokenizerEncoding {
+  countTokens(text: string, options: { disallowedSpecial: Set<string> }): number;
+  setMergeCacheSize(size: number): void;
+}
+
+/** The worker's tokenizer: gpt-tokenizer's encoding modules, which build their tables when first required. */
+export function loadGptTokenizer(name: EncodingName): Bpe {
+  // Literal requires so the bundler includes exactly these two encodings, in the worker bundle only.
   /* eslint-disable @typescript-eslint/no-require-imports */
-  const mod: unknown = name === 'cl100k_base' ? require('js-tiktoken/ranks/cl100k_base') : require('js-tiktoken/ranks/o200k_base');
+  const enc = (name === 'cl100k_base' ? require('gpt-tokenizer/encoding/cl100k_base') : require('gpt-tokenizer/encoding/o200k_base')) as GptTokenizerEncoding;
+  const patterns = require('gpt-tokenizer/encodingParams/constants') as Record<'O200K_TOKEN_SPLIT_REGEX' | 'CL100K_TOKEN_SPLIT_REGEX', RegExp>;
   /* eslint-enable @typescript-eslint/no-require-imports */
-  const ranks = ((mod as { default?: TiktokenRanks }).default ?? mod) as TiktokenRanks;
-  if (!ranks || typeof ranks.pat_str !== 'string' || typeof ranks.bpe_ranks !== 'string') {
-    throw new Error(`js-tiktoken ranks for ${name} have an unexpected shape`);
-  }
-  return ranks;
+  const pattern = name === 'cl100k_base' ? patterns.CL100K_TOKEN_SPLIT_REGEX : patterns.O200K_TOKEN_SPLIT_REGEX;
+  if (typeof enc?.countTokens !== 'function' || !(pattern instanceof RegExp)) throw new Error(`gpt-tokenizer's ${name} has an unexpected shape`);
+  enc.setMergeCacheSize(MERGE_CACHE_ENTRIES);
+  // An empty disallowed set: special-token strings in user text are text (the default throws on them).
+  const options = { disallowedSpecial: new Set<string>() };
+  return { count: (text) => enc.countTokens(text, options), pattern: new RegExp(pattern.source, 'gu') };
 }
 
 export interface CountOutcome {
@@ -63,28 +83,26 @@ export interface TokenEngine {
   loaded(): EncodingName[];
 }
 
-interface Loaded {
-  enc: Tiktoken;
-  pattern: RegExp;
-}
+/** The engine on gpt-tokenizer (the worker's), or on another tokenizer (the tests' and the bench's js-tiktoken reference). */
+export function createTokenEngine(load: BpeLoader = loadGptTokenizer): TokenEngine {
+  const encodings = new Map<EncodingName, Bpe>();
 
-export function createTokenEngine(): TokenEngine {
-  const encodings = new Map<EncodingName, Loaded>();
-
-  function get(name: EncodingName): Loaded {
+  function get(name: EncodingName): Bpe {
     let e = encodings.get(name);
     if (!e) {
-      const ranks = loadRanks(name);
-      e = { enc: new Tiktoken(ranks), pattern: new RegExp(ranks.pat_str, 'gu') };
+      e = load(name);
       encodings.set(name, e);
     }
     return e;
   }
 
-  const encodeLen = (enc: Tiktoken, text: string): number => (text ? enc.encode(text, [], []).length : 0);
+  const encodeLen = (enc: Bpe, text: string): number => (text ? enc.count(text) : 0);
 
-  /** Counts a piece longer than MAX_PIECE_BYTES in chunks of at most MAX_PIECE_BYTES bytes. */
-  function countLongPiece(enc: Tiktoken, piece: string): number {
+  /**
+   * Counts a piece longer than MAX_PIECE_BYTES in chunks of at most MAX_PIECE_BYTES bytes. Past the deadline
+   * it stops between chunks: `done` is how many UTF-16 units of the piece were counted.
+   */
+  function countLongPiece(enc: Bpe, piece: string, deadline: number): { count: number; done: number } {
     let total = 0;
     let start = 0;
     let bytes = 0;
@@ -102,16 +120,17 @@ export function createTokenEngine(): TokenEngine {
         total += encodeLen(enc, piece.slice(start, i));
         start = i;
         bytes = 0;
+        if (Date.now() > deadline) return { count: total, done: start };
       }
       bytes += b;
       i += units;
     }
-    return total + encodeLen(enc, piece.slice(start));
+    return { count: total + encodeLen(enc, piece.slice(start)), done: piece.length };
   }
 
   function count(text: string, encoding: EncodingName, deadline = Number.POSITIVE_INFINITY): CountOutcome {
     if (!text) return { count: 0, estimated: false };
-    const { enc, pattern } = get(encoding);
+    const enc = get(encoding);
     if (text.length <= FAST_PATH_MAX_CHARS && !LONG_RUN.test(text)) {
       return { count: encodeLen(enc, text), estimated: false };
     }
@@ -119,7 +138,7 @@ export function createTokenEngine(): TokenEngine {
     // boundaries (identical pieces, hence identical tokens), chunk the over-long pieces.
     let total = 0;
     let segStart = 0;
-    const re = new RegExp(pattern.source, pattern.flags);
+    const re = new RegExp(enc.pattern.source, enc.pattern.flags);
     let m: RegExpExecArray | null;
     while ((m = re.exec(text)) !== null) {
       const piece = m[0];
@@ -131,8 +150,9 @@ export function createTokenEngine(): TokenEngine {
       const end = m.index + piece.length;
       if (long) {
         total += encodeLen(enc, text.slice(segStart, m.index));
-        total += countLongPiece(enc, piece);
-        segStart = end;
+        const counted = countLongPiece(enc, piece, deadline);
+        total += counted.count;
+        segStart = m.index + counted.done;
       } else if (end - segStart >= SEGMENT_CHARS) {
         total += encodeLen(enc, text.slice(segStart, end));
         segStart = end;

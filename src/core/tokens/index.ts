@@ -1,15 +1,15 @@
 /**
  * Token counting for the proxy, safe to use from the VS Code extension host.
  *
- * - The tokenizer (js-tiktoken, ~0.5 s to construct, megabytes of ranks) runs in a worker thread that starts
- *   on the first count (never at import), is `unref()`ed while idle so it never keeps a process alive, stops
- *   after a long idle period and is restarted if it dies.
+ * - The tokenizer (gpt-tokenizer, ~0.1-0.2 s of synchronous loading, ~25 MB of rank tables) runs in a worker
+ *   thread that starts on the first count (never at import), is `unref()`ed while idle so it never keeps a
+ *   process alive, stops after a long idle period and is restarted if it dies.
  * - Counts are cached per (text, encoding) in an LRU bounded by total characters: the next turn of a long
  *   conversation only sends the new messages to the worker.
  * - Callers never wait on a stuck or missing worker and never see an error: past the deadline, or without a
  *   worker, a cheap estimate is returned (`estimateTokens`).
  *
- * This module must not import js-tiktoken (the extension bundle must stay free of rank files): the worker
+ * This module must not import the tokenizer (the extension bundle must stay free of rank files): the worker
  * bundle (`dist/tokenWorker.js`, from `./worker.ts`) is the only place that loads it.
  */
 import { existsSync } from 'node:fs';
@@ -39,7 +39,7 @@ export interface TokenCounterOptions {
   cacheMaxChars?: number;
   /** How long a caller waits for the worker before getting estimates. Default 5000 ms. */
   timeoutMs?: number;
-  /** An idle worker is stopped after this long (its ~100-180 MB are given back); 0 = never. Default 10 min. */
+  /** An idle worker is stopped after this long (its ~25 MB of heap, ~70-100 MB of RSS, are given back); 0 = never. Default 10 min. */
   idleMs?: number;
   logger?: Logger;
 }
