@@ -23,7 +23,7 @@ const builds = [
   // Tokenizer ranks live only in the worker bundle so the extension bundle stays small.
   { ...common, entryPoints: { tokenWorker: 'src/core/tokens/worker.ts' }, outdir: 'dist' },
   // Cost-history webview script: runs in the webview (browser), loaded through asWebviewUri.
-  { ...common, platform: 'browser', target: 'chrome120', format: 'iife', entryPoints: ['media/history.ts'], outfile: 'media/history.js' },
+  { ...common, platform: 'browser', target: 'chrome120', format: 'iife', entryPoints: ['src/webview/history.ts'], outfile: 'media/history.js' },
 ];
 
 if (watch) {

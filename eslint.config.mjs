@@ -18,7 +18,7 @@ export default tseslint.config(
   // Bench helpers that run as plain CommonJS children.
   { files: ['**/*.cjs'], languageOptions: { sourceType: 'commonjs' }, rules: { '@typescript-eslint/no-require-imports': 'off' } },
   // Code that runs in a browser page: the webview script and what Playwright evaluates in the workbench.
-  { files: ['media/**/*.ts', 'test/e2e/**/*.ts', 'scripts/vscode-host/**/*.mjs'], languageOptions: { globals: { ...globals.browser } } },
+  { files: ['src/webview/**/*.ts', 'test/e2e/**/*.ts', 'scripts/vscode-host/**/*.mjs'], languageOptions: { globals: { ...globals.browser } } },
   // Tests read untyped JSON from the wire; the fake Poe's bodies are typed where the split by dialect reaches.
   { files: ['test/**/*.ts'], rules: { '@typescript-eslint/no-explicit-any': 'off' } },
 );

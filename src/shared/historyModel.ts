@@ -1,7 +1,7 @@
 /**
  * Pure view-model logic of the cost-history webview: filtering, paging, incremental totals, sorting,
  * chart geometry and cell formatting. Shared by the host (`src/vscode/historyPanel.ts`) and the
- * webview script (`media/history.ts`), so it must stay free of `vscode`, DOM and node imports
+ * webview script (`src/webview/history.ts`), so it must stay free of `vscode`, DOM and node imports
  * (type-only imports are fine).
  */
 import type { LedgerClient, LedgerDay, LedgerEntry, LedgerModel, LedgerSummary, RefusedGroup } from '../core/store/ledger';

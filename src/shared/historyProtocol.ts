@@ -1,5 +1,5 @@
 /**
- * The message protocol between the cost-history webview (`media/history.ts`) and its host
+ * The message protocol between the cost-history webview (`src/webview/history.ts`) and its host
  * (`src/vscode/historyPanel.ts`). Imported by both sides, so it holds no `vscode` import and no
  * runtime import of node modules (the `ledger` import is type-only and erased by the compilers).
  *

@@ -4,7 +4,7 @@
  * Talks to src/vscode/historyPanel.ts through the typed protocol in src/shared/historyProtocol.ts.
  * Renders with DOM APIs only (no innerHTML with data), so ledger text can never become markup.
  */
-import type { LedgerEntry, LedgerSummary, RefusedGroup } from '../src/core/store/ledger';
+import type { LedgerEntry, LedgerSummary, RefusedGroup } from '../core/store/ledger';
 import {
   addToSummary,
   buildChart,
@@ -22,7 +22,7 @@ import {
   refusedText,
   sortEntries,
   statusLabel,
-} from '../src/shared/historyModel';
+} from '../shared/historyModel';
 import {
   EMPTY_FILTER,
   EntryCursor,
@@ -37,7 +37,7 @@ import {
   SortKey,
   SortState,
   ToWebview,
-} from '../src/shared/historyProtocol';
+} from '../shared/historyProtocol';
 
 interface VsCodeApi {
   postMessage(msg: unknown): void;
