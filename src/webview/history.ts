@@ -1,10 +1,11 @@
-/// <reference lib="dom" />
 /**
- * Script of the cost-history webview (bundled by esbuild to media/history.js, IIFE, browser).
+ * Script of the cost-history webview (bundled by esbuild to dist/webview/history.js, IIFE, browser; type-checked
+ * with the DOM lib and without node types by src/webview/tsconfig.json).
  * Talks to src/vscode/historyPanel.ts through the typed protocol in src/shared/historyProtocol.ts.
  * Renders with DOM APIs only (no innerHTML with data), so ledger text can never become markup.
  */
-import type { LedgerEntry, LedgerSummary, RefusedGroup } from '../core/store/ledger';
+import type { LedgerSummary, RefusedGroup } from '../core/store/ledgerIndex';
+import type { LedgerEntry } from '../core/store/ledgerRecords';
 import {
   addToSummary,
   buildChart,
