@@ -321,6 +321,33 @@ describe('Poe Proxy extension in the real VS Code host', function () {
     }
   });
 
+  it("does not take over a port that another window's Stop freed, even before its shared-flag poll has run", async function () {
+    this.timeout(45_000);
+    const FLAG = 'poeProxy.stoppedEverywhere';
+    const shared = await freePort();
+    const other = await fakeListener(shared, 200, { name: 'poe-proxy', version: '0.0.0', pid: 4242, port: shared });
+    let closed = false;
+    try {
+      await setGlobal('port', shared);
+      await waitFor('"served by another window"', () => api.state().kind === 'external');
+      // The other window's Stop: the shared flag first, then its server goes away.
+      await api.ctx.extension.globalState.update(FLAG, true);
+      await closeServer(other);
+      closed = true;
+      // This window's takeover tick (every 5 s) can come before its poll of the flag (every 2 s): run the tick now.
+      await (api.ctx.controller as unknown as { checkTakeover(): Promise<void> }).checkTakeover();
+      await api.ctx.controller.idle();
+      assert.strictEqual(api.state().kind, 'stopped', 'stopped like the other window, not serving');
+      await assert.rejects(request(shared, 'GET', '/health'), /ECONNREFUSED/, 'nothing listens on the freed port');
+    } finally {
+      if (!closed) await closeServer(other);
+      await setGlobal('port', port);
+      await vscode.commands.executeCommand('poeProxy.start');
+      await running();
+    }
+    assert.strictEqual(api.ctx.extension.globalState.get(FLAG), undefined, 'Start cleared the shared flag');
+  });
+
   it('reports a port taken by another program as an error, and recovers on another port', async () => {
     const taken = await freePort();
     const foreign = await fakeListener(taken, 404, { hello: 'not a proxy' });
