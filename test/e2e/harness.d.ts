@@ -71,6 +71,12 @@ export interface E2eContext {
   /** Counts a pending (skipped) check. */
   skip(name: string, reason?: string): void;
   helpers: E2eHelpers;
+  /**
+   * Opens a second VS Code window on the same folder and profile (a page in the same browser context:
+   * shared globalState and secrets; code-server gives it its own extension host). Closed with the module.
+   * Its screenshots are named e2e-<module>-window2-<name>.png.
+   */
+  openWindow(): Promise<{ page: Page; helpers: E2eHelpers }>;
   log(...args: unknown[]): void;
 }
 
