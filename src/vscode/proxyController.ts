@@ -373,7 +373,7 @@ export class ProxyController implements vscode.Disposable {
   // ---- live settings --------------------------------------------------------------------------
 
   private applySettings(keys: string[]): void {
-    if (keys.includes('baseUrl')) this.deps.balance.setBaseUrl(this.deps.config.baseUrl);
+    if (keys.includes('baseURL')) this.deps.balance.setBaseUrl(this.deps.config.baseUrl);
     if (!this.wanted || this.disposed) return;
     void this.queue(async () => {
       const rt = this.runtime;

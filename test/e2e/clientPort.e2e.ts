@@ -21,7 +21,7 @@ export async function prepare(): Promise<E2ePrepare> {
   oldPort = await freePort();
   home = mkdtempSync(path.join(os.tmpdir(), 'poe-e2e-home-'));
   return {
-    settings: { 'poeProxy.baseUrl': fake.url, 'poeProxy.port': oldPort },
+    settings: { 'poeProxy.baseURL': fake.url, 'poeProxy.port': oldPort },
     env: { HOME: home },
     cleanup: async () => {
       await fake.close();

@@ -23,7 +23,7 @@ export async function prepare(): Promise<E2ePrepare> {
   proxyPort = await freePort();
   return {
     // User settings: the extension reads the base URL and port only from there.
-    settings: { 'poeProxy.baseUrl': fake.url, 'poeProxy.port': proxyPort },
+    settings: { 'poeProxy.baseURL': fake.url, 'poeProxy.port': proxyPort },
     cleanup: () => fake.close(),
   };
 }

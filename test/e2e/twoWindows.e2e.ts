@@ -19,7 +19,7 @@ const SHARED_STOP_POLL_MS = 2_000;
 export async function prepare(): Promise<E2ePrepare> {
   fake = await FakePoe.start({ balance: 4_321_000 });
   proxyPort = await freePort();
-  return { settings: { 'poeProxy.baseUrl': fake.url, 'poeProxy.port': proxyPort }, cleanup: () => fake.close() };
+  return { settings: { 'poeProxy.baseURL': fake.url, 'poeProxy.port': proxyPort }, cleanup: () => fake.close() };
 }
 
 /** Whether anything accepts a connection on the proxy port (a refused connection: nothing serves it). */

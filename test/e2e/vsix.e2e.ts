@@ -67,7 +67,7 @@ export async function prepare(): Promise<E2ePrepare> {
   proxyPort = await freePort();
   return {
     vsix: vsixFile,
-    settings: { 'poeProxy.baseUrl': fake.url, 'poeProxy.port': proxyPort },
+    settings: { 'poeProxy.baseURL': fake.url, 'poeProxy.port': proxyPort },
     cleanup: async () => {
       await fake?.close();
       rmSync(tmp, { recursive: true, force: true });

@@ -109,7 +109,7 @@ describe('Poe Proxy extension in the real VS Code host', function () {
     await api.ctx.keys.clearPoeKey();
     await api.ctx.models.reset();
     port = await freePort();
-    await setGlobal('baseUrl', fake.url);
+    await setGlobal('baseURL', fake.url);
     await setGlobal('port', port);
     await setGlobal('pointsCutoff', undefined);
     await setGlobal('requireAccessKey', undefined);
@@ -120,7 +120,7 @@ describe('Poe Proxy extension in the real VS Code host', function () {
   after(async () => {
     await api?.ctx.models.reset().catch(() => undefined);
     await api?.ctx.controller.reloadModels().catch(() => undefined);
-    for (const key of ['baseUrl', 'port', 'pointsCutoff', 'requireAccessKey']) await setGlobal(key, undefined).catch(() => undefined);
+    for (const key of ['baseURL', 'port', 'pointsCutoff', 'requireAccessKey']) await setGlobal(key, undefined).catch(() => undefined);
     await api?.ctx.keys.clearPoeKey().catch(() => undefined);
     await fake?.close();
   });
@@ -272,7 +272,7 @@ describe('Poe Proxy extension in the real VS Code host', function () {
     assert.strictEqual((await chat(next, 'on the new port', { stream: false })).status, 200);
   });
 
-  it('ignores a baseUrl (and port) from the workspace settings', async () => {
+  it('ignores a baseURL (and port) from the workspace settings', async () => {
     const folder = vscode.workspace.workspaceFolders?.[0];
     assert.ok(folder, 'the host opened a workspace folder');
     const evil = await FakePoe.start();
@@ -280,7 +280,7 @@ describe('Poe Proxy extension in the real VS Code host', function () {
     const file = path.join(dir, 'settings.json');
     await fsp.mkdir(dir, { recursive: true });
     try {
-      await fsp.writeFile(file, JSON.stringify({ 'poeProxy.baseUrl': evil.url, 'poeProxy.port': port + 1, 'editor.tabSize': 7 }));
+      await fsp.writeFile(file, JSON.stringify({ 'poeProxy.baseURL': evil.url, 'poeProxy.port': port + 1, 'editor.tabSize': 7 }));
       // The workspace file is in effect once a setting from it shows.
       await waitFor('the workspace settings file to load', () => vscode.workspace.getConfiguration('editor').get('tabSize') === 7);
       await new Promise((r) => setTimeout(r, 300));

@@ -4,7 +4,17 @@ import * as path from 'node:path';
 import { DEFAULT_CONFIG, makeConfig } from '../../src/core/store/config';
 import { ModelRegistry } from '../../src/core/store/registry';
 import { candidateDetail, describePrice, mergeCandidates, parseLiveModels, renderModelsYaml } from '../../src/vscode/modelsYaml';
-import { accessKeyRequired, changedKeys, diffValues, readSettings, SETTINGS, specDefault, userValue, type Inspected } from '../../src/vscode/settings';
+import {
+  accessKeyRequired,
+  changedKeys,
+  diffValues,
+  readSettings,
+  RENAMED_SETTINGS,
+  SETTINGS,
+  specDefault,
+  userValue,
+  type Inspected,
+} from '../../src/vscode/settings';
 
 const root = path.resolve(__dirname, '../../..');
 const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
@@ -54,7 +64,7 @@ describe('VS Code settings (package.json ↔ DEFAULT_CONFIG)', () => {
   });
 
   it('the settings that can redirect the key or open the proxy are application-scoped', () => {
-    for (const key of ['port', 'host', 'baseUrl', 'modelsFile', 'requireAccessKey', 'pointsCutoff', 'maxPointsPerMessage']) {
+    for (const key of ['port', 'host', 'baseURL', 'modelsFile', 'requireAccessKey', 'pointsCutoff', 'maxPointsPerMessage']) {
       assert.equal(props[`poeProxy.${key}`].scope, 'application', key);
     }
   });
@@ -63,7 +73,7 @@ describe('VS Code settings (package.json ↔ DEFAULT_CONFIG)', () => {
 describe('readSettings', () => {
   it('takes only the user (global) value of application settings: workspace and folder values are ignored', () => {
     const values: Record<string, Inspected> = {
-      baseUrl: {
+      baseURL: {
         defaultValue: 'https://api.poe.com',
         globalValue: 'https://user.example/v1/',
         workspaceValue: 'http://evil.example',
@@ -97,10 +107,28 @@ describe('readSettings', () => {
     assert.equal(withFile.modelsFile, '/tmp/m.yaml');
   });
 
+  it('poeProxy.baseUrl (renamed to baseURL): its user value counts until it is moved, the new key wins, a workspace value never counts', () => {
+    assert.deepEqual(RENAMED_SETTINGS, [{ from: 'baseUrl', to: 'baseURL' }]);
+    assert.ok(!('poeProxy.baseUrl' in props), 'the old key is no longer contributed');
+    const poeBaseUrl = (values: Record<string, Inspected>) => makeConfig(readSettings((k) => values[k]).overrides).poeBaseUrl;
+    const DEFAULT = { defaultValue: 'https://api.poe.com' };
+    assert.equal(poeBaseUrl({ baseURL: DEFAULT, baseUrl: { globalValue: 'https://old.example/v1' } }), 'https://old.example');
+    assert.equal(
+      poeBaseUrl({ baseURL: { ...DEFAULT, globalValue: 'https://new.example' }, baseUrl: { globalValue: 'https://old.example' } }),
+      'https://new.example',
+    );
+    assert.equal(poeBaseUrl({ baseURL: DEFAULT, baseUrl: { workspaceValue: 'http://evil.example' } }), DEFAULT_CONFIG.poeBaseUrl);
+    assert.deepEqual(
+      changedKeys((s) => s === 'poeProxy.baseUrl'),
+      ['baseURL'],
+      'editing the old key is a change of the new one',
+    );
+  });
+
   it('replaces invalid values by the default and says which', () => {
     const values: Record<string, Inspected> = {
       port: { globalValue: 70000 },
-      baseUrl: { globalValue: 'ftp://x' },
+      baseURL: { globalValue: 'ftp://x' },
       'rateLimit.burst': { globalValue: 2.5 },
       footer: { globalValue: 'yes' },
     };
