@@ -110,6 +110,7 @@ async function runModule(file, { root, extensionDevelopmentPath, artifactsDir, b
       settings: { ...(mod.settings ?? {}), ...(prep.settings ?? {}) },
       env: prep.env,
       installVsix: vsix,
+      workspaceTrust: prep.workspaceTrust,
       logFile: serverLog,
       echo: process.env.VSCODE_HOST_ECHO === '1',
     });

@@ -86,6 +86,8 @@ export interface E2ePrepare {
   settings?: Record<string, unknown>;
   /** Extra environment for code-server and so the extension host. */
   env?: Record<string, string>;
+  /** Workspace trust on: the folder opens untrusted, in Restricted Mode (default: trust off, everything trusted). */
+  workspaceTrust?: boolean;
   /** Files to create in the workspace, path relative to it -> content. */
   workspaceFiles?: Record<string, string>;
   /** A .vsix to install instead of loading the development folder (wins over the module's `vsix`). */

@@ -70,6 +70,37 @@ describe('VS Code settings (package.json ↔ DEFAULT_CONFIG)', () => {
   });
 });
 
+describe('untrusted workspaces (package.json capabilities ↔ the settings code)', () => {
+  /** A valid value other than the default, of the spec's type. */
+  function otherValue(spec: (typeof SETTINGS)[number]): unknown {
+    const def = specDefault(spec);
+    if (spec.kind === 'boolean') return !def;
+    if (spec.kind === 'array') return ['evil.example:1'];
+    if (spec.kind === 'string') return spec.key === 'baseURL' ? 'https://evil.example' : spec.key === 'host' ? '0.0.0.0' : '/tmp/evil/models.yaml';
+    const n = (spec.minimum ?? 0) + 7;
+    return n === def ? n + 1 : n;
+  }
+
+  it('supported: true, because every setting that could redirect the key or spend points is read from the user settings only, trusted or not', () => {
+    assert.deepEqual(pkg.capabilities?.untrustedWorkspaces, { supported: true });
+    // The one setting a workspace may set: whether the proxy starts (it sends nothing and spends nothing by itself).
+    assert.deepEqual(
+      SETTINGS.filter((s) => s.scope !== 'application').map((s) => s.key),
+      ['autoStart'],
+    );
+    for (const spec of SETTINGS.filter((s) => s.scope === 'application')) {
+      const value = otherValue(spec);
+      const asUser = readSettings((k) => (k === spec.key ? { defaultValue: specDefault(spec), globalValue: value } : undefined));
+      assert.notDeepEqual(asUser.values[spec.key], specDefault(spec), `${spec.key}: the sample value takes effect from the user settings`);
+      const asWorkspace = readSettings((k) =>
+        k === spec.key ? { defaultValue: specDefault(spec), workspaceValue: value, workspaceFolderValue: value } : undefined,
+      );
+      assert.deepEqual(asWorkspace.values[spec.key], specDefault(spec), `${spec.key}: a workspace value is ignored`);
+      assert.equal(props[`poeProxy.${spec.key}`].scope, 'application', `${spec.key}: VS Code itself ignores it in workspace settings`);
+    }
+  });
+});
+
 describe('readSettings', () => {
   it('takes only the user (global) value of application settings: workspace and folder values are ignored', () => {
     const values: Record<string, Inspected> = {
