@@ -7,6 +7,7 @@
 //   5. the proxy's RSS before and after 10,000 requests
 //   7. the cost ledger at a year of heavy use (1,000,000 entries): history open, filters, paging, export, memory
 //   8. one 8 MB SSE event in 16 KB chunks through the SSE parser and the event aligner
+//   9. a client that disconnects mid-stream: time until the upstream request is closed
 // Medians over several runs. Writes bench/results/bench-<time>.{json,md} and latest.{json,md}, prints the markdown.
 //
 // Options: --runs N (default 3)  --no-host (skip the VS Code host)  --host-runs N (default 1)
@@ -22,6 +23,7 @@ import { bundleFacts, hostActivation, tokenizerLoad } from './bench/extension.mj
 import { formatMarkdown as tokenizerMarkdown } from './bench/tokenizers.mjs';
 import { ledgerRun } from './bench/ledger.mjs';
 import { accountingRun } from './bench/accounting.mjs';
+import { abortRun } from './bench/abort.mjs';
 import { latencyRun, memoryRun, startTopology, streamingRun } from './bench/relay.mjs';
 import { fmt, median, medianOf, pass, ratio } from './bench/stats.mjs';
 
@@ -85,6 +87,10 @@ try {
 // ── 6: accounting with a lagging points_history ──
 log('accounting: a tool-call and a streamed text turn with a 5 s points_history lag…');
 result.accounting = await accountingRun(build, RESULTS, { turns: quick ? 4 : 10 });
+
+// ── 9: client disconnect → upstream abort ──
+log('client disconnects mid-stream: time until the upstream request is closed…');
+result.abort = await abortRun(build, RESULTS, { runs: quick ? 5 : 15 });
 
 // ── 3: clipping ──
 log('clipping a 200k-token conversation…');
@@ -216,6 +222,13 @@ const targets = [
     value: result.accounting.textAddedMs,
     unit: 'ms',
     ok: result.accounting.textAddedMs <= result.accounting.footerBudgetMs + 25,
+  },
+  {
+    name: `client disconnect mid-stream → upstream request closed, median of ${result.abort.runs}`,
+    target: '< 100 ms',
+    value: result.abort.medianMs,
+    unit: 'ms',
+    ok: result.abort.medianMs < 100,
   },
   {
     name: 'dist/extension.js (production) without tokenizer ranks',
@@ -366,6 +379,13 @@ L.push('| Turn | default settings | POINTS_WAIT_MS=0 | added by accounting |');
 L.push('|---|---|---|---|');
 L.push(`| tool call, non-streaming (no footer) | ${fmt(acc.medians.tool.on)} ms | ${fmt(acc.medians.tool.off)} ms | ${fmt(acc.toolCallAddedMs)} ms |`);
 L.push(`| streamed text with footer (end of stream) | ${fmt(acc.medians.text.on)} ms | ${fmt(acc.medians.text.off)} ms | ${fmt(acc.textAddedMs)} ms |`);
+L.push('');
+const ab = result.abort;
+L.push(`### 9. Client disconnect mid-stream (proxy, default settings, ${ab.runs} runs)`);
+L.push('');
+L.push('| client closes its socket → the fake upstream sees its request closed | |');
+L.push('|---|---|');
+L.push(`| median / max | ${fmt(ab.medianMs, 1)} ms / ${fmt(ab.maxMs, 1)} ms |`);
 L.push('');
 if (lg) {
   const w = lg.warm;

@@ -24,7 +24,7 @@ const common = {
 };
 
 const SUPPORT_ENTRY = `
-export { FakePoe } from './test/support/fakePoe';
+export { FakePoe } from './test/support/fake/server';
 export { createTokenCounter } from './src/core/tokens';
 export { createTokenEngine } from './src/core/tokens/engine';
 export { clipMessages } from './src/core/exchange/clip';

@@ -9,6 +9,9 @@
 //      VSCODE_HOST_TESTS_PATH      extensionTestsPath module (default: root/out/test/host/index.js)
 //      VSCODE_HOST_WORKSPACE       folder to open (default: a fresh empty temp folder)
 //      VSCODE_HOST_TIMEOUT_MS      whole-suite bound (default 300000)
+//      VSCODE_HOST_BOOT_MS         bound on the extension host starting the tests (default 150000); a
+//                                  host that never starts them is relaunched once (seen on a fresh
+//                                  install on a loaded machine: the extension host connects, then hangs)
 //      VSCODE_HOST_ECHO=1          echo code-server's own output to stderr
 //      HOST_TEST_GREP              mocha grep inside the host
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
@@ -29,19 +32,27 @@ function formatLog(args) {
   return util.format(...list).replace(/%c/g, '');
 }
 
-export async function runSuite({
+export async function runSuite(options = {}) {
+  const first = await runOnce(options);
+  if (!first.bootHang) return first.counts;
+  console.log('host: the extension host never started the tests; relaunching code-server and the browser once');
+  return (await runOnce(options)).counts;
+}
+
+async function runOnce({
   root = REPO_ROOT,
   extensionDevelopmentPath = process.env.VSCODE_HOST_EXTENSION_PATH || root,
   extensionTestsPath = process.env.VSCODE_HOST_TESTS_PATH || path.join(root, 'out', 'test', 'host', 'index.js'),
   workspace = process.env.VSCODE_HOST_WORKSPACE,
   timeoutMs = Number(process.env.VSCODE_HOST_TIMEOUT_MS) || 300_000,
+  bootMs = Number(process.env.VSCODE_HOST_BOOT_MS) || 150_000,
   settings = {},
   artifactsDir = path.join(root, 'test-results'),
 } = {}) {
   const started = Date.now();
   const fail = (msg) => {
     console.log(`host: FAILED: ${msg}`);
-    return { passed: 0, failed: 1, pending: 0 };
+    return { counts: { passed: 0, failed: 1, pending: 0 } };
   };
   if (!existsSync(extensionTestsPath)) return fail(`no ${extensionTestsPath} (compile with: tsc -p tsconfig.test.json)`);
   if (!existsSync(path.join(extensionDevelopmentPath, 'package.json'))) return fail(`no package.json in ${extensionDevelopmentPath}`);
@@ -83,6 +94,8 @@ export async function runSuite({
 
     let resolveResult;
     const resultSeen = new Promise((r) => (resolveResult = r));
+    let resolveStart;
+    const startSeen = new Promise((r) => (resolveStart = r));
     const { exitCode: exitPromise } = await openWorkbench(page, {
       port: server.port,
       folder,
@@ -95,7 +108,10 @@ export async function runSuite({
         for (const line of formatLog(args).split('\n')) {
           lines.push(line);
           writeFileSync(workbenchLog, `[${type}] ${line}\n`, { flag: 'a' });
-          if (START_RE.test(line)) relaying = true;
+          if (START_RE.test(line)) {
+            relaying = true;
+            resolveStart();
+          }
           const m = RESULT_RE.exec(line);
           if (m) {
             try {
@@ -125,6 +141,10 @@ export async function runSuite({
           ),
         ),
         serverDied.then(() => ({ died: true })),
+        withTimeout(startSeen, bootMs, 'the extension host starting the tests').then(
+          () => new Promise(() => {}),
+          (e) => ({ error: e }),
+        ),
       ]),
       timeoutMs - (Date.now() - started),
       'host test run (no exit code from the extension host)',
@@ -149,10 +169,12 @@ export async function runSuite({
   const secs = ((Date.now() - started) / 1000).toFixed(1);
   if (!result && !relaying && lines.length) console.log(`host: --- last workbench log lines ---\n${lines.slice(-40).join('\n')}`);
   if (!result) {
-    return fail(
+    if (!relaying) console.log(`host: no HOST-START line from the extension host in ${secs} s`);
+    const failed = fail(
       `the extension host never reported a HOST-RESULT line (exit code ${exitCode ?? 'none'}, ${secs} s; ` +
         `${lines.length} log lines; see test-results/host-*.log)`,
     );
+    return { ...failed, bootHang: !relaying };
   }
   const counts = { passed: result.passed | 0, failed: result.failed | 0, pending: result.pending | 0 };
   if (exitCode !== undefined && exitCode !== 0 && counts.failed === 0) {
@@ -160,7 +182,7 @@ export async function runSuite({
     counts.failed = 1;
   }
   console.log(`host: ${counts.passed} passed, ${counts.failed} failed, ${counts.pending} pending in ${secs} s (exit code ${exitCode ?? 'none'})`);
-  return counts;
+  return { counts };
 }
 
 // Direct run: node scripts/vscode-host/run-host.mjs [--no-build]

@@ -5,7 +5,8 @@
 import { apiKeyFromEnv, DEFAULT_CONFIG } from '../core/store/config';
 import { bundledModelsFile, configFromEnv, dotEnvWarnings, ENV_VARS, EnvConfigError, KEY_BOUND_VARS, loadDotEnv } from './env';
 import { consoleLogger, registerSecret } from '../core/log';
-import { createProxyRuntime, loadRegistry } from '../core/proxy';
+import { buildEngine, loadRegistry } from '../core/proxy';
+import { ProxyServer } from '../core/http/server';
 import type { ProxyConfig } from '../core/store/config';
 import { listModels } from './models';
 import { RegistryError } from '../core/store/registry';
@@ -60,9 +61,9 @@ async function main(): Promise<number> {
   if (process.argv[2] === 'models') return printModels(config, apiKey);
   if (!apiKey) logger.warn('no POE_API_KEY set: requests will be answered with 401 until you set it (get a key at https://poe.com/api_key)');
 
-  let runtime;
+  let built;
   try {
-    runtime = await createProxyRuntime({ config, bundledModelsFile: bundledModelsFile(__dirname), getApiKey: () => apiKey, logger });
+    built = await buildEngine({ config, bundledModelsFile: bundledModelsFile(__dirname), getApiKey: () => apiKey, logger });
   } catch (err) {
     if (err instanceof RegistryError) {
       process.stderr.write(`poe-proxy: invalid models file: ${err.message}\n`);
@@ -70,6 +71,12 @@ async function main(): Promise<number> {
     }
     throw err;
   }
+  const { engine } = built;
+  const server = new ProxyServer(engine);
+  const dispose = async (): Promise<void> => {
+    await server.close();
+    await built.dispose();
+  };
   // Signal handlers go in before the proxy listens (and so before it announces itself): a
   // supervisor may send SIGTERM as soon as it reads the "listening" line.
   let stopping = false;
@@ -80,7 +87,7 @@ async function main(): Promise<number> {
     }
     stopping = true;
     logger.info(`${signal}: stopping (in-flight requests get ${config.shutdownGraceMs / 1000} s)`);
-    runtime.dispose().then(
+    dispose().then(
       () => process.exit(0),
       (err) => {
         process.stderr.write(`poe-proxy: error while stopping: ${(err as Error).message}\n`);
@@ -91,7 +98,7 @@ async function main(): Promise<number> {
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
   try {
-    await runtime.server.listen();
+    await server.listen();
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     const where = `${config.host}:${config.port}`;
@@ -104,12 +111,12 @@ async function main(): Promise<number> {
     } else {
       process.stderr.write(`poe-proxy: cannot listen on ${where}: ${e.message}\n`);
     }
-    await runtime.dispose();
+    await dispose();
     return 1;
   }
-  const url = runtime.server.url!;
+  const url = server.url!;
   process.stdout.write(
-    `Poe proxy ${PROXY_VERSION} listening on ${url} (OpenAI base URL: ${url}/v1), ${runtime.registry.models.length} models from ${runtime.registry.source}, upstream ${config.poeBaseUrl}\n`,
+    `Poe proxy ${PROXY_VERSION} listening on ${url} (OpenAI base URL: ${url}/v1), ${engine.registry.models.length} models from ${engine.registry.source}, upstream ${config.poeBaseUrl}\n`,
   );
 
   return -1; // keep running

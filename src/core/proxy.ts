@@ -1,16 +1,17 @@
 /**
- * Wires the core services together for one running proxy. Both front ends (CLI and VS Code) use it,
- * so the two never drift apart.
+ * Builds the one engine a front end holds (the CLI; VS Code builds its own in src/vscode/windowEngine.ts
+ * from the services its window already has): the registry loaded, a token counter and a ledger unless
+ * given, and one dispose for what was built here.
  */
 import type { ProxyConfig } from './store/config';
+import { Engine } from './engine';
 import { Ledger } from './store/ledger';
 import type { Logger } from './log';
 import { ModelRegistry } from './store/registry';
-import { ProxyServer } from './http/server';
 import { createTokenCounter, type TokenCounter } from './tokens';
 import type { PoeUsage } from './poe/usage';
 
-export interface ProxyRuntimeOptions {
+export interface EngineSetup {
   config: ProxyConfig;
   /** models.yaml to use when config.modelsFile is unset. */
   bundledModelsFile: string;
@@ -23,11 +24,11 @@ export interface ProxyRuntimeOptions {
   selectedModels?: readonly string[];
 }
 
-export interface ProxyRuntime {
-  server: ProxyServer;
-  registry: ModelRegistry;
+export interface BuiltEngine {
+  engine: Engine;
   ledger: Ledger;
   tokens: TokenCounter;
+  /** Disposes the engine, flushes the ledger and ends the token counter when it was built here. */
   dispose(): Promise<void>;
 }
 
@@ -36,18 +37,17 @@ export async function loadRegistry(config: ProxyConfig, bundled: string, selecte
   return selected && selected.length > 0 ? registry.subset(selected) : registry;
 }
 
-export async function createProxyRuntime(opts: ProxyRuntimeOptions): Promise<ProxyRuntime> {
+export async function buildEngine(opts: EngineSetup): Promise<BuiltEngine> {
   const registry = await loadRegistry(opts.config, opts.bundledModelsFile, opts.selectedModels);
   const tokens = opts.tokens ?? createTokenCounter();
   const ledger = opts.ledger ?? new Ledger({ dir: opts.config.dataDir, retentionMonths: opts.config.ledgerRetentionMonths, logger: opts.logger });
-  const server = new ProxyServer({ config: opts.config, registry, getApiKey: opts.getApiKey, logger: opts.logger, tokens, ledger, usage: opts.usage });
+  const engine = new Engine({ config: opts.config, registry, getApiKey: opts.getApiKey, logger: opts.logger, tokens, ledger, usage: opts.usage });
   return {
-    server,
-    registry,
+    engine,
     ledger,
     tokens,
     async dispose() {
-      await server.close();
+      engine.dispose();
       await ledger.flush();
       if (!opts.tokens) await tokens.dispose();
     },

@@ -12,7 +12,7 @@ import type { ProxyController } from './proxyController';
 export function registerBudgetNotice(controller: ProxyController, config: Config): vscode.Disposable {
   const shown = new Set<string>();
   const check = (): void => {
-    const spend = controller.server?.spend;
+    const spend = controller.server?.engine.spend;
     if (!spend) return;
     const today = localDay(new Date());
     for (const s of spend.nearlyExhausted(config.base)) {

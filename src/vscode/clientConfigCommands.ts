@@ -34,8 +34,8 @@ import {
   type ClientModel,
   type ClientPlan,
 } from './clientConfig';
-import { loadRegistry } from '../core/proxy';
 import type { Ctx } from './ctx';
+import { registerCommand } from './registration';
 import { describePrice } from './modelsYaml';
 
 export const CONFIGURE_COMMANDS: Record<string, ClientId> = {
@@ -92,16 +92,7 @@ class PreviewDocs implements vscode.TextDocumentContentProvider {
 
 export function registerClientConfigCommands(ctx: Ctx): vscode.Disposable[] {
   const docs = new PreviewDocs();
-  const run = <T>(id: string, fn: (arg: unknown) => Promise<T>): vscode.Disposable =>
-    vscode.commands.registerCommand(id, async (arg?: unknown) => {
-      try {
-        return await fn(arg);
-      } catch (err) {
-        ctx.logger.error(`${id} failed: ${(err as Error)?.message ?? err}`);
-        void vscode.window.showErrorMessage(`Poe: ${(err as Error)?.message ?? err}`);
-        return undefined;
-      }
-    });
+  const run = <T>(id: string, fn: (arg: unknown) => Promise<T>): vscode.Disposable => registerCommand(ctx.logger, id, (arg) => fn(arg));
   return [
     vscode.workspace.registerTextDocumentContentProvider(PREVIEW_SCHEME, docs),
     ...Object.entries(CONFIGURE_COMMANDS).map(([id, client]) => run(id, (arg) => configure(ctx, docs, client, (arg ?? {}) as ConfigureArgs))),
@@ -145,8 +136,8 @@ async function updateClientPorts(ctx: Ctx, docs: PreviewDocs, args: ConfigureArg
 }
 
 async function textModels(ctx: Ctx): Promise<ClientModel[]> {
-  const config = ctx.controller.activeConfig ?? ctx.config.proxyConfig({ modelsFile: ctx.models.picksFile });
-  const registry = ctx.controller.registry ?? (await loadRegistry(config, ctx.bundledModelsFile, ctx.models.selected));
+  const registry = await ctx.engine.registry();
+  const config = ctx.engine.core.config;
   return registry.models
     .filter((m) => m.modality === 'text')
     .map((m) => ({

@@ -14,6 +14,7 @@ import { HistoryPanel } from './historyPanel';
 import { checkPoeKey, type KeyCheck } from './keyStore';
 import { pickModels } from './modelPicker';
 import { ACTIONS, type FixAction } from './notify';
+import { registerCommand } from './registration';
 import { describe } from './statusBar';
 
 export const COMMAND_IDS = [
@@ -73,19 +74,7 @@ export function registerCommands(ctx: Ctx): vscode.Disposable[] {
     'poeProxy.configureClient': () => configureClient(),
     'poeProxy.openWalkthrough': () => vscode.commands.executeCommand('workbench.action.openWalkthrough', WALKTHROUGH_ID, false),
   };
-  return COMMAND_IDS.map((id) =>
-    vscode.commands.registerCommand(id, async (...args: unknown[]) => {
-      try {
-        return await handlers[id](...args);
-      } catch (err) {
-        ctx.logger.error(`${id} failed: ${(err as Error)?.stack ?? err}`);
-        void vscode.window.showErrorMessage(`Poe: ${(err as Error)?.message ?? err}`, 'Show Logs').then((a) => {
-          if (a) ctx.logger.show();
-        });
-        return undefined;
-      }
-    }),
-  );
+  return COMMAND_IDS.map((id) => registerCommand(ctx.logger, id, handlers[id]));
 }
 
 async function start(ctx: Ctx): Promise<void> {

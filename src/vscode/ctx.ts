@@ -1,5 +1,7 @@
 /**
- * The extension's context: owns every service and its lifetime (as rust-analyzer's `Ctx`). Built
+ * The extension's context: owns every service and its lifetime (as rust-analyzer's `Ctx`), among them
+ * the window's one engine (windowEngine.ts), which the proxy's socket, Copilot Chat, the configure
+ * commands and the model picker share. Built
  * synchronously and cheaply in `activate`; `init()` does the async work (secrets, autostart) after
  * activation has returned.
  */
@@ -20,7 +22,9 @@ import type { PickerDeps } from './modelPicker';
 import { ModelsStore } from './modelsStore';
 import { ACTIONS, Notifier } from './notify';
 import { ProxyController } from './proxyController';
+import { DisposableStore } from './registration';
 import { StatusBar } from './statusBar';
+import { WindowEngine } from './windowEngine';
 
 const ENV_KEY_OFFERED = 'poeProxy.envKeyOffered';
 /** globalState: the walkthrough was opened once (on the first start after install). */
@@ -34,6 +38,8 @@ export class Ctx implements vscode.Disposable {
   readonly ledger: Ledger;
   readonly balance: BalanceService;
   readonly models: ModelsStore;
+  /** The window's engine: one for its lifetime, with one token counter and one usage service. */
+  readonly engine: WindowEngine;
   readonly controller: ProxyController;
   readonly statusBar: StatusBar;
   /** Notifications with their actions (and a record of them for the tests). */
@@ -43,15 +49,14 @@ export class Ctx implements vscode.Disposable {
   readonly bundledModelsFile: string;
   /** Resolves when the startup work (keys loaded, autostart attempted) is done. */
   readonly ready: Promise<void>;
-  private readonly disposables: vscode.Disposable[] = [];
+  private readonly disposables: DisposableStore;
   private disposed = false;
 
   constructor(readonly extension: vscode.ExtensionContext) {
-    const own = <T extends vscode.Disposable>(d: T): T => {
-      this.disposables.push(d);
-      return d;
-    };
-    this.logger = own(new ChannelLogger());
+    const logger = new ChannelLogger();
+    this.disposables = new DisposableStore(logger);
+    const own = <T extends vscode.Disposable>(d: T): T => this.disposables.add(d);
+    this.logger = own(logger);
     const dataDir = extension.globalStorageUri.fsPath;
     this.config = own(new Config(dataDir, (m) => this.logger.warn(m)));
     this.keys = own(new KeyStore(extension.secrets, this.logger));
@@ -69,16 +74,25 @@ export class Ctx implements vscode.Disposable {
       }),
     );
     this.models = new ModelsStore(extension.globalState, dataDir);
+    this.engine = own(
+      new WindowEngine({
+        config: this.config,
+        keys: this.keys,
+        models: this.models,
+        ledger: this.ledger,
+        balance: this.balance,
+        logger: this.logger,
+        bundledModelsFile: this.bundledModelsFile,
+      }),
+    );
     this.controller = own(
       new ProxyController({
         shared: extension.globalState,
         config: this.config,
         keys: this.keys,
         balance: this.balance,
-        ledger: this.ledger,
         logger: this.logger,
-        bundledModelsFile: this.bundledModelsFile,
-        models: this.models,
+        engine: this.engine,
       }),
     );
     this.statusBar = own(new StatusBar(this.controller, this.balance, this.keys, this.config, this.notifier));
@@ -88,14 +102,10 @@ export class Ctx implements vscode.Disposable {
     // Poe's models in Copilot Chat / vscode.lm, served in process by the same pipeline.
     this.lm = own(
       registerLmProvider({
+        engine: this.engine,
         controller: this.controller,
         config: this.config,
-        keys: this.keys,
-        ledger: this.ledger,
-        balance: this.balance,
-        models: this.models,
         logger: this.logger,
-        bundledModelsFile: this.bundledModelsFile,
         onDidFinishDetached: () => this.statusBar.update(),
       }),
     );
@@ -128,17 +138,16 @@ export class Ctx implements vscode.Disposable {
   get pickerDeps(): PickerDeps {
     return {
       config: this.config,
-      keys: this.keys,
       models: this.models,
       controller: this.controller,
-      bundledModelsFile: this.bundledModelsFile,
+      engine: this.engine,
       logger: this.logger,
     };
   }
 
   /** The models file the proxy reads: the setting, else the user's picks, else the bundled one. */
   effectiveModelsFile(): string {
-    return this.config.base.modelsFile ?? this.models.picksFile ?? this.bundledModelsFile;
+    return this.engine.modelsFile();
   }
 
   private async init(): Promise<void> {
@@ -235,13 +244,6 @@ export class Ctx implements vscode.Disposable {
 
   dispose(): void {
     this.disposed = true;
-    for (const d of this.disposables.reverse()) {
-      try {
-        d.dispose();
-      } catch (err) {
-        this.logger.error(`dispose failed: ${(err as Error).message}`);
-      }
-    }
-    this.disposables.length = 0;
+    this.disposables.dispose();
   }
 }

@@ -8,18 +8,15 @@ import * as vscode from 'vscode';
 import type { ChatServices } from '../core/exchange/chat';
 import type { ProxyConfig } from '../core/store/config';
 import { InProcessAbortError, InProcessChatError, runChatInProcess, ToolCallAccumulator } from '../core/exchange/inProcess';
-import type { Ledger, LedgerEntry } from '../core/store/ledger';
+import type { LedgerEntry } from '../core/store/ledger';
 import type { ChatMessage, ChatRequest } from '../core/exchange/openaiTypes';
-import { loadRegistry } from '../core/proxy';
 import type { ModelEntry, ModelRegistry } from '../core/store/registry';
-import { ProxyServer } from '../core/http/server';
-import { createTokenCounter, encodingForModel, type ManagedTokenCounter } from '../core/tokens';
-import type { BalanceService } from './balance';
+import { encodingForModel } from '../core/tokens';
 import type { Config } from './config';
-import type { KeyStore } from './keyStore';
 import type { ChannelLogger } from './logger';
-import type { ModelsStore } from './modelsStore';
 import type { ProxyController } from './proxyController';
+import { DisposableStore } from './registration';
+import type { WindowEngine } from './windowEngine';
 
 /** Must match `contributes.languageModelChatProviders[].vendor` in package.json. */
 export const LM_VENDOR = 'poe-proxy';
@@ -29,15 +26,12 @@ export const LM_CLIENT = 'vscode-lm';
 const PER_MESSAGE_OVERHEAD = 4;
 
 export interface LmDeps {
+  /** The window's engine: the same services, token counter and ledger as the proxy's socket. */
+  engine: WindowEngine;
   controller: ProxyController;
   config: Config;
-  keys: KeyStore;
-  ledger: Ledger;
-  balance: BalanceService;
-  models: ModelsStore;
   logger: ChannelLogger;
-  bundledModelsFile: string;
-  /** Called after each request this provider ran without this window's server (status bar refresh). */
+  /** Called after each request the engine recorded while this window does not serve (status bar refresh). */
   onDidFinishDetached(entry: LedgerEntry): void;
 }
 
@@ -48,22 +42,18 @@ interface PoeModelInfo extends vscode.LanguageModelChatInformation {
 export class PoeChatProvider implements vscode.LanguageModelChatProvider<PoeModelInfo>, vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<void>();
   readonly onDidChangeLanguageModelChatInformation = this.changed.event;
-  private readonly subs: vscode.Disposable[] = [];
-  /** Used while this window does not serve (stopped, or another window serves the port). */
-  private detached: { server: ProxyServer; tokens: ManagedTokenCounter; sub: { dispose(): void } } | undefined;
-  private registryCache: Promise<ModelRegistry> | undefined;
+  private readonly subs = new DisposableStore();
+  /** Subscribed on the first request (the engine is built on first use). */
+  private finishSub: { dispose(): void } | undefined;
 
   constructor(private readonly deps: LmDeps) {
-    this.subs.push(
-      vscode.lm.registerLanguageModelChatProvider(LM_VENDOR, this),
-      deps.controller.onDidChangeState(() => this.invalidate()),
-      deps.config.onDidChange(() => this.invalidate()),
-    );
+    this.subs.add(vscode.lm.registerLanguageModelChatProvider(LM_VENDOR, this));
+    this.subs.add(deps.controller.onDidChangeState(() => this.invalidate()));
+    this.subs.add(deps.config.onDidChange(() => this.invalidate()));
   }
 
   /** The model list may have changed (start/stop, settings, picks). */
   invalidate(): void {
-    this.registryCache = undefined;
     this.changed.fire();
   }
 
@@ -80,41 +70,23 @@ export class PoeChatProvider implements vscode.LanguageModelChatProvider<PoeMode
   }
 
   private config(): ProxyConfig {
-    return this.deps.controller.activeConfig ?? this.deps.config.proxyConfig({ modelsFile: this.deps.models.picksFile });
+    return this.deps.engine.core.config;
   }
 
   private registry(): Promise<ModelRegistry> {
-    const live = this.deps.controller.registry;
-    if (live) return Promise.resolve(live);
-    this.registryCache ??= loadRegistry(this.config(), this.deps.bundledModelsFile, this.deps.models.selected);
-    return this.registryCache;
+    return this.deps.engine.registry();
   }
 
   // ---- requests -------------------------------------------------------------------------------
 
-  /** This window's server when it serves; otherwise a server that never listens, built from the same settings. */
+  /** The window's engine, its models loaded: the same pipeline, limits and ledger whether or not this window serves. */
   private async services(): Promise<ChatServices> {
-    const live = this.deps.controller.server;
-    if (live) return live.inProcessServices();
-    const config = this.config();
-    const registry = await this.registry();
-    if (!this.detached) {
-      const tokens = createTokenCounter({ logger: this.deps.logger });
-      const server = new ProxyServer({
-        config,
-        registry,
-        getApiKey: () => this.deps.keys.poeKey,
-        logger: this.deps.logger,
-        tokens,
-        ledger: this.deps.ledger,
-        usage: this.deps.balance.usage,
-      });
-      const sub = server.onDidFinishRequest((e) => this.deps.onDidFinishDetached(e));
-      this.detached = { server, tokens, sub };
-    } else {
-      this.detached.server.reconfigure(config, registry);
-    }
-    return this.detached.server.inProcessServices();
+    await this.registry();
+    const engine = this.deps.engine.core;
+    this.finishSub ??= engine.onDidFinishRequest((e) => {
+      if (!this.deps.controller.server) this.deps.onDidFinishDetached(e);
+    });
+    return engine.inProcessServices();
   }
 
   async provideLanguageModelChatResponse(
@@ -173,14 +145,9 @@ export class PoeChatProvider implements vscode.LanguageModelChatProvider<PoeMode
   }
 
   dispose(): void {
-    for (const s of this.subs) s.dispose();
+    this.subs.dispose();
+    this.finishSub?.dispose();
     this.changed.dispose();
-    const d = this.detached;
-    this.detached = undefined;
-    if (d) {
-      d.sub.dispose();
-      void d.tokens.dispose();
-    }
   }
 }
 

@@ -6,35 +6,28 @@
 import * as vscode from 'vscode';
 import type { Logger } from '../core/log';
 import { MODALITIES, ModelRegistry, type Modality } from '../core/store/registry';
-import { UpstreamClient } from '../core/poe/upstream';
-import { PROXY_NAME, PROXY_VERSION } from '../core/version';
+import type { UpstreamClient } from '../core/poe/upstream';
 import type { Config } from './config';
-import type { KeyStore } from './keyStore';
 import type { ModelsStore } from './modelsStore';
 import { candidateDetail, describePrice, mergeCandidates, parseLiveModels, type Candidate, type LiveModel } from './modelsYaml';
 import type { ProxyController } from './proxyController';
+import type { WindowEngine } from './windowEngine';
 
 export interface PickerDeps {
   config: Config;
-  keys: KeyStore;
   models: ModelsStore;
   controller: ProxyController;
-  bundledModelsFile: string;
+  /** The window's engine: its upstream client asks Poe for the live list; it names the models file the picks come from. */
+  engine: WindowEngine;
   logger: Logger;
 }
 
 const MODALITY_LABEL: Record<Modality, string> = { text: 'Text', image: 'Image', video: 'Video', audio: 'Audio' };
 
-/** Fetches Poe's live model list; undefined (logged) when it cannot. */
-export async function fetchLiveModels(
-  baseUrl: string,
-  getApiKey: () => string | undefined,
-  logger: Logger,
-  timeoutMs = 15_000,
-): Promise<{ models?: LiveModel[]; error?: string }> {
-  const client = new UpstreamClient({ baseUrl, getApiKey, headersTimeoutMs: timeoutMs, idleTimeoutMs: timeoutMs, userAgent: `${PROXY_NAME}/${PROXY_VERSION}` });
+/** Fetches Poe's live model list (through the engine's upstream client: the configured base URL and key); undefined (logged) when it cannot. */
+export async function fetchLiveModels(upstream: UpstreamClient, logger: Logger, timeoutMs = 15_000): Promise<{ models?: LiveModel[]; error?: string }> {
   try {
-    const res = await client.getJson('/v1/models', AbortSignal.timeout(timeoutMs));
+    const res = await upstream.getJson('/v1/models', AbortSignal.timeout(timeoutMs));
     if (res.status < 200 || res.status >= 300) return { error: `HTTP ${res.status}` };
     const models = parseLiveModels(res.body);
     if (models.length === 0) return { error: 'an empty or unexpected model list' };
@@ -42,14 +35,7 @@ export async function fetchLiveModels(
   } catch (err) {
     logger.warn(`pick models: cannot list Poe's models: ${(err as Error).message}`);
     return { error: (err as Error).message };
-  } finally {
-    client.dispose();
   }
-}
-
-/** The registry the picks are taken from: the explicit models file setting, else the bundled one. */
-export async function sourceRegistry(config: Config, bundled: string): Promise<ModelRegistry> {
-  return ModelRegistry.load(config.base.modelsFile ?? bundled);
 }
 
 interface Item extends vscode.QuickPickItem {
@@ -118,7 +104,7 @@ async function showPicker(candidates: Candidate[], liveError: string | undefined
 export async function pickModels(deps: PickerDeps, ids?: readonly string[]): Promise<string[] | undefined> {
   let source: ModelRegistry;
   try {
-    source = await sourceRegistry(deps.config, deps.bundledModelsFile);
+    source = await deps.engine.pickSource();
   } catch (err) {
     void vscode.window.showErrorMessage(`Poe: cannot read the models file: ${(err as Error).message}`, 'Open Models File').then((a) => {
       if (a) void vscode.commands.executeCommand('poeProxy.openModelsFile');
@@ -131,7 +117,7 @@ export async function pickModels(deps: PickerDeps, ids?: readonly string[]): Pro
 
   const fetched = await vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: "Poe: fetching Poe's model list…", cancellable: false },
-    () => fetchLiveModels(deps.config.baseUrl, () => deps.keys.poeKey, deps.logger),
+    () => fetchLiveModels(deps.engine.core.upstream, deps.logger),
   );
   const candidates = mergeCandidates(source, previous, fetched.models, deps.models.selected);
 

@@ -1,22 +1,23 @@
 /**
- * Owns the proxy's lifetime in this window: start, stop, restart, live settings changes, and the
+ * Owns the proxy's socket in this window: start, stop, restart, restarts for host/port changes, and the
  * several-windows case (only one window serves the port; the others show "served by another window"
- * and take over when that window goes away).
+ * and take over when that window goes away). The services it serves with are the window's engine
+ * (windowEngine.ts), which outlives every start and stop.
  */
 import * as vscode from 'vscode';
 import { isLoopbackHost, type ProxyConfig } from '../core/store/config';
 import { ProxyError } from '../core/http/errors';
-import type { Ledger, LedgerCorrection, LedgerEntry } from '../core/store/ledger';
-import { createProxyRuntime, loadRegistry, type ProxyRuntime } from '../core/proxy';
+import type { LedgerCorrection, LedgerEntry } from '../core/store/ledger';
+import { ProxyServer } from '../core/http/server';
 import { RegistryError, type ModelRegistry } from '../core/store/registry';
-import { createTokenCounter, type TokenCounter } from '../core/tokens';
 import type { BalanceService } from './balance';
 import type { Config } from './config';
 import { probeHealth } from './health';
 import type { KeyStore } from './keyStore';
 import type { ChannelLogger } from './logger';
-import type { ModelsStore } from './modelsStore';
+import { DisposableStore } from './registration';
 import { RESTART_KEYS } from './settings';
+import type { WindowEngine } from './windowEngine';
 
 export type ProxyStateKind = 'stopped' | 'starting' | 'running' | 'external' | 'error';
 
@@ -39,10 +40,8 @@ export interface ControllerDeps {
   config: Config;
   keys: KeyStore;
   balance: BalanceService;
-  ledger: Ledger;
   logger: ChannelLogger;
-  bundledModelsFile: string;
-  models: ModelsStore;
+  engine: WindowEngine;
 }
 
 /** globalState key: the user stopped the proxy (in any window); every window stays stopped until a Start. */
@@ -55,10 +54,9 @@ export const TAKEOVER_INTERVAL_MS = 5_000;
 export const DEACTIVATE_GRACE_MS = 2_000;
 
 export class ProxyController implements vscode.Disposable {
-  private runtime: ProxyRuntime | undefined;
-  private runtimeSubs: vscode.Disposable[] = [];
-  private tokens: TokenCounter | undefined;
-  private current: ProxyConfig | undefined;
+  private front: ProxyServer | undefined;
+  /** The engine's events, relayed while this window serves. */
+  private frontSubs: DisposableStore | undefined;
   private stateValue: ProxyState = { kind: 'stopped' };
   private readonly stateEmitter = new vscode.EventEmitter<ProxyState>();
   readonly onDidChangeState = this.stateEmitter.event;
@@ -77,14 +75,14 @@ export class ProxyController implements vscode.Disposable {
   /** This window is stopped because of the shared flag (its own Stop, or another window's). */
   private stoppedEverywhere = false;
   private disposed = false;
-  private readonly subs: vscode.Disposable[] = [];
+  private readonly subs = new DisposableStore();
 
   constructor(private readonly deps: ControllerDeps) {
     this.stoppedEverywhere = deps.shared.get<boolean>(STOPPED_EVERYWHERE) === true;
     this.sharedStopTimer = setInterval(() => void this.followSharedStop(), SHARED_STOP_POLL_MS);
     this.sharedStopTimer.unref?.();
-    this.subs.push(
-      deps.config.onDidChange((e) => this.applySettings(e.keys)),
+    this.subs.add(deps.config.onDidChange((e) => this.applySettings(e.keys)));
+    this.subs.add(
       deps.keys.onDidChange((which) => {
         if (which === 'accessKey') this.applySettings([]);
       }),
@@ -96,17 +94,18 @@ export class ProxyController implements vscode.Disposable {
   }
 
   /** The running server of this window, if it serves. */
-  get server(): ProxyRuntime['server'] | undefined {
-    return this.runtime?.server;
+  get server(): ProxyServer | undefined {
+    return this.front;
   }
 
+  /** The models the running server serves (the engine's). */
   get registry(): ModelRegistry | undefined {
-    return this.runtime?.registry;
+    return this.front?.engine.registry;
   }
 
-  /** The config the running server uses. */
+  /** The config the running server uses (the engine's). */
   get activeConfig(): ProxyConfig | undefined {
-    return this.current;
+    return this.front?.engine.config;
   }
 
   get lastRequest(): LedgerEntry | undefined {
@@ -171,20 +170,18 @@ export class ProxyController implements vscode.Disposable {
     });
   }
 
-  /** Loads the models again (after Pick Models or an edit of the models file). */
+  /**
+   * The models changed (Pick Models, an edit of the models file): served models are read again now (a
+   * failure is shown, the previous ones stay); otherwise on the engine's next use.
+   */
   reloadModels(): Promise<void> {
     return this.queue(async () => {
-      const rt = this.runtime;
-      if (!rt || !this.current) return;
-      // The picks file may have appeared or gone since the start: work out the models file again.
-      const config = this.deps.config.proxyConfig({ accessKey: this.current.accessKey, modelsFile: this.deps.models.picksFile });
-      const registry = await this.loadRegistryOrReport(config);
-      if (registry && this.runtime === rt) {
-        rt.server.reconfigure(config, registry);
-        rt.registry = registry;
-        this.current = config;
-        this.deps.logger.info(`models reloaded: ${registry.models.length} from ${registry.source}`);
+      if (!this.front) {
+        this.deps.engine.invalidateModels();
+        return;
       }
+      const registry = await this.deps.engine.reloadModelsOrReport();
+      if (registry) this.deps.logger.info(`models reloaded: ${registry.models.length} from ${registry.source}`);
     });
   }
 
@@ -208,24 +205,16 @@ export class ProxyController implements vscode.Disposable {
   // ---- start / stop ---------------------------------------------------------------------------
 
   private async doStart(retryOnRace = true): Promise<void> {
-    if (this.disposed || this.runtime) return;
+    if (this.disposed || this.front) return;
     this.stopTakeover();
     this.setState({ kind: 'starting' });
-    const accessKey = await this.ensureAccessKey();
-    const config = this.deps.config.proxyConfig({ accessKey, modelsFile: this.deps.models.picksFile });
-    this.tokens ??= createTokenCounter({ logger: this.deps.logger });
-    let runtime: ProxyRuntime;
+    await this.ensureAccessKey();
+    const engine = this.deps.engine;
+    let registry: ModelRegistry;
     try {
-      runtime = await createProxyRuntime({
-        config,
-        bundledModelsFile: this.deps.bundledModelsFile,
-        getApiKey: () => this.deps.keys.poeKey,
-        logger: this.deps.logger,
-        tokens: this.tokens,
-        ledger: this.deps.ledger,
-        usage: this.deps.balance.usage,
-        selectedModels: this.deps.models.selected,
-      });
+      // Each start reads the models file again (it may have been edited outside VS Code).
+      engine.applySettings();
+      registry = await engine.reloadModels();
     } catch (err) {
       this.fail(
         err instanceof RegistryError ? `Invalid models file: ${err.message}` : `Cannot start the proxy: ${(err as Error).message}`,
@@ -233,39 +222,44 @@ export class ProxyController implements vscode.Disposable {
       );
       return;
     }
+    const config = engine.core.config;
+    const front = new ProxyServer(engine.core);
     try {
-      await runtime.server.listen();
+      await front.listen();
     } catch (err) {
-      await runtime.dispose().catch(() => undefined);
       await this.onListenError(err as NodeJS.ErrnoException, config, retryOnRace);
       return;
     }
     if (this.disposed || !this.wanted) {
       // Stopped while we were starting.
-      await runtime.dispose().catch(() => undefined);
+      await front.close().catch(() => undefined);
       this.setState({ kind: 'stopped' });
       return;
     }
-    this.runtime = runtime;
-    this.current = config;
-    this.runtimeSubs = [
-      runtime.server.onDidFinishRequest((entry) => {
+    this.front = front;
+    // Requests of this window's engine (HTTP, and Copilot Chat's in process) reach the status bar while it serves.
+    const subs = new DisposableStore(this.deps.logger);
+    subs.add(
+      engine.core.onDidFinishRequest((entry) => {
         this.lastEntry = entry;
         this.requestEmitter.fire(entry);
       }),
-      runtime.server.onDidCorrectPoints((c) => {
+    );
+    subs.add(
+      engine.core.onDidCorrectPoints((c) => {
         const last = this.lastEntry;
         if (last && last.id === c.id && last.time === c.time) {
           this.lastEntry = { ...last, points: c.points, pointsEstimated: false, replacedEstimate: c.estimate, queryId: c.queryId };
         }
         this.correctionEmitter.fire(c);
       }),
-    ];
-    const url = runtime.server.url!;
-    this.deps.logger.info(
-      `listening on ${url} (OpenAI base URL ${url}/v1), ${runtime.registry.models.length} models from ${runtime.registry.source}, upstream ${config.poeBaseUrl}${config.accessKey ? ', access key required' : ''}`,
     );
-    this.setState({ kind: 'running', url, port: runtime.server.address?.port });
+    this.frontSubs = subs;
+    const url = front.url!;
+    this.deps.logger.info(
+      `listening on ${url} (OpenAI base URL ${url}/v1), ${registry.models.length} models from ${registry.source}, upstream ${config.poeBaseUrl}${config.accessKey ? ', access key required' : ''}`,
+    );
+    this.setState({ kind: 'running', url, port: front.address?.port });
     if (this.deps.keys.poeKey) void this.deps.balance.refresh();
     if (!isLoopbackHost(config.host)) {
       // The core refuses this without an access key; with one it still deserves the user's attention.
@@ -323,18 +317,16 @@ export class ProxyController implements vscode.Disposable {
 
   private async doStop(graceMs?: number): Promise<void> {
     this.stopTakeover();
-    const rt = this.runtime;
-    const grace = graceMs ?? this.current?.shutdownGraceMs ?? 5_000;
-    this.runtime = undefined;
-    this.current = undefined;
-    for (const s of this.runtimeSubs) s.dispose();
-    this.runtimeSubs = [];
-    if (rt) {
-      const active = rt.server.activeRequests;
+    const front = this.front;
+    this.front = undefined;
+    this.frontSubs?.dispose();
+    this.frontSubs = undefined;
+    if (front) {
+      const grace = graceMs ?? front.engine.config.shutdownGraceMs;
+      const active = front.activeRequests;
       if (active > 0) this.deps.logger.info(`stopping: ${active} request(s) in flight get up to ${Math.round(grace / 1000)} s`);
       try {
-        await rt.server.close(grace);
-        await rt.dispose();
+        await front.close(grace);
       } catch (err) {
         this.deps.logger.error(`error while stopping the proxy: ${(err as Error).message}`);
       }
@@ -376,9 +368,8 @@ export class ProxyController implements vscode.Disposable {
     if (keys.includes('baseURL')) this.deps.balance.setBaseUrl(this.deps.config.baseUrl);
     if (!this.wanted || this.disposed) return;
     void this.queue(async () => {
-      const rt = this.runtime;
       const needsRestart = keys.some((k) => RESTART_KEYS.includes(k));
-      if (!rt) {
+      if (!this.front) {
         // Not serving: a new port/host (or any change after an error) is worth another try.
         if (this.stateValue.kind === 'error' || (needsRestart && this.stateValue.kind === 'external')) await this.doStart();
         return;
@@ -389,29 +380,12 @@ export class ProxyController implements vscode.Disposable {
         await this.doStart();
         return;
       }
-      const accessKey = await this.ensureAccessKey();
-      const config = this.deps.config.proxyConfig({ accessKey, modelsFile: this.deps.models.picksFile });
-      let registry: ModelRegistry | undefined;
-      if (keys.includes('modelsFile')) registry = await this.loadRegistryOrReport(config);
-      if (this.runtime !== rt) return;
-      rt.server.reconfigure(config, registry);
-      if (registry) rt.registry = registry;
-      this.current = config;
+      // The engine follows the settings itself (windowEngine.ts); serving needs the access key generated when now required.
+      await this.ensureAccessKey();
+      this.deps.engine.applySettings();
+      if (keys.includes('modelsFile')) await this.deps.engine.reloadModelsOrReport();
       if (keys.length > 0) this.deps.logger.info(`settings applied: ${keys.join(', ')}`);
     });
-  }
-
-  private async loadRegistryOrReport(config: ProxyConfig): Promise<ModelRegistry | undefined> {
-    try {
-      return await loadRegistry(config, this.deps.bundledModelsFile, this.deps.models.selected);
-    } catch (err) {
-      const message = err instanceof RegistryError ? `Invalid models file: ${err.message}` : `Cannot load the models: ${(err as Error).message}`;
-      this.deps.logger.error(`${message} (keeping the previous models)`);
-      void vscode.window.showErrorMessage(`Poe proxy: ${message}. The previous models stay in use.`, 'Open Models File').then((a) => {
-        if (a) void vscode.commands.executeCommand('poeProxy.openModelsFile');
-      });
-      return undefined;
-    }
   }
 
   /** The access key when one is required, generating (and announcing) one the first time. */
@@ -440,14 +414,11 @@ export class ProxyController implements vscode.Disposable {
     this.disposed = true;
     this.stopTakeover();
     clearInterval(this.sharedStopTimer);
-    const tokens = this.tokens;
-    this.tokens = undefined;
-    await tokens?.dispose().catch(() => undefined);
   }
 
   dispose(): void {
     void this.shutdown();
-    for (const s of this.subs) s.dispose();
+    this.subs.dispose();
     this.stateEmitter.dispose();
     this.requestEmitter.dispose();
     this.correctionEmitter.dispose();

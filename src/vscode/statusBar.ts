@@ -209,7 +209,7 @@ export class StatusBar implements vscode.Disposable {
     md.appendMarkdown(
       `Cutoff: ${cfg.pointsCutoff > 0 ? `${formatPoints(cfg.pointsCutoff)} points${state === 'paused' ? ' — **paused**: requests are answered without calling Poe' : ''}` : 'off'}  \n`,
     );
-    const spend = this.controller.server?.spend;
+    const spend = this.controller.server?.engine.spend;
     if (spend) md.appendMarkdown(`${spendLine(spend, cfg)}  \n`);
     const last = this.controller.lastRequest;
     if (last) md.appendMarkdown(`Last request: ${describeEntry(last)}  \n`);

@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { RunResult, Sandbox } from './sandbox';
 import { ANSWER, declaredTools, generations, REPO_ROOT, script, TOOL_DONE, TOOL_OUTPUT, toolResults, type Stack } from './stack';
-import type { RecordedRequest } from '../support/fakePoe';
+import type { RecordedRequest } from '../support/fake/server';
 import { applyPlan, planClientFromDisk, type ClientId, type ClientModel } from '../../src/vscode/clientConfig';
 import type { ConfigOverrides } from '../../src/core/store/config';
 import { ModelRegistry } from '../../src/core/store/registry';

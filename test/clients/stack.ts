@@ -8,7 +8,8 @@ import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import type { ConfigOverrides } from '../../src/core/store/config';
 import { ModelRegistry } from '../../src/core/store/registry';
-import { anyContentText, FakePoe, jsonModeReply, type ChatReply, type RecordedRequest } from '../support/fakePoe';
+import { anyContentText, jsonModeReply, type ChatReply } from '../support/fake/reply';
+import { FakePoe, type RecordedRequest } from '../support/fake/server';
 import { startProxy, type TestProxy } from '../support/proxyHarness';
 
 export const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');

@@ -8,7 +8,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import OpenAI from 'openai';
 import type { Frame } from 'playwright-core';
-import { DEFAULT_API_KEY, FakePoe } from '../support/fakePoe';
+import { DEFAULT_API_KEY, FakePoe } from '../support/fake/server';
 import type { E2eContext, E2ePrepare } from './harness';
 import { clickTab, COL, dismissWalkthrough, freePort, grouped, historyRows, isHistoryReady, totalsCards, typeApiKey, waitFor } from './support';
 

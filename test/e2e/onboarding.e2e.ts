@@ -6,7 +6,7 @@
 import * as assert from 'node:assert';
 import * as path from 'node:path';
 import type { Page } from 'playwright-core';
-import { DEFAULT_API_KEY, FakePoe } from '../support/fakePoe';
+import { DEFAULT_API_KEY, FakePoe } from '../support/fake/server';
 import type { E2eContext, E2ePrepare } from './harness';
 import { freePort, getJson, isHistoryReady, typeApiKey, waitFor } from './support';
 

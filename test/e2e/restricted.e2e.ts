@@ -6,7 +6,7 @@
 // itself is checked against the settings code in test/unit/vscodeConfig.test.ts.)
 // Screenshot: test-results/e2e-restricted-window.png.
 import * as assert from 'node:assert';
-import { DEFAULT_API_KEY, FakePoe } from '../support/fakePoe';
+import { DEFAULT_API_KEY, FakePoe } from '../support/fake/server';
 import type { E2eContext, E2ePrepare } from './harness';
 import { dismissWalkthrough, freePort, getJson, typeApiKey, waitFor } from './support';
 

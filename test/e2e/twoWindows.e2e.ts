@@ -6,7 +6,7 @@
 import * as assert from 'node:assert';
 import * as http from 'node:http';
 import type { Page } from 'playwright-core';
-import { DEFAULT_API_KEY, FakePoe } from '../support/fakePoe';
+import { DEFAULT_API_KEY, FakePoe } from '../support/fake/server';
 import type { E2eContext, E2ePrepare } from './harness';
 import { dismissWalkthrough, freePort, getJson, typeApiKey, waitFor } from './support';
 

@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import OpenAI from 'openai';
-import { DEFAULT_API_KEY, FakePoe } from '../support/fakePoe';
+import { DEFAULT_API_KEY, FakePoe } from '../support/fake/server';
 import type { E2eContext, E2ePrepare } from './harness';
 import { COL, dismissWalkthrough, freePort, getJson, grouped, historyRows, isHistoryReady, typeApiKey, waitFor, zipEntryNames } from './support';
 

@@ -8,7 +8,8 @@ import * as path from 'path';
 import * as vscode from 'vscode';
 import type { PoeProxyApi } from '../../src/vscode/extension';
 import { freePort, waitFor } from '../support/wait';
-import { DEFAULT_API_KEY, DEFAULT_MODELS, defaultReply, FakePoe } from '../support/fakePoe';
+import { defaultReply } from '../support/fake/reply';
+import { DEFAULT_API_KEY, DEFAULT_MODELS, FakePoe } from '../support/fake/server';
 
 const EXTENSION_ID = 'poe-proxy.poe-proxy-vscode';
 const LIVE_ONLY = 'Fake-Live-Only-Bot';
@@ -125,11 +126,11 @@ describe('Poe Proxy extension in the real VS Code host', function () {
     await fake?.close();
   });
 
-  it('activates quickly and exports its API', () => {
+  it('activates on startup and exports its API (how fast: npm run bench)', () => {
     const ext = vscode.extensions.getExtension(EXTENSION_ID)!;
     assert.strictEqual(ext.isActive, true);
     assert.deepStrictEqual(ext.packageJSON.activationEvents, ['onStartupFinished']);
-    assert.ok(api.activationMs < 250, `activate() took ${api.activationMs.toFixed(1)} ms`);
+    assert.ok(Number.isFinite(api.activationMs) && api.activationMs > 0, `activationMs: ${api.activationMs}`);
     assert.strictEqual(typeof api.state, 'function');
     const month = new Date().toISOString().slice(0, 7);
     assert.strictEqual(api.ctx.ledger.path, path.join(api.ctx.extension.globalStorageUri.fsPath, `ledger-${month}.jsonl`));
@@ -214,7 +215,7 @@ describe('Poe Proxy extension in the real VS Code host', function () {
     };
     try {
       await chat(port, 'spend something first', { stream: false });
-      await waitFor('spend counted', () => (api.ctx.controller.server?.spend.spent().today ?? 0) > 0);
+      await waitFor('spend counted', () => (api.ctx.controller.server?.engine.spend.spent().today ?? 0) > 0);
       await setGlobal('pointsBudgetDaily', 1);
       const before = fake.chatRequests().length;
       const first = await chat(port, 'over budget', { stream: false });
@@ -280,10 +281,17 @@ describe('Poe Proxy extension in the real VS Code host', function () {
     const file = path.join(dir, 'settings.json');
     await fsp.mkdir(dir, { recursive: true });
     try {
+      // The workspace file is in effect once the change event for a setting from it fired; the extension's
+      // own listener (registered at activation, so earlier) has seen that event by then.
+      const loaded = new Promise<void>((resolve) => {
+        const sub = vscode.workspace.onDidChangeConfiguration((e) => {
+          if (!e.affectsConfiguration('editor.tabSize') || vscode.workspace.getConfiguration('editor').get('tabSize') !== 7) return;
+          sub.dispose();
+          resolve();
+        });
+      });
       await fsp.writeFile(file, JSON.stringify({ 'poeProxy.baseURL': evil.url, 'poeProxy.port': port + 1, 'editor.tabSize': 7 }));
-      // The workspace file is in effect once a setting from it shows.
-      await waitFor('the workspace settings file to load', () => vscode.workspace.getConfiguration('editor').get('tabSize') === 7);
-      await new Promise((r) => setTimeout(r, 300));
+      await loaded;
       assert.strictEqual(api.ctx.config.baseUrl, fake.url);
       assert.strictEqual(api.ctx.config.port, port);
       const res = await chat(port, 'is the workspace ignored?', { stream: false });

@@ -12,8 +12,10 @@ import { createTokenEngine } from '../../src/core/tokens/engine';
 import type { LedgerEntry } from '../../src/core/store/ledger';
 import type { PoeProxyApi } from '../../src/vscode/extension';
 import { LM_CLIENT, LM_VENDOR } from '../../src/vscode/lmProvider';
+import { postChat } from '../support/rawClient';
 import { freePort, waitFor } from '../support/wait';
-import { DEFAULT_API_KEY, defaultReply, FakePoe } from '../support/fakePoe';
+import { defaultReply, lastUserText } from '../support/fake/reply';
+import { DEFAULT_API_KEY, FakePoe } from '../support/fake/server';
 
 const EXTENSION_ID = 'poe-proxy.poe-proxy-vscode';
 
@@ -227,8 +229,13 @@ describe('Copilot Chat language models (vscode.lm) and client configuration', fu
     cts.cancel();
     const m = await model();
     await assert.rejects(Promise.resolve(m.sendRequest([vscode.LanguageModelChatMessage.User('never')], {}, cts.token)).then((r) => collect(r)));
-    await new Promise((r) => setTimeout(r, 300));
-    assert.strictEqual(fake.chatRequests().length, before);
+    // A request that goes through next: had the cancelled one been sent, it would have reached Poe first.
+    await collect(await m.sendRequest([vscode.LanguageModelChatMessage.User('the next one')], {}, new vscode.CancellationTokenSource().token));
+    const seen = fake.chatRequests().slice(before);
+    assert.deepStrictEqual(
+      seen.map((r) => lastUserText(r.body)),
+      ['the next one'],
+    );
   });
 
   it('shows the paused message below the cutoff and does not call Poe', async () => {
@@ -265,6 +272,46 @@ describe('Copilot Chat language models (vscode.lm) and client configuration', fu
       await vscode.commands.executeCommand('poeProxy.start');
       await waitFor('the proxy running again', () => api.state().kind === 'running');
     }
+  });
+
+  it("the proxy and Copilot Chat count with the window's one token counter (one tokenizer worker), serving or not", async function () {
+    this.timeout(90_000);
+    const tokens = api.ctx.engine.tokens;
+    const m = await model();
+    let n = 0;
+    // A text not counted before reaches the tokenizer (a cache miss) of whichever counter its path uses.
+    const counted = async (via: string, count: (text: string) => PromiseLike<unknown>): Promise<void> => {
+      const before = tokens.stats().cacheMisses;
+      await count(`shared counter ${via} ${Date.now()} ${++n}`);
+      assert.strictEqual(tokens.stats().cacheMisses, before + 1, `${via} counts with the window's token counter`);
+    };
+    await counted('Copilot Chat', (text) => m.countTokens(text));
+    const workers = tokens.stats().workerStarts;
+    await counted('HTTP', async (text) => {
+      const r = await postChat(
+        api.state().url!,
+        { model: 'GPT-4.1', messages: [{ role: 'user', content: text }] },
+        { path: '/v1/messages/count_tokens', headers: { 'anthropic-version': '2023-06-01' } },
+      );
+      assert.strictEqual(r.status, 200, r.body);
+    });
+    await vscode.commands.executeCommand('poeProxy.stop');
+    try {
+      assert.strictEqual(api.state().kind, 'stopped');
+      await counted('Copilot Chat while stopped', (text) => m.countTokens(text));
+    } finally {
+      await vscode.commands.executeCommand('poeProxy.start');
+      await waitFor('the proxy running again', () => api.state().kind === 'running');
+    }
+    await counted('HTTP after a restart', async (text) => {
+      const r = await postChat(
+        api.state().url!,
+        { model: 'GPT-4.1', messages: [{ role: 'user', content: text }] },
+        { path: '/v1/messages/count_tokens', headers: { 'anthropic-version': '2023-06-01' } },
+      );
+      assert.strictEqual(r.status, 200, r.body);
+    });
+    assert.strictEqual(tokens.stats().workerStarts, workers, 'the same tokenizer worker across a stop and a start');
   });
 
   const previewDiffs = (): vscode.TabInputTextDiff[] =>

@@ -5,7 +5,7 @@ import * as assert from 'assert';
 import * as http from 'http';
 import * as vscode from 'vscode';
 import type { PoeProxyApi } from '../../src/vscode/extension';
-import { DEFAULT_API_KEY, FakePoe } from '../support/fakePoe';
+import { DEFAULT_API_KEY, FakePoe } from '../support/fake/server';
 import { freePort, waitFor } from '../support/wait';
 
 const EXTENSION_ID = 'poe-proxy.poe-proxy-vscode';

@@ -3,7 +3,7 @@
  * case of every output-limit field and every input Poe bills (tools, system, schemas, images).
  */
 import { strict as assert } from 'node:assert';
-import { FakePoe } from '../support/fakePoe';
+import { FakePoe } from '../support/fake/server';
 import { fakePoeHooks, startProxy, type TestProxy } from '../support/proxyHarness';
 import { openAiError, postChat } from '../support/rawClient';
 import { startScriptedPoe } from '../support/scriptedPoe';

@@ -7,7 +7,7 @@ import { readdirSync, statSync } from 'node:fs';
 import * as net from 'node:net';
 import * as nodePath from 'node:path';
 import { consoleLogger } from '../../src/core/log';
-import { FakePoe } from '../support/fakePoe';
+import { FakePoe } from '../support/fake/server';
 import { fakePoeHooks, startProxy, type TestProxy } from '../support/proxyHarness';
 import { postChat, rawRequest } from '../support/rawClient';
 import { waitFor } from '../support/wait';
@@ -64,7 +64,7 @@ describe('adversarial: hostile local input', function () {
       sock.write(
         `POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"model":"GPT-4.1",`,
       );
-      await new Promise((r) => setTimeout(r, 50));
+      await waitFor('the request in the proxy, its body half read', () => proxy!.server.activeRequests > 0);
       sock.destroy();
       await waitFor('the debug line', () => lines.some((l) => l.includes('[debug]') && /before the request body was complete/.test(l)));
       // Let anything else the abort causes be logged too.

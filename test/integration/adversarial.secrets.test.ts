@@ -6,7 +6,7 @@ import { strict as assert } from 'node:assert';
 import { readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { consoleLogger } from '../../src/core/log';
-import type { FakePoe } from '../support/fakePoe';
+import type { FakePoe } from '../support/fake/server';
 import { startProxy, type TestProxy } from '../support/proxyHarness';
 import { ledgerEntries, postChat } from '../support/rawClient';
 import { chatBody, ENDPOINTS } from '../support/dialectRequests';

@@ -4,7 +4,7 @@
  */
 import { strict as assert } from 'node:assert';
 import type { ConfigOverrides } from '../../src/core/store/config';
-import type { FakePoe } from '../support/fakePoe';
+import type { FakePoe } from '../support/fake/server';
 import { startProxy, type TestProxy } from '../support/proxyHarness';
 import { ledgerEntries, openAiError, postChat, rawExchange, rawRequest, sseData } from '../support/rawClient';
 import { chatBody, ENDPOINTS, messagesBody } from '../support/dialectRequests';

@@ -4,7 +4,7 @@
 import { strict as assert } from 'node:assert';
 import * as http from 'node:http';
 import OpenAI from 'openai';
-import { FakePoe } from '../support/fakePoe';
+import { FakePoe } from '../support/fake/server';
 import { fakePoeHooks, startProxy, type TestProxy } from '../support/proxyHarness';
 
 async function rawRequest(

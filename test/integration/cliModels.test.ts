@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { DEFAULT_MODELS, FakePoe } from '../support/fakePoe';
+import { DEFAULT_MODELS, FakePoe } from '../support/fake/server';
 import { freePort } from '../support/wait';
 
 const cli = path.join(__dirname, '..', '..', 'src', 'cli', 'main.js');

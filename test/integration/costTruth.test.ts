@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import OpenAI from 'openai';
 import type { LedgerCorrection } from '../../src/core/store/ledger';
 import type { Logger } from '../../src/core/log';
-import { FakePoe } from '../support/fakePoe';
+import { FakePoe } from '../support/fake/server';
 import { ledgerEntry } from '../support/ledgerFixtures';
 import { fakePoeHooks, startProxy, TEST_FAKE_MODELS, type TestProxy } from '../support/proxyHarness';
 import { ledgerEntries, postChat, refusedCounts } from '../support/rawClient';
@@ -21,7 +21,7 @@ const TOOLS = [{ type: 'function' as const, function: { name: 'read_file', param
 
 function nextCorrection(proxy: TestProxy): Promise<LedgerCorrection> {
   return new Promise((resolve) => {
-    const sub = proxy.server.onDidCorrectPoints((c) => {
+    const sub = proxy.engine.onDidCorrectPoints((c) => {
       sub.dispose();
       resolve(c);
     });
@@ -62,7 +62,7 @@ describe('cost truth', function () {
       await proxy.ledger.flush();
       const [after] = await proxy.ledger.read();
       assert.deepEqual([after.points, after.pointsEstimated, after.replacedEstimate], [charged.cost_points, false, usage?.cost_points]);
-      assert.equal(proxy.server.spend.spent().today, charged.cost_points, 'the running total follows the correction');
+      assert.equal(proxy.engine.spend.spent().today, charged.cost_points, 'the running total follows the correction');
     });
 
     it('does not hold an Anthropic /v1/messages answer either', async () => {
@@ -123,7 +123,7 @@ describe('cost truth', function () {
         `${JSON.stringify(ledgerEntry({ time: new Date(now.getTime() - 60_000).toISOString(), points: 900 }))}\n`,
       );
       proxy = await startProxy(fake, { pointsBudgetMonthly: 800, dataDir });
-      await proxy.server.seeded;
+      await proxy.engine.seeded;
       const res = await proxy.client().chat.completions.create({ model: 'GPT-4.1', messages: user('q') });
       assert.match(res.choices[0].message.content ?? '', /monthly points budget of 800 is used up \(900 spent\)/);
       assert.equal(fake.chatRequests().length, 0);

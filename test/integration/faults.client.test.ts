@@ -1,15 +1,15 @@
 /**
  * What clients and shutdowns can do to a stream: keep-alive pings while Poe is silent, a client that
- * disconnects (the upstream request must stop within 100 ms), a client that stops reading (the proxy
- * must not buffer without bound), and a graceful stop.
+ * disconnects (the upstream request must stop; `npm run bench` measures how fast), a client that stops
+ * reading (the proxy must not buffer without bound), and a graceful stop.
  */
 import { strict as assert } from 'node:assert';
 import * as http from 'node:http';
-import { performance } from 'node:perf_hooks';
 import { DEFAULT_CONFIG, type ConfigOverrides } from '../../src/core/store/config';
-import { FakePoe } from '../support/fakePoe';
+import { FakePoe } from '../support/fake/server';
 import { fakePoeHooks, startProxy, type TestProxy } from '../support/proxyHarness';
 import { ledgerEntries, openAiError, postChat, sleep, sseData, sseText } from '../support/rawClient';
+import { waitFor } from '../support/wait';
 
 const ask = (text: string, extra: Record<string, unknown> = {}) => ({ model: 'GPT-4.1', messages: [{ role: 'user', content: text }], ...extra });
 
@@ -37,11 +37,6 @@ function openStream(url: string, body: unknown): Promise<{ req: http.ClientReque
     req.on('error', reject);
     req.end(text);
   });
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
 }
 
 describe('client faults and graceful stop', function () {
@@ -91,27 +86,23 @@ describe('client faults and graceful stop', function () {
   });
 
   describe('client disconnects', () => {
-    it('a client that disconnects mid-stream aborts the upstream request within 100 ms', async () => {
+    it('a client that disconnects mid-stream aborts the upstream request while Poe is still streaming', async () => {
       const p = await start();
-      fake.reply = () => ({ chunks: Array.from({ length: 500 }, (_, i) => `w${i} `), chunkDelayMs: 10 });
-      const latencies: number[] = [];
-      for (let i = 0; i < 7; i++) {
+      const CHUNKS = 500; // 5 s at 10 ms each: an upstream left running would finish, not abort
+      fake.reply = () => ({ chunks: Array.from({ length: CHUNKS }, (_, i) => `w${i} `), chunkDelayMs: 10 });
+      const RUNS = 3;
+      for (let i = 0; i < RUNS; i++) {
         const { req, res } = await openStream(p.url, ask('long', { stream: true }));
         const aborted = fake.waitForAbort(3000);
-        const t0 = performance.now();
         res.destroy();
         req.destroy();
         const rec = await aborted;
-        latencies.push(performance.now() - t0);
         assert.equal(rec.aborted, true);
-        assert.ok(rec.chunksSent < 500, 'the upstream stream stopped early');
+        assert.equal(rec.completed, false);
+        assert.ok(rec.chunksSent < CHUNKS, `the upstream stream stopped early (${rec.chunksSent}/${CHUNKS} chunks)`);
       }
-      console.log(
-        `      disconnect → upstream abort: median ${median(latencies).toFixed(1)} ms, max ${Math.max(...latencies).toFixed(1)} ms (${latencies.length} runs)`,
-      );
-      assert.ok(median(latencies) < 100, `median ${median(latencies).toFixed(1)} ms`);
-      const entries = await ledgerEntries(p, 7, 20_000); // aborted entries wait for a token count and the points window
-      assert.equal(entries.filter((e) => e.status === 'aborted' && e.httpStatus === 499).length, 7, 'each abort is in the ledger');
+      const entries = await ledgerEntries(p, RUNS, 20_000); // aborted entries wait for a token count and the points window
+      assert.equal(entries.filter((e) => e.status === 'aborted' && e.httpStatus === 499).length, RUNS, 'each abort is in the ledger');
     });
 
     it('a disconnect while Poe has not answered yet, or during a retry wait, stops the upstream work', async () => {
@@ -124,11 +115,10 @@ describe('client faults and graceful stop', function () {
 
       fake.enqueueFault({ kind: 'status', status: 429, headers: { 'retry-after': '20' } });
       const waiting = await openStream(p.url, ask('x', { stream: true }));
-      await sleep(100);
+      await waitFor('the 429 sent, so the proxy is in its retry wait', () => fake.chatRequests()[1]?.completed);
       waiting.req.destroy();
-      await sleep(300);
-      assert.equal(fake.chatRequests().length, 2, 'no retry is sent for a client that left');
       const entries = await ledgerEntries(p, 2);
+      assert.equal(fake.chatRequests().length, 2, 'no retry is sent for a client that left');
       assert.deepEqual(
         entries.map((e) => e.status),
         ['aborted', 'aborted'],
@@ -151,10 +141,12 @@ describe('client faults and graceful stop', function () {
       // Wait until the upstream stops sending: it must stall well before the end while the client is not reading.
       const rec = fake.chatRequests()[0];
       let last = -1;
-      for (let i = 0; i < 60 && rec.chunksSent !== last; i++) {
+      const unchanged = () => {
+        const same = rec.chunksSent === last;
         last = rec.chunksSent;
-        await sleep(150);
-      }
+        return same;
+      };
+      await waitFor('the upstream to stop sending', unchanged, 9_000, 150);
       const inFlight = (p.server as unknown as { inFlight: Set<http.ServerResponse> }).inFlight;
       const buffered = [...inFlight].reduce((n, r) => n + r.writableLength, 0);
       console.log(
@@ -164,7 +156,7 @@ describe('client faults and graceful stop', function () {
       assert.equal(rec.completed, false);
       assert.ok(buffered <= 1024 * 1024, `proxy buffers at most ~1 MiB for the client, not the whole stream (${buffered} bytes)`);
 
-      await sleep(1_000); // well past the upstream idle timeout
+      await sleep(1_000); // the scenario, not a synchronisation: the client stays away well past the upstream idle timeout
 
       // Reading again drains everything, in order and complete.
       const ended = new Promise<void>((resolve) => res.once('end', () => resolve()));
@@ -189,8 +181,7 @@ describe('client faults and graceful stop', function () {
       const parts: Buffer[] = [first];
       res.on('data', (c: Buffer) => parts.push(c)).resume();
       const ended = new Promise<void>((resolve) => res.once('end', () => resolve()));
-      const closing = p.server.close(3000);
-      await sleep(20);
+      const closing = p.server.close(3000); // stops listening at once
       await assert.rejects(postChat(p.url, ask('late')), /ECONNREFUSED|ECONNRESET|socket hang up/);
       await ended;
       await closing;
@@ -204,7 +195,7 @@ describe('client faults and graceful stop', function () {
       const p = await start();
       fake.reply = () => ({ chunks: ['slow', ' answer'], chunkDelayMs: 2_000 });
       const pending = postChat(p.url, ask('x'));
-      await sleep(150);
+      await waitFor('the request to reach Poe', () => fake.inFlight() > 0);
       await p.server.close(300);
       const r = await pending;
       assert.equal(r.status, 503, r.body);
@@ -221,9 +212,7 @@ describe('client faults and graceful stop', function () {
         res.once('end', () => resolve());
         res.once('close', () => resolve());
       });
-      const t0 = Date.now();
       await p.server.close(300);
-      const took = Date.now() - t0;
       await ended;
       const body = Buffer.concat(parts).toString('utf8');
       assert.ok(sseText(body).startsWith('q0 q1'), 'content before the stop was delivered');
@@ -232,9 +221,9 @@ describe('client faults and graceful stop', function () {
       const err = openAiError(data.at(-2) ?? '');
       assert.equal(err?.code, 'proxy_shutdown');
       assert.match(err!.message, /retry/);
-      assert.ok(took < 3000, `stopped in ${took} ms (grace 300 ms)`);
-      await sleep(100);
-      const rec = fake.chatRequests()[0];
+      // This test's upstream stream (the previous test's proxy may still send Poe a retry after its shutdown).
+      const rec = fake.chatRequests().find((r) => r.body?.stream === true)!;
+      await waitFor('the upstream stream to be closed', () => rec.aborted);
       assert.equal(rec.completed, false);
       assert.ok(rec.chunksSent < 400, 'upstream stopped');
       const entries = await ledgerEntries(p, 1);

@@ -7,7 +7,8 @@ import { strict as assert } from 'node:assert';
 import * as net from 'node:net';
 import type { ConfigOverrides } from '../../src/core/store/config';
 import type { LedgerEntry } from '../../src/core/store/ledger';
-import { FakePoe, type Fault } from '../support/fakePoe';
+import { type Fault } from '../support/fake/faults';
+import { FakePoe } from '../support/fake/server';
 import { fakePoeHooks, startProxy, type TestProxy } from '../support/proxyHarness';
 import { ledgerEntries, openAiError, postChat, rawRequest, sseData, sseText } from '../support/rawClient';
 

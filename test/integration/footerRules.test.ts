@@ -7,7 +7,7 @@ import { strict as assert } from 'node:assert';
 import { FOOTER_MARK } from '../../src/core/exchange/footer';
 import { runChatInProcess } from '../../src/core/exchange/inProcess';
 import type { ChatChunk } from '../../src/core/exchange/openaiTypes';
-import { FakePoe } from '../support/fakePoe';
+import { FakePoe } from '../support/fake/server';
 import { fakePoeHooks, startProxy, type TestProxy } from '../support/proxyHarness';
 
 const user = (content: string) => [{ role: 'user' as const, content }];
@@ -86,7 +86,7 @@ describe('footer rules', function () {
     const chunks: ChatChunk[] = [];
     const tools = [{ type: 'function' as const, function: { name: 'read_file', parameters: { type: 'object', properties: {} } } }];
     await runChatInProcess(
-      proxy.server.inProcessServices(),
+      proxy.engine.inProcessServices(),
       { model: 'GPT-4.1', messages: user('x'), tools },
       { onChunk: (c) => chunks.push(c), footer: true },
     );

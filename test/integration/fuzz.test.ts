@@ -7,7 +7,7 @@
 import { strict as assert } from 'node:assert';
 import * as http from 'node:http';
 import * as net from 'node:net';
-import { FakePoe } from '../support/fakePoe';
+import { FakePoe } from '../support/fake/server';
 import { startProxy, TEST_FAKE_MODELS, type TestProxy } from '../support/proxyHarness';
 import { openAiError, postChat, rawRequest, type RawResponse } from '../support/rawClient';
 

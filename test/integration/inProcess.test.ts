@@ -8,7 +8,7 @@ import { FOOTER_MARK } from '../../src/core/exchange/footer';
 import { InProcessAbortError, InProcessChatError, runChatInProcess, ToolCallAccumulator } from '../../src/core/exchange/inProcess';
 import type { LedgerEntry } from '../../src/core/store/ledger';
 import type { ChatChunk } from '../../src/core/exchange/openaiTypes';
-import { FakePoe } from '../support/fakePoe';
+import { FakePoe } from '../support/fake/server';
 import { fakePoeHooks, startProxy, type TestProxy } from '../support/proxyHarness';
 
 describe('in-process chat (no HTTP)', function () {
@@ -19,7 +19,7 @@ describe('in-process chat (no HTTP)', function () {
 
   function finished(): Promise<LedgerEntry> {
     return new Promise((resolve) => {
-      const sub = proxy.server.onDidFinishRequest((e) => {
+      const sub = proxy.engine.onDidFinishRequest((e) => {
         sub.dispose();
         resolve(e);
       });
@@ -33,7 +33,7 @@ describe('in-process chat (no HTTP)', function () {
     const chunks: ChatChunk[] = [];
     const httpBefore = fake.chatRequests().length;
     await runChatInProcess(
-      proxy.server.inProcessServices(),
+      proxy.engine.inProcessServices(),
       { model: 'gpt-4.1', messages: [{ role: 'user', content: 'hi' }] },
       { onChunk: (c) => chunks.push(c), client: 'vscode-lm' },
     );
@@ -57,7 +57,7 @@ describe('in-process chat (no HTTP)', function () {
     proxy = await startProxy(fake);
     const chunks: ChatChunk[] = [];
     await runChatInProcess(
-      proxy.server.inProcessServices(),
+      proxy.engine.inProcessServices(),
       { model: 'GPT-4.1', messages: [{ role: 'user', content: 'x' }] },
       { onChunk: (c) => chunks.push(c), footer: true },
     );
@@ -74,7 +74,7 @@ describe('in-process chat (no HTTP)', function () {
     const entry = finished();
     const chunks: ChatChunk[] = [];
     await runChatInProcess(
-      proxy.server.inProcessServices(),
+      proxy.engine.inProcessServices(),
       { model: 'GPT-4.1', messages: [{ role: 'user', content: 'x' }] },
       { onChunk: (c) => chunks.push(c) },
     );
@@ -86,19 +86,19 @@ describe('in-process chat (no HTTP)', function () {
   it('rejects with the OpenAI-shaped error (and its hint) for an unknown model or an upstream failure', async () => {
     proxy = await startProxy(fake, { upstreamRetries: 0 });
     await assert.rejects(
-      runChatInProcess(proxy.server.inProcessServices(), { model: 'No-Such', messages: [{ role: 'user', content: 'x' }] }, { onChunk: () => undefined }),
+      runChatInProcess(proxy.engine.inProcessServices(), { model: 'No-Such', messages: [{ role: 'user', content: 'x' }] }, { onChunk: () => undefined }),
       (e: unknown) => e instanceof InProcessChatError && e.status === 404 && e.code === 'model_not_found' && /models\.yaml/.test(e.message),
     );
     fake.enqueueFault({ kind: 'status', status: 401, message: 'Invalid API key' });
     await assert.rejects(
-      runChatInProcess(proxy.server.inProcessServices(), { model: 'GPT-4.1', messages: [{ role: 'user', content: 'x' }] }, { onChunk: () => undefined }),
+      runChatInProcess(proxy.engine.inProcessServices(), { model: 'GPT-4.1', messages: [{ role: 'user', content: 'x' }] }, { onChunk: () => undefined }),
       (e: unknown) => e instanceof InProcessChatError && e.status === 401 && /poe\.com\/api_key/.test(e.message),
     );
     fake.enqueueFault({ kind: 'error-mid-stream', afterChunks: 2, message: 'boom' });
     const chunks: ChatChunk[] = [];
     await assert.rejects(
       runChatInProcess(
-        proxy.server.inProcessServices(),
+        proxy.engine.inProcessServices(),
         { model: 'GPT-4.1', messages: [{ role: 'user', content: 'one two three four' }] },
         { onChunk: (c) => chunks.push(c) },
       ),
@@ -109,7 +109,7 @@ describe('in-process chat (no HTTP)', function () {
 
   it('takes a rate-limit slot like an HTTP client: over the burst it rejects with 429, and the slot is released after', async () => {
     proxy = await startProxy(fake, { rateLimit: { requestsPerMinute: 1, burst: 1, maxConcurrent: 0 } });
-    const svc = proxy.server.inProcessServices();
+    const svc = proxy.engine.inProcessServices();
     const ask = (client: string): Promise<void> =>
       runChatInProcess(svc, { model: 'GPT-4.1', messages: [{ role: 'user', content: 'x' }] }, { onChunk: () => undefined, client });
     await ask('vscode-lm');
@@ -120,7 +120,7 @@ describe('in-process chat (no HTTP)', function () {
 
     const capped = await startProxy(fake, { rateLimit: { requestsPerMinute: 0, burst: 1, maxConcurrent: 1 } });
     try {
-      const csvc = capped.server.inProcessServices();
+      const csvc = capped.engine.inProcessServices();
       fake.reply = () => ({ chunks: ['a', 'b', 'c'], chunkDelayMs: 50 });
       const first = runChatInProcess(csvc, { model: 'GPT-4.1', messages: [{ role: 'user', content: 'x' }] }, { onChunk: () => undefined });
       await assert.rejects(
@@ -141,7 +141,7 @@ describe('in-process chat (no HTTP)', function () {
     const ac = new AbortController();
     let seen = 0;
     const run = runChatInProcess(
-      proxy.server.inProcessServices(),
+      proxy.engine.inProcessServices(),
       { model: 'GPT-4.1', messages: [{ role: 'user', content: 'long' }] },
       {
         signal: ac.signal,
@@ -163,7 +163,7 @@ describe('in-process chat (no HTTP)', function () {
     const acc = new ToolCallAccumulator();
     let finish: string | null = null;
     await runChatInProcess(
-      proxy.server.inProcessServices(),
+      proxy.engine.inProcessServices(),
       {
         model: 'GPT-4.1',
         messages: [{ role: 'user', content: 'weather?' }],

@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { Ledger } from '../../src/core/store/ledger';
 import type { Logger } from '../../src/core/log';
-import { FakePoe } from '../support/fakePoe';
+import { FakePoe } from '../support/fake/server';
 import { fakePoeHooks, startProxy, type TestProxy } from '../support/proxyHarness';
 import { postChat, rawRequest, refusedCounts } from '../support/rawClient';
 

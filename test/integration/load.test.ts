@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { FakePoe } from '../support/fakePoe';
+import { FakePoe } from '../support/fake/server';
 import { TEST_FAKE_MODELS, TEST_MODELS_YAML } from '../support/proxyHarness';
 import { openAiError, postChat, sseData, sseText } from '../support/rawClient';
 
@@ -32,10 +32,12 @@ describe('load (proxy in its own process)', function () {
   let agent: http.Agent;
 
   /** The child's memory after a full GC (V8 heap grows lazily, so RSS without a GC is mostly noise). */
+  /** Requests sent to the proxy so far: memory is measured once that many have finished (points settled). */
+  let sent = 0;
   const memory = (): Promise<NodeJS.MemoryUsage> =>
     new Promise((resolve) => {
       child.once('message', (m: { mem?: NodeJS.MemoryUsage }) => resolve(m.mem!));
-      child.send('mem');
+      child.send({ mem: sent });
     });
 
   before(async () => {
@@ -77,6 +79,7 @@ describe('load (proxy in its own process)', function () {
   it(`${CONCURRENT} concurrent streaming requests all complete with intact content`, async () => {
     const words = (i: number): string => Array.from({ length: 20 }, (_, w) => `r${i}w${w}`).join(' ');
     const t0 = Date.now();
+    sent += CONCURRENT;
     const results = await Promise.all(
       Array.from({ length: CONCURRENT }, (_, i) =>
         postChat(url, { model: 'GPT-4.1', messages: [{ role: 'user', content: words(i) }], stream: true }, { agent }),
@@ -105,6 +108,7 @@ describe('load (proxy in its own process)', function () {
     const one = new http.Agent({ keepAlive: true, maxSockets: 1 });
     const send = async (i: number): Promise<void> => {
       const stream = i % 2 === 0;
+      sent += 1;
       const r = await postChat(
         url,
         { model: 'GPT-4.1', messages: [{ role: 'user', content: `seq ${i}` }], ...(stream ? { stream: true } : {}) },
@@ -124,7 +128,6 @@ describe('load (proxy in its own process)', function () {
       if (i % Math.ceil(SEQUENTIAL / 4) === 0) samples.push(mb((await memory()).rss));
     }
     const took = Date.now() - t0;
-    await new Promise((r) => setTimeout(r, 500)); // let background points settlement finish
     const after = await memory();
     one.destroy();
     const growth = after.rss - before.rss;

@@ -7,7 +7,7 @@ import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
-import { FakePoe } from '../support/fakePoe';
+import { FakePoe } from '../support/fake/server';
 import { postChat, rawRequest } from '../support/rawClient';
 import { fakePoeHooks, startProxy, type TestProxy } from '../support/proxyHarness';
 

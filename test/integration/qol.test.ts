@@ -5,7 +5,7 @@
 import { strict as assert } from 'node:assert';
 import OpenAI from 'openai';
 import type { ChatMessage } from '../../src/core/exchange/openaiTypes';
-import { FakePoe } from '../support/fakePoe';
+import { FakePoe } from '../support/fake/server';
 import { fakePoeHooks, startProxy, TEST_FAKE_MODELS, type TestProxy } from '../support/proxyHarness';
 import { refusedCounts } from '../support/rawClient';
 

@@ -4,7 +4,8 @@
  */
 import { strict as assert } from 'node:assert';
 import OpenAI from 'openai';
-import { countPromptTokens, FakePoe, type RecordedRequest } from '../support/fakePoe';
+import { countPromptTokens } from '../support/fake/reply';
+import { FakePoe, type RecordedRequest } from '../support/fake/server';
 import { ledgerEntries, postChat, reconciledEntries, refusedCounts } from '../support/rawClient';
 import { fakePoeHooks, startProxy, type TestProxy } from '../support/proxyHarness';
 

@@ -6,7 +6,7 @@
 import { strict as assert } from 'node:assert';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
-import { FakePoe } from '../support/fakePoe';
+import { FakePoe } from '../support/fake/server';
 import { postChat, rawRequest, type RawResponse } from '../support/rawClient';
 import { fakePoeHooks, startProxy, type TestProxy } from '../support/proxyHarness';
 

@@ -10,9 +10,10 @@ import { Ledger } from '../../src/core/store/ledger';
 import { silentLogger, type Logger } from '../../src/core/log';
 import { ModelRegistry } from '../../src/core/store/registry';
 import { ProxyServer } from '../../src/core/http/server';
+import { Engine } from '../../src/core/engine';
 import { createTokenCounter, type TokenCounter } from '../../src/core/tokens';
 import { strict as assert } from 'node:assert';
-import { DEFAULT_MODELS, FakePoe } from './fakePoe';
+import { DEFAULT_MODELS, FakePoe } from './fake/server';
 
 /** Models the fake serves for these tests: its defaults plus the test registry's extras (and a lowercase id for the ladder). */
 export const TEST_FAKE_MODELS = [...DEFAULT_MODELS, 'Small-Bot', 'gpt-4.1'];
@@ -54,6 +55,8 @@ export function testTokens(): TokenCounter {
 
 export interface TestProxy {
   server: ProxyServer;
+  /** The services the server runs on (in-process requests, spend, corrections). */
+  engine: Engine;
   url: string;
   config: ProxyConfig;
   ledger: Ledger;
@@ -81,11 +84,13 @@ export async function startProxy(
   const registry = ModelRegistry.parse(opts.yaml ?? TEST_MODELS_YAML, 'test-models.yaml');
   const ledger = new Ledger({ dir: config.dataDir, retentionMonths: config.ledgerRetentionMonths });
   const apiKey = opts.apiKey === undefined ? 'test-poe-key' : (opts.apiKey ?? undefined);
-  const server = new ProxyServer({ config, registry, getApiKey: () => apiKey, logger: opts.logger ?? silentLogger, tokens: testTokens(), ledger });
+  const engine = new Engine({ config, registry, getApiKey: () => apiKey, logger: opts.logger ?? silentLogger, tokens: testTokens(), ledger });
+  const server = new ProxyServer(engine);
   const addr = await server.listen();
   const url = `http://127.0.0.1:${addr.port}`;
   return {
     server,
+    engine,
     url,
     config,
     ledger,
@@ -93,6 +98,7 @@ export async function startProxy(
     client: (o = {}) => new OpenAI({ baseURL: `${url}/v1`, apiKey: o.apiKey ?? 'anything', maxRetries: o.maxRetries ?? 0 }),
     async close() {
       await server.close(200);
+      engine.dispose();
       await ledger.flush();
       rmSync(dataDir, { recursive: true, force: true });
     },

@@ -122,7 +122,7 @@ export async function refusedCounts(proxy: TestProxy): Promise<Record<string, nu
  */
 export async function reconciledEntries(proxy: TestProxy, n: number): Promise<LedgerEntry[]> {
   await ledgerEntries(proxy, n);
-  await proxy.server.reconciler?.runOnce();
+  await proxy.engine.reconciler?.runOnce();
   await proxy.ledger.flush();
   return proxy.ledger.read();
 }

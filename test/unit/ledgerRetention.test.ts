@@ -13,6 +13,7 @@ import { Ledger, LedgerEntry, LedgerOptions } from '../../src/core/store/ledger'
 import { withDirLock } from '../../src/core/store/ledgerFiles';
 import type { Logger } from '../../src/core/log';
 import { ledgerEntry } from '../support/ledgerFixtures';
+import { waitFor } from '../support/wait';
 
 function recordingLogger(): Logger & { lines: string[] } {
   const lines: string[] = [];
@@ -251,11 +252,10 @@ describe('Ledger month files', () => {
     it('writes a finished minute on its timer, without waiting for flush', async () => {
       const l = open({ refusedFlushMs: 10 });
       l.countRefused({ time: '2025-03-20T11:59:00.000Z', client: 'x', reason: 'gate' });
-      let refused = await l.readRefused();
-      for (let i = 0; i < 200 && refused.length === 0; i++) {
-        await new Promise((r) => setTimeout(r, 10));
-        refused = await l.readRefused();
-      }
+      const refused = await waitFor('the refused minute on disk', async () => {
+        const r = await l.readRefused();
+        return r.length > 0 && r;
+      });
       assert.equal(refused.length, 1);
       assert.equal(refused[0].reason, 'gate');
       await l.close();

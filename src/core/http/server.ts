@@ -1,110 +1,93 @@
 /**
- * The proxy's HTTP server: gatekeeping, routing, body reading, graceful stop.
- * It owns no VS Code state; the extension and the CLI construct it with their services.
+ * The proxy's HTTP front end: listen, gatekeeping, the route table, graceful stop. The services it
+ * serves with are the engine's (src/core/engine.ts); it owns no VS Code state and only the socket.
  */
 import * as http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { anthropicDialect, anthropicErrorBody, anthropicModelList, countTokens } from '../exchange/anthropic';
 import { ChatExchange, type ChatServices } from '../exchange/chat';
 import { isLoopbackHost, type ProxyConfig } from '../store/config';
-import { badRequest, ProxyError, retryHeaders } from './errors';
-import { SpendTracker, startOfLocalMonth } from '../store/budget';
+import { ProxyError, retryHeaders } from './errors';
 import { clientName } from '../clientName';
-import type { Ledger, LedgerCorrection, LedgerEntry } from '../store/ledger';
-import { PointsReconciler } from '../poe/reconcile';
-import type { Logger } from '../log';
+import type { Engine } from '../engine';
+import type { LedgerEntry } from '../store/ledger';
 import { PassthroughExchange, type WireDialect } from '../exchange/passthrough';
-import { rateLimitError, RateLimiter } from '../rateLimit';
-import type { ModelRegistry } from '../store/registry';
 import { responsesDialect } from '../exchange/responses';
-import { LadderMemory } from '../poe/retryLadder';
 import { allowedHostValues, checkAccessKey, checkHost, checkJsonContentType, checkOrigin } from './security';
-import type { TokenCounter } from '../tokens';
-import { UpstreamClient } from '../poe/upstream';
-import { PoeUsage } from '../poe/usage';
-import { notifyAll } from '../listeners';
-import { registerSecret, silentLogger } from '../log';
+import { parseJson, readBody } from './body';
+import { silentLogger } from '../log';
 import { PROXY_NAME, PROXY_VERSION } from '../version';
 
-export interface ProxyServerOptions {
-  config: ProxyConfig;
-  registry: ModelRegistry;
-  getApiKey(): string | undefined;
-  logger: Logger;
-  tokens: TokenCounter;
-  ledger?: Ledger;
-  /** Shared usage service (the status bar reads the same balance); one is created when absent. */
-  usage?: PoeUsage;
+/** The wire format a route speaks: it picks the shape of its errors and of the event that ends a stream cut by shutdown. */
+export type Dialect = 'openai' | 'anthropic' | 'responses';
+
+export interface Route {
+  method: 'GET' | 'POST';
+  paths: readonly string[];
+  /** Fixed, or per request (GET /v1/models answers Anthropic clients, known by their anthropic-version header, in their shape). */
+  dialect: Dialect | ((req: http.IncomingMessage) => Dialect);
+  /** Served without the local access key (/health only). */
+  open?: boolean;
+  handler(req: http.IncomingMessage, res: http.ServerResponse): unknown;
 }
 
-type Listener<T> = (value: T) => void;
+const anthropicWire = anthropicDialect(silentLogger);
+
+/** The error body a client of `dialect` reads. */
+export function errorBody(dialect: Dialect, err: ProxyError): unknown {
+  return dialect === 'anthropic' ? anthropicErrorBody(err) : err.toBody();
+}
+
+/** The event that ends a stream cut by shutdown, in the format its client reads. */
+export function shutdownFrame(dialect: Dialect): string {
+  const err = new ProxyError(503, 'The Poe proxy is shutting down; retry the request.', 'api_error', 'proxy_shutdown');
+  const state = { text: '', completed: false };
+  if (dialect === 'anthropic') return anthropicWire.errorEvent(err, state);
+  if (dialect === 'responses') return responsesDialect.errorEvent(err, state);
+  return `data: ${JSON.stringify(err.toBody())}\n\ndata: [DONE]\n\n`;
+}
 
 export class ProxyServer {
   private server: http.Server | undefined;
   private readonly sockets = new Set<Socket>();
   private readonly inFlight = new Set<http.ServerResponse>();
+  /** The dialect each response's route chose (its errors and its shutdown answer). */
+  private readonly dialects = new WeakMap<http.ServerResponse, Dialect>();
   private closing = false;
-  private config: ProxyConfig;
-  private registry: ModelRegistry;
-  private upstream: UpstreamClient;
-  readonly usage: PoeUsage;
-  private readonly ownsUsage: boolean;
-  private limiter: RateLimiter;
-  private allowedHosts: Set<string>;
-  private readonly ladder = new LadderMemory();
-  private readonly startedAt = Date.now();
-  private readonly finishListeners = new Set<Listener<LedgerEntry>>();
+  private allowedHosts: { config: ProxyConfig; port: number | undefined; values: Set<string> } | undefined;
   /** Responses whose refusal was already counted (so the error path does not count it again). */
   private readonly counted = new WeakSet<http.ServerResponse>();
-  private readonly correctListeners = new Set<Listener<LedgerCorrection>>();
-  /** Today's and this month's spend (budgets, status bar), kept in memory. */
-  readonly spend = new SpendTracker();
-  /** Books the actual points of estimated requests later; absent without a ledger. */
-  readonly reconciler: PointsReconciler | undefined;
-  /** Resolves once the spend and the reconciler were seeded from the ledger. */
-  readonly seeded: Promise<void>;
+  private readonly startedAt = Date.now();
   private readonly createdModels = Math.floor(Date.now() / 1000);
+  private readonly routes: readonly Route[];
+  private readonly byPath = new Map<string, Route>();
 
-  constructor(private readonly opts: ProxyServerOptions) {
-    this.config = opts.config;
-    this.registry = opts.registry;
-    this.upstream = this.makeUpstream(opts.config);
-    this.ownsUsage = !opts.usage;
-    this.usage = opts.usage ?? createUsageService(this.upstream, opts.config, opts.logger);
-    this.limiter = new RateLimiter(opts.config.rateLimit);
-    this.allowedHosts = allowedHostValues(opts.config);
-    registerSecret(opts.config.accessKey); // log sinks and error messages redact it, whoever built the config
-    const ledger = opts.ledger;
-    this.reconciler = ledger
-      ? new PointsReconciler({ usage: this.usage, correct: (c) => this.correct(c), maxAgeMs: opts.config.reconcileMaxAgeMs, logger: opts.logger })
-      : undefined;
-    this.seeded = ledger ? this.seedFromLedger(ledger) : Promise.resolve();
+  constructor(readonly engine: Engine) {
+    const anthropicHeader = (req: http.IncomingMessage): Dialect => (req.headers['anthropic-version'] !== undefined ? 'anthropic' : 'openai');
+    this.routes = [
+      { method: 'GET', paths: ['/health'], dialect: 'openai', open: true, handler: (_req, res) => this.sendJson(res, 200, this.health()) },
+      {
+        method: 'GET',
+        paths: ['/v1/models', '/models'],
+        dialect: anthropicHeader,
+        handler: (req, res) =>
+          this.sendJson(res, 200, anthropicHeader(req) === 'anthropic' ? anthropicModelList(this.engine.registry, this.createdModels) : this.modelList()),
+      },
+      { method: 'POST', paths: ['/v1/chat/completions', '/chat/completions'], dialect: 'openai', handler: (req, res) => this.chat(req, res) },
+      {
+        method: 'POST',
+        paths: ['/v1/messages'],
+        dialect: 'anthropic',
+        handler: (req, res) => this.passthrough(req, res, anthropicDialect(this.engine.logger)),
+      },
+      { method: 'POST', paths: ['/v1/messages/count_tokens'], dialect: 'anthropic', handler: (req, res) => this.countTokens(req, res) },
+      { method: 'POST', paths: ['/v1/responses', '/responses'], dialect: 'responses', handler: (req, res) => this.passthrough(req, res, responsesDialect) },
+    ];
+    for (const r of this.routes) for (const p of r.paths) this.byPath.set(p, r);
   }
 
-  /**
-   * One ledger read at start: this month's spend and the estimates still to reconcile. Entries this server
-   * records itself (time ≥ its start) are counted live, so they are skipped here.
-   */
-  private async seedFromLedger(ledger: Ledger): Promise<void> {
-    const since = Math.min(startOfLocalMonth(this.startedAt).getTime(), this.startedAt - this.config.reconcileMaxAgeMs);
-    const started = this.startedAt;
-    const earlier = (await ledger.read({ since: new Date(since) })).filter((e) => Date.parse(e.time) < started);
-    for (const e of earlier) this.spend.add(e);
-    this.reconciler?.seed(earlier);
-  }
-
-  /** The reconciler found an estimate's actual points: appended to the ledger, moved in the totals. */
-  private correct(c: LedgerCorrection): void {
-    this.opts.ledger?.appendCorrection(c);
-    this.spend.correct(c.time, c.estimate, c.points);
-    this.opts.logger.info(`points for ${c.id}: ${c.points} (replaces the estimate ${c.estimate})`);
-    notifyAll(this.correctListeners, c, this.opts.logger, 'correction');
-  }
-
-  /** Fires when an estimated request's actual points were booked. */
-  onDidCorrectPoints(listener: Listener<LedgerCorrection>): { dispose(): void } {
-    this.correctListeners.add(listener);
-    return { dispose: () => this.correctListeners.delete(listener) };
+  private get config(): ProxyConfig {
+    return this.engine.config;
   }
 
   /** Starts listening; rejects with EADDRINUSE & co. so callers can explain. */
@@ -149,12 +132,11 @@ export class ProxyServer {
         resolve();
       });
     });
-    server.on('error', (err) => this.opts.logger.error(`server error: ${err.message}`));
+    server.on('error', (err) => this.engine.logger.error(`server error: ${err.message}`));
     this.server = server;
     const addr = server.address() as AddressInfo;
-    // With port 0 (tests) the real port is known only now.
-    if (this.config.port === 0) this.allowedHosts = allowedHostValues({ ...this.config, port: addr.port });
-    if (!isLoopbackHost(host)) this.opts.logger.warn(`listening on ${host}:${addr.port} — reachable from the network; every request must carry the access key`);
+    if (!isLoopbackHost(host))
+      this.engine.logger.warn(`listening on ${host}:${addr.port} — reachable from the network; every request must carry the access key`);
     return addr;
   }
 
@@ -169,36 +151,27 @@ export class ProxyServer {
     return `http://${host}:${a.port}`;
   }
 
-  /** Applies settings that do not need a new socket (the caller restarts for host/port). */
-  reconfigure(config: ProxyConfig, registry?: ModelRegistry): void {
-    const baseChanged = config.poeBaseUrl !== this.config.poeBaseUrl;
-    const port = this.address?.port ?? config.port;
-    this.config = config;
-    if (registry) this.registry = registry;
-    this.limiter.update(config.rateLimit);
-    this.allowedHosts = allowedHostValues({ ...config, port });
-    if (baseChanged) {
-      this.upstream.dispose();
-      this.upstream = this.makeUpstream(config);
-    }
-  }
-
-  setRegistry(registry: ModelRegistry): void {
-    this.registry = registry;
-  }
-
-  onDidFinishRequest(listener: Listener<LedgerEntry>): { dispose(): void } {
-    this.finishListeners.add(listener);
-    return { dispose: () => this.finishListeners.delete(listener) };
-  }
-
   get activeRequests(): number {
     return this.inFlight.size;
   }
 
   /**
+   * The Host values the DNS-rebinding gate accepts: for the engine's current config and the port really
+   * listened on (with port 0, tests, the real port is known only once listening).
+   */
+  private hostValues(): Set<string> {
+    const config = this.config;
+    const port = this.address?.port;
+    const cached = this.allowedHosts;
+    if (cached && cached.config === config && cached.port === port) return cached.values;
+    const values = allowedHostValues({ ...config, port: port ?? config.port });
+    this.allowedHosts = { config, port, values };
+    return values;
+  }
+
+  /**
    * Stops accepting requests, gives in-flight streams `graceMs` to finish, then ends them with an
-   * error event and closes every socket.
+   * error event and closes every socket. The engine stays: its owner disposes it.
    */
   async close(graceMs = this.config.shutdownGraceMs): Promise<void> {
     const server = this.server;
@@ -210,16 +183,17 @@ export class ProxyServer {
     while (this.inFlight.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
     const flushed: Promise<unknown>[] = [];
     for (const res of this.inFlight) {
+      const dialect = this.dialects.get(res) ?? 'openai';
       if (res.headersSent && !res.writableEnded) {
         flushed.push(new Promise((resolve) => res.once('finish', resolve).once('close', resolve)));
-        res.end(shutdownFrame(res.req));
+        res.end(shutdownFrame(dialect));
       } else if (!res.headersSent && !res.destroyed) {
         // A JSON answer still waiting for Poe: a clear 503 rather than a dropped connection.
         flushed.push(new Promise((resolve) => res.once('finish', resolve).once('close', resolve)));
         this.sendError(
           res,
           new ProxyError(503, 'The Poe proxy is shutting down; retry the request.', 'api_error', 'proxy_shutdown', null, { connection: 'close' }),
-          speaksAnthropic(res.req),
+          dialect,
         );
       }
     }
@@ -227,35 +201,39 @@ export class ProxyServer {
     if (flushed.length) await Promise.race([Promise.all(flushed), new Promise((r) => setTimeout(r, 1_000).unref())]);
     for (const s of this.sockets) s.destroy();
     await closed;
-    this.upstream.dispose();
-    this.reconciler?.dispose();
-    if (this.ownsUsage) this.usage.dispose();
+    // What is still running reads from Poe for a client that is gone: cut it (recorded as our shutdown).
+    this.engine.cutUpstream();
     this.server = undefined;
   }
 
   // ---- request handling ---------------------------------------------------------------------
 
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const path = (req.url ?? '/').split('?')[0].replace(/\/+$/, '') || '/';
+    const route = this.byPath.get(path);
+    // Chosen once, here: every error and the shutdown frame of this request use it.
+    const dialect: Dialect = !route ? 'openai' : typeof route.dialect === 'function' ? route.dialect(req) : route.dialect;
+    this.dialects.set(res, dialect);
     this.inFlight.add(res);
     res.once('close', () => this.inFlight.delete(res));
-    this.route(req, res).catch((err) => {
+    this.dispatch(req, res, path, route).catch((err) => {
       this.countGateRefusal(req, res, err);
-      this.sendError(res, err, speaksAnthropic(req));
+      this.sendError(res, err, dialect);
     });
   }
 
   /** A POST refused before any exchange ran (access key, host, origin, size, format): counted, not written. */
   private countGateRefusal(req: http.IncomingMessage, res: http.ServerResponse, err: unknown): void {
     if (req.method !== 'POST' || this.counted.has(res) || !(err instanceof ProxyError) || err.status < 400 || err.status >= 500) return;
-    this.opts.ledger?.countRefused({ client: clientName(req.headers), reason: err.status === 429 ? 'rate_limit' : 'gate' });
+    this.engine.countRefused(clientName(req.headers), err.status === 429 ? 'rate_limit' : 'gate');
   }
 
-  private async route(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  private async dispatch(req: http.IncomingMessage, res: http.ServerResponse, path: string, route: Route | undefined): Promise<void> {
     if (this.closing) {
       res.setHeader('connection', 'close');
       throw new ProxyError(503, 'The Poe proxy is shutting down; retry in a moment.', 'api_error', 'proxy_shutdown');
     }
-    checkHost(req, this.allowedHosts);
+    checkHost(req, this.hostValues());
     const origin = checkOrigin(req, this.config);
     if (origin) {
       res.setHeader('access-control-allow-origin', origin);
@@ -263,7 +241,6 @@ export class ProxyServer {
       // An allowed page may read the out-of-band cost and the retry advice.
       res.setHeader('access-control-expose-headers', 'x-poe-points, x-poe-points-estimated, x-poe-balance, x-poe-proxy-clipped, x-should-retry, retry-after');
     }
-    const path = (req.url ?? '/').split('?')[0].replace(/\/+$/, '') || '/';
     if (req.method === 'OPTIONS' && origin) {
       res.writeHead(204, {
         'access-control-allow-methods': 'GET, POST, OPTIONS',
@@ -273,41 +250,21 @@ export class ProxyServer {
       res.end();
       return;
     }
-    if (path === '/health') return this.requireMethod(req, 'GET', () => this.sendJson(res, 200, this.health()));
-    checkAccessKey(req, this.config);
-    switch (path) {
-      case '/v1/models':
-      case '/models':
-        return this.requireMethod(req, 'GET', () =>
-          this.sendJson(res, 200, speaksAnthropic(req) ? anthropicModelList(this.registry, this.createdModels) : this.modelList()),
-        );
-      case '/v1/chat/completions':
-      case '/chat/completions':
-        return this.requireMethod(req, 'POST', () => this.chat(req, res));
-      case '/v1/messages':
-        return this.requireMethod(req, 'POST', () => this.passthrough(req, res, anthropicDialect(this.opts.logger)));
-      case '/v1/messages/count_tokens':
-        return this.requireMethod(req, 'POST', () => this.countTokens(req, res));
-      case '/v1/responses':
-      case '/responses':
-        return this.requireMethod(req, 'POST', () => this.passthrough(req, res, responsesDialect));
-      default:
-        throw new ProxyError(
-          404,
-          `No route for ${req.method} ${path}. This proxy serves POST /v1/chat/completions, /v1/messages (Anthropic), /v1/messages/count_tokens, /v1/responses, GET /v1/models and GET /health; point your client's base URL at ${this.url ?? 'http://127.0.0.1:9876'}/v1 (Anthropic clients: without /v1).`,
-          'not_found_error',
-          'unknown_route',
-        );
+    if (!route?.open) checkAccessKey(req, this.config);
+    if (!route) {
+      throw new ProxyError(
+        404,
+        `No route for ${req.method} ${path}. This proxy serves POST /v1/chat/completions, /v1/messages (Anthropic), /v1/messages/count_tokens, /v1/responses, GET /v1/models and GET /health; point your client's base URL at ${this.url ?? 'http://127.0.0.1:9876'}/v1 (Anthropic clients: without /v1).`,
+        'not_found_error',
+        'unknown_route',
+      );
     }
-  }
-
-  private async requireMethod(req: http.IncomingMessage, method: string, then: () => unknown): Promise<void> {
-    if (req.method !== method) {
-      throw new ProxyError(405, `${req.url} accepts ${method} only, not ${req.method}.`, 'invalid_request_error', 'method_not_allowed', null, {
-        allow: method,
+    if (req.method !== route.method) {
+      throw new ProxyError(405, `${req.url} accepts ${route.method} only, not ${req.method}.`, 'invalid_request_error', 'method_not_allowed', null, {
+        allow: route.method,
       });
     }
-    await then();
+    await route.handler(req, res);
   }
 
   private chat(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -321,7 +278,7 @@ export class ProxyServer {
   /** Counting is local and free: no rate-limit slot, no ledger entry. */
   private async countTokens(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     checkJsonContentType(req);
-    this.sendJson(res, 200, await countTokens(parseJson(await this.readBody(req)), this.registry, this.opts.tokens));
+    this.sendJson(res, 200, await countTokens(parseJson(await this.readBody(req)), this.engine.registry, this.engine.tokens));
   }
 
   /** The gate every generation endpoint shares: JSON only, a rate-limit slot, the body read and parsed. */
@@ -333,7 +290,13 @@ export class ProxyServer {
   ): Promise<void> {
     checkJsonContentType(req);
     const tool = clientName(req.headers);
-    const release = this.admit(clientKey(req), endpoint, tool, res);
+    let release: () => void;
+    try {
+      release = this.engine.admit(clientKey(req), endpoint, tool);
+    } catch (err) {
+      this.counted.add(res); // the engine recorded the refusal
+      throw err;
+    }
     try {
       await run(parseJson(await this.readBody(req)), tool);
     } finally {
@@ -341,113 +304,12 @@ export class ProxyServer {
     }
   }
 
-  /** Takes a rate-limit slot for `rateKey`, or records the refusal (as `tool`'s) and throws the 429; returns the release. */
-  private admit(rateKey: string, endpoint: LedgerEntry['endpoint'], tool = rateKey, res?: http.ServerResponse): () => void {
-    const slot = this.limiter.take(rateKey);
-    if (!slot.ok) {
-      if (res) this.counted.add(res);
-      this.record(rejectedEntry(tool, 'rate_limited', 429, endpoint), false);
-      throw rateLimitError(slot);
-    }
-    return () => slot.release();
-  }
-
-  /**
-   * The chat pipeline's services for requests that do not come over HTTP (VS Code's language-model
-   * provider, via inProcess.ts): same guards, ledger and onDidFinishRequest listeners.
-   */
-  inProcessServices(): ChatServices {
-    return {
-      ...this.services(),
-      admit: (client) => this.admit(client, 'chat'),
-    };
-  }
-
   private services(): ChatServices {
-    return {
-      config: this.config,
-      registry: this.registry,
-      upstream: this.upstream,
-      usage: this.usage,
-      tokens: this.opts.tokens,
-      ladder: this.ladder,
-      logger: this.opts.logger,
-      getApiKey: this.opts.getApiKey,
-      record: (e, sentToPoe) => this.record(e, sentToPoe),
-      spend: this.spend,
-      isShuttingDown: () => this.closing,
-    };
+    return this.engine.services({ isShuttingDown: () => this.closing });
   }
 
-  /** A request that reached Poe gets its own ledger line; one answered by the proxy alone is only counted. */
-  private record(entry: LedgerEntry, sentToPoe: boolean): void {
-    const pts = entry.points === null ? '-' : `${entry.points}${entry.pointsEstimated ? ' est.' : ''}`;
-    this.opts.logger.info(
-      `${entry.endpoint} ${entry.model || '?'} ${entry.status} ${entry.httpStatus} ${entry.durationMs}ms tokens ${entry.tokensIn}/${entry.tokensOut} points ${pts} retries ${entry.retries} client ${entry.client}${entry.error ? ` — ${entry.error}` : ''}`,
-    );
-    if (sentToPoe) this.opts.ledger?.append(entry);
-    else this.opts.ledger?.countRefusedEntry(entry);
-    this.spend.add(entry);
-    this.reconciler?.add(entry);
-    notifyAll(this.finishListeners, entry, this.opts.logger, 'request');
-  }
-
-  /** Reads the body with a size cap and a deadline (slowloris). */
   private readBody(req: http.IncomingMessage): Promise<string> {
-    const { maxBodyBytes, bodyTimeoutMs } = this.config;
-    const declared = Number(req.headers['content-length']);
-    if (Number.isFinite(declared) && declared > maxBodyBytes) {
-      req.resume();
-      return Promise.reject(tooLarge(maxBodyBytes));
-    }
-    return new Promise((resolve, reject) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      const timer = setTimeout(() => {
-        // The 408 goes out with Connection: close, which ends the socket; destroy later only as a backstop.
-        req.removeAllListeners('data');
-        req.pause();
-        reject(
-          new ProxyError(
-            408,
-            `The request body did not arrive within ${Math.round(bodyTimeoutMs / 1000)} s. Send the whole body at once, or check what is slowing the client down.`,
-            'invalid_request_error',
-            'body_timeout',
-            null,
-            { connection: 'close' },
-          ),
-        );
-        setTimeout(() => req.destroy(), 2_000).unref();
-      }, bodyTimeoutMs);
-      req.on('data', (c: Buffer) => {
-        size += c.length;
-        if (size > maxBodyBytes) {
-          clearTimeout(timer);
-          req.removeAllListeners('data');
-          req.resume();
-          reject(tooLarge(maxBodyBytes));
-          return;
-        }
-        chunks.push(c);
-      });
-      req.once('end', () => {
-        clearTimeout(timer);
-        const buf = Buffer.concat(chunks);
-        // Invalid UTF-8 would otherwise turn silently into U+FFFD and reach Poe.
-        const text = buf.toString('utf8');
-        if (text.includes('\uFFFD') && !isValidUtf8(buf)) {
-          reject(badRequest('The request body is not valid UTF-8.', null, 'invalid_encoding'));
-          return;
-        }
-        resolve(text);
-      });
-      req.once('error', (err) => {
-        clearTimeout(timer);
-        // A client that goes away mid-upload is an ordinary event, not a proxy failure: one debug line.
-        this.opts.logger.debug(`client closed the connection before the request body was complete (${err.message})`);
-        reject(new ProxyError(400, 'The client closed the connection before the request body was complete.', 'invalid_request_error', 'client_closed'));
-      });
-    });
+    return readBody(req, this.config, this.engine.logger);
   }
 
   private health(): Record<string, unknown> {
@@ -458,27 +320,28 @@ export class ProxyServer {
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
       upstream: this.config.poeBaseUrl,
       port: this.address?.port ?? this.config.port,
-      models: this.registry.models.length,
-      keyConfigured: Boolean(this.opts.getApiKey()),
+      models: this.engine.registry.models.length,
+      keyConfigured: Boolean(this.engine.getApiKey()),
       accessKeyRequired: Boolean(this.config.accessKey),
     };
   }
 
   private modelList(): Record<string, unknown> {
-    const newest = new Map(Object.entries(this.registry.newestClaude()).map(([family, m]) => [m, family]));
+    const registry = this.engine.registry;
+    const newest = new Map(Object.entries(registry.newestClaude()).map(([family, m]) => [m, family]));
     return {
       object: 'list',
-      data: this.registry.models.map((m) => ({
+      data: registry.models.map((m) => ({
         id: m.id,
         object: 'model',
         created: this.createdModels,
         owned_by: 'poe',
         // Other ids that reach this model: models.yaml aliases, Anthropic's id for a Claude entry, and
         // for the newest Claude of a family, every other id of that family (claude-opus-4-7, …).
-        aliases: this.registry.idsFor(m),
+        aliases: registry.idsFor(m),
         ...(newest.has(m) ? { vendor_family: `claude-${newest.get(m)}-*` } : {}),
         modality: m.modality,
-        context_length: this.registry.contextLimit(m, this.config.contextLimit),
+        context_length: registry.contextLimit(m, this.config.contextLimit),
         ...(m.maxOutputTokens ? { max_output_tokens: m.maxOutputTokens } : {}),
         pricing: { base_points: m.base, points_per_1k_tokens: m.per1kTokens },
       })),
@@ -491,87 +354,21 @@ export class ProxyServer {
     res.end(text);
   }
 
-  private sendError(res: http.ServerResponse, err: unknown, anthropic = false): void {
+  private sendError(res: http.ServerResponse, err: unknown, dialect: Dialect): void {
     const pe = err instanceof ProxyError ? err : new ProxyError(500, `Internal proxy error: ${(err as Error)?.message ?? err}`, 'api_error', 'internal_error');
-    if (!(err instanceof ProxyError)) this.opts.logger.error(`request failed: ${(err as Error)?.stack ?? err}`);
+    if (!(err instanceof ProxyError)) this.engine.logger.error(`request failed: ${(err as Error)?.stack ?? err}`);
     if (res.headersSent) {
       if (!res.writableEnded) res.end();
       return;
     }
     if (res.destroyed) return;
-    this.sendJson(res, pe.status, anthropic ? anthropicErrorBody(pe) : pe.toBody(), pe.headers);
+    this.sendJson(res, pe.status, errorBody(dialect, pe), pe.headers);
   }
-
-  private makeUpstream(config: ProxyConfig): UpstreamClient {
-    return new UpstreamClient({
-      baseUrl: config.poeBaseUrl,
-      getApiKey: this.opts.getApiKey,
-      headersTimeoutMs: config.upstreamHeadersTimeoutMs,
-      idleTimeoutMs: config.upstreamIdleTimeoutMs,
-      userAgent: `${PROXY_NAME}/${PROXY_VERSION}`,
-    });
-  }
-}
-
-export function createUsageService(upstream: UpstreamClient, config: ProxyConfig, logger: Logger): PoeUsage {
-  return new PoeUsage({
-    fetchJson: async (path, signal) => {
-      const r = await upstream.getJson(path, signal);
-      return { status: r.status, body: r.body };
-    },
-    balanceTtlMs: config.balanceTtlMs,
-    balanceTimeoutMs: config.balanceTimeoutMs,
-    pointsWaitMs: config.pointsWaitMs,
-    logger,
-  });
 }
 
 /** Rate-limit identity: the remote address (every local tool shares 127.0.0.1, so the bucket is per machine). */
 function clientKey(req: http.IncomingMessage): string {
   return req.socket.remoteAddress ?? 'unknown';
-}
-
-function rejectedEntry(client: string, status: LedgerEntry['status'], httpStatus: number, endpoint: LedgerEntry['endpoint'] = 'chat'): LedgerEntry {
-  return {
-    time: new Date().toISOString(),
-    id: '',
-    model: '',
-    endpoint,
-    stream: false,
-    status,
-    httpStatus,
-    tokensIn: 0,
-    tokensOut: 0,
-    points: null,
-    pointsEstimated: false,
-    balanceAfter: null,
-    durationMs: 0,
-    clipped: false,
-    retries: 0,
-    client,
-  };
-}
-
-/** The event that ends a stream cut by shutdown, in the format its client reads. */
-function shutdownFrame(req: http.IncomingMessage | undefined): string {
-  const err = new ProxyError(503, 'The Poe proxy is shutting down; retry the request.', 'api_error', 'proxy_shutdown');
-  const path = (req?.url ?? '').split('?')[0];
-  const dialect = path.startsWith('/v1/messages') ? anthropicDialect(silentLogger) : /^(\/v1)?\/responses/.test(path) ? responsesDialect : undefined;
-  return dialect ? dialect.errorEvent(err, { text: '', completed: false }) : `data: ${JSON.stringify(err.toBody())}\n\ndata: [DONE]\n\n`;
-}
-
-function parseJson(raw: string): unknown {
-  try {
-    return JSON.parse(raw);
-  } catch (err) {
-    throw badRequest(`The request body is not valid JSON (${(err as Error).message}). Send a JSON object.`, null, 'invalid_json');
-  }
-}
-
-/** Anthropic clients get Anthropic-shaped errors and model lists: its routes, and GET /v1/models with an anthropic-version header. */
-function speaksAnthropic(req: http.IncomingMessage): boolean {
-  const path = (req.url ?? '').split('?')[0].replace(/\/+$/, '');
-  return path.startsWith('/v1/messages') || (/^(\/v1)?\/models$/.test(path) && req.headers['anthropic-version'] !== undefined);
 }
 
 /** Raw answers for requests Node rejects before they reach a handler (bad syntax, header timeout, huge headers). */
@@ -594,24 +391,4 @@ function clientErrorResponse(code: string | undefined): string {
     .map(([k, v]) => `${k}: ${v}\r\n`)
     .join('');
   return `HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${advice}Connection: close\r\n\r\n${body}`;
-}
-
-function tooLarge(max: number): ProxyError {
-  return new ProxyError(
-    413,
-    `The request body is larger than ${Math.round(max / 1024 / 1024)} MiB. Shorten the conversation, or raise MAX_BODY_MB (headless proxy).`,
-    'invalid_request_error',
-    'body_too_large',
-    null,
-    { connection: 'close' },
-  );
-}
-
-function isValidUtf8(buf: Buffer): boolean {
-  try {
-    new TextDecoder('utf-8', { fatal: true }).decode(buf);
-    return true;
-  } catch {
-    return false;
-  }
 }
