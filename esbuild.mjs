@@ -22,8 +22,9 @@ const builds = [
   { ...common, entryPoints: { cli: 'src/cli/main.ts' }, outdir: 'dist', banner: { js: '#!/usr/bin/env node' } },
   // Tokenizer ranks live only in the worker bundle so the extension bundle stays small.
   { ...common, entryPoints: { tokenWorker: 'src/core/tokens/worker.ts' }, outdir: 'dist' },
-  // Cost-history webview script: runs in the webview (browser), loaded through asWebviewUri.
-  { ...common, platform: 'browser', target: 'chrome120', format: 'iife', entryPoints: ['media/history.ts'], outfile: 'media/history.js' },
+  // Cost-history webview script: runs in the webview (browser), loaded through asWebviewUri. Its own
+  // folder, so the webview's localResourceRoots expose this bundle and not the extension's.
+  { ...common, platform: 'browser', target: 'chrome120', format: 'iife', entryPoints: { history: 'src/webview/history.ts' }, outdir: 'dist/webview' },
 ];
 
 if (watch) {

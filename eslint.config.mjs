@@ -4,7 +4,7 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', 'out/', 'out-*/', '.vscode-test/', 'test-results/', 'bench/', 'media/history.js', 'test/clients/programs/'] },
+  { ignores: ['node_modules/', 'dist/', 'out/', 'out-*/', '.vscode-test/', 'test-results/', 'bench/', 'test/clients/programs/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -18,7 +18,7 @@ export default tseslint.config(
   // Bench helpers that run as plain CommonJS children.
   { files: ['**/*.cjs'], languageOptions: { sourceType: 'commonjs' }, rules: { '@typescript-eslint/no-require-imports': 'off' } },
   // Code that runs in a browser page: the webview script and what Playwright evaluates in the workbench.
-  { files: ['media/**/*.ts', 'test/e2e/**/*.ts', 'scripts/vscode-host/**/*.mjs'], languageOptions: { globals: { ...globals.browser } } },
+  { files: ['src/webview/**/*.ts', 'test/e2e/**/*.ts', 'scripts/vscode-host/**/*.mjs'], languageOptions: { globals: { ...globals.browser } } },
   // Tests read untyped JSON from the wire; the support code (the fake Poe, the harnesses) is typed.
   { files: ['test/**/*.ts'], ignores: ['test/support/**'], rules: { '@typescript-eslint/no-explicit-any': 'off' } },
 );

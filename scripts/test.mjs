@@ -42,6 +42,8 @@ function add(r) {
 
 try {
   run(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.test.json']);
+  // The webview script: DOM lib, no node types (only esbuild compiles it, so only this checks it).
+  run(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'src/webview/tsconfig.json']);
   run(process.execPath, ['esbuild.mjs']);
 } catch {
   // A compile error is a failure too: still print the closing line CI reads.

@@ -136,6 +136,7 @@ function trackServer(server) {
  * @param {Record<string, string>} [opts.env]  extra environment for code-server (and so the extension host)
  * @param {string} [opts.logFile]   append code-server's output to this file
  * @param {boolean} [opts.echo]     also echo code-server's output to stderr
+ * @param {boolean} [opts.workspaceTrust]  workspace trust on: the folder opens untrusted (Restricted Mode), no prompt
  * @returns {Promise<{ port: number, url: string, pid: number, baseDir: string, userDataDir: string,
  *   extensionsDir: string, output: () => string, stop: () => Promise<void> }>}
  */
@@ -147,7 +148,8 @@ export async function startCodeServer(opts = {}) {
   for (const d of [userDataDir, extensionsDir, path.join(baseDir, 'xdg-config'), path.join(baseDir, 'xdg-data'), path.join(baseDir, 'xdg-cache')]) {
     mkdirSync(d, { recursive: true });
   }
-  writeUserSettings(userDataDir, { ...DEFAULT_SETTINGS, ...(opts.settings ?? {}) });
+  const trust = opts.workspaceTrust ? { 'security.workspace.trust.enabled': true, 'security.workspace.trust.startupPrompt': 'never' } : {};
+  writeUserSettings(userDataDir, { ...DEFAULT_SETTINGS, ...trust, ...(opts.settings ?? {}) });
 
   const env = {
     ...process.env,
@@ -186,7 +188,7 @@ export async function startCodeServer(opts = {}) {
     '127.0.0.1:0',
     '--disable-telemetry',
     '--disable-update-check',
-    '--disable-workspace-trust',
+    ...(opts.workspaceTrust ? [] : ['--disable-workspace-trust']),
     '--disable-getting-started-override',
     '--disable-file-downloads',
     '--ignore-last-opened',

@@ -66,7 +66,10 @@ async function runModule(file, { root, extensionDevelopmentPath, artifactsDir, b
   const workspace = mkdtempSync(path.join(os.tmpdir(), `vscode-e2e-${name}-`));
   let prep = {};
   let server;
+  let context;
   let page;
+  /** Windows opened by ctx.openWindow(), closed before the first one. */
+  const extraPages = [];
   const safe = name.replace(/[^\w.-]+/g, '_');
   const shot = (label) => (page ? screenshot(page, artifactsDir, `e2e-${safe}-${label}`).catch(() => undefined) : Promise.resolve(undefined));
 
@@ -107,10 +110,13 @@ async function runModule(file, { root, extensionDevelopmentPath, artifactsDir, b
       settings: { ...(mod.settings ?? {}), ...(prep.settings ?? {}) },
       env: prep.env,
       installVsix: vsix,
+      workspaceTrust: prep.workspaceTrust,
       logFile: serverLog,
       echo: process.env.VSCODE_HOST_ECHO === '1',
     });
-    page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    // A context of its own (not browser.newPage()'s), so openWindow() can add pages to it.
+    context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+    page = await context.newPage();
     const consoleLog = path.join(artifactsDir, `e2e-${safe}-browser-console.log`);
     writeFileSync(consoleLog, '');
     page.on('console', (m) => writeFileSync(consoleLog, `[${m.type()}] ${m.text()}\n`, { flag: 'a' }));
@@ -118,6 +124,24 @@ async function runModule(file, { root, extensionDevelopmentPath, artifactsDir, b
     await openWorkbench(page, { port: server.port, folder: workspace, extensionDevelopmentPath: vsix ? undefined : extensionDevelopmentPath });
     await waitForWorkbenchReady(page);
     const userDataDir = server.userDataDir;
+    const helpersFor = (p, prefix) => ({
+      runCommand: (title, o) => runCommand(p, title, o),
+      statusBarText: (match, o) => statusBarText(p, match, o),
+      findWebviewFrame: (pred, o) => findWebviewFrame(p, pred, o),
+      screenshot: (label) => screenshot(p, artifactsDir, `e2e-${safe}-${prefix}${label}`),
+      writeUserSettings: (s) => void writeUserSettings(userDataDir, s),
+    });
+    // Another window on the same folder: a page in the same browser context shares the profile's
+    // globalState and secrets (browser storage), and code-server gives it its own extension host.
+    const openWindow = async () => {
+      const p = await context.newPage();
+      extraPages.push(p);
+      const n = extraPages.length + 1;
+      p.on('console', (m) => writeFileSync(consoleLog, `[window ${n}] [${m.type()}] ${m.text()}\n`, { flag: 'a' }));
+      await openWorkbench(p, { port: server.port, folder: workspace, extensionDevelopmentPath: vsix ? undefined : extensionDevelopmentPath });
+      await waitForWorkbenchReady(p);
+      return { page: p, helpers: helpersFor(p, `window${n}-`) };
+    };
     const ctx = {
       page,
       browser,
@@ -129,13 +153,8 @@ async function runModule(file, { root, extensionDevelopmentPath, artifactsDir, b
       step,
       skip,
       log: (...args) => console.log('     ', ...args),
-      helpers: {
-        runCommand: (title, o) => runCommand(page, title, o),
-        statusBarText: (match, o) => statusBarText(page, match, o),
-        findWebviewFrame: (pred, o) => findWebviewFrame(page, pred, o),
-        screenshot: (label) => screenshot(page, artifactsDir, `e2e-${safe}-${label}`),
-        writeUserSettings: (s) => void writeUserSettings(userDataDir, s),
-      },
+      helpers: helpersFor(page, ''),
+      openWindow,
     };
     await mod.run(ctx);
   };
@@ -153,7 +172,9 @@ async function runModule(file, { root, extensionDevelopmentPath, artifactsDir, b
     }
   } finally {
     await withTimeout(Promise.resolve(prep.cleanup?.()), 15_000, 'prepare().cleanup').catch((e) => console.log(`      cleanup: ${e.message}`));
+    for (const p of extraPages) await withTimeout(p.close(), 10_000, 'page close').catch(() => {});
     await withTimeout(page?.close() ?? Promise.resolve(), 10_000, 'page close').catch(() => {});
+    await withTimeout(context?.close() ?? Promise.resolve(), 10_000, 'context close').catch(() => {});
     await withTimeout(server?.stop() ?? Promise.resolve(), 20_000, 'code-server stop').catch(() => {});
     rmSync(workspace, { recursive: true, force: true });
   }

@@ -1,12 +1,13 @@
 /**
  * Pure view-model logic of the cost-history webview: filtering, paging, incremental totals, sorting,
  * chart geometry and cell formatting. Shared by the host (`src/vscode/historyPanel.ts`) and the
- * webview script (`media/history.ts`), so it must stay free of `vscode`, DOM and node imports
+ * webview script (`src/webview/history.ts`), so it must stay free of `vscode`, DOM and node imports
  * (type-only imports are fine).
  */
-import type { LedgerClient, LedgerDay, LedgerEntry, LedgerModel, LedgerSummary, RefusedGroup } from '../core/store/ledger';
-// Pure module (no node imports), so the webview bundle can take it.
-import { refusedReasonText } from '../core/store/ledgerRecords';
+import type { LedgerClient, LedgerDay, LedgerModel, LedgerSummary, RefusedGroup } from '../core/store/ledgerIndex';
+// ledgerIndex and ledgerRecords are pure (no node imports): the webview bundles and type-checks them
+// (src/webview/tsconfig.json has the DOM lib and no node types).
+import { refusedReasonText, type LedgerEntry } from '../core/store/ledgerRecords';
 import type { EntryCursor, HistoryFilter, SortState } from './historyProtocol';
 
 /** Identity of an entry for de-duplication (ids are unique in practice; time guards against reuse). */

@@ -1,7 +1,8 @@
 /**
- * The message protocol between the cost-history webview (`media/history.ts`) and its host
+ * The message protocol between the cost-history webview (`src/webview/history.ts`) and its host
  * (`src/vscode/historyPanel.ts`). Imported by both sides, so it holds no `vscode` import and no
- * runtime import of node modules (the `ledger` import is type-only and erased by the compilers).
+ * import of node modules (its ledger types come from the pure ledgerIndex/ledgerRecords, which the
+ * webview's tsconfig checks without node types).
  *
  * The webview is untrusted: the host checks every incoming message with `isFromWebview` and drops
  * anything else. The webview checks incoming messages with `isToWebview` too (cheap, and it keeps a
@@ -10,7 +11,8 @@
  * Days are `YYYY-MM-DD` **local calendar days of the extension host** (same as `LedgerSummary.byDay`);
  * a filter's `from`/`to` are inclusive.
  */
-import type { LedgerEntry, LedgerStatus, LedgerSummary, RefusedGroup, RefusedReason } from '../core/store/ledger';
+import type { LedgerSummary, RefusedGroup } from '../core/store/ledgerIndex';
+import type { LedgerEntry, LedgerStatus, RefusedReason } from '../core/store/ledgerRecords';
 
 /** Rows sent per page (initial load and each "load more"). */
 export const PAGE_SIZE = 2000;

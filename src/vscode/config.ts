@@ -5,7 +5,7 @@
  */
 import * as vscode from 'vscode';
 import { makeConfig, type ProxyConfig } from '../core/store/config';
-import { accessKeyRequired, changedKeys, diffValues, readSettings, SECTION, type Inspected } from './settings';
+import { accessKeyRequired, changedKeys, diffValues, readSettings, RENAMED_SETTINGS, SECTION, type Inspected } from './settings';
 
 export interface ConfigChange {
   /** Keys below `poeProxy.` that changed. */
@@ -18,6 +18,8 @@ export class Config implements vscode.Disposable {
   private readonly subscription: vscode.Disposable;
   private snapshot = readSettings(() => undefined);
   private warned = new Set<string>();
+  /** Settles once renamed settings have been moved to their new keys (see migrateRenamedSettings). */
+  readonly migrated: Promise<void>;
 
   constructor(
     /** Where the ledger lives (the extension's global storage). */
@@ -25,6 +27,10 @@ export class Config implements vscode.Disposable {
     private readonly logWarn: (message: string) => void = () => {},
   ) {
     this.reload();
+    this.migrated = migrateRenamedSettings().then(
+      (moved) => moved.forEach((m) => this.logWarn(`settings: ${SECTION}.${m.from} is now ${SECTION}.${m.to}; your value was moved there`)),
+      (err) => this.logWarn(`settings: could not move renamed settings: ${(err as Error)?.message ?? err}`),
+    );
     this.subscription = vscode.workspace.onDidChangeConfiguration((e) => {
       if (changedKeys((s) => e.affectsConfiguration(s)).length === 0) return;
       const before = this.snapshot.values;
@@ -94,4 +100,23 @@ export class Config implements vscode.Disposable {
     this.subscription.dispose();
     this.emitter.dispose();
   }
+}
+
+/**
+ * Moves the user value of each renamed setting to its new key and removes the old key (the new key's own
+ * value, if the user already set one, wins). Only the user scope: these settings are application-scoped,
+ * so VS Code and this extension ignore workspace values, and a workspace's files are not ours to rewrite.
+ * Until it has run, `readSettings` reads the old value in place of the new one.
+ */
+export async function migrateRenamedSettings(): Promise<Array<{ from: string; to: string }>> {
+  const section = vscode.workspace.getConfiguration(SECTION);
+  const moved: Array<{ from: string; to: string }> = [];
+  for (const r of RENAMED_SETTINGS) {
+    const old = section.inspect(r.from)?.globalValue;
+    if (old === undefined) continue;
+    if (section.inspect(r.to)?.globalValue === undefined) await section.update(r.to, old, vscode.ConfigurationTarget.Global);
+    await section.update(r.from, undefined, vscode.ConfigurationTarget.Global);
+    moved.push(r);
+  }
+  return moved;
 }

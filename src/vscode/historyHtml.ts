@@ -1,6 +1,6 @@
 /**
  * The cost-history webview's HTML skeleton. Free of `vscode` values so it can be unit-tested and served
- * outside VS Code for previews. The DOM ids here are relied on by `media/history.ts` and the e2e tests:
+ * outside VS Code for previews. The DOM ids here are relied on by `src/webview/history.ts` and the e2e tests:
  * `#history-table` (rows `tr.entry[data-model]`), `#totals`, `#points-chart`, `#export-csv`,
  * `#filter-model`, `#filter-from`, `#filter-to`, `#clear-filters`, `#load-more`, `#export-status`, `#rows-info`,
  * `#refused` (with `#refused-summary` and `#refused-list`: requests refused before reaching Poe).

@@ -265,8 +265,13 @@ function mediaRoot(extensionUri: vscode.Uri): vscode.Uri {
   return vscode.Uri.joinPath(extensionUri, 'media');
 }
 
+/** The built webview script's folder (esbuild bundles src/webview/history.ts to dist/webview/history.js). */
+function scriptRoot(extensionUri: vscode.Uri): vscode.Uri {
+  return vscode.Uri.joinPath(extensionUri, 'dist', 'webview');
+}
+
 function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions {
-  return { enableScripts: true, enableCommandUris: false, localResourceRoots: [mediaRoot(extensionUri)] };
+  return { enableScripts: true, enableCommandUris: false, localResourceRoots: [mediaRoot(extensionUri), scriptRoot(extensionUri)] };
 }
 
 function copyFilter(f: HistoryFilter): HistoryFilter {
@@ -284,9 +289,8 @@ function nonce(): string {
 /** The panel's HTML: static skeleton with the DOM ids the script (and the e2e tests) rely on. */
 export function historyHtml(webview: vscode.Webview, extensionUri: vscode.Uri): string {
   const n = nonce();
-  const media = mediaRoot(extensionUri);
-  const script = webview.asWebviewUri(vscode.Uri.joinPath(media, 'history.js')).toString();
-  const style = webview.asWebviewUri(vscode.Uri.joinPath(media, 'history.css')).toString();
+  const script = webview.asWebviewUri(vscode.Uri.joinPath(scriptRoot(extensionUri), 'history.js')).toString();
+  const style = webview.asWebviewUri(vscode.Uri.joinPath(mediaRoot(extensionUri), 'history.css')).toString();
   const csp = `default-src 'none'; style-src ${webview.cspSource}; script-src 'nonce-${n}'; img-src ${webview.cspSource} data:;`;
   return renderHistoryDocument({ csp, nonce: n, scriptUri: script, styleUri: style });
 }

@@ -22,7 +22,7 @@ export const ACTIONS = {
   retry: { title: 'Retry', command: 'poeProxy.refreshBalance' },
   setKey: { title: 'Set API Key', command: 'poeProxy.setApiKey' },
   getKey: { title: 'Get a Key', url: GET_KEY_URL },
-  baseUrlSetting: { title: 'Open Setting (Base URL)', command: 'workbench.action.openSettings', args: ['poeProxy.baseUrl'] },
+  baseUrlSetting: { title: 'Open Setting (Base URL)', command: 'workbench.action.openSettings', args: ['poeProxy.baseURL'] },
   cutoffSetting: { title: 'Change Cutoff', command: 'workbench.action.openSettings', args: ['poeProxy.pointsCutoff'] },
   anotherPort: { title: 'Use Another Port', command: 'poeProxy.changePort' },
   modelsFile: { title: 'Open Models File', command: 'poeProxy.openModelsFile' },

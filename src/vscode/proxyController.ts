@@ -352,7 +352,11 @@ export class ProxyController implements vscode.Disposable {
     if (this.stateValue.kind !== 'external' || !this.wanted || this.disposed) return;
     const { host, port } = this.deps.config.base;
     const probe = await probeHealth(host, port);
-    if (probe.kind === 'nothing' && this.stateValue.kind === 'external' && this.wanted) {
+    if (probe.kind !== 'nothing') return;
+    // The port may be free because another window's Stop freed it: its shared flag (written before it
+    // stopped) wins, even when this window's poll of the flag has not run since.
+    await this.followSharedStop();
+    if (this.stateValue.kind === 'external' && this.wanted) {
       this.deps.logger.info(`the proxy on port ${port} went away; this window takes over`);
       await this.queue(() => this.doStart());
     }
@@ -361,7 +365,7 @@ export class ProxyController implements vscode.Disposable {
   // ---- live settings --------------------------------------------------------------------------
 
   private applySettings(keys: string[]): void {
-    if (keys.includes('baseUrl')) this.deps.balance.setBaseUrl(this.deps.config.baseUrl);
+    if (keys.includes('baseURL')) this.deps.balance.setBaseUrl(this.deps.config.baseUrl);
     if (!this.wanted || this.disposed) return;
     void this.queue(async () => {
       const needsRestart = keys.some((k) => RESTART_KEYS.includes(k));

@@ -51,7 +51,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'autoStart', kind: 'boolean', scope: 'window', ownDefault: true },
   { key: 'port', kind: 'integer', minimum: 1, maximum: 65535, scope: 'application', config: field('port') },
   { key: 'host', kind: 'string', scope: 'application', config: field('host') },
-  { key: 'baseUrl', kind: 'string', scope: 'application', config: field('poeBaseUrl') },
+  { key: 'baseURL', kind: 'string', scope: 'application', config: field('poeBaseUrl') },
   {
     key: 'modelsFile',
     kind: 'string',
@@ -83,6 +83,24 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'allowedOrigins', kind: 'array', scope: 'application', config: field('allowedOrigins') },
   { key: 'ledgerRetentionMonths', kind: 'integer', minimum: 0, scope: 'application', config: field('ledgerRetentionMonths') },
 ];
+
+/**
+ * Keys renamed since an earlier version (`baseUrl` became `baseURL` so the Settings editor titles it
+ * "Base URL"; VS Code derives the title from the key). The old key is no longer contributed: its user value
+ * counts until `migrateRenamedSettings` (src/vscode/config.ts) has moved it to the new key at activation.
+ */
+export const RENAMED_SETTINGS: ReadonlyArray<{ from: string; to: string }> = [{ from: 'baseUrl', to: 'baseURL' }];
+
+/** `read`, with a renamed setting's old user value standing in while the new key has none. */
+function withRenamed(read: SettingsReader): SettingsReader {
+  return (key) => {
+    const i = read(key);
+    const renamed = RENAMED_SETTINGS.find((r) => r.to === key);
+    if (!renamed || i?.globalValue !== undefined) return i;
+    const old = read(renamed.from)?.globalValue;
+    return old === undefined ? i : { ...i, globalValue: old };
+  };
+}
 
 /** Settings whose change needs a new socket (a restart) rather than `ProxyServer.reconfigure`. */
 export const RESTART_KEYS: readonly string[] = ['port', 'host'];
@@ -128,7 +146,7 @@ function validate(spec: SettingSpec, raw: unknown): { ok: true; value: unknown }
   if (spec.kind === 'string') {
     if (typeof raw !== 'string') return { ok: false, why: 'expected a string' };
     const s = raw.trim();
-    if (spec.key === 'baseUrl') {
+    if (spec.key === 'baseURL') {
       try {
         return { ok: true, value: normaliseBaseUrl(s) };
       } catch (err) {
@@ -149,7 +167,8 @@ function validate(spec: SettingSpec, raw: unknown): { ok: true; value: unknown }
  * Reads every setting through `read` (the `inspect()` of the `poeProxy` section). Application-scoped
  * settings use only the user value; window-scoped ones take the most specific value.
  */
-export function readSettings(read: SettingsReader): ReadSettings {
+export function readSettings(readRaw: SettingsReader): ReadSettings {
+  const read = withRenamed(readRaw);
   const overrides: ConfigOverrides = {};
   const problems: string[] = [];
   let autoStart = true;
@@ -180,7 +199,9 @@ export function accessKeyRequired(host: string, requireAccessKey: boolean): bool
 
 /** Which of our settings a configuration change touched (`affects` is `ConfigurationChangeEvent.affectsConfiguration`). */
 export function changedKeys(affects: (section: string) => boolean): string[] {
-  return SETTINGS.map((s) => s.key).filter((k) => affects(`${SECTION}.${k}`));
+  // A change of a renamed setting's old key counts as one of the new key (its value stands in for it).
+  const old = (k: string) => RENAMED_SETTINGS.filter((r) => r.to === k).map((r) => r.from);
+  return SETTINGS.map((s) => s.key).filter((k) => [k, ...old(k)].some((key) => affects(`${SECTION}.${key}`)));
 }
 
 /** Keys whose effective value differs (a change to an ignored workspace value changes nothing). */

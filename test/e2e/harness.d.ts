@@ -71,6 +71,12 @@ export interface E2eContext {
   /** Counts a pending (skipped) check. */
   skip(name: string, reason?: string): void;
   helpers: E2eHelpers;
+  /**
+   * Opens a second VS Code window on the same folder and profile (a page in the same browser context:
+   * shared globalState and secrets; code-server gives it its own extension host). Closed with the module.
+   * Its screenshots are named e2e-<module>-window2-<name>.png.
+   */
+  openWindow(): Promise<{ page: Page; helpers: E2eHelpers }>;
   log(...args: unknown[]): void;
 }
 
@@ -80,6 +86,8 @@ export interface E2ePrepare {
   settings?: Record<string, unknown>;
   /** Extra environment for code-server and so the extension host. */
   env?: Record<string, string>;
+  /** Workspace trust on: the folder opens untrusted, in Restricted Mode (default: trust off, everything trusted). */
+  workspaceTrust?: boolean;
   /** Files to create in the workspace, path relative to it -> content. */
   workspaceFiles?: Record<string, string>;
   /** A .vsix to install instead of loading the development folder (wins over the module's `vsix`). */

@@ -23,7 +23,7 @@ export async function prepare(): Promise<E2ePrepare> {
   proxyPort = await freePort();
   return {
     // User settings: the extension reads the base URL and port only from there.
-    settings: { 'poeProxy.baseUrl': fake.url, 'poeProxy.port': proxyPort },
+    settings: { 'poeProxy.baseURL': fake.url, 'poeProxy.port': proxyPort },
     cleanup: () => fake.close(),
   };
 }
@@ -120,7 +120,7 @@ export async function run({ step, helpers, page, artifactsDir, workspace, log }:
     return { points: usage.cost_points! };
   });
 
-  await step('the webview runs under a strict CSP, its script from media/ with the nonce', async () => {
+  await step('the webview runs under a strict CSP, its script from dist/webview/ with the nonce', async () => {
     const info = await frame.evaluate(() => {
       const d = (globalThis as any).document;
       const scripts = Array.from(d.scripts as any[]);
@@ -136,7 +136,7 @@ export async function run({ step, helpers, page, artifactsDir, workspace, log }:
     // VS Code injects its own inline preamble (acquireVsCodeApi); ours is the one external script.
     const ours = info.scripts.filter((x) => !x.inline);
     assert.strictEqual(ours.length, 1, JSON.stringify(info.scripts));
-    assert.match(ours[0].src, /^https:\/\/.*\.vscode-resource\..*\/media\/history\.js$/, 'loaded through asWebviewUri');
+    assert.match(ours[0].src, /^https:\/\/.*\.vscode-resource\..*\/dist\/webview\/history\.js$/, 'loaded through asWebviewUri');
     assert.strictEqual(ours[0].nonce, nonce);
   });
 

@@ -19,7 +19,7 @@ export async function prepare(): Promise<E2ePrepare> {
   fake = await FakePoe.start({ balance: 4_321_000 });
   proxyPort = await freePort();
   return {
-    settings: { 'poeProxy.baseUrl': fake.url, 'poeProxy.port': proxyPort, 'workbench.colorTheme': THEMES.light },
+    settings: { 'poeProxy.baseURL': fake.url, 'poeProxy.port': proxyPort, 'workbench.colorTheme': THEMES.light },
     cleanup: () => fake.close(),
   };
 }

@@ -19,7 +19,7 @@ export async function prepare(): Promise<E2ePrepare> {
   fake = await FakePoe.start({ balance: 1_234_567 });
   proxyPort = await freePort();
   return {
-    settings: { 'poeProxy.baseUrl': fake.url, 'poeProxy.port': proxyPort },
+    settings: { 'poeProxy.baseURL': fake.url, 'poeProxy.port': proxyPort },
     cleanup: () => fake.close(),
   };
 }

@@ -45,7 +45,7 @@ export function isHistoryFrame(f: Frame): Promise<boolean> {
 }
 
 /**
- * The history frame once its script ran: the skeleton (and its table) shows while media/history.js
+ * The history frame once its script ran: the skeleton (and its table) shows while dist/webview/history.js
  * still loads; the script's first render always puts a row (data or placeholder) in the table body,
  * after restoring the saved filter and sort into the controls.
  */

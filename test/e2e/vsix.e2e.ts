@@ -1,7 +1,7 @@
 // The packaged extension: `npm run package` builds the .vsix (production bundle, no dependencies),
 // which must hold the bundle only; code-server installs it with --install-extension into a fresh
 // profile, and the installed copy (not this folder) activates: status bar item, /health on the
-// configured port, a request through the proxy and the history webview from the packaged media/.
+// configured port, a request through the proxy and the history webview from the packaged dist/webview/ and media/.
 import * as assert from 'node:assert';
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -26,11 +26,11 @@ const EXPECTED_ENTRIES = [
   'extension/changelog.md',
   'extension/dist/extension.js',
   'extension/dist/extension.js.map',
+  'extension/dist/webview/history.js',
   'extension/dist/tokenWorker.js',
   'extension/media/history-dark.svg',
   'extension/media/history-light.svg',
   'extension/media/history.css',
-  'extension/media/history.js',
   'extension/media/icon.png',
   'extension/media/screenshots/history.png',
   'extension/media/screenshots/statusbar-offline.png',
@@ -67,7 +67,7 @@ export async function prepare(): Promise<E2ePrepare> {
   proxyPort = await freePort();
   return {
     vsix: vsixFile,
-    settings: { 'poeProxy.baseUrl': fake.url, 'poeProxy.port': proxyPort },
+    settings: { 'poeProxy.baseURL': fake.url, 'poeProxy.port': proxyPort },
     cleanup: async () => {
       await fake?.close();
       rmSync(tmp, { recursive: true, force: true });
@@ -89,7 +89,7 @@ export async function run({ step, helpers, page, codeServer, log }: E2eContext):
     const installed = readdirSync(codeServer.extensionsDir);
     assert.ok(installed.includes(EXTENSION_DIR), `extensions dir holds ${JSON.stringify(installed)}`);
     const dir = path.join(codeServer.extensionsDir, EXTENSION_DIR);
-    for (const f of ['dist/extension.js', 'dist/tokenWorker.js', 'media/history.js', 'media/history.css', 'models.yaml'])
+    for (const f of ['dist/extension.js', 'dist/tokenWorker.js', 'dist/webview/history.js', 'media/history.css', 'models.yaml'])
       assert.ok(existsSync(path.join(dir, f)), f);
     assert.ok(!existsSync(path.join(dir, 'src')) && !existsSync(path.join(dir, 'node_modules')), 'no sources or node_modules');
     // The extension page shows the user README (MARKETPLACE.md), not the contributors' one.
@@ -120,7 +120,7 @@ export async function run({ step, helpers, page, codeServer, log }: E2eContext):
     assert.ok(c.usage && c.usage.completion_tokens > 0);
   });
 
-  await step('the history webview loads its script and style from the packaged media/', async () => {
+  await step('the history webview loads its script (dist/webview/) and style (media/) from the package', async () => {
     await helpers.runCommand('Poe: Show Cost History');
     const frame = await helpers.findWebviewFrame(isHistoryReady, { timeout: 30_000 });
     const rows = await waitFor('the GPT-5 row', async () => {

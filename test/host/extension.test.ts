@@ -110,7 +110,7 @@ describe('Poe Proxy extension in the real VS Code host', function () {
     await api.ctx.keys.clearPoeKey();
     await api.ctx.models.reset();
     port = await freePort();
-    await setGlobal('baseUrl', fake.url);
+    await setGlobal('baseURL', fake.url);
     await setGlobal('port', port);
     await setGlobal('pointsCutoff', undefined);
     await setGlobal('requireAccessKey', undefined);
@@ -121,7 +121,7 @@ describe('Poe Proxy extension in the real VS Code host', function () {
   after(async () => {
     await api?.ctx.models.reset().catch(() => undefined);
     await api?.ctx.controller.reloadModels().catch(() => undefined);
-    for (const key of ['baseUrl', 'port', 'pointsCutoff', 'requireAccessKey']) await setGlobal(key, undefined).catch(() => undefined);
+    for (const key of ['baseURL', 'port', 'pointsCutoff', 'requireAccessKey']) await setGlobal(key, undefined).catch(() => undefined);
     await api?.ctx.keys.clearPoeKey().catch(() => undefined);
     await fake?.close();
   });
@@ -273,7 +273,7 @@ describe('Poe Proxy extension in the real VS Code host', function () {
     assert.strictEqual((await chat(next, 'on the new port', { stream: false })).status, 200);
   });
 
-  it('ignores a baseUrl (and port) from the workspace settings', async () => {
+  it('ignores a baseURL (and port) from the workspace settings', async () => {
     const folder = vscode.workspace.workspaceFolders?.[0];
     assert.ok(folder, 'the host opened a workspace folder');
     const evil = await FakePoe.start();
@@ -290,7 +290,7 @@ describe('Poe Proxy extension in the real VS Code host', function () {
           resolve();
         });
       });
-      await fsp.writeFile(file, JSON.stringify({ 'poeProxy.baseUrl': evil.url, 'poeProxy.port': port + 1, 'editor.tabSize': 7 }));
+      await fsp.writeFile(file, JSON.stringify({ 'poeProxy.baseURL': evil.url, 'poeProxy.port': port + 1, 'editor.tabSize': 7 }));
       await loaded;
       assert.strictEqual(api.ctx.config.baseUrl, fake.url);
       assert.strictEqual(api.ctx.config.port, port);
@@ -327,6 +327,33 @@ describe('Poe Proxy extension in the real VS Code host', function () {
     } finally {
       if (!closed) await closeServer(other);
     }
+  });
+
+  it("does not take over a port that another window's Stop freed, even before its shared-flag poll has run", async function () {
+    this.timeout(45_000);
+    const FLAG = 'poeProxy.stoppedEverywhere';
+    const shared = await freePort();
+    const other = await fakeListener(shared, 200, { name: 'poe-proxy', version: '0.0.0', pid: 4242, port: shared });
+    let closed = false;
+    try {
+      await setGlobal('port', shared);
+      await waitFor('"served by another window"', () => api.state().kind === 'external');
+      // The other window's Stop: the shared flag first, then its server goes away.
+      await api.ctx.extension.globalState.update(FLAG, true);
+      await closeServer(other);
+      closed = true;
+      // This window's takeover tick (every 5 s) can come before its poll of the flag (every 2 s): run the tick now.
+      await (api.ctx.controller as unknown as { checkTakeover(): Promise<void> }).checkTakeover();
+      await api.ctx.controller.idle();
+      assert.strictEqual(api.state().kind, 'stopped', 'stopped like the other window, not serving');
+      await assert.rejects(request(shared, 'GET', '/health'), /ECONNREFUSED/, 'nothing listens on the freed port');
+    } finally {
+      if (!closed) await closeServer(other);
+      await setGlobal('port', port);
+      await vscode.commands.executeCommand('poeProxy.start');
+      await running();
+    }
+    assert.strictEqual(api.ctx.extension.globalState.get(FLAG), undefined, 'Start cleared the shared flag');
   });
 
   it('reports a port taken by another program as an error, and recovers on another port', async () => {

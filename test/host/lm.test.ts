@@ -64,7 +64,7 @@ describe('Copilot Chat language models (vscode.lm) and client configuration', fu
     await api.ready;
     await api.ctx.models.reset();
     port = await freePort();
-    await setGlobal('baseUrl', fake.url);
+    await setGlobal('baseURL', fake.url);
     await setGlobal('port', port);
     await setGlobal('pointsCutoff', undefined);
     const key = await vscode.commands.executeCommand<{ ok: boolean }>('poeProxy.setApiKey', DEFAULT_API_KEY);
@@ -75,7 +75,7 @@ describe('Copilot Chat language models (vscode.lm) and client configuration', fu
 
   after(async () => {
     fake.reply = defaultReply;
-    for (const key of ['baseUrl', 'port', 'pointsCutoff']) await setGlobal(key, undefined).catch(() => undefined);
+    for (const key of ['baseURL', 'port', 'pointsCutoff']) await setGlobal(key, undefined).catch(() => undefined);
     await api?.ctx.keys.clearPoeKey().catch(() => undefined);
     await fake?.close();
   });

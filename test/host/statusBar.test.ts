@@ -57,7 +57,7 @@ describe('Status bar states in the real VS Code host', function () {
     api = await ext.activate();
     await api.ready;
     await api.ctx.keys.clearPoeKey();
-    await setGlobal('baseUrl', fake.url);
+    await setGlobal('baseURL', fake.url);
     await setGlobal('port', await freePort());
     await setGlobal('pointsCutoff', 0);
     await vscode.commands.executeCommand('poeProxy.start');
@@ -65,7 +65,7 @@ describe('Status bar states in the real VS Code host', function () {
   });
 
   after(async () => {
-    for (const key of ['baseUrl', 'port', 'pointsCutoff']) await setGlobal(key, undefined).catch(() => undefined);
+    for (const key of ['baseURL', 'port', 'pointsCutoff']) await setGlobal(key, undefined).catch(() => undefined);
     await api?.ctx.keys.clearPoeKey().catch(() => undefined);
     await fake?.close();
   });
@@ -134,7 +134,7 @@ describe('Status bar states in the real VS Code host', function () {
     assert.match(tooltip(), /Could not get an answer from Poe/);
     assert.ok(tooltip().includes(`last fetched ${new Date(goodAt).toLocaleString()}`), tooltip());
     assert.ok(tooltip().includes('Balance: 2.35M points — last fetched'), 'the last good balance stays');
-    const openSetting = `[Open Setting (Base URL)](command:workbench.action.openSettings?${encodeURIComponent('["poeProxy.baseUrl"]')})`;
+    const openSetting = `[Open Setting (Base URL)](command:workbench.action.openSettings?${encodeURIComponent('["poeProxy.baseURL"]')})`;
     assert.ok(tooltip().includes('[Retry](command:poeProxy.refreshBalance)'), tooltip());
     assert.ok(tooltip().includes(openSetting), tooltip());
     assert.ok(enabled().includes('workbench.action.openSettings') && enabled().includes('poeProxy.refreshBalance'));
@@ -144,7 +144,7 @@ describe('Status bar states in the real VS Code host', function () {
     assert.deepStrictEqual(notice.actions, ['Retry', 'Open Setting (Base URL)', 'Show Logs']);
 
     // The Open Setting action opens the Settings editor.
-    await vscode.commands.executeCommand('workbench.action.openSettings', 'poeProxy.baseUrl');
+    await vscode.commands.executeCommand('workbench.action.openSettings', 'poeProxy.baseURL');
     await waitFor('the Settings editor', () => vscode.window.tabGroups.activeTabGroup.activeTab?.label === 'Settings');
     await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
 
@@ -202,7 +202,7 @@ describe('Status bar states in the real VS Code host', function () {
 
   it('Set API Key while Poe is unreachable says so once and offers Save Anyway, Open Setting (Base URL), Try Again', async () => {
     const dead = await freePort();
-    await setGlobal('baseUrl', `http://127.0.0.1:${dead}`);
+    await setGlobal('baseURL', `http://127.0.0.1:${dead}`);
     try {
       const before = api.ctx.notifier.shown.length;
       const check = await vscode.commands.executeCommand<{ ok: boolean; message: string; unreachable?: boolean }>('poeProxy.setApiKey', 'some-new-key');
@@ -215,7 +215,7 @@ describe('Status bar states in the real VS Code host', function () {
       assert.deepStrictEqual(notice.actions, ['Save Anyway', 'Open Setting (Base URL)', 'Try Again']);
       assert.strictEqual(api.ctx.keys.poeKey, DEFAULT_API_KEY, 'the stored key is unchanged');
     } finally {
-      await setGlobal('baseUrl', fake.url);
+      await setGlobal('baseURL', fake.url);
     }
   });
 

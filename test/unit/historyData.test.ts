@@ -261,7 +261,7 @@ describe('historyHtml', () => {
   const html = renderHistoryDocument({
     csp: "default-src 'none'; style-src https://x; script-src 'nonce-abc+/='; img-src https://x data:;",
     nonce: 'abc+/=',
-    scriptUri: 'https://x/media/history.js',
+    scriptUri: 'https://x/dist/webview/history.js',
     styleUri: 'https://x/media/history.css',
   });
 
@@ -270,7 +270,7 @@ describe('historyHtml', () => {
       html,
       /<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src https:\/\/x; script-src 'nonce-abc\+\/='; img-src https:\/\/x data:;">/,
     );
-    assert.match(html, /<script nonce="abc\+\/=" src="https:\/\/x\/media\/history.js"><\/script>/);
+    assert.match(html, /<script nonce="abc\+\/=" src="https:\/\/x\/dist\/webview\/history.js"><\/script>/);
     assert.equal((html.match(/<script/g) ?? []).length, 1, 'no other (inline) script');
     assert.doesNotMatch(html, /style="/, 'no inline styles (the CSP would block them)');
   });

@@ -4,7 +4,17 @@ import * as path from 'node:path';
 import { DEFAULT_CONFIG, makeConfig } from '../../src/core/store/config';
 import { ModelRegistry } from '../../src/core/store/registry';
 import { candidateDetail, describePrice, mergeCandidates, parseLiveModels, renderModelsYaml } from '../../src/vscode/modelsYaml';
-import { accessKeyRequired, changedKeys, diffValues, readSettings, SETTINGS, specDefault, userValue, type Inspected } from '../../src/vscode/settings';
+import {
+  accessKeyRequired,
+  changedKeys,
+  diffValues,
+  readSettings,
+  RENAMED_SETTINGS,
+  SETTINGS,
+  specDefault,
+  userValue,
+  type Inspected,
+} from '../../src/vscode/settings';
 
 const root = path.resolve(__dirname, '../../..');
 const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
@@ -54,8 +64,39 @@ describe('VS Code settings (package.json ↔ DEFAULT_CONFIG)', () => {
   });
 
   it('the settings that can redirect the key or open the proxy are application-scoped', () => {
-    for (const key of ['port', 'host', 'baseUrl', 'modelsFile', 'requireAccessKey', 'pointsCutoff', 'maxPointsPerMessage']) {
+    for (const key of ['port', 'host', 'baseURL', 'modelsFile', 'requireAccessKey', 'pointsCutoff', 'maxPointsPerMessage']) {
       assert.equal(props[`poeProxy.${key}`].scope, 'application', key);
+    }
+  });
+});
+
+describe('untrusted workspaces (package.json capabilities ↔ the settings code)', () => {
+  /** A valid value other than the default, of the spec's type. */
+  function otherValue(spec: (typeof SETTINGS)[number]): unknown {
+    const def = specDefault(spec);
+    if (spec.kind === 'boolean') return !def;
+    if (spec.kind === 'array') return ['evil.example:1'];
+    if (spec.kind === 'string') return spec.key === 'baseURL' ? 'https://evil.example' : spec.key === 'host' ? '0.0.0.0' : '/tmp/evil/models.yaml';
+    const n = (spec.minimum ?? 0) + 7;
+    return n === def ? n + 1 : n;
+  }
+
+  it('supported: true, because every setting that could redirect the key or spend points is read from the user settings only, trusted or not', () => {
+    assert.deepEqual(pkg.capabilities?.untrustedWorkspaces, { supported: true });
+    // The one setting a workspace may set: whether the proxy starts (it sends nothing and spends nothing by itself).
+    assert.deepEqual(
+      SETTINGS.filter((s) => s.scope !== 'application').map((s) => s.key),
+      ['autoStart'],
+    );
+    for (const spec of SETTINGS.filter((s) => s.scope === 'application')) {
+      const value = otherValue(spec);
+      const asUser = readSettings((k) => (k === spec.key ? { defaultValue: specDefault(spec), globalValue: value } : undefined));
+      assert.notDeepEqual(asUser.values[spec.key], specDefault(spec), `${spec.key}: the sample value takes effect from the user settings`);
+      const asWorkspace = readSettings((k) =>
+        k === spec.key ? { defaultValue: specDefault(spec), workspaceValue: value, workspaceFolderValue: value } : undefined,
+      );
+      assert.deepEqual(asWorkspace.values[spec.key], specDefault(spec), `${spec.key}: a workspace value is ignored`);
+      assert.equal(props[`poeProxy.${spec.key}`].scope, 'application', `${spec.key}: VS Code itself ignores it in workspace settings`);
     }
   });
 });
@@ -63,7 +104,7 @@ describe('VS Code settings (package.json ↔ DEFAULT_CONFIG)', () => {
 describe('readSettings', () => {
   it('takes only the user (global) value of application settings: workspace and folder values are ignored', () => {
     const values: Record<string, Inspected> = {
-      baseUrl: {
+      baseURL: {
         defaultValue: 'https://api.poe.com',
         globalValue: 'https://user.example/v1/',
         workspaceValue: 'http://evil.example',
@@ -97,10 +138,28 @@ describe('readSettings', () => {
     assert.equal(withFile.modelsFile, '/tmp/m.yaml');
   });
 
+  it('poeProxy.baseUrl (renamed to baseURL): its user value counts until it is moved, the new key wins, a workspace value never counts', () => {
+    assert.deepEqual(RENAMED_SETTINGS, [{ from: 'baseUrl', to: 'baseURL' }]);
+    assert.ok(!('poeProxy.baseUrl' in props), 'the old key is no longer contributed');
+    const poeBaseUrl = (values: Record<string, Inspected>) => makeConfig(readSettings((k) => values[k]).overrides).poeBaseUrl;
+    const DEFAULT = { defaultValue: 'https://api.poe.com' };
+    assert.equal(poeBaseUrl({ baseURL: DEFAULT, baseUrl: { globalValue: 'https://old.example/v1' } }), 'https://old.example');
+    assert.equal(
+      poeBaseUrl({ baseURL: { ...DEFAULT, globalValue: 'https://new.example' }, baseUrl: { globalValue: 'https://old.example' } }),
+      'https://new.example',
+    );
+    assert.equal(poeBaseUrl({ baseURL: DEFAULT, baseUrl: { workspaceValue: 'http://evil.example' } }), DEFAULT_CONFIG.poeBaseUrl);
+    assert.deepEqual(
+      changedKeys((s) => s === 'poeProxy.baseUrl'),
+      ['baseURL'],
+      'editing the old key is a change of the new one',
+    );
+  });
+
   it('replaces invalid values by the default and says which', () => {
     const values: Record<string, Inspected> = {
       port: { globalValue: 70000 },
-      baseUrl: { globalValue: 'ftp://x' },
+      baseURL: { globalValue: 'ftp://x' },
       'rateLimit.burst': { globalValue: 2.5 },
       footer: { globalValue: 'yes' },
     };

@@ -1,10 +1,11 @@
-/// <reference lib="dom" />
 /**
- * Script of the cost-history webview (bundled by esbuild to media/history.js, IIFE, browser).
+ * Script of the cost-history webview (bundled by esbuild to dist/webview/history.js, IIFE, browser; type-checked
+ * with the DOM lib and without node types by src/webview/tsconfig.json).
  * Talks to src/vscode/historyPanel.ts through the typed protocol in src/shared/historyProtocol.ts.
  * Renders with DOM APIs only (no innerHTML with data), so ledger text can never become markup.
  */
-import type { LedgerEntry, LedgerSummary, RefusedGroup } from '../src/core/store/ledger';
+import type { LedgerSummary, RefusedGroup } from '../core/store/ledgerIndex';
+import type { LedgerEntry } from '../core/store/ledgerRecords';
 import {
   addToSummary,
   buildChart,
@@ -22,7 +23,7 @@ import {
   refusedText,
   sortEntries,
   statusLabel,
-} from '../src/shared/historyModel';
+} from '../shared/historyModel';
 import {
   EMPTY_FILTER,
   EntryCursor,
@@ -37,7 +38,7 @@ import {
   SortKey,
   SortState,
   ToWebview,
-} from '../src/shared/historyProtocol';
+} from '../shared/historyProtocol';
 
 interface VsCodeApi {
   postMessage(msg: unknown): void;
