@@ -4,7 +4,7 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', 'out/', 'out-*/', '.vscode-test/', 'test-results/', 'bench/', 'test/clients/programs/'] },
+  { ignores: ['node_modules/', 'dist/', 'out/', 'out-*/', '.vscode-test/', 'test-results/', 'bench/', 'media/*.js', 'test/clients/programs/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
