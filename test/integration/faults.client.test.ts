@@ -194,12 +194,18 @@ describe('client faults and graceful stop', function () {
     it('answers a JSON request still waiting for Poe after the grace period with 503 proxy_shutdown', async () => {
       const p = await start();
       fake.reply = () => ({ chunks: ['slow', ' answer'], chunkDelayMs: 2_000 });
-      const pending = postChat(p.url, ask('x'));
+      const prompt = 'json at shutdown';
+      const pending = postChat(p.url, ask(prompt));
       await waitFor('the request to reach Poe', () => fake.inFlight() > 0);
       await p.server.close(300);
       const r = await pending;
       assert.equal(r.status, 503, r.body);
       assert.equal(openAiError(r.body)?.code, 'proxy_shutdown');
+      // The exchange ends once its Poe request is cut; its ledger entry is written after any retry would have been sent.
+      const entries = await ledgerEntries(p, 1);
+      assert.equal(entries.length, 1, 'the request is in the ledger');
+      const sent = fake.chatRequests().filter((q) => JSON.stringify(q.body).includes(prompt));
+      assert.equal(sent.length, 1, 'the client got its 503: nothing is sent to Poe again (points would burn for nobody)');
     });
 
     it('ends a stream still running after the grace period with an error event and [DONE], and stops the upstream', async () => {

@@ -115,6 +115,8 @@ export abstract class Exchange<R, P extends Plan<R> = Plan<R>> {
   private readonly pings: KeepAlive;
   private sseCommitted = false;
   private finished = false;
+  /** This exchange wrote the response's head (SSE or JSON); false when the server answered for it at shutdown. */
+  private answered = false;
   /** The `model` the client sent, as sent (the ledger names even an unknown model; capped there). */
   private requestedModel = '';
   /** Set once, when the body is valid; the ledger entry reads it. */
@@ -137,10 +139,13 @@ export abstract class Exchange<R, P extends Plan<R> = Plan<R>> {
       this.commitSse({});
       res.write(SSE_PING);
     });
-    // A client that goes away stops the upstream request at once: points must not keep burning.
+    // A client that goes away stops the upstream request at once: points must not keep burning. So does a
+    // shutdown that answered the client itself (a 503 for a JSON request still waiting): nobody reads on.
     res.once('close', () => {
       if (!res.writableFinished) {
         this.outcome.status = 'aborted';
+        this.abort.abort();
+      } else if (svc.isShuttingDown?.() && !this.answered) {
         this.abort.abort();
       }
       this.pings.stop();
@@ -300,6 +305,7 @@ export abstract class Exchange<R, P extends Plan<R> = Plan<R>> {
   protected commitSse(extra: Record<string, string>): void {
     if (this.sseCommitted) return;
     this.sseCommitted = true;
+    this.answered = true;
     this.res.writeHead(200, { ...SSE_HEADERS, ...this.prompt?.headers, ...extra });
     this.res.flushHeaders();
   }
@@ -321,6 +327,7 @@ export abstract class Exchange<R, P extends Plan<R> = Plan<R>> {
   }
 
   protected sendJsonText(status: number, text: string, extra: Record<string, string> = {}): void {
+    this.answered = true;
     this.res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...this.prompt?.headers, ...extra });
     this.res.end(text);
   }
