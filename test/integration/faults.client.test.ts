@@ -74,11 +74,12 @@ describe('client faults and graceful stop', function () {
     });
 
     it('sends no pings while Poe keeps talking, nor to a JSON client', async () => {
-      const p = await start({ keepAliveIntervalMs: 200 });
-      fake.reply = () => ({ chunks: Array.from({ length: 12 }, (_, i) => `w${i} `), chunkDelayMs: 40 });
+      // A stream that lasts well past the ping interval, with gaps far below it (room for a loaded machine's delays).
+      const p = await start({ keepAliveIntervalMs: 600 });
+      fake.reply = () => ({ chunks: Array.from({ length: 40 }, (_, i) => `w${i} `), chunkDelayMs: 40 });
       const busy = await postChat(p.url, ask('x', { stream: true }));
-      assert.ok(!busy.body.includes(': ping'), 'chunks every 40 ms keep the 200 ms ping timer from firing');
-      fake.reply = () => ({ chunks: ['a', 'b'], chunkDelayMs: 400 });
+      assert.ok(!busy.body.includes(': ping'), 'chunks every 40 ms for 1.6 s keep the 600 ms ping timer from firing');
+      fake.reply = () => ({ chunks: ['a', 'b'], chunkDelayMs: 700 });
       const json = await postChat(p.url, ask('x'));
       assert.equal(json.status, 200);
       assert.ok(JSON.parse(json.body).choices[0].message.content.startsWith('ab'));

@@ -26,7 +26,8 @@ describe('ledger under load', function () {
   fakePoeHooks({ setFake: (f) => (fake = f), currentProxy: () => proxy });
 
   it('a client looping against the rate limiter is counted per minute and evicts no paid entry', async () => {
-    proxy = await startProxy(fake, { rateLimit: { requestsPerMinute: 6, burst: 3, maxConcurrent: 0 } });
+    // One request a minute after the burst: the 4,000-request loop must not see a refill even on a loaded machine.
+    proxy = await startProxy(fake, { rateLimit: { requestsPerMinute: 1, burst: 3, maxConcurrent: 0 } });
     const paid: string[] = [];
     for (let i = 0; i < 3; i++) {
       const r = await postChat(proxy.url, ask(`paid ${i}`), { headers: { 'x-request-id': `paid-${i}` } });
