@@ -140,12 +140,12 @@ export abstract class Exchange<R, P extends Plan<R> = Plan<R>> {
       res.write(SSE_PING);
     });
     // A client that goes away stops the upstream request at once: points must not keep burning. So does a
-    // shutdown that answered the client itself (a 503 for a JSON request still waiting): nobody reads on.
+    // response someone else answered (the server's 503 at shutdown for a JSON request still waiting): nobody reads on.
     res.once('close', () => {
       if (!res.writableFinished) {
         this.outcome.status = 'aborted';
         this.abort.abort();
-      } else if (svc.isShuttingDown?.() && !this.answered) {
+      } else if (!this.answered) {
         this.abort.abort();
       }
       this.pings.stop();
