@@ -72,7 +72,12 @@ async function settledView(ledger: Ledger, filter: LedgerFilter, rows: number): 
 describe('Ledger progressive open', () => {
   let dir: string;
   let now: number;
-  const open = (): Ledger => new Ledger({ dir, now: () => now, retentionMonths: 0 });
+  const opened: Ledger[] = [];
+  const open = (): Ledger => {
+    const l = new Ledger({ dir, now: () => now, retentionMonths: 0 });
+    opened.push(l);
+    return l;
+  };
 
   /** The old months as an older version left them: one gzip member each, no index. */
   async function writeOldMonths(perMonth: number): Promise<LedgerEntry[]> {
@@ -100,6 +105,7 @@ describe('Ledger progressive open', () => {
   });
 
   afterEach(async () => {
+    for (const l of opened.splice(0)) await l.close(); // background counts and rewrites end before the directory goes
     await fsp.rm(dir, { recursive: true, force: true });
   });
 
