@@ -83,6 +83,8 @@ export interface LedgerOptions {
   refusedFlushMs?: number;
   /** A month is compressed this long after it ended (late writers still append to it). Default 1 h. */
   closeGraceMs?: number;
+  /** A pause before each file of the background count (see `Ledger.view`): e2e tests keep the partial state on screen with it. Default 0. */
+  countPauseMs?: number;
 }
 
 export interface Disposable {
@@ -186,6 +188,7 @@ export class Ledger {
   private readonly now: () => number;
   private readonly refusedFlushMs: number;
   private readonly closeGraceMs: number;
+  private readonly countPauseMs: number;
   private pending: PendingLine[] = [];
   private drainQueued = false;
   /** Waits WRITE_BATCH_MS after the first queued line, so one append serves every line queued meanwhile. */
@@ -224,6 +227,7 @@ export class Ledger {
     this.now = opts.now ?? Date.now;
     this.refusedFlushMs = opts.refusedFlushMs ?? 60_000;
     this.closeGraceMs = opts.closeGraceMs ?? 3_600_000;
+    this.countPauseMs = opts.countPauseMs ?? 0;
   }
 
   /** Changes the retention (a setting changed); the next maintenance applies it. */
@@ -882,6 +886,7 @@ export class Ledger {
       try {
         for (;;) {
           await new Promise<void>((resolve) => setImmediate(resolve)); // a turn for the event loop between files
+          if (this.countPauseMs > 0) await new Promise<void>((resolve) => setTimeout(resolve, this.countPauseMs));
           if (this.stopCounting) return;
           const next = sortFiles([...this.toCount.values()]).pop(); // newest first: recent totals fill in first
           if (!next) break;
