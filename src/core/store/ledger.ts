@@ -912,15 +912,16 @@ export class Ledger {
       try {
         for (;;) {
           await new Promise<void>((resolve) => setImmediate(resolve)); // a turn for the event loop between files
-          if (this.countPauseMs > 0) await new Promise<void>((resolve) => setTimeout(resolve, this.countPauseMs));
           if (this.stopCounting) return;
           const next = sortFiles([...this.toCount.values()]).pop(); // newest first: recent totals fill in first
           if (!next) break;
+          if (this.countPauseMs > 0) await new Promise<void>((resolve) => setTimeout(resolve, this.countPauseMs));
+          if (this.stopCounting) return;
           await this.indexOf(next, currentTimeZone()).catch((err) => this.logger.warn(`ledger: could not index ${next.name}: ${describe(err)}`));
           this.toCount.delete(next.name);
           if (this.toCount.size > 0) this.emitIndexed(this.countingProgress([...this.toCount.values()]));
         }
-        // Set before the last event: a view its listener starts sees the count complete.
+        // Before the last event: what its listeners start finds no count running.
         this.counting = undefined;
         this.countRound.clear();
         this.emitIndexed({ months: [], total: 0 });
