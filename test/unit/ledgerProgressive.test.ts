@@ -190,6 +190,58 @@ describe('Ledger progressive open', () => {
     }
   });
 
+  it('rewrites each old month in pieces once, after the count; views during the rewrite stay exact', async () => {
+    const current = await writeCurrentMonth(100);
+    const old = await writeOldMonths(1500);
+    const events: string[] = [];
+    const none = (): void => undefined;
+    const l = new Ledger({
+      dir,
+      now: () => now,
+      retentionMonths: 0,
+      logger: {
+        trace: none,
+        debug: none,
+        info: (m) => void events.push(m),
+        warn: (m) => void events.push(`warn ${m}`),
+        error: (m) => void events.push(`error ${m}`),
+      },
+    });
+    opened.push(l);
+    const filter: LedgerFilter = { model: 'B', from: null, to: null };
+    const views: Array<Promise<LedgerView>> = [];
+    const counted = untilCounted(l, (p) => {
+      if (p.months.length > 0) return;
+      events.push('counted');
+      // Opened as the rewrite starts: their pages reach into the months being rewritten.
+      for (let i = 0; i < 3; i++) views.push(l.view(filter, 700));
+    });
+    await l.view(NO_FILTER, 10);
+    await counted;
+    await l.flush(); // the rewrite in pieces, after the count
+    const all = [...old, ...current];
+    const wanted = all.filter((e) => e.model === 'B').slice(-700);
+    for (const v of await Promise.all(views)) {
+      assert.deepEqual(
+        v.entries.map((e) => e.id),
+        wanted.map((e) => e.id),
+      );
+      assert.deepEqual(v.summary, reference(all, filter));
+    }
+    const rewrites = events.filter((m) => m.startsWith('ledger: rewrote'));
+    assert.deepEqual(rewrites.map((m) => /rewrote (\S+)/.exec(m)?.[1]).sort(), OLD_MONTHS, `each month once: ${events.join(' | ')}`);
+    assert.ok(events.indexOf('counted') < events.indexOf(rewrites[0]), `the count first: ${events.join(' | ')}`);
+    assert.deepEqual(
+      events.filter((m) => m.startsWith('warn') || m.startsWith('error')),
+      [],
+    );
+    for (const month of OLD_MONTHS) {
+      const index = JSON.parse(await fsp.readFile(path.join(dir, '.ledger-index', `ledger-${month}.jsonl.gz.json`), 'utf8'));
+      assert.ok(index.pieces.length > 1, `${month} in pieces`);
+    }
+    assert.deepEqual((await settledView(open(), NO_FILTER, 10)).summary, reference(all), 'exact from the rewritten months');
+  });
+
   it('counts an entry appended during the background count exactly once, with views running alongside', async () => {
     const current = await writeCurrentMonth(100);
     const old = await writeOldMonths(400);

@@ -876,12 +876,15 @@ export class Ledger {
     const out: Array<{ file: LedgerFile; index?: FileIndex }> = [];
     const later: LedgerFile[] = [];
     for (const f of files) {
-      if (f.month < current && (await this.needsWholeRead(f, tz))) {
+      const known = await this.knownIndex(f, tz);
+      if (known === 'whole' && f.month < current) {
         out.push({ file: f });
         later.push(f);
         continue;
       }
-      const index = await this.indexOf(f, tz);
+      // A closed file's index is used as it is, without waiting for a rewrite of the file in progress
+      // (its content stays the same; `collect` waits when it reads the file); the others are brought up to date.
+      const index = known && known !== 'whole' && f.kind !== 'live' ? known : await this.indexOf(f, tz);
       if (index) out.push({ file: f, index });
     }
     const live = new Set(files.map((f) => f.name));
@@ -890,15 +893,19 @@ export class Ledger {
     return out;
   }
 
-  /** Whether `f` has no index that still describes it (in memory or on disk): building one reads it whole. */
-  private async needsWholeRead(f: LedgerFile, tz: string): Promise<boolean> {
+  /**
+   * The index of `f` known without reading the file (in memory or on disk; a live file's may lack its
+   * newest lines), 'whole' when building one reads the file whole, undefined when it is gone or empty.
+   */
+  private async knownIndex(f: LedgerFile, tz: string): Promise<FileIndex | 'whole' | undefined> {
     const st = await fsp.stat(path.join(this.dir, f.name)).catch(() => undefined);
-    if (!st || st.size === 0) return false; // gone or empty: `indexOf` costs nothing
-    if (indexFits(this.indexes.get(f.name), st, f.kind === 'live', tz)) return false;
+    if (!st || st.size === 0) return undefined;
+    const inMemory = this.indexes.get(f.name);
+    if (indexFits(inMemory, st, f.kind === 'live', tz)) return inMemory;
     const loaded = await this.loadIndex(f.name);
-    if (!indexFits(loaded, st, f.kind === 'live', tz)) return true;
+    if (!indexFits(loaded, st, f.kind === 'live', tz)) return 'whole';
     if (!this.building.has(f.name)) this.indexes.set(f.name, loaded);
-    return false;
+    return loaded;
   }
 
   /** Queues `files` for the background count and starts it unless it runs; never blocks the caller. */
@@ -1173,6 +1180,9 @@ export class Ledger {
       if (!candidate.index) {
         candidate.index = await indexNow?.(candidate.file);
         if (!candidate.index || !holds(candidate.index)) continue;
+      } else if (this.building.has(candidate.file.name) && indexNow) {
+        // Being rewritten in pieces (or indexed): read once that is done, with the index that describes it then.
+        candidate.index = (await indexNow(candidate.file)) ?? candidate.index;
       }
       const { file, index } = candidate as { file: LedgerFile; index: FileIndex };
       const need = want - got;
