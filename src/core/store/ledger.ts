@@ -740,6 +740,7 @@ export class Ledger {
       if (end.error && isMissing(end.error)) return undefined;
       return end;
     } catch (err) {
+      if (opts.chunkDone) throw err; // the sink's failure (see scanLines), not the file's
       if (!isMissing(err)) this.logger.warn(`ledger: could not read ${file}: ${describe(err)}`);
       return undefined;
     }
@@ -1463,16 +1464,22 @@ export class Ledger {
     return out;
   }
 
-  /** Streams CSV (see `csvRow`) of every entry matching `filter`, oldest first, to `out`; resolves with the row count. */
-  async exportCsv(filter: LedgerFilter, out: Writable): Promise<number> {
+  /**
+   * Streams CSV (see `csvRow`) of every entry matching `filter`, oldest first, to `out`; resolves with
+   * the row count. `onRows` hears the rows written so far after each chunk; an aborted `signal` stops
+   * the export between chunks (it rejects with the signal's reason).
+   */
+  async exportCsv(filter: LedgerFilter, out: Writable, opts: { signal?: AbortSignal; onRows?: (rows: number) => void } = {}): Promise<number> {
     const all = await this.indexAll();
     let count = 0;
     let buffered: string[] = [csvHeader()];
     const push = async (): Promise<void> => {
+      opts.signal?.throwIfAborted();
       if (buffered.length === 0) return;
       const chunk = buffered.join('');
       buffered = [];
       if (!out.write(chunk)) await once(out, 'drain');
+      opts.onRows?.(count);
     };
     const want = lineFilter(filter);
     let corrections = new Map<string, LedgerCorrection>();
