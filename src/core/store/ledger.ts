@@ -32,6 +32,7 @@ import {
   MIGRATION_JOURNAL,
   monthOf,
   monthOfTime,
+  LineRange,
   LineSink,
   scanLines,
   scanLinesBackward,
@@ -40,6 +41,7 @@ import {
   writeFileAtomic,
 } from './ledgerFiles';
 import { orderKey, Piece, PIECE_LINES, pieceMatches, piecesFromJSON, piecesToJSON, PieceWriter, readPiece } from './ledgerPieces';
+import { Block, blockMatches, BlockGrower, blocksEnd, blocksFromJSON, blocksToJSON, blockSpans, CORRECTION_START } from './ledgerBlocks';
 import { dayOfTime, FileSummary, IndexRow, LedgerFilter, LedgerSummary, NO_FILTER, passes, RefusedGroup, refusedGroups, summarizeRows } from './ledgerIndex';
 import {
   applyCorrection,
@@ -144,6 +146,8 @@ interface FileIndex {
   summary: FileSummary;
   /** A closed month written in pieces (see ledgerPieces.ts); absent for an old single-member .gz and for plain files. */
   pieces?: Piece[];
+  /** The live file's blocks up to `size` (see ledgerBlocks.ts). */
+  blocks?: Block[];
 }
 
 /** Refusals of one minute, client and reason not written yet. */
@@ -655,23 +659,26 @@ export class Ledger {
     return sortFiles(files);
   }
 
-  /** Streams one file's records; bad lines are warned about (once per process) and skipped. */
+  /**
+   * Streams one file's records (with the byte offset after each line, 0 in a pieced month); bad lines
+   * are warned about (once per process) and skipped.
+   */
   private async scanFile(
     f: LedgerFile,
-    onRecord: (rec: ReturnType<typeof parseRecord>, line: string) => boolean | void,
+    onRecord: (rec: ReturnType<typeof parseRecord>, line: string, end: number) => boolean | void,
     opts: { start?: number; lineNo?: number; want?: LineSink['want']; chunkDone?: LineSink['chunkDone']; pieces?: (p: Piece) => boolean } = {},
   ): Promise<Awaited<ReturnType<typeof scanLines>> | undefined> {
     const file = path.join(this.dir, f.name);
     const pieces = await this.piecesOf(f);
-    if (pieces) return this.scanPieces(f, opts.pieces ? pieces.filter(opts.pieces) : pieces, onRecord, opts.chunkDone);
+    if (pieces) return this.scanPieces(f, opts.pieces ? pieces.filter(opts.pieces) : pieces, (rec, text) => onRecord(rec, text, 0), opts.chunkDone);
     try {
       const end = await scanLines(
         file,
         {
-          line: (text, lineNo) => {
+          line: (text, lineNo, end) => {
             const rec = parseRecord(text);
             if (rec.kind === 'bad') this.warnLine(f.name, lineNo, rec.why);
-            return onRecord(rec, text);
+            return onRecord(rec, text, end);
           },
           oversized: (lineNo) => this.warnLine(f.name, lineNo, `longer than ${64} KiB`),
           want: opts.want,
@@ -806,8 +813,14 @@ export class Ledger {
       return undefined;
     }
     const appendOnly = f.kind === 'live';
+    // A live file's blocks must describe it up to `size` (an index from before blocks, or one an older
+    // version extended without them, is rebuilt: one read of the live file).
     const fits = (i: FileIndex | undefined): i is FileIndex =>
-      !!i && i.v === INDEX_VERSION && i.tz === tz && i.ino === st.ino && (appendOnly ? st.size >= i.size : st.size === i.size && st.mtimeMs === i.mtimeMs);
+      !!i &&
+      i.v === INDEX_VERSION &&
+      i.tz === tz &&
+      i.ino === st.ino &&
+      (appendOnly ? st.size >= i.size && !!i.blocks && blocksEnd(i.blocks) >= i.size : st.size === i.size && st.mtimeMs === i.mtimeMs);
     let index = this.indexes.get(f.name);
     if (!fits(index)) index = await this.loadIndex(f.name);
     if (!fits(index)) {
@@ -823,21 +836,25 @@ export class Ledger {
         lines: 0,
         summary: new FileSummary(),
         ...(pieces ? { pieces } : {}),
+        ...(appendOnly ? { blocks: [] } : {}),
       };
     }
     const grown = appendOnly ? st.size > index.size : index.lines === 0 && index.size === 0 && st.size > 0;
     if (grown) {
       const idx = index;
+      const blocks = appendOnly && idx.blocks ? new BlockGrower(idx.blocks) : undefined;
       const end = await this.scanFile(
         f,
-        (rec) => {
+        (rec, text, lineEnd) => {
           if (rec.kind === 'entry') idx.summary.addEntry(rec.entry);
           else if (rec.kind === 'refused') idx.summary.addRefused(rec.refused);
           else if (rec.kind === 'correction') idx.summary.addCorrection(rec.correction);
+          blocks?.add(rec, text, lineEnd);
         },
         { start: idx.size, lineNo: idx.lines },
       );
       if (!end) return undefined;
+      blocks?.finish(end.offset);
       idx.lines += end.lines;
       // A closed (compressed) month keeps no estimates waiting for corrections: those come within
       // minutes, long before a month is compressed (a late one is folded in by the next compression).
@@ -852,14 +869,16 @@ export class Ledger {
 
   private async loadIndex(name: string): Promise<FileIndex | undefined> {
     try {
-      const raw = JSON.parse(await fsp.readFile(this.indexPath(name), 'utf8')) as Omit<FileIndex, 'summary' | 'pieces'> & {
+      const raw = JSON.parse(await fsp.readFile(this.indexPath(name), 'utf8')) as Omit<FileIndex, 'summary' | 'pieces' | 'blocks'> & {
         summary: unknown;
         pieces?: unknown;
+        blocks?: unknown;
       };
       const summary = FileSummary.fromJSON(raw.summary);
       if (!summary || raw.name !== name) return undefined;
       const pieces = raw.pieces === undefined ? undefined : piecesFromJSON(raw.pieces);
-      return { ...raw, summary, pieces };
+      const blocks = raw.blocks === undefined ? undefined : blocksFromJSON(raw.blocks);
+      return { ...raw, summary, pieces, blocks };
     } catch {
       return undefined;
     }
@@ -868,7 +887,10 @@ export class Ledger {
   private async saveIndex(index: FileIndex): Promise<void> {
     try {
       await fsp.mkdir(path.join(this.dir, INDEX_DIR), { recursive: true });
-      await writeFileAtomic(this.indexPath(index.name), JSON.stringify({ ...index, pieces: index.pieces && piecesToJSON(index.pieces) }));
+      await writeFileAtomic(
+        this.indexPath(index.name),
+        JSON.stringify({ ...index, pieces: index.pieces && piecesToJSON(index.pieces), blocks: index.blocks && blocksToJSON(index.blocks) }),
+      );
     } catch (err) {
       this.logger.warn(`ledger: could not save the index of ${index.name}: ${describe(err)}`);
     }
@@ -1011,6 +1033,9 @@ export class Ledger {
         taken.push(...ring.reverse());
         moreHere = dropped;
       } else {
+        // The live file: only the blocks that can hold what this walk still looks for (see ledgerBlocks.ts).
+        const read = (b: Block): boolean =>
+          cursorInLedger && !found ? blockSpans(b, cursorTime) : blockMatches(b, filter) && (found || file.month < cursorMonth! || b.t0 < cursorTime);
         await scanLinesBackward(
           path.join(this.dir, file.name),
           (text) => {
@@ -1029,6 +1054,7 @@ export class Ledger {
             taken.push(e);
           },
           prefilter,
+          index.blocks && file.kind === 'live' ? blockRanges(index, index.blocks, prefilter, read, true) : undefined,
         ).catch((err) => {
           if (!isMissing(err)) this.logger.warn(`ledger: could not read ${file.name}: ${describe(err)}`);
         });
@@ -1091,24 +1117,43 @@ export class Ledger {
   }
 
   /** Whether the entry `cursor` names is still in the files of its month. */
-  private async containsCursor(candidates: Array<{ file: LedgerFile }>, cursor: EntryCursor, month: string): Promise<boolean> {
+  private async containsCursor(candidates: Array<{ file: LedgerFile; index: FileIndex }>, cursor: EntryCursor, month: string): Promise<boolean> {
     const needle = `"id":${JSON.stringify(cursor.id)}`;
     const timeNeedle = `"time":${JSON.stringify(cursor.time)}`;
-    for (const { file } of candidates) {
+    const isCursor = (rec: ReturnType<typeof parseRecord>): boolean => rec.kind === 'entry' && rec.entry.id === cursor.id && rec.entry.time === cursor.time;
+    for (const { file, index } of candidates) {
       if (file.month !== month && file.month !== '') continue;
       let hit = false;
       const idBytes = Buffer.from(needle);
+      const want: LineSink['want'] = (buf, start, end) => includesWithin(buf, idBytes, start, end);
+      if (index.blocks && file.kind === 'live') {
+        // Only the blocks whose time range holds the cursor's time.
+        const time = Date.parse(cursor.time);
+        await scanLinesBackward(
+          path.join(this.dir, file.name),
+          (text) => {
+            hit = text.includes(timeNeedle) && isCursor(parseRecord(text));
+            return !hit;
+          },
+          want,
+          blockRanges(index, index.blocks, want, (b) => blockSpans(b, time), false),
+        ).catch((err) => {
+          if (!isMissing(err)) this.logger.warn(`ledger: could not read ${file.name}: ${describe(err)}`);
+        });
+        if (hit) return true;
+        continue;
+      }
       const key = orderKey(cursor.time, cursor.id);
       await this.scanFile(
         file,
         (rec, text) => {
           if (!text.includes(timeNeedle)) return;
-          if (rec.kind === 'entry' && rec.entry.id === cursor.id && rec.entry.time === cursor.time) {
+          if (isCursor(rec)) {
             hit = true;
             return false;
           }
         },
-        { want: (buf, start, end) => includesWithin(buf, idBytes, start, end), pieces: (p) => p.kind === 'entries' && p.first <= key && key <= p.last },
+        { want, pieces: (p) => p.kind === 'entries' && p.first <= key && key <= p.last },
       );
       if (hit) return true;
     }
@@ -1330,7 +1375,44 @@ function lineTime(buf: Buffer, start: number, end: number): number | undefined {
   return Number.isFinite(t) ? t : undefined;
 }
 const OTHER_PREFIX = Buffer.from('{"');
-const CORRECTION_PREFIX = Buffer.from('{"type":"correction"');
+
+/** A correction as the writer writes it (a block's other lines need not be decoded for its corrections). */
+function isCorrectionLine(buf: Buffer, start: number, end: number): boolean {
+  return end - start > CORRECTION_PREFIX.length && buf.subarray(start, start + CORRECTION_PREFIX.length).equals(CORRECTION_PREFIX);
+}
+
+/**
+ * The parts of a live file to read newest first (see ledgerBlocks.ts): what was appended after the
+ * index, all of it; then each block `read` wants, with `want`; of the others, with `corrections`,
+ * those holding corrections, for those lines only. `read` is asked as the reading reaches each block,
+ * so it can depend on what was read before. A file that is not the one indexed is read whole.
+ */
+function blockRanges(
+  index: FileIndex,
+  blocks: readonly Block[],
+  want: LineSink['want'],
+  read: (b: Block) => boolean,
+  corrections: boolean,
+): (file: { size: number; ino: number }) => Iterable<LineRange> {
+  // As they are now: a later extension of the index does not change what this reading covers.
+  const indexed = index.size;
+  const upTo = blocks.length;
+  return function* (file) {
+    if (file.ino !== index.ino || file.size < indexed) {
+      yield { start: 0, end: file.size, want };
+      return;
+    }
+    yield { start: indexed, end: file.size, want };
+    for (let i = upTo - 1; i >= 0; i--) {
+      const b = blocks[i];
+      const end = Math.min(b.off + b.len, indexed);
+      if (end <= b.off) continue;
+      if (read(b)) yield { start: b.off, end, want };
+      else if (corrections && b.corrections > 0) yield { start: b.off, end, want: b.oddCorrections ? want : isCorrectionLine };
+    }
+  };
+}
+const CORRECTION_PREFIX = Buffer.from(CORRECTION_START);
 
 /**
  * The index rows of every file, with corrections whose entry lies in another file of the same month
