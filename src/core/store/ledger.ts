@@ -41,7 +41,7 @@ import {
   writeFileAtomic,
 } from './ledgerFiles';
 import { orderKey, Piece, PIECE_LINES, pieceMatches, piecesFromJSON, piecesToJSON, PieceWriter, readPiece } from './ledgerPieces';
-import { Block, blockMatches, BlockGrower, blocksEnd, blocksFromJSON, blocksToJSON, blockSpans, CORRECTION_START } from './ledgerBlocks';
+import { Block, blockCorrects, blockMatches, BlockGrower, blocksEnd, blocksFromJSON, blocksToJSON, blockSpans, CORRECTION_START } from './ledgerBlocks';
 import { dayOfTime, FileSummary, IndexRow, LedgerFilter, LedgerSummary, NO_FILTER, passes, RefusedGroup, refusedGroups, summarizeRows } from './ledgerIndex';
 import {
   applyCorrection,
@@ -949,7 +949,9 @@ export class Ledger {
     const prefilter = lineFilter(filter);
     // Corrections met on the way (always in the same file as their entry or a newer one, so met
     // before or with it); the oldest of an entry's wins.
-    const corrections = new Map<string, LedgerCorrection>();
+    const corrections = new WalkCorrections();
+    // Live-file blocks passed over that hold corrections: read at the end, only where they can concern an entry taken.
+    const passed: PassedBlock[] = [];
     const accept = (text: string, local: Map<string, LedgerCorrection>, firstWins: boolean): LedgerEntry | undefined => {
       const rec = parseRecord(text);
       if (rec.kind === 'correction') {
@@ -1054,7 +1056,9 @@ export class Ledger {
             taken.push(e);
           },
           prefilter,
-          index.blocks && file.kind === 'live' ? blockRanges(index, index.blocks, prefilter, read, true) : undefined,
+          index.blocks && file.kind === 'live'
+            ? blockRanges(index, index.blocks, prefilter, read, (range) => passed.push({ file, index, range, at: corrections.reserve() }))
+            : undefined,
         ).catch((err) => {
           if (!isMissing(err)) this.logger.warn(`ledger: could not read ${file.name}: ${describe(err)}`);
         });
@@ -1064,7 +1068,49 @@ export class Ledger {
       if (moreHere) hasMore = true;
     }
     if (!hasMore && got >= want && totalMatching !== undefined) hasMore = totalMatching > got;
-    return { entries: applyCorrections(newestFirst.flat().reverse(), corrections), hasMore };
+    const entries = newestFirst.flat().reverse();
+    await this.correctionsOfPassedBlocks(passed, entries, corrections);
+    return { entries: applyCorrections(entries, corrections), hasMore };
+  }
+
+  /**
+   * The corrections of the live-file blocks a `collect` walk passed over, of those blocks only whose
+   * corrections can concern one of `entries`, each set at the place its block had in the walk.
+   */
+  private async correctionsOfPassedBlocks(passed: PassedBlock[], entries: LedgerEntry[], corrections: WalkCorrections): Promise<void> {
+    if (passed.length === 0 || entries.length === 0) return;
+    const times = entries
+      .map((e) => Date.parse(e.time))
+      .filter(Number.isFinite)
+      .sort((a, b) => a - b);
+    const byFile = new Map<string, PassedBlock[]>();
+    for (const p of passed) {
+      if (!blockCorrects(p.range.block, times)) continue;
+      const list = byFile.get(p.file.name) ?? [];
+      list.push(p);
+      byFile.set(p.file.name, list);
+    }
+    for (const [name, list] of byFile) {
+      let at = 0;
+      await scanLinesBackward(
+        path.join(this.dir, name),
+        (text) => {
+          const rec = parseRecord(text);
+          if (rec.kind === 'correction') corrections.setAt(correctionKey(rec.correction.id, rec.correction.time), rec.correction, at);
+        },
+        undefined,
+        function* (file) {
+          // Replaced since the walk (a month's compression): its corrections are read with the new file's index next time.
+          if (file.ino !== list[0].index.ino) return;
+          for (const p of list) {
+            at = p.at;
+            yield p.range;
+          }
+        },
+      ).catch((err) => {
+        if (!isMissing(err)) this.logger.warn(`ledger: could not read ${name}: ${describe(err)}`);
+      });
+    }
   }
 
   /**
@@ -1136,7 +1182,7 @@ export class Ledger {
             return !hit;
           },
           want,
-          blockRanges(index, index.blocks, want, (b) => blockSpans(b, time), false),
+          blockRanges(index, index.blocks, want, (b) => blockSpans(b, time)),
         ).catch((err) => {
           if (!isMissing(err)) this.logger.warn(`ledger: could not read ${file.name}: ${describe(err)}`);
         });
@@ -1381,18 +1427,56 @@ function isCorrectionLine(buf: Buffer, start: number, end: number): boolean {
   return end - start > CORRECTION_PREFIX.length && buf.subarray(start, start + CORRECTION_PREFIX.length).equals(CORRECTION_PREFIX);
 }
 
+/** A block's range and the look at its lines that finds its corrections. */
+type CorrectionRange = LineRange & { block: Block };
+
+/** A live-file block a `collect` walk passed over for its corrections, and its place in the walk. */
+interface PassedBlock {
+  file: LedgerFile;
+  index: FileIndex;
+  range: CorrectionRange;
+  at: number;
+}
+
+/**
+ * Corrections met by a newest-first walk, which keeps the last one set for an entry (the oldest in the
+ * files), remembering when each was set, so corrections read later can be set at the place they had.
+ */
+class WalkCorrections extends Map<string, LedgerCorrection> {
+  private readonly when = new Map<string, number>();
+  private clock = 0;
+
+  override set(key: string, c: LedgerCorrection): this {
+    this.when.set(key, this.clock++);
+    return super.set(key, c);
+  }
+
+  /** A place in the walk for corrections read later. */
+  reserve(): number {
+    return this.clock++;
+  }
+
+  /** Sets `c` as if at place `at`: over what was set before it, not over what was set after. */
+  setAt(key: string, c: LedgerCorrection, at: number): void {
+    if ((this.when.get(key) ?? -1) > at) return;
+    this.when.set(key, at);
+    super.set(key, c);
+  }
+}
+
 /**
  * The parts of a live file to read newest first (see ledgerBlocks.ts): what was appended after the
- * index, all of it; then each block `read` wants, with `want`; of the others, with `corrections`,
- * those holding corrections, for those lines only. `read` is asked as the reading reaches each block,
- * so it can depend on what was read before. A file that is not the one indexed is read whole.
+ * index, all of it; then each block `read` wants, with `want`; the others holding corrections go to
+ * `passCorrections` when given (to be read for their corrections only, later and only if needed). `read`
+ * is asked as the reading reaches each block, so it can depend on what was read before. A file that is
+ * not the one indexed is read whole.
  */
 function blockRanges(
   index: FileIndex,
   blocks: readonly Block[],
   want: LineSink['want'],
   read: (b: Block) => boolean,
-  corrections: boolean,
+  passCorrections?: (range: CorrectionRange) => void,
 ): (file: { size: number; ino: number }) => Iterable<LineRange> {
   // As they are now: a later extension of the index does not change what this reading covers.
   const indexed = index.size;
@@ -1408,7 +1492,7 @@ function blockRanges(
       const end = Math.min(b.off + b.len, indexed);
       if (end <= b.off) continue;
       if (read(b)) yield { start: b.off, end, want };
-      else if (corrections && b.corrections > 0) yield { start: b.off, end, want: b.oddCorrections ? want : isCorrectionLine };
+      else if (passCorrections && b.corrections > 0) passCorrections({ start: b.off, end, want: b.oddCorrections ? want : isCorrectionLine, block: b });
     }
   };
 }

@@ -10,12 +10,14 @@ import { spanMatches } from './ledgerPieces';
 import type { LedgerRecord } from './ledgerRecords';
 
 /**
- * A block is closed at this many lines or bytes. Measured on the bench's live month (83k entries,
- * 25 MB, one model in 2,000 rare): 500 lines reads a quarter of the file for the rare model and keeps
- * the index at about 170 blocks (~50 KB of JSON, rewritten at each extension); see README.
+ * A block is closed at this many lines or bytes (ledger lines are ~300 bytes: about 220 lines). On
+ * the bench's live month (83k entries, 25 MB, one entry in 2,000 of a rare model) a rare-model page
+ * took 5 ms with 64 KB blocks, 11 ms with 128 KB, 22 ms with 256 KB (40 ms reading the whole file),
+ * for an index larger by 133, 67 and 34 KB than the totals' 610 KB, whose rewrite at each extension
+ * of the index cost the same within noise.
  */
-export const BLOCK_LINES = 500;
-const BLOCK_BYTES = 128 * 1024;
+export const BLOCK_LINES = 256;
+export const BLOCK_BYTES = 64 * 1024;
 
 /** How corrections are written (`correctionLine`): a block's corrections are found by this prefix. */
 export const CORRECTION_START = '{"type":"correction"';
@@ -35,7 +37,13 @@ export interface Block {
   untimed: boolean;
   /** Correction lines: read even where no entry matches (a correction may follow its entry by blocks). */
   corrections: number;
-  /** Some correction does not start with CORRECTION_START (the block's corrections are then found by decoding its lines). */
+  /** Earliest and latest time (ms) of the entries its corrections correct; NaN when none. */
+  c0: number;
+  c1: number;
+  /**
+   * Some correction does not start with CORRECTION_START (the block's corrections are then found by
+   * decoding its lines) or has no parsable time (it may concern any entry).
+   */
   oddCorrections: boolean;
 }
 
@@ -72,7 +80,12 @@ export class BlockGrower {
       }
     } else if (rec.kind === 'correction') {
       b.corrections++;
-      if (!text.startsWith(CORRECTION_START)) b.oddCorrections = true;
+      const t = Date.parse(rec.correction.time);
+      if (Number.isFinite(t)) {
+        if (!(t >= b.c0)) b.c0 = t;
+        if (!(t <= b.c1)) b.c1 = t;
+      }
+      if (!text.startsWith(CORRECTION_START) || !Number.isFinite(t)) b.oddCorrections = true;
     }
   }
 
@@ -87,7 +100,7 @@ export class BlockGrower {
 }
 
 function emptyBlock(off: number): Block {
-  return { off, len: 0, lines: 0, models: [], clients: [], t0: NaN, t1: NaN, untimed: false, corrections: 0, oddCorrections: false };
+  return { off, len: 0, lines: 0, models: [], clients: [], t0: NaN, t1: NaN, untimed: false, corrections: 0, c0: NaN, c1: NaN, oddCorrections: false };
 }
 
 /** Whether `block` may hold an entry passing `filter` (no false negatives). */
@@ -100,9 +113,26 @@ export function blockSpans(block: Block, t: number): boolean {
   return block.t0 <= t && t <= block.t1;
 }
 
+/** Whether `block` may hold a correction of an entry of one of `times` (ms, ascending). */
+export function blockCorrects(block: Block, times: readonly number[]): boolean {
+  if (block.corrections === 0) return false;
+  if (block.oddCorrections || !Number.isFinite(block.c0)) return true;
+  let lo = 0;
+  let hi = times.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (times[mid] < block.c0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < times.length && times[lo] <= block.c1;
+}
+
+const orNull = (t: number): number | null => (Number.isFinite(t) ? t : null);
+const orNaN = (t: unknown): number => (typeof t === 'number' ? t : NaN);
+
 /** Serialised blocks (NaN is not JSON). */
 export function blocksToJSON(blocks: Block[]): unknown[] {
-  return blocks.map((b) => ({ ...b, t0: Number.isFinite(b.t0) ? b.t0 : null, t1: Number.isFinite(b.t1) ? b.t1 : null }));
+  return blocks.map((b) => ({ ...b, t0: orNull(b.t0), t1: orNull(b.t1), c0: orNull(b.c0), c1: orNull(b.c1) }));
 }
 
 export function blocksFromJSON(v: unknown): Block[] | undefined {
@@ -112,7 +142,7 @@ export function blocksFromJSON(v: unknown): Block[] | undefined {
     // Contiguous from the file's start, or not an index of this file at all.
     if (!b || b.off !== blocksEnd(out) || typeof b.len !== 'number' || typeof b.lines !== 'number') return undefined;
     if (!Array.isArray(b.models) || !Array.isArray(b.clients) || typeof b.corrections !== 'number') return undefined;
-    out.push({ ...(b as unknown as Block), t0: typeof b.t0 === 'number' ? b.t0 : NaN, t1: typeof b.t1 === 'number' ? b.t1 : NaN });
+    out.push({ ...(b as unknown as Block), t0: orNaN(b.t0), t1: orNaN(b.t1), c0: orNaN(b.c0), c1: orNaN(b.c1) });
   }
   return out;
 }
