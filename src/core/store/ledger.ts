@@ -1421,6 +1421,7 @@ function lineTime(buf: Buffer, start: number, end: number): number | undefined {
   return Number.isFinite(t) ? t : undefined;
 }
 const OTHER_PREFIX = Buffer.from('{"');
+const CORRECTION_PREFIX = Buffer.from(CORRECTION_START);
 
 /** A correction as the writer writes it (a block's other lines need not be decoded for its corrections). */
 function isCorrectionLine(buf: Buffer, start: number, end: number): boolean {
@@ -1496,7 +1497,6 @@ function blockRanges(
     }
   };
 }
-const CORRECTION_PREFIX = Buffer.from(CORRECTION_START);
 
 /**
  * The index rows of every file, with corrections whose entry lies in another file of the same month
