@@ -298,6 +298,13 @@ if (lg) {
       ok: lg.warm.filterRareModelMs < 200,
     },
     {
+      name: `CSV export of ${n} entries: memory it adds (RSS peak over its start)`,
+      target: '< 50 MB',
+      value: lg.warm.exportRssGrowthMB,
+      unit: 'MB',
+      ok: lg.warm.exportRssGrowthMB < 50,
+    },
+    {
       name: `history memory (heap after open, filters and paging), ${n} entries`,
       target: '< 50 MB',
       value: lg.warm.heapPeakishMB,
@@ -458,7 +465,7 @@ if (lg) {
     `| Heap after open / after filters and paging / at the end (GC'd, above the process's start) | ${fmt(w.heapAfterOpenMB, 1)} / ${fmt(w.heapPeakishMB, 1)} / ${fmt(w.heapEndMB, 1)} MB |`,
   );
   L.push(
-    `| CSV export of everything, streamed (${w.exportRows.toLocaleString('en-US')} rows, ${(w.exportBytes / MB).toFixed(0)} MB) | ${fmt(w.exportMs / 1000, 1)} s, RSS growth ≤ ${fmt(w.exportRssMB, 0)} MB |`,
+    `| CSV export of everything, streamed (${w.exportRows.toLocaleString('en-US')} rows, ${(w.exportBytes / MB).toFixed(0)} MB) | ${fmt(w.exportMs / 1000, 1)} s; RSS peak +${fmt(w.exportRssGrowthMB, 0)} MB over its start (+${fmt(w.exportRssMB, 0)} MB over the process's start); event loop delay ≤ ${fmt(w.exportLoopDelayMaxMs, 0)} ms |`,
   );
   L.push('');
 }

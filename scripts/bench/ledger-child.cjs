@@ -2,6 +2,7 @@
 // Prints one JSON object with the timings (ms) and memory (MB) of what the history view does.
 const fs = require('node:fs');
 const path = require('node:path');
+const { monitorEventLoopDelay } = require('node:perf_hooks');
 
 const [supportPath, dir, phase, busyModel, rareModel] = process.argv.slice(2);
 const { Ledger, loadHistory, loadOlder, exportHistoryCsv } = require(supportPath);
@@ -65,9 +66,16 @@ async function main() {
   out.heapPeakishMB = heapMB() - heap0;
   const csv = path.join(dir, 'export.csv');
   let maxRss = 0;
+  const rssBeforeExport = process.memoryUsage().rss / MB;
   const sampler = setInterval(() => (maxRss = Math.max(maxRss, process.memoryUsage().rss / MB)), 20);
+  const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+  loopDelay.enable();
   t = await timed(() => exportHistoryCsv(ledger, NONE, csv));
+  loopDelay.disable();
   clearInterval(sampler);
+  // What the export itself adds (the figure above also holds what the view and filters left).
+  out.exportRssGrowthMB = maxRss - rssBeforeExport;
+  out.exportLoopDelayMaxMs = loopDelay.max / 1e6;
   out.exportMs = t.ms;
   out.exportRows = t.value;
   out.exportBytes = fs.statSync(csv).size;

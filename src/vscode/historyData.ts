@@ -33,19 +33,29 @@ export function loadOlder(ledger: Ledger, filter: HistoryFilter, before: EntryCu
 
 /**
  * Streams the CSV of every entry matching `filter` (oldest first) into `file` through a temporary
- * file beside it, so a failed export never leaves half a file under the chosen name.
+ * file beside it, so a failed or cancelled export never leaves half a file under the chosen name.
+ * `onRows` hears the rows written so far; an aborted `signal` cancels (rejects with its reason).
  */
-export async function exportHistoryCsv(ledger: Ledger, filter: HistoryFilter, file: string): Promise<number> {
+export async function exportHistoryCsv(
+  ledger: Ledger,
+  filter: HistoryFilter,
+  file: string,
+  opts: { signal?: AbortSignal; onRows?: (rows: number) => void } = {},
+): Promise<number> {
   const tmp = `${file}.${process.pid}.part`;
   const out = createWriteStream(tmp);
   try {
-    const count = await ledger.exportCsv(filter, out);
+    const count = await ledger.exportCsv(filter, out, opts);
     out.end();
     await finished(out);
     await fsp.rename(tmp, file);
     return count;
   } catch (err) {
+    // A write still in flight fails once the stream is destroyed; that is this same failure, and
+    // without a listener it would be thrown in the extension host.
+    out.on('error', () => undefined);
     out.destroy();
+    await finished(out).catch(() => undefined); // closed before the part is removed
     await fsp.rm(tmp, { force: true });
     throw err;
   }

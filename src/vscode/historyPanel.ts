@@ -206,7 +206,11 @@ export class HistoryPanel implements vscode.Disposable {
         return;
       }
       if (target.scheme !== 'file') throw new Error('Export to a local file (this window cannot stream to a remote one).');
-      const count = await exportHistoryCsv(this.ledger, filter, target.fsPath);
+      const count = await exportWithProgress(this.ledger, filter, target);
+      if (count === undefined) {
+        this.post({ type: 'exportResult', ok: false, cancelled: true });
+        return;
+      }
       this.post({ type: 'exportResult', ok: true, path: target.fsPath, count });
       void offerExported(target, count);
     } catch (err) {
@@ -219,6 +223,40 @@ export class HistoryPanel implements vscode.Disposable {
   private html(webview: vscode.Webview): string {
     return historyHtml(webview, this.extensionUri);
   }
+}
+
+/**
+ * Exports with a notification that counts the rows written against those the index expects (a year
+ * takes seconds) and can cancel; resolves undefined when the user cancelled (nothing is left behind).
+ */
+async function exportWithProgress(ledger: Ledger, filter: HistoryFilter, target: vscode.Uri): Promise<number | undefined> {
+  const name = target.path.split('/').pop() ?? target.path;
+  return vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: `Poe: exporting the cost history to ${name}`, cancellable: true },
+    async (progress, token) => {
+      const expected = (await ledger.query(filter)).totals.requests;
+      const abort = new AbortController();
+      const cancelled = token.onCancellationRequested(() => abort.abort());
+      let shown = 0;
+      try {
+        return await exportHistoryCsv(ledger, filter, target.fsPath, {
+          signal: abort.signal,
+          onRows: (rows) => {
+            if (expected <= 0) return;
+            const percent = Math.min(100, (100 * rows) / expected);
+            if (percent - shown < 1) return; // at most a hundred updates
+            progress.report({ increment: percent - shown, message: `${rows.toLocaleString('en-US')} of ${expected.toLocaleString('en-US')} requests` });
+            shown = percent;
+          },
+        });
+      } catch (err) {
+        if (abort.signal.aborted) return undefined;
+        throw err;
+      } finally {
+        cancelled.dispose();
+      }
+    },
+  );
 }
 
 /** After an export: open the file, or show it in the file manager (the Explorer when it is in the workspace). */

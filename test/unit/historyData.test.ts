@@ -233,6 +233,58 @@ describe('historyData (host side of the history panel)', () => {
     assert.ok(maxBuffered < 1_000_000, `at most about a read chunk waits in memory, not the ledger: ${maxBuffered} bytes`);
   });
 
+  for (const [month, now] of [
+    ['the live month', () => Date.parse('2025-03-20T00:00:00Z')],
+    ['a closed month in pieces', Date.now],
+  ] as const) {
+    it(`reports the rows exported as it goes, and a cancel stops it and leaves no file behind (${month})`, async () => {
+      const warnings: string[] = [];
+      const none = (): void => undefined;
+      const logger = { trace: none, debug: none, info: none, warn: (m: string) => void warnings.push(m), error: (m: string) => void warnings.push(m) };
+      const big = new Ledger({ dir: path.join(dir, 'big'), retentionMonths: 0, logger, now });
+      for (let i = 0; i < 20_000; i++) big.append(entry(i));
+      await big.flush();
+      const heard: number[] = [];
+      const done = path.join(dir, 'all.csv');
+      assert.equal(await exportHistoryCsv(big, EMPTY_FILTER, done, { onRows: (rows) => heard.push(rows) }), 20_000);
+      assert.ok(heard.length > 3, `progress is reported chunk by chunk (${heard.length} reports)`);
+      assert.deepEqual(
+        heard,
+        [...heard].sort((a, b) => a - b),
+        'never goes back',
+      );
+      assert.equal(heard.at(-1), 20_000);
+
+      const abort = new AbortController();
+      const file = path.join(dir, 'cancelled.csv');
+      let reports = 0;
+      const cancelled = exportHistoryCsv(big, EMPTY_FILTER, file, {
+        signal: abort.signal,
+        onRows: () => {
+          if (++reports === 2) abort.abort(new Error('cancelled by the user'));
+        },
+      });
+      await assert.rejects(cancelled, /cancelled by the user/);
+      assert.equal(reports, 2, 'nothing more is written once cancelled');
+      assert.deepEqual(
+        (await fsp.readdir(dir)).filter((f) => f.startsWith('cancelled')),
+        [],
+        'neither the file nor its temporary part is left',
+      );
+
+      // A failing output (a full disk) fails the export at once, and is not taken for a damaged ledger.
+      let writes = 0;
+      const failing = new Writable({
+        write(_chunk, _enc, done) {
+          done(++writes === 3 ? Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' }) : undefined);
+        },
+      });
+      await assert.rejects(big.exportCsv(EMPTY_FILTER, failing), /ENOSPC/);
+      assert.equal(writes, 3, 'nothing more is tried after the failure');
+      assert.deepEqual(warnings, [], 'no ledger file is reported unreadable');
+    });
+  }
+
   it('exports only the filtered rows as CSV, oldest first, with the ledger columns', async () => {
     const { csv, count } = await historyCsv(ledger, { model: 'B', from: null, to: null });
     assert.equal(count, 2);

@@ -3,7 +3,7 @@ import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as sinon from 'sinon';
-import { Ledger, LedgerEntry, LedgerOptions, localDay, parseLedgerText, toCsv } from '../../src/core/store/ledger';
+import { csvField, Ledger, LedgerEntry, LedgerOptions, localDay, parseLedgerText, toCsv } from '../../src/core/store/ledger';
 import type { Logger } from '../../src/core/log';
 import { ledgerEntry } from '../support/ledgerFixtures';
 
@@ -214,6 +214,12 @@ describe('Ledger', () => {
     } finally {
       if (saved === undefined) delete process.env.TZ;
       else process.env.TZ = saved;
+    }
+  });
+
+  it('csvField writes every number as JavaScript prints it', () => {
+    for (const n of [0, -0, 7, -12, 1234567890123, Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER, 1.5, -0.25, 1e21, 2 ** 60, NaN, Infinity]) {
+      assert.equal(csvField(n), String(n), String(n));
     }
   });
 

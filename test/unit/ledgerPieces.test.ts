@@ -10,7 +10,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { Ledger, LedgerEntry, LedgerFilter, LedgerOptions, localDay } from '../../src/core/store/ledger';
-import { PIECE_LINES, type Piece } from '../../src/core/store/ledgerPieces';
+import { orderKey, PIECE_LINES, PieceText, type Piece } from '../../src/core/store/ledgerPieces';
+import { MAX_LINE_BYTES } from '../../src/core/store/ledgerFiles';
 import type { Logger } from '../../src/core/log';
 import { ledgerEntry } from '../support/ledgerFixtures';
 
@@ -180,6 +181,33 @@ describe('Ledger months in pieces', () => {
       ids,
       entries.filter((e) => e.model === 'A').map((e) => e.id),
     );
+  });
+
+  it('a piece decodes its lines on demand, keys writer-shaped entries off their bytes, skips oversized lines and can be released', () => {
+    const lines = [
+      JSON.stringify(ledgerEntry({ time: '2026-01-05T10:00:00.000Z', id: 'chatcmpl-é1', model: 'A' })),
+      JSON.stringify({ model: 'A', time: '2026-01-05T10:00:01.000Z', id: 'reordered' }), // another shape: no quick key
+      JSON.stringify(ledgerEntry({ time: '2026-01-05T10:00:02.000Z', id: 'esc\\aped', model: 'A' })), // an escape: no quick key
+      'x'.repeat(MAX_LINE_BYTES + 1),
+      JSON.stringify(ledgerEntry({ time: 'not a time', id: 'untimed', model: 'A' })),
+      '',
+      '{"last":"line without a newline"}',
+    ];
+    const piece = PieceText.of(Buffer.from(lines.join('\n'), 'utf8'), 40);
+    assert.equal(piece.lines, lines.length);
+    assert.equal(piece.line(0), lines[0]);
+    assert.equal(piece.lineNo(0), 41);
+    assert.equal(piece.line(3), undefined, 'a line longer than MAX_LINE_BYTES is skipped, as in a plain file');
+    assert.equal(piece.line(5), '');
+    assert.equal(piece.line(6), lines[6]);
+    assert.equal(piece.quickOrderKey(0), orderKey('2026-01-05T10:00:00.000Z', 'chatcmpl-é1'));
+    assert.equal(piece.quickOrderKey(1), undefined);
+    assert.equal(piece.quickOrderKey(2), undefined);
+    assert.equal(piece.quickOrderKey(3), undefined);
+    assert.equal(piece.quickOrderKey(4), orderKey('not a time', 'untimed'));
+    const big = PieceText.of(Buffer.from(`${lines[0]}\n`.repeat(200), 'utf8'), 0);
+    big.release();
+    assert.equal(big.lines, 0, 'a released piece holds nothing');
   });
 
   it('reads an old-format month (one gzip member) the same, and rewrites it in pieces in the background', async () => {

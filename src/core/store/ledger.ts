@@ -40,9 +40,21 @@ import {
   withDirLock,
   writeFileAtomic,
 } from './ledgerFiles';
-import { orderKey, Piece, PIECE_LINES, pieceMatches, piecesFromJSON, piecesToJSON, PieceWriter, readPiece } from './ledgerPieces';
+import { orderKey, Piece, PIECE_LINES, pieceMatches, piecesFromJSON, piecesToJSON, PieceText, PieceWriter, readPiece } from './ledgerPieces';
 import { Block, blockCorrects, blockMatches, BlockGrower, blocksEnd, blocksFromJSON, blocksToJSON, blockSpans, CORRECTION_START } from './ledgerBlocks';
-import { dayOfTime, FileSummary, IndexRow, LedgerFilter, LedgerSummary, NO_FILTER, passes, RefusedGroup, refusedGroups, summarizeRows } from './ledgerIndex';
+import {
+  dayOfTime,
+  entryPasses,
+  FileSummary,
+  IndexRow,
+  LedgerFilter,
+  LedgerSummary,
+  NO_FILTER,
+  passes,
+  RefusedGroup,
+  refusedGroups,
+  summarizeRows,
+} from './ledgerIndex';
 import {
   applyCorrection,
   applyCorrections,
@@ -690,6 +702,7 @@ export class Ledger {
       if (end.error && isMissing(end.error)) return undefined;
       return end;
     } catch (err) {
+      if (opts.chunkDone) throw err; // the sink's failure (see scanLines), not the file's
       if (!isMissing(err)) this.logger.warn(`ledger: could not read ${file}: ${describe(err)}`);
       return undefined;
     }
@@ -708,61 +721,75 @@ export class Ledger {
   ): Promise<Awaited<ReturnType<typeof scanLines>>> {
     const entries = pieces.filter((p) => p.kind === 'entries').sort((a, b) => compare(a.first, b.first));
     const others = pieces.filter((p) => p.kind !== 'entries');
-    // Lines are decoded when delivered; the merge needs only their keys (read off the text where it can).
-    type Item = { text: string; lineNo: number; key: string };
-    const active: Array<{ items: Item[]; i: number }> = [];
+    // A piece in the merge is its compact bytes and the key of the line at its head; a line is decoded
+    // only when delivered, so lines die young instead of living through the merge.
+    type Head = { piece: PieceText; i: number; key: string };
+    const active: Head[] = [];
     let next = 0;
     let lines = 0;
     const end = (stopped: boolean): Awaited<ReturnType<typeof scanLines>> => ({ lines, offset: 0, tail: 0, stopped });
-    const records = async (p: Piece): Promise<Item[]> => {
-      const items = (await this.readPieceLines(f, p)).map(({ text, lineNo }) => ({ text, lineNo, key: lineOrderKey(text) }));
-      lines += p.lines;
-      return items;
+    /** Moves `h` to its next line; false when the piece is done. */
+    const advance = (h: Head): boolean => {
+      if (++h.i >= h.piece.lines) return false;
+      h.key = h.piece.quickOrderKey(h.i) ?? lineOrderKey(h.piece.line(h.i) ?? '');
+      return true;
     };
-    const deliver = (item: Item): boolean | void => {
-      const rec = parseRecord(item.text);
-      if (rec.kind === 'bad') this.warnLine(f.name, item.lineNo, rec.why);
-      return onRecord(rec, item.text);
+    const deliver = (piece: PieceText, i: number, text: string): boolean | void => {
+      const rec = parseRecord(text);
+      if (rec.kind === 'bad') this.warnLine(f.name, piece.lineNo(i), rec.why);
+      return onRecord(rec, text);
+    };
+    const read = async (p: Piece): Promise<PieceText> => {
+      const piece = await this.readPieceLines(f, p);
+      lines += p.lines;
+      return piece;
     };
     // The next few pieces are read ahead, so the merge does not wait for each one in turn.
-    const ahead: Array<Promise<Item[]>> = [];
+    const ahead: Array<Promise<PieceText>> = [];
     let delivered = 0;
-    const take = (): Promise<Item[]> => {
-      while (ahead.length < PIECES_AHEAD && next + ahead.length < entries.length) ahead.push(records(entries[next + ahead.length]));
+    const take = (): Promise<PieceText> => {
+      while (ahead.length < PIECES_AHEAD && next + ahead.length < entries.length) ahead.push(read(entries[next + ahead.length]));
       next++;
       return ahead.shift()!;
     };
     for (;;) {
       let best = -1;
-      for (let a = 0; a < active.length; a++) if (best < 0 || active[a].items[active[a].i].key < active[best].items[active[best].i].key) best = a;
-      if (next < entries.length && (best < 0 || entries[next].first <= active[best].items[active[best].i].key)) {
-        const items = await take();
-        if (items.length > 0) active.push({ items, i: 0 });
+      for (let a = 0; a < active.length; a++) if (best < 0 || active[a].key < active[best].key) best = a;
+      if (next < entries.length && (best < 0 || entries[next].first <= active[best].key)) {
+        const head: Head = { piece: await take(), i: -1, key: '' };
+        if (advance(head)) active.push(head);
         if (chunkDone) await chunkDone();
         continue;
       }
       if (best < 0) break;
       const cur = active[best];
-      const item = cur.items[cur.i++];
-      if (cur.i >= cur.items.length) active.splice(best, 1);
-      if (deliver(item) === false) return end(true);
+      const text = cur.piece.line(cur.i);
+      if (text !== undefined && deliver(cur.piece, cur.i, text) === false) return end(true);
+      if (!advance(cur)) {
+        active.splice(best, 1);
+        cur.piece.release();
+      }
       // Backpressure by lines delivered, not by pieces opened (many pieces may overlap in time).
       if (++delivered % PIECE_LINES === 0 && chunkDone) await chunkDone();
     }
     for (const p of others) {
-      for (const item of await records(p)) if (deliver(item) === false) return end(true);
+      const piece = await read(p);
+      for (let i = 0; i < piece.lines; i++) {
+        const text = piece.line(i);
+        if (text !== undefined && deliver(piece, i, text) === false) return end(true);
+      }
       if (chunkDone) await chunkDone();
     }
     return end(false);
   }
 
   /** One piece's lines; a damaged piece is warned about (naming its first line) and reads as empty. */
-  private async readPieceLines(f: LedgerFile, p: Piece): Promise<Array<{ text: string; lineNo: number }>> {
+  private async readPieceLines(f: LedgerFile, p: Piece): Promise<PieceText> {
     try {
       return await readPiece(path.join(this.dir, f.name), p);
     } catch (err) {
       if (!isMissing(err)) this.warnLine(f.name, p.line + 1, `unreadable piece of ${p.lines} lines (${describe(err)})`);
-      return [];
+      return PieceText.EMPTY;
     }
   }
 
@@ -959,7 +986,7 @@ export class Ledger {
         if (!firstWins || !local.has(key)) local.set(key, rec.correction);
         return undefined;
       }
-      if (rec.kind !== 'entry' || !passes(filter, dayOfTime(rec.entry.time), rec.entry.model, rec.entry.client)) return undefined;
+      if (rec.kind !== 'entry' || !entryPasses(filter, rec.entry)) return undefined;
       return rec.entry;
     };
     const isCursor = (e: LedgerEntry): boolean => !!cursor && e.id === cursor.id && e.time === cursor.time;
@@ -1132,11 +1159,13 @@ export class Ledger {
     while (read < candidates.length) {
       // A few pieces at a time, read in parallel.
       const batch = candidates.slice(read, read + PIECES_AHEAD);
-      for (const lines of await Promise.all(batch.map((p) => this.readPieceLines(file, p)))) {
-        for (const { text, lineNo } of lines) {
+      for (const piece of await Promise.all(batch.map((p) => this.readPieceLines(file, p)))) {
+        for (let i = 0; i < piece.lines; i++) {
+          const text = piece.line(i);
+          if (text === undefined) continue;
           const rec = parseRecord(text);
-          if (rec.kind === 'bad') this.warnLine(file.name, lineNo, rec.why);
-          if (rec.kind !== 'entry' || !passes(filter, dayOfTime(rec.entry.time), rec.entry.model, rec.entry.client)) continue;
+          if (rec.kind === 'bad') this.warnLine(file.name, piece.lineNo(i), rec.why);
+          if (rec.kind !== 'entry' || !entryPasses(filter, rec.entry)) continue;
           const key = orderKey(rec.entry.time, rec.entry.id);
           if (bound === undefined || key < bound) found.push({ key, entry: rec.entry });
         }
@@ -1150,8 +1179,9 @@ export class Ledger {
     if (taken.length > 0) {
       const local = new Map<string, LedgerCorrection>();
       for (const p of pieces.filter((x) => x.kind === 'corrections')) {
-        for (const { text } of await this.readPieceLines(file, p)) {
-          const rec = parseRecord(text);
+        const piece = await this.readPieceLines(file, p);
+        for (let i = 0; i < piece.lines; i++) {
+          const rec = parseRecord(piece.line(i) ?? '');
           if (rec.kind !== 'correction') continue;
           const key = correctionKey(rec.correction.id, rec.correction.time);
           if (!local.has(key)) local.set(key, rec.correction);
@@ -1326,16 +1356,22 @@ export class Ledger {
     return out;
   }
 
-  /** Streams CSV (see `csvRow`) of every entry matching `filter`, oldest first, to `out`; resolves with the row count. */
-  async exportCsv(filter: LedgerFilter, out: Writable): Promise<number> {
+  /**
+   * Streams CSV (see `csvRow`) of every entry matching `filter`, oldest first, to `out`; resolves with
+   * the row count. `onRows` hears the rows written so far after each chunk; an aborted `signal` stops
+   * the export between chunks (it rejects with the signal's reason).
+   */
+  async exportCsv(filter: LedgerFilter, out: Writable, opts: { signal?: AbortSignal; onRows?: (rows: number) => void } = {}): Promise<number> {
     const all = await this.indexAll();
     let count = 0;
     let buffered: string[] = [csvHeader()];
     const push = async (): Promise<void> => {
+      opts.signal?.throwIfAborted();
       if (buffered.length === 0) return;
       const chunk = buffered.join('');
       buffered = [];
       if (!out.write(chunk)) await once(out, 'drain');
+      opts.onRows?.(count);
     };
     const want = lineFilter(filter);
     let corrections = new Map<string, LedgerCorrection>();
@@ -1365,7 +1401,7 @@ export class Ledger {
       await this.scanFile(
         file,
         (rec) => {
-          if (rec.kind !== 'entry' || !passes(filter, dayOfTime(rec.entry.time), rec.entry.model, rec.entry.client)) return;
+          if (rec.kind !== 'entry' || !entryPasses(filter, rec.entry)) return;
           buffered.push(csvRow(applyCorrection(rec.entry, corrections.get(correctionKey(rec.entry.id, rec.entry.time)))));
           count++;
         },
@@ -1616,7 +1652,9 @@ export function csvField(v: unknown): string {
   if (typeof v === 'string') {
     s = FORMULA_START.test(v) ? `'${v}` : v;
   } else {
-    s = String(v);
+    // Not String(v) for integers: V8 caches number-to-string results in a table that lives in the old
+    // generation, so a year's export left ~25 MB of such strings there waiting for a full collection.
+    s = typeof v === 'number' && Number.isSafeInteger(v) ? v.toFixed(0) : String(v);
   }
   return /[",;\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }

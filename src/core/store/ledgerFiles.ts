@@ -109,7 +109,8 @@ export interface ScanEnd {
 /**
  * Streams `file` line by line (gunzipping `.gz`), never holding more than MAX_LINE_BYTES of one
  * line. A plain file's unterminated last line is not delivered (it may still be being written); a
- * compressed file's is (it can only be a crash's leftover, and the sink decides).
+ * compressed file's is (it can only be a crash's leftover, and the sink decides). A read error ends
+ * the scan (`error`); an error thrown by `chunkDone` rejects.
  */
 export async function scanLines(file: string, sink: LineSink, opts: { start?: number; lineNo?: number } = {}): Promise<ScanEnd> {
   const gzip = file.endsWith('.gz');
@@ -124,6 +125,7 @@ export async function scanLines(file: string, sink: LineSink, opts: { start?: nu
   let carryLen = 0;
   let skipping = false;
   let stopped = false;
+  let sinkFailed: { err: unknown } | undefined;
   const end = (error?: Error): ScanEnd => ({ lines: lineNo - (opts.lineNo ?? 0), offset, tail: skipping ? MAX_LINE_BYTES + 1 : carryLen, stopped, error });
   try {
     for await (const chunk of stream as AsyncIterable<Buffer>) {
@@ -162,7 +164,14 @@ export async function scanLines(file: string, sink: LineSink, opts: { start?: nu
       }
       consumed += chunk.length;
       if (stopped) break;
-      if (sink.chunkDone) await sink.chunkDone();
+      if (sink.chunkDone) {
+        try {
+          await sink.chunkDone();
+        } catch (err) {
+          sinkFailed = { err };
+          break;
+        }
+      }
     }
   } catch (err) {
     return end(err instanceof Error ? err : new Error(String(err)));
@@ -170,6 +179,8 @@ export async function scanLines(file: string, sink: LineSink, opts: { start?: nu
     raw.destroy();
     if (gzip) stream.destroy();
   }
+  // The sink's own failure (its output failed, or it was cancelled) is its caller's, not a damaged file.
+  if (sinkFailed) throw sinkFailed.err;
   if (!stopped && gzip && carryLen > 0 && !skipping) {
     lineNo++;
     sink.line(Buffer.concat(carry).toString('utf8'), lineNo, consumed);

@@ -101,6 +101,11 @@ export function dayOfTime(iso: string): string {
   return Number.isFinite(t) ? localDay(new Date(t)) : '';
 }
 
+/** `passes` for an entry; its local day is worked out only when the filter has a date range. */
+export function entryPasses(filter: LedgerFilter, e: { time: string; model: string; client?: string }): boolean {
+  return passes(filter, filter.from === null && filter.to === null ? '' : dayOfTime(e.time), e.model, e.client);
+}
+
 /** Whether an entry of local day `day` ('' = unknown) and `model` passes `filter`. */
 export function passes(filter: LedgerFilter, day: string, model: string, client?: string): boolean {
   if (filter.model !== null && model !== filter.model) return false;
