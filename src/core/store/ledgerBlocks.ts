@@ -3,7 +3,8 @@
  * cannot be written in pieces like a closed month (ledgerPieces.ts); instead, as its index is extended,
  * consecutive lines are described in blocks (byte range, models, clients, time range, corrections),
  * so a filter, a page or a cursor reads only the blocks that can matter, plus whatever was appended
- * after the index. The last block stays open and grows with the next extension of the index.
+ * after the index; of the other blocks, only the corrections of rows shown. The last block stays open
+ * and grows with the next extension of the index.
  */
 import type { LedgerFilter } from './ledgerIndex';
 import { spanMatches } from './ledgerPieces';
@@ -12,9 +13,9 @@ import type { LedgerRecord } from './ledgerRecords';
 /**
  * A block is closed at this many lines or bytes (ledger lines are ~300 bytes: about 220 lines). On
  * the bench's live month (83k entries, 25 MB, one entry in 2,000 of a rare model) a rare-model page
- * took 5 ms with 64 KB blocks, 11 ms with 128 KB, 22 ms with 256 KB (40 ms reading the whole file),
- * for an index larger by 133, 67 and 34 KB than the totals' 610 KB, whose rewrite at each extension
- * of the index cost the same within noise.
+ * of 20 rows took 5 ms with 64 KB blocks, 11 ms with 128 KB, 22 ms with 256 KB (40 ms reading the
+ * whole file), for an index larger by 133, 67 and 34 KB than the totals' 610 KB, whose rewrite at
+ * each extension of the index cost the same within noise.
  */
 export const BLOCK_LINES = 256;
 export const BLOCK_BYTES = 64 * 1024;
@@ -35,7 +36,7 @@ export interface Block {
   t1: number;
   /** Some entry has no parsable time (it passes only filters without a date range). */
   untimed: boolean;
-  /** Correction lines: read even where no entry matches (a correction may follow its entry by blocks). */
+  /** Correction lines (a correction may follow its entry by blocks: read where it can concern a row shown). */
   corrections: number;
   /** Earliest and latest time (ms) of the entries its corrections correct; NaN when none. */
   c0: number;
