@@ -32,6 +32,7 @@ import {
   MIGRATION_JOURNAL,
   monthOf,
   monthOfTime,
+  LineRange,
   LineSink,
   scanLines,
   scanLinesBackward,
@@ -40,6 +41,7 @@ import {
   writeFileAtomic,
 } from './ledgerFiles';
 import { orderKey, Piece, PIECE_LINES, pieceMatches, piecesFromJSON, piecesToJSON, PieceText, PieceWriter, readPiece } from './ledgerPieces';
+import { Block, blockCorrects, blockMatches, BlockGrower, blocksEnd, blocksFromJSON, blocksToJSON, blockSpans, CORRECTION_START } from './ledgerBlocks';
 import {
   dayOfTime,
   entryPasses,
@@ -174,6 +176,8 @@ interface FileIndex {
   summary: FileSummary;
   /** A closed month written in pieces (see ledgerPieces.ts); absent for an old single-member .gz and for plain files. */
   pieces?: Piece[];
+  /** The live file's blocks up to `size` (see ledgerBlocks.ts). */
+  blocks?: Block[];
 }
 
 /** Refusals of one minute, client and reason not written yet. */
@@ -712,23 +716,26 @@ export class Ledger {
     return sortFiles(files);
   }
 
-  /** Streams one file's records; bad lines are warned about (once per process) and skipped. */
+  /**
+   * Streams one file's records (with the byte offset after each line, 0 in a pieced month); bad lines
+   * are warned about (once per process) and skipped.
+   */
   private async scanFile(
     f: LedgerFile,
-    onRecord: (rec: ReturnType<typeof parseRecord>, line: string) => boolean | void,
+    onRecord: (rec: ReturnType<typeof parseRecord>, line: string, end: number) => boolean | void,
     opts: { start?: number; lineNo?: number; want?: LineSink['want']; chunkDone?: LineSink['chunkDone']; pieces?: (p: Piece) => boolean } = {},
   ): Promise<Awaited<ReturnType<typeof scanLines>> | undefined> {
     const file = path.join(this.dir, f.name);
     const pieces = await this.piecesOf(f);
-    if (pieces) return this.scanPieces(f, opts.pieces ? pieces.filter(opts.pieces) : pieces, onRecord, opts.chunkDone);
+    if (pieces) return this.scanPieces(f, opts.pieces ? pieces.filter(opts.pieces) : pieces, (rec, text) => onRecord(rec, text, 0), opts.chunkDone);
     try {
       const end = await scanLines(
         file,
         {
-          line: (text, lineNo) => {
+          line: (text, lineNo, end) => {
             const rec = parseRecord(text);
             if (rec.kind === 'bad') this.warnLine(f.name, lineNo, rec.why);
-            return onRecord(rec, text);
+            return onRecord(rec, text, end);
           },
           oversized: (lineNo) => this.warnLine(f.name, lineNo, `longer than ${64} KiB`),
           want: opts.want,
@@ -1006,21 +1013,25 @@ export class Ledger {
         lines: 0,
         summary: new FileSummary(),
         ...(pieces ? { pieces } : {}),
+        ...(appendOnly ? { blocks: [] } : {}),
       };
     }
     const grown = appendOnly ? st.size > index.size : index.lines === 0 && index.size === 0 && st.size > 0;
     if (grown) {
       const idx = index;
+      const blocks = appendOnly && idx.blocks ? new BlockGrower(idx.blocks) : undefined;
       const end = await this.scanFile(
         f,
-        (rec) => {
+        (rec, text, lineEnd) => {
           if (rec.kind === 'entry') idx.summary.addEntry(rec.entry);
           else if (rec.kind === 'refused') idx.summary.addRefused(rec.refused);
           else if (rec.kind === 'correction') idx.summary.addCorrection(rec.correction);
+          blocks?.add(rec, text, lineEnd);
         },
         { start: idx.size, lineNo: idx.lines },
       );
       if (!end) return undefined;
+      blocks?.finish(end.offset);
       idx.lines += end.lines;
       // A closed (compressed) month keeps no estimates waiting for corrections: those come within
       // minutes, long before a month is compressed (a late one is folded in by the next compression).
@@ -1035,14 +1046,16 @@ export class Ledger {
 
   private async loadIndex(name: string): Promise<FileIndex | undefined> {
     try {
-      const raw = JSON.parse(await fsp.readFile(this.indexPath(name), 'utf8')) as Omit<FileIndex, 'summary' | 'pieces'> & {
+      const raw = JSON.parse(await fsp.readFile(this.indexPath(name), 'utf8')) as Omit<FileIndex, 'summary' | 'pieces' | 'blocks'> & {
         summary: unknown;
         pieces?: unknown;
+        blocks?: unknown;
       };
       const summary = FileSummary.fromJSON(raw.summary);
       if (!summary || raw.name !== name) return undefined;
       const pieces = raw.pieces === undefined ? undefined : piecesFromJSON(raw.pieces);
-      return { ...raw, summary, pieces };
+      const blocks = raw.blocks === undefined ? undefined : blocksFromJSON(raw.blocks);
+      return { ...raw, summary, pieces, blocks };
     } catch {
       return undefined;
     }
@@ -1051,7 +1064,10 @@ export class Ledger {
   private async saveIndex(index: FileIndex): Promise<void> {
     try {
       await fsp.mkdir(path.join(this.dir, INDEX_DIR), { recursive: true });
-      await writeFileAtomic(this.indexPath(index.name), JSON.stringify({ ...index, pieces: index.pieces && piecesToJSON(index.pieces) }));
+      await writeFileAtomic(
+        this.indexPath(index.name),
+        JSON.stringify({ ...index, pieces: index.pieces && piecesToJSON(index.pieces), blocks: index.blocks && blocksToJSON(index.blocks) }),
+      );
     } catch (err) {
       this.logger.warn(`ledger: could not save the index of ${index.name}: ${describe(err)}`);
     }
@@ -1145,7 +1161,9 @@ export class Ledger {
     const prefilter = lineFilter(filter);
     // Corrections met on the way (always in the same file as their entry or a newer one, so met
     // before or with it); the oldest of an entry's wins.
-    const corrections = new Map<string, LedgerCorrection>();
+    const corrections = new WalkCorrections();
+    // Live-file blocks passed over that hold corrections: read at the end, only where they can concern an entry taken.
+    const passed: PassedBlock[] = [];
     const accept = (text: string, local: Map<string, LedgerCorrection>, firstWins: boolean): LedgerEntry | undefined => {
       const rec = parseRecord(text);
       if (rec.kind === 'correction') {
@@ -1160,7 +1178,12 @@ export class Ledger {
     // Without a cursor, or once it is found, everything older counts; before that, only what lies
     // in older months, or (when the cursor's entry is gone) what is strictly older than its time.
     let found = !cursor;
-    const cursorInLedger = cursor ? await this.containsCursor(candidates, cursor, cursorMonth!) : false;
+    if (cursor) {
+      // The cursor's month is looked up through its index: a month not counted yet is indexed first.
+      for (const c of candidates) if (!c.index && (c.file.month === cursorMonth || c.file.month === '')) c.index = await indexNow?.(c.file);
+    }
+    const indexed = candidates.filter((c): c is { file: LedgerFile; index: FileIndex } => c.index !== undefined);
+    const cursorInLedger = cursor ? await this.containsCursor(indexed, cursor, cursorMonth!) : false;
     const older = (e: LedgerEntry, file: LedgerFile): boolean => {
       if (found) return true;
       if (!cursorInLedger) {
@@ -1180,11 +1203,11 @@ export class Ledger {
       }
       if (!candidate.index) {
         candidate.index = await indexNow?.(candidate.file);
-        if (!candidate.index || !holds(candidate.index)) continue;
       } else if (this.building.has(candidate.file.name) && indexNow) {
         // Being rewritten in pieces (or indexed): read once that is done, with the index that describes it then.
         candidate.index = (await indexNow(candidate.file)) ?? candidate.index;
       }
+      if (!candidate.index || !holds(candidate.index)) continue; // (one indexed on the way may hold none)
       const { file, index } = candidate as { file: LedgerFile; index: FileIndex };
       const need = want - got;
       const taken: LedgerEntry[] = [];
@@ -1237,6 +1260,9 @@ export class Ledger {
         taken.push(...ring.reverse());
         moreHere = dropped;
       } else {
+        // The live file: only the blocks that can hold what this walk still looks for (see ledgerBlocks.ts).
+        const read = (b: Block): boolean =>
+          cursorInLedger && !found ? blockSpans(b, cursorTime) : blockMatches(b, filter) && (found || file.month < cursorMonth! || b.t0 < cursorTime);
         await scanLinesBackward(
           path.join(this.dir, file.name),
           (text) => {
@@ -1255,6 +1281,9 @@ export class Ledger {
             taken.push(e);
           },
           prefilter,
+          index.blocks && file.kind === 'live'
+            ? blockRanges(index, index.blocks, prefilter, read, (range) => passed.push({ file, index, range, at: corrections.reserve() }))
+            : undefined,
         ).catch((err) => {
           if (!isMissing(err)) this.logger.warn(`ledger: could not read ${file.name}: ${describe(err)}`);
         });
@@ -1264,7 +1293,49 @@ export class Ledger {
       if (moreHere) hasMore = true;
     }
     if (!hasMore && got >= want && totalMatching !== undefined) hasMore = totalMatching > got;
-    return { entries: applyCorrections(newestFirst.flat().reverse(), corrections), hasMore };
+    const entries = newestFirst.flat().reverse();
+    await this.correctionsOfPassedBlocks(passed, entries, corrections);
+    return { entries: applyCorrections(entries, corrections), hasMore };
+  }
+
+  /**
+   * The corrections of the live-file blocks a `collect` walk passed over, of those blocks only whose
+   * corrections can concern one of `entries`, each set at the place its block had in the walk.
+   */
+  private async correctionsOfPassedBlocks(passed: PassedBlock[], entries: LedgerEntry[], corrections: WalkCorrections): Promise<void> {
+    if (passed.length === 0 || entries.length === 0) return;
+    const times = entries
+      .map((e) => Date.parse(e.time))
+      .filter(Number.isFinite)
+      .sort((a, b) => a - b);
+    const byFile = new Map<string, PassedBlock[]>();
+    for (const p of passed) {
+      if (!blockCorrects(p.range.block, times)) continue;
+      const list = byFile.get(p.file.name) ?? [];
+      list.push(p);
+      byFile.set(p.file.name, list);
+    }
+    for (const [name, list] of byFile) {
+      let at = 0;
+      await scanLinesBackward(
+        path.join(this.dir, name),
+        (text) => {
+          const rec = parseRecord(text);
+          if (rec.kind === 'correction') corrections.setAt(correctionKey(rec.correction.id, rec.correction.time), rec.correction, at);
+        },
+        undefined,
+        function* (file) {
+          // Replaced since the walk (a month's compression): its corrections are read with the new file's index next time.
+          if (file.ino !== list[0].index.ino) return;
+          for (const p of list) {
+            at = p.at;
+            yield p.range;
+          }
+        },
+      ).catch((err) => {
+        if (!isMissing(err)) this.logger.warn(`ledger: could not read ${name}: ${describe(err)}`);
+      });
+    }
   }
 
   /**
@@ -1320,24 +1391,43 @@ export class Ledger {
   }
 
   /** Whether the entry `cursor` names is still in the files of its month. */
-  private async containsCursor(candidates: Array<{ file: LedgerFile }>, cursor: EntryCursor, month: string): Promise<boolean> {
+  private async containsCursor(candidates: Array<{ file: LedgerFile; index: FileIndex }>, cursor: EntryCursor, month: string): Promise<boolean> {
     const needle = `"id":${JSON.stringify(cursor.id)}`;
     const timeNeedle = `"time":${JSON.stringify(cursor.time)}`;
-    for (const { file } of candidates) {
+    const isCursor = (rec: ReturnType<typeof parseRecord>): boolean => rec.kind === 'entry' && rec.entry.id === cursor.id && rec.entry.time === cursor.time;
+    for (const { file, index } of candidates) {
       if (file.month !== month && file.month !== '') continue;
       let hit = false;
       const idBytes = Buffer.from(needle);
+      const want: LineSink['want'] = (buf, start, end) => includesWithin(buf, idBytes, start, end);
+      if (index.blocks && file.kind === 'live') {
+        // Only the blocks whose time range holds the cursor's time.
+        const time = Date.parse(cursor.time);
+        await scanLinesBackward(
+          path.join(this.dir, file.name),
+          (text) => {
+            hit = text.includes(timeNeedle) && isCursor(parseRecord(text));
+            return !hit;
+          },
+          want,
+          blockRanges(index, index.blocks, want, (b) => blockSpans(b, time)),
+        ).catch((err) => {
+          if (!isMissing(err)) this.logger.warn(`ledger: could not read ${file.name}: ${describe(err)}`);
+        });
+        if (hit) return true;
+        continue;
+      }
       const key = orderKey(cursor.time, cursor.id);
       await this.scanFile(
         file,
         (rec, text) => {
           if (!text.includes(timeNeedle)) return;
-          if (rec.kind === 'entry' && rec.entry.id === cursor.id && rec.entry.time === cursor.time) {
+          if (isCursor(rec)) {
             hit = true;
             return false;
           }
         },
-        { want: (buf, start, end) => includesWithin(buf, idBytes, start, end), pieces: (p) => p.kind === 'entries' && p.first <= key && key <= p.last },
+        { want, pieces: (p) => p.kind === 'entries' && p.first <= key && key <= p.last },
       );
       if (hit) return true;
     }
@@ -1565,7 +1655,82 @@ function lineTime(buf: Buffer, start: number, end: number): number | undefined {
   return Number.isFinite(t) ? t : undefined;
 }
 const OTHER_PREFIX = Buffer.from('{"');
-const CORRECTION_PREFIX = Buffer.from('{"type":"correction"');
+const CORRECTION_PREFIX = Buffer.from(CORRECTION_START);
+
+/** A correction as the writer writes it (a block's other lines need not be decoded for its corrections). */
+function isCorrectionLine(buf: Buffer, start: number, end: number): boolean {
+  return end - start > CORRECTION_PREFIX.length && buf.subarray(start, start + CORRECTION_PREFIX.length).equals(CORRECTION_PREFIX);
+}
+
+/** A block's range and the look at its lines that finds its corrections. */
+type CorrectionRange = LineRange & { block: Block };
+
+/** A live-file block a `collect` walk passed over for its corrections, and its place in the walk. */
+interface PassedBlock {
+  file: LedgerFile;
+  index: FileIndex;
+  range: CorrectionRange;
+  at: number;
+}
+
+/**
+ * Corrections met by a newest-first walk, which keeps the last one set for an entry (the oldest in the
+ * files), remembering when each was set, so corrections read later can be set at the place they had.
+ */
+class WalkCorrections extends Map<string, LedgerCorrection> {
+  private readonly when = new Map<string, number>();
+  private clock = 0;
+
+  override set(key: string, c: LedgerCorrection): this {
+    this.when.set(key, this.clock++);
+    return super.set(key, c);
+  }
+
+  /** A place in the walk for corrections read later. */
+  reserve(): number {
+    return this.clock++;
+  }
+
+  /** Sets `c` as if at place `at`: over what was set before it, not over what was set after. */
+  setAt(key: string, c: LedgerCorrection, at: number): void {
+    if ((this.when.get(key) ?? -1) > at) return;
+    this.when.set(key, at);
+    super.set(key, c);
+  }
+}
+
+/**
+ * The parts of a live file to read newest first (see ledgerBlocks.ts): what was appended after the
+ * index, all of it; then each block `read` wants, with `want`; the others holding corrections go to
+ * `passCorrections` when given (to be read for their corrections only, later and only if needed). `read`
+ * is asked as the reading reaches each block, so it can depend on what was read before. A file that is
+ * not the one indexed is read whole.
+ */
+function blockRanges(
+  index: FileIndex,
+  blocks: readonly Block[],
+  want: LineSink['want'],
+  read: (b: Block) => boolean,
+  passCorrections?: (range: CorrectionRange) => void,
+): (file: { size: number; ino: number }) => Iterable<LineRange> {
+  // As they are now: a later extension of the index does not change what this reading covers.
+  const indexed = index.size;
+  const upTo = blocks.length;
+  return function* (file) {
+    if (file.ino !== index.ino || file.size < indexed) {
+      yield { start: 0, end: file.size, want };
+      return;
+    }
+    yield { start: indexed, end: file.size, want };
+    for (let i = upTo - 1; i >= 0; i--) {
+      const b = blocks[i];
+      const end = Math.min(b.off + b.len, indexed);
+      if (end <= b.off) continue;
+      if (read(b)) yield { start: b.off, end, want };
+      else if (passCorrections && b.corrections > 0) passCorrections({ start: b.off, end, want: b.oddCorrections ? want : isCorrectionLine, block: b });
+    }
+  };
+}
 
 /**
  * The index rows of every file, with corrections whose entry lies in another file of the same month
@@ -1620,9 +1785,19 @@ function lineOrderKey(text: string): string {
   return rec.kind === 'entry' ? orderKey(rec.entry.time, rec.entry.id) : '';
 }
 
-/** Whether `i` still describes a file with stats `st` (an append-only file's index may lag behind its end). */
+/**
+ * Whether `i` still describes a file with stats `st` (an append-only file's index may lag behind its end).
+ * A live file's blocks must describe it up to `size` (an index from before blocks, or one an older
+ * version extended without them, is rebuilt: one read of the live file).
+ */
 function indexFits(i: FileIndex | undefined, st: { ino: number; size: number; mtimeMs: number }, appendOnly: boolean, tz: string): i is FileIndex {
-  return !!i && i.v === INDEX_VERSION && i.tz === tz && i.ino === st.ino && (appendOnly ? st.size >= i.size : st.size === i.size && st.mtimeMs === i.mtimeMs);
+  return (
+    !!i &&
+    i.v === INDEX_VERSION &&
+    i.tz === tz &&
+    i.ino === st.ino &&
+    (appendOnly ? st.size >= i.size && !!i.blocks && blocksEnd(i.blocks) >= i.size : st.size === i.size && st.mtimeMs === i.mtimeMs)
+  );
 }
 
 function compare(a: string, b: string): number {

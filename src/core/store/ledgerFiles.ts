@@ -83,8 +83,8 @@ export function sortFiles(files: LedgerFile[]): LedgerFile[] {
 }
 
 export interface LineSink {
-  /** A complete line (without its newline). Return false to stop reading. */
-  line(text: string, lineNo: number): boolean | void;
+  /** A complete line (without its newline) and the byte offset just after its newline. Return false to stop reading. */
+  line(text: string, lineNo: number, end: number): boolean | void;
   /** Cheap look at a line's bytes before it is decoded; false skips it (filters that can tell from the bytes). */
   want?(buf: Buffer, start: number, end: number): boolean;
   /** Awaited after each chunk read (backpressure for a sink that writes somewhere). */
@@ -151,8 +151,8 @@ export async function scanLines(file: string, sink: LineSink, opts: { start?: nu
           sink.oversized(lineNo);
         } else if (carryLen > 0) {
           const buf = Buffer.concat([...carry, chunk.subarray(pos, nl)]);
-          if ((!sink.want || sink.want(buf, 0, buf.length)) && sink.line(buf.toString('utf8'), lineNo) === false) stopped = true;
-        } else if ((!sink.want || sink.want(chunk, pos, nl)) && sink.line(chunk.toString('utf8', pos, nl), lineNo) === false) {
+          if ((!sink.want || sink.want(buf, 0, buf.length)) && sink.line(buf.toString('utf8'), lineNo, consumed + nl + 1) === false) stopped = true;
+        } else if ((!sink.want || sink.want(chunk, pos, nl)) && sink.line(chunk.toString('utf8', pos, nl), lineNo, consumed + nl + 1) === false) {
           stopped = true;
         }
         skipping = false;
@@ -183,68 +183,88 @@ export async function scanLines(file: string, sink: LineSink, opts: { start?: nu
   if (sinkFailed) throw sinkFailed.err;
   if (!stopped && gzip && carryLen > 0 && !skipping) {
     lineNo++;
-    sink.line(Buffer.concat(carry).toString('utf8'), lineNo);
+    sink.line(Buffer.concat(carry).toString('utf8'), lineNo, consumed);
     carryLen = 0;
   }
   return end();
 }
 
+/** A byte range of a plain file read by `scanLinesBackward`, with its own look at each line's bytes. */
+export interface LineRange {
+  start: number;
+  end: number;
+  want?: (buf: Buffer, start: number, end: number) => boolean;
+}
+
 /**
  * Reads a plain file's complete lines newest first, from its end backwards (an unterminated last line
  * is not delivered). Lines longer than MAX_LINE_BYTES are skipped (the forward scan that builds the
- * index warns about them); `want` can rule lines out before they are decoded.
+ * index warns about them); `want` can rule lines out before they are decoded. `ranges` reads only
+ * parts of the file instead, in the order given (each range is read backwards, starting at a line's
+ * start); it is iterated lazily, so what it yields next can depend on the lines read so far.
  */
 export async function scanLinesBackward(
   file: string,
   onLine: (text: string) => boolean | void,
   want?: (buf: Buffer, start: number, end: number) => boolean,
+  ranges?: (file: { size: number; ino: number }) => Iterable<LineRange>,
 ): Promise<void> {
   const fh = await fsp.open(file, 'r');
   try {
-    let pos = (await fh.stat()).size;
-    const chunkSize = 256 * 1024;
-    let carry: Buffer = Buffer.alloc(0);
-    let oversized = false;
-    let first = true;
-    while (pos > 0) {
-      const len = Math.min(chunkSize, pos);
-      pos -= len;
-      const chunk = Buffer.allocUnsafe(len);
-      const { bytesRead } = await fh.read(chunk, 0, len, pos);
-      let buf = carry.length > 0 ? Buffer.concat([chunk.subarray(0, bytesRead), carry]) : chunk.subarray(0, bytesRead);
-      let lineEnd = buf.length;
-      if (first) {
-        first = false;
-        // An unterminated last line may still be being written: not part of the ledger yet.
-        const lastNl = buf.lastIndexOf(10);
-        if (lastNl < 0) {
-          carry = Buffer.alloc(0);
-          oversized = true; // everything before the first newline found belongs to that line
-          continue;
-        }
-        lineEnd = lastNl;
-      }
-      for (;;) {
-        const nl = lineEnd > 0 ? buf.lastIndexOf(10, lineEnd - 1) : -1;
-        if (nl < 0) break;
-        if (!oversized && lineEnd - nl - 1 <= MAX_LINE_BYTES && (!want || want(buf, nl + 1, lineEnd))) {
-          if (onLine(buf.toString('utf8', nl + 1, lineEnd)) === false) return;
-        }
-        oversized = false;
-        lineEnd = nl;
-      }
-      buf = buf.subarray(0, lineEnd);
-      if (buf.length > MAX_LINE_BYTES) {
-        oversized = true;
-        carry = Buffer.alloc(0);
-      } else {
-        carry = Buffer.from(buf);
-      }
+    const st = await fh.stat();
+    for (const r of ranges ? ranges(st) : [{ start: 0, end: st.size, want }]) {
+      if (r.end > r.start && !(await scanRangeBackward(fh, r, onLine))) return;
     }
-    if (!oversized && carry.length > 0 && (!want || want(carry, 0, carry.length))) onLine(carry.toString('utf8'));
   } finally {
     await fh.close();
   }
+}
+
+/** One range of `scanLinesBackward`; false when `onLine` stopped the reading. */
+async function scanRangeBackward(fh: fsp.FileHandle, range: LineRange, onLine: (text: string) => boolean | void): Promise<boolean> {
+  const { start, want } = range;
+  let pos = range.end;
+  const chunkSize = 256 * 1024;
+  let carry: Buffer = Buffer.alloc(0);
+  let oversized = false;
+  let first = true;
+  while (pos > start) {
+    const len = Math.min(chunkSize, pos - start);
+    pos -= len;
+    const chunk = Buffer.allocUnsafe(len);
+    const { bytesRead } = await fh.read(chunk, 0, len, pos);
+    let buf = carry.length > 0 ? Buffer.concat([chunk.subarray(0, bytesRead), carry]) : chunk.subarray(0, bytesRead);
+    let lineEnd = buf.length;
+    if (first) {
+      first = false;
+      // An unterminated last line may still be being written: not part of the ledger yet.
+      const lastNl = buf.lastIndexOf(10);
+      if (lastNl < 0) {
+        carry = Buffer.alloc(0);
+        oversized = true; // everything before the first newline found belongs to that line
+        continue;
+      }
+      lineEnd = lastNl;
+    }
+    for (;;) {
+      const nl = lineEnd > 0 ? buf.lastIndexOf(10, lineEnd - 1) : -1;
+      if (nl < 0) break;
+      if (!oversized && lineEnd - nl - 1 <= MAX_LINE_BYTES && (!want || want(buf, nl + 1, lineEnd))) {
+        if (onLine(buf.toString('utf8', nl + 1, lineEnd)) === false) return false;
+      }
+      oversized = false;
+      lineEnd = nl;
+    }
+    buf = buf.subarray(0, lineEnd);
+    if (buf.length > MAX_LINE_BYTES) {
+      oversized = true;
+      carry = Buffer.alloc(0);
+    } else {
+      carry = Buffer.from(buf);
+    }
+  }
+  if (!oversized && carry.length > 0 && (!want || want(carry, 0, carry.length))) return onLine(carry.toString('utf8')) !== false;
+  return true;
 }
 
 /**

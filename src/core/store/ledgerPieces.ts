@@ -57,13 +57,21 @@ export function orderKey(time: string, id: string): string {
 
 /** Whether `piece` may hold an entry passing `filter` (no false negatives). */
 export function pieceMatches(piece: Piece, filter: LedgerFilter): boolean {
-  if (piece.kind !== 'entries') return false;
-  if (filter.model !== null && piece.model !== filter.model) return false;
-  if (filter.client != null && !piece.clients.includes(filter.client)) return false;
+  return piece.kind === 'entries' && spanMatches([piece.model], piece.clients, piece.t0, piece.t1, filter);
+}
+
+/**
+ * Whether entries of `models` and `clients` timed within [t0, t1] (ms; NaN when none has a parsable
+ * time) may include one passing `filter` (no false negatives).
+ */
+export function spanMatches(models: readonly string[], clients: readonly string[], t0: number, t1: number, filter: LedgerFilter): boolean {
+  if (models.length === 0) return false;
+  if (filter.model !== null && !models.includes(filter.model)) return false;
+  if (filter.client != null && !clients.includes(filter.client)) return false;
   if (filter.from === null && filter.to === null) return true;
-  if (!Number.isFinite(piece.t0)) return false;
-  // The piece's days [first, last] overlap the filter's.
-  return (filter.from === null || localDay(new Date(piece.t1)) >= filter.from) && (filter.to === null || localDay(new Date(piece.t0)) <= filter.to);
+  if (!Number.isFinite(t0)) return false;
+  // The days [first, last] overlap the filter's.
+  return (filter.from === null || localDay(new Date(t1)) >= filter.from) && (filter.to === null || localDay(new Date(t0)) <= filter.to);
 }
 
 /** What a line is filed under when a month is pieced. */
