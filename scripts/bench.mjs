@@ -458,11 +458,11 @@ if (lg) {
     `| Proxy start: \`new Ledger\` (reads nothing) / first entry written on the year-old directory | ${fmt(w.constructMs, 2)} ms / ${fmt(w.firstAppendMs, 1)} ms |`,
   );
   L.push(
-    `| After an upgrade: history view opens the first time (the current month counted; ${c.pendingMonths} older months counted in the background) / totals complete / the old months' rewrite in pieces, in the background (${(c.indexBytes / 1024).toFixed(0)} KiB of index) | ${fmt(c.openMs, 0)} ms / ${fmt(c.completeMs / 1000, 1)} s / ${fmt(c.repieceMs / 1000, 1)} s |`,
+    `| After an upgrade: history view opens the first time (the current month counted; ${c.pendingMonths} older months counted in the background) / totals complete (longest event-loop hold meanwhile) / the old months' rewrite in pieces, in the background (${(c.indexBytes / 1024).toFixed(0)} KiB of index) | ${fmt(c.openMs, 0)} ms / ${fmt(c.completeMs / 1000, 1)} s (${fmt(c.countLoopDelayMaxMs, 0)} ms) / ${fmt(c.repieceMs / 1000, 1)} s |`,
   );
   if (lg.tz) {
     L.push(
-      `| After a time-zone change: history view opens (the current month counted again; ${lg.tz.pendingMonths} months in the background) / totals complete | ${fmt(lg.tz.openMs, 0)} ms / ${fmt(lg.tz.completeMs / 1000, 1)} s |`,
+      `| After a time-zone change: history view opens (the current month counted again; ${lg.tz.pendingMonths} months in the background) / totals complete (longest event-loop hold meanwhile) | ${fmt(lg.tz.openMs, 0)} ms / ${fmt(lg.tz.completeMs / 1000, 1)} s (${fmt(lg.tz.countLoopDelayMaxMs, 0)} ms) |`,
     );
   }
   L.push(`| History view opens (new process; months in pieces, indexed when compressed) | ${fmt(w.openMs, 0)} ms |`);
