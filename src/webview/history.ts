@@ -295,8 +295,10 @@ function handle(msg: ToWebview): void {
     }
     case 'exportResult':
       exportButton.disabled = false;
-      if (msg.ok) setStatus(`Exported ${formatNumber(msg.count ?? 0)} requests to ${msg.path ?? 'the file'}.`, false);
-      else if (msg.cancelled) setStatus('Export cancelled.', false);
+      if (msg.ok) {
+        const count = msg.count ?? 0;
+        setStatus(`Exported ${formatNumber(count)} request${count === 1 ? '' : 's'} to ${msg.path ?? 'the file'}.`, false);
+      } else if (msg.cancelled) setStatus('Export cancelled.', false);
       else setStatus(`Export failed: ${msg.error ?? 'unknown error'}`, true);
       return;
     case 'refresh':
