@@ -219,8 +219,10 @@ window.addEventListener('scroll', () => {
   });
 });
 
-function setStatus(text: string, error: boolean): void {
+/** `title`: the whole text, when `text` shortens it (a file's path). */
+function setStatus(text: string, error: boolean, title = ''): void {
   exportStatus.textContent = text;
+  exportStatus.title = title;
   exportStatus.classList.toggle('error', error);
 }
 
@@ -297,7 +299,9 @@ function handle(msg: ToWebview): void {
       exportButton.disabled = false;
       if (msg.ok) {
         const count = msg.count ?? 0;
-        setStatus(`Exported ${formatNumber(count)} request${count === 1 ? '' : 's'} to ${msg.path ?? 'the file'}.`, false);
+        // Short, so the toolbar stays on one row (VS Code's notification names the file); the path is the tooltip.
+        const text = `Exported ${formatNumber(count)} request${count === 1 ? '' : 's'}`;
+        setStatus(`${text}.`, false, `${text} to ${msg.path ?? 'the file'}.`);
       } else if (msg.cancelled) setStatus('Export cancelled.', false);
       else setStatus(`Export failed: ${msg.error ?? 'unknown error'}`, true);
       return;

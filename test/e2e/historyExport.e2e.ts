@@ -152,7 +152,8 @@ export async function run({ step, helpers, page, log }: E2eContext): Promise<voi
         EXPORT_WAIT_MS,
       );
       log(`export done after ${Date.now() - t0} ms`);
-      assert.strictEqual(status, `Exported ${grouped(TOTAL)} requests to ${file}.`);
+      assert.strictEqual(status, `Exported ${grouped(TOTAL)} requests.`, 'short: the toolbar stays on one row');
+      assert.strictEqual(await frame.getAttribute('#export-status', 'title'), `Exported ${grouped(TOTAL)} requests to ${file}.`, 'the whole path on hover');
       assert.ok(await frame.isEnabled('#export-csv'));
       const done = toast(page, 'Poe: exported');
       await done.waitFor({ state: 'visible', timeout: 30_000 });
