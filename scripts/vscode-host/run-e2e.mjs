@@ -111,6 +111,7 @@ async function runModule(file, { root, extensionDevelopmentPath, artifactsDir, b
       env: prep.env,
       installVsix: vsix,
       workspaceTrust: prep.workspaceTrust,
+      userDataDir: prep.userDataDir,
       logFile: serverLog,
       echo: process.env.VSCODE_HOST_ECHO === '1',
     });
@@ -177,6 +178,7 @@ async function runModule(file, { root, extensionDevelopmentPath, artifactsDir, b
     await withTimeout(context?.close() ?? Promise.resolve(), 10_000, 'context close').catch(() => {});
     await withTimeout(server?.stop() ?? Promise.resolve(), 20_000, 'code-server stop').catch(() => {});
     rmSync(workspace, { recursive: true, force: true });
+    if (prep.userDataDir) rmSync(prep.userDataDir, { recursive: true, force: true, maxRetries: 3 });
   }
   console.log(`    (${counts.passed} passed, ${counts.failed} failed, ${counts.pending} pending in ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
   totals.passed += counts.passed;

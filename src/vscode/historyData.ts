@@ -3,6 +3,7 @@
  * `HistoryFilter`. The ledger answers totals from its index and reads only the rows a page needs, so
  * a year of history costs neither seconds nor memory here. No `vscode` import (unit-testable).
  */
+import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { promises as fsp } from 'node:fs';
 import { finished } from 'node:stream/promises';
@@ -45,6 +46,10 @@ export async function exportHistoryCsv(
   const tmp = `${file}.${process.pid}.part`;
   const out = createWriteStream(tmp);
   try {
+    // The part is created before the ledger is read: a folder that is gone or read-only fails here.
+    // Unheard, that error was thrown in the extension host and the export waited for a 'drain' that
+    // never came (the notification spun on, the panel refused every later export).
+    await once(out, 'open');
     const count = await ledger.exportCsv(filter, out, opts);
     out.end();
     await finished(out);

@@ -16,7 +16,7 @@ import * as crypto from 'node:crypto';
 import * as os from 'node:os';
 import * as vscode from 'vscode';
 import { Ledger, LedgerEntry, localDay } from '../core/store/ledger';
-import { exportFileName } from '../shared/historyModel';
+import { exportFileName, formatNumber } from '../shared/historyModel';
 import { FromWebview, HistoryFilter, isFromWebview, NextStep, PAGE_SIZE, ToWebview } from '../shared/historyProtocol';
 import { clampRows, exportHistoryCsv, hostDay, loadHistory, loadOlder } from './historyData';
 
@@ -292,7 +292,7 @@ async function exportWithProgress(ledger: Ledger, filter: HistoryFilter, target:
             if (expected <= 0) return;
             const percent = Math.min(100, (100 * rows) / expected);
             if (percent - shown < 1) return; // at most a hundred updates
-            progress.report({ increment: percent - shown, message: `${rows.toLocaleString('en-US')} of ${expected.toLocaleString('en-US')} requests` });
+            progress.report({ increment: percent - shown, message: `${formatNumber(rows)} of ${formatNumber(expected)} requests` });
             shown = percent;
           },
         });
@@ -311,7 +311,11 @@ async function offerExported(file: vscode.Uri, count: number): Promise<void> {
   const inWorkspace = vscode.workspace.getWorkspaceFolder(file) !== undefined;
   const reveal = inWorkspace ? 'Reveal in Explorer' : 'Reveal in File Manager';
   const name = file.path.split('/').pop() ?? file.path;
-  const picked = await vscode.window.showInformationMessage(`Poe: exported ${count} request${count === 1 ? '' : 's'} to ${name}.`, 'Open', reveal);
+  const picked = await vscode.window.showInformationMessage(
+    `Poe: exported ${formatNumber(count)} request${count === 1 ? '' : 's'} to ${name}.`,
+    'Open',
+    reveal,
+  );
   if (picked === 'Open') await vscode.window.showTextDocument(file, { preview: false });
   else if (picked === reveal) await vscode.commands.executeCommand(inWorkspace ? 'revealInExplorer' : 'revealFileInOS', file);
 }

@@ -223,8 +223,10 @@ window.addEventListener('scroll', () => {
   });
 });
 
-function setStatus(text: string, error: boolean): void {
+/** `title`: the whole text, when `text` shortens it (a file's path). */
+function setStatus(text: string, error: boolean, title = ''): void {
   exportStatus.textContent = text;
+  exportStatus.title = title;
   exportStatus.classList.toggle('error', error);
 }
 
@@ -319,8 +321,12 @@ function handle(msg: ToWebview): void {
     }
     case 'exportResult':
       exportButton.disabled = false;
-      if (msg.ok) setStatus(`Exported ${formatNumber(msg.count ?? 0)} requests to ${msg.path ?? 'the file'}.`, false);
-      else if (msg.cancelled) setStatus('Export cancelled.', false);
+      if (msg.ok) {
+        const count = msg.count ?? 0;
+        // Short, so the toolbar stays on one row (VS Code's notification names the file); the path is the tooltip.
+        const text = `Exported ${formatNumber(count)} request${count === 1 ? '' : 's'}`;
+        setStatus(`${text}.`, false, `${text} to ${msg.path ?? 'the file'}.`);
+      } else if (msg.cancelled) setStatus('Export cancelled.', false);
       else setStatus(`Export failed: ${msg.error ?? 'unknown error'}`, true);
       return;
     case 'refresh':

@@ -90,6 +90,11 @@ export interface E2ePrepare {
   workspaceTrust?: boolean;
   /** Files to create in the workspace, path relative to it -> content. */
   workspaceFiles?: Record<string, string>;
+  /**
+   * A user data directory prepare() filled (e.g. the extension's data directory, see `globalStorageDir`
+   * in support.ts) for code-server to use instead of a fresh one; removed after code-server stopped.
+   */
+  userDataDir?: string;
   /** A .vsix to install instead of loading the development folder (wins over the module's `vsix`). */
   vsix?: string;
   /** Called after the module finished (also on failure), e.g. to close a fake server. */

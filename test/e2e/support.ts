@@ -2,10 +2,19 @@
 // Callbacks given to frame.evaluate/$$eval run in the webview, not in Node: they reach the DOM
 // through `globalThis as any` because the test program is compiled without the DOM lib.
 import * as http from 'node:http';
+import * as path from 'node:path';
 import type { Frame, Page } from 'playwright-core';
 import { freePort, waitFor as waitForEvery } from '../support/wait';
 
 export { freePort };
+
+/** package.json's publisher.name. */
+export const EXTENSION_ID = 'poe-proxy.poe-proxy-vscode';
+
+/** The extension's data directory (its globalStorageUri: ledger, config) in a code-server user data directory. */
+export function globalStorageDir(userDataDir: string): string {
+  return path.join(userDataDir, 'User', 'globalStorage', EXTENSION_ID);
+}
 
 /** waitFor with the workbench's slower pace: 20 s, polling every 200 ms. */
 export function waitFor<T>(what: string, probe: () => T | undefined | null | false | Promise<T | undefined | null | false>, timeoutMs = 20_000): Promise<T> {

@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { promises as fsp } from 'node:fs';
+import { existsSync, promises as fsp } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Writable } from 'node:stream';
@@ -284,6 +284,32 @@ describe('historyData (host side of the history panel)', () => {
       assert.deepEqual(warnings, [], 'no ledger file is reported unreadable');
     });
   }
+
+  describe('a file that fails ends the export with the reason', () => {
+    /** More rows than the file stream buffers, so the export waits for 'drain' between chunks. */
+    const manyEntries = async (): Promise<Ledger> => {
+      const many = new Ledger({ dir: path.join(dir, 'many'), retentionMonths: 0 });
+      for (let i = 0; i < 2_000; i++) many.append(entry(i));
+      await many.flush();
+      return many;
+    };
+
+    it('the folder picked in the save dialog was deleted: fails before the ledger is read (no uncaught error, no wait forever)', async () => {
+      await assert.rejects(exportHistoryCsv(await manyEntries(), EMPTY_FILTER, path.join(dir, 'deleted', 'export.csv')), /ENOENT/);
+    });
+
+    it('a write fails (a full disk): fails, and leaves neither the file nor its part', async function () {
+      if (!existsSync('/dev/full')) this.skip(); // Linux: every write to it fails with ENOSPC
+      // The part file is named after this process: a link to /dev/full there makes every write fail.
+      const file = path.join(dir, 'full.csv');
+      await fsp.symlink('/dev/full', `${file}.${process.pid}.part`);
+      await assert.rejects(exportHistoryCsv(await manyEntries(), EMPTY_FILTER, file), /ENOSPC/);
+      assert.deepEqual(
+        (await fsp.readdir(dir)).filter((f) => f.startsWith('full')),
+        [],
+      );
+    });
+  });
 
   it('exports only the filtered rows as CSV, oldest first, with the ledger columns', async () => {
     const { csv, count } = await historyCsv(ledger, { model: 'B', from: null, to: null });
