@@ -282,7 +282,16 @@ if (lg) {
   const filters = Math.max(lg.warm.filterBusyModelMs, lg.warm.filterLastMonthMs, lg.warm.filterOldRangeMs);
   targets.push(
     { name: `history view opens, ${n} entries (index cached: a window reload)`, target: '< 1 s', value: lg.warm.openMs, unit: 'ms', ok: lg.warm.openMs < 1000 },
-    { name: `history view opens, ${n} entries, first time ever (index built)`, target: '< 1 s', value: lg.cold.openMs, unit: 'ms', ok: lg.cold.openMs < 1000 },
+    {
+      name: `history view opens, ${n} entries, first time after an upgrade (older months counted in the background)`,
+      target: '< 1 s',
+      value: lg.cold.openMs,
+      unit: 'ms',
+      ok: lg.cold.openMs < 1000,
+    },
+    ...(lg.tz
+      ? [{ name: `history view opens, ${n} entries, after a time-zone change`, target: '< 1 s', value: lg.tz.openMs, unit: 'ms', ok: lg.tz.openMs < 1000 }]
+      : []),
     {
       name: `history filter (busy model; last month; a week half a year ago), slowest, ${n} entries`,
       target: '< 200 ms',
@@ -449,8 +458,13 @@ if (lg) {
     `| Proxy start: \`new Ledger\` (reads nothing) / first entry written on the year-old directory | ${fmt(w.constructMs, 2)} ms / ${fmt(w.firstAppendMs, 1)} ms |`,
   );
   L.push(
-    `| After an upgrade: history view opens the first time (old months read whole once) / their rewrite in pieces, in the background (${(c.indexBytes / 1024).toFixed(0)} KiB of index) | ${fmt(c.openMs, 0)} ms / ${fmt(c.repieceMs / 1000, 1)} s |`,
+    `| After an upgrade: history view opens the first time (the current month counted; ${c.pendingMonths} older months counted in the background) / totals complete (longest event-loop hold meanwhile) / the old months' rewrite in pieces, in the background (${(c.indexBytes / 1024).toFixed(0)} KiB of index) | ${fmt(c.openMs, 0)} ms / ${fmt(c.completeMs / 1000, 1)} s (${fmt(c.countLoopDelayMaxMs, 0)} ms) / ${fmt(c.repieceMs / 1000, 1)} s |`,
   );
+  if (lg.tz) {
+    L.push(
+      `| After a time-zone change: history view opens (the current month counted again; ${lg.tz.pendingMonths} months in the background) / totals complete (longest event-loop hold meanwhile) | ${fmt(lg.tz.openMs, 0)} ms / ${fmt(lg.tz.completeMs / 1000, 1)} s (${fmt(lg.tz.countLoopDelayMaxMs, 0)} ms) |`,
+    );
+  }
   L.push(`| History view opens (new process; months in pieces, indexed when compressed) | ${fmt(w.openMs, 0)} ms |`);
   L.push(
     `| Filter: busy model (1 in 11) / last 30 days / a week half a year ago | ${fmt(w.filterBusyModelMs, 0)} / ${fmt(w.filterLastMonthMs, 0)} / ${fmt(w.filterOldRangeMs, 0)} ms |`,

@@ -84,6 +84,12 @@ export function generateLedger(dir, total) {
   return { entries: written, rawBytes: bytes, files, rareModel: 'Rare-Model', busyModel: MODELS[1] };
 }
 
+/** A time zone other than this process's (the indexes were built in this one). */
+function otherTimeZone() {
+  const here = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  return here === 'Asia/Tokyo' ? 'America/New_York' : 'Asia/Tokyo';
+}
+
 export async function ledgerRun(supportPath, { entries = 1_000_000, log = () => {} } = {}) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'poe-bench-ledger-'));
   try {
@@ -92,10 +98,11 @@ export async function ledgerRun(supportPath, { entries = 1_000_000, log = () => 
     const layout = generateLedger(dir, entries);
     const generateMs = performance.now() - t0;
     const child = path.join(HERE, 'ledger-child.cjs');
-    const run = async (phase) => {
+    const run = async (phase, env = process.env) => {
       const { stdout } = await promisify(execFile)(process.execPath, ['--expose-gc', child, supportPath, dir, phase, layout.busyModel, layout.rareModel], {
         maxBuffer: 1 << 20,
         timeout: 600_000,
+        env,
       });
       return JSON.parse(stdout);
     };
@@ -103,7 +110,9 @@ export async function ledgerRun(supportPath, { entries = 1_000_000, log = () => 
     const cold = await run('cold');
     log('ledger: open in a new process (months in pieces), filters, paging, export, start-up seed…');
     const warm = await run('warm');
-    return { layout, generateMs, cold, warm };
+    log('ledger: open after a time-zone change (every month counted again)…');
+    const tz = await run('tz', { ...process.env, TZ: otherTimeZone() });
+    return { layout, generateMs, cold, warm, tz };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -115,5 +124,5 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   const build = await buildForBench();
   const entries = Number(process.argv[2] ?? 1_000_000);
   const result = await ledgerRun(build.support, { entries, log: (m) => process.stderr.write(`bench: ${m}\n`) });
-  process.stdout.write(`${JSON.stringify({ cold: result.cold, warm: result.warm, generateMs: result.generateMs }, null, 2)}\n`);
+  process.stdout.write(`${JSON.stringify({ cold: result.cold, warm: result.warm, tz: result.tz, generateMs: result.generateMs }, null, 2)}\n`);
 }

@@ -59,6 +59,17 @@ export interface HistoryWebviewState {
 
 // ---- host → webview ----------------------------------------------------------------------------
 
+/**
+ * Months whose totals are still being counted (after an upgrade, a lost index or a time-zone change):
+ * the totals sent with it leave them out; a `totals` message follows as they are counted.
+ */
+export interface CountingProgress {
+  /** Months not counted yet, `YYYY-MM` ('' for a file of no month), newest first. */
+  months: string[];
+  /** Months in this round of counting, the counted ones included. */
+  total: number;
+}
+
 /** Full (re)load: answer to `ready` and `setFilter`. `summary` covers every entry matching `filter`. */
 export interface InitMessage {
   type: 'init';
@@ -77,6 +88,23 @@ export interface InitMessage {
   refused: RefusedGroup[];
   /** Every refused request within the filter's days (`refused` may be cut short). */
   refusedTotal: number;
+  /** Present while older months are still being counted: `summary`, `models`, `clients` and the refusals are partial. */
+  pending?: CountingProgress;
+}
+
+/**
+ * New totals for `filter` (the rows stay): sent as older months are counted, until one without
+ * `pending`. The webview drops it when its filter changed meanwhile.
+ */
+export interface TotalsMessage {
+  type: 'totals';
+  filter: HistoryFilter;
+  summary: LedgerSummary;
+  models: string[];
+  clients: string[];
+  refused: RefusedGroup[];
+  refusedTotal: number;
+  pending?: CountingProgress;
 }
 
 /** One new ledger entry (live update). `day` is its host-local day ('' if its time is unparsable). */
@@ -116,7 +144,7 @@ export interface ErrorMessage {
   message: string;
 }
 
-export type ToWebview = InitMessage | AppendMessage | MoreMessage | ExportResultMessage | RefreshMessage | ErrorMessage;
+export type ToWebview = InitMessage | TotalsMessage | AppendMessage | MoreMessage | ExportResultMessage | RefreshMessage | ErrorMessage;
 
 // ---- webview → host ----------------------------------------------------------------------------
 
@@ -268,23 +296,42 @@ export function isRefusedGroup(v: unknown): v is RefusedGroup {
   );
 }
 
+const MONTH = /^\d{4}-(0[1-9]|1[0-2])$/;
+
+export function isCountingProgress(v: unknown): v is CountingProgress {
+  return (
+    isRecord(v) &&
+    Array.isArray(v.months) &&
+    v.months.every((m) => m === '' || (typeof m === 'string' && MONTH.test(m))) &&
+    typeof v.total === 'number' &&
+    Number.isSafeInteger(v.total) &&
+    v.total >= v.months.length
+  );
+}
+
+const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
+
+/** The overview both `init` and `totals` carry. */
+function isOverview(msg: Record<string, unknown>): boolean {
+  return (
+    isHistoryFilter(msg.filter) &&
+    isSummary(msg.summary) &&
+    isStrings(msg.models) &&
+    Array.isArray(msg.refused) &&
+    msg.refused.every(isRefusedGroup) &&
+    isNum(msg.refusedTotal) &&
+    (msg.pending === undefined || isCountingProgress(msg.pending))
+  );
+}
+
 /** Checks a message from the host. */
 export function isToWebview(msg: unknown): msg is ToWebview {
   if (!isRecord(msg)) return false;
   switch (msg.type) {
     case 'init':
-      return (
-        isRequestId(msg.requestId) &&
-        isHistoryFilter(msg.filter) &&
-        isEntries(msg.entries) &&
-        isSummary(msg.summary) &&
-        Array.isArray(msg.models) &&
-        msg.models.every((m) => typeof m === 'string') &&
-        typeof msg.hasMore === 'boolean' &&
-        Array.isArray(msg.refused) &&
-        msg.refused.every(isRefusedGroup) &&
-        isNum(msg.refusedTotal)
-      );
+      return isRequestId(msg.requestId) && isEntries(msg.entries) && typeof msg.hasMore === 'boolean' && isOverview(msg);
+    case 'totals':
+      return isStrings(msg.clients) && isOverview(msg);
     case 'append':
       return isLedgerEntry(msg.entry) && typeof msg.day === 'string' && (msg.day === '' || isDay(msg.day));
     case 'more':

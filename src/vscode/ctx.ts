@@ -62,7 +62,13 @@ export class Ctx implements vscode.Disposable {
     this.keys = own(new KeyStore(extension.secrets, this.logger));
     this.bundledModelsFile = path.join(extension.extensionPath, 'models.yaml');
     const base = this.config.base;
-    this.ledger = new Ledger({ dir: dataDir, retentionMonths: base.ledgerRetentionMonths, logger: this.logger });
+    this.ledger = new Ledger({
+      dir: dataDir,
+      retentionMonths: base.ledgerRetentionMonths,
+      logger: this.logger,
+      // Test seam (test/e2e/historyCounting.e2e.ts): slows the background count so its partial state can be looked at.
+      countPauseMs: Number(process.env.POE_PROXY_TEST_LEDGER_COUNT_PAUSE_MS) || 0,
+    });
     this.balance = own(
       new BalanceService({
         baseUrl: base.poeBaseUrl,

@@ -3,7 +3,8 @@
  * outside VS Code for previews. The DOM ids here are relied on by `src/webview/history.ts` and the e2e tests:
  * `#history-table` (rows `tr.entry[data-model]`), `#totals`, `#points-chart`, `#export-csv`,
  * `#filter-model`, `#filter-from`, `#filter-to`, `#clear-filters`, `#load-more`, `#export-status`, `#rows-info`,
- * `#refused` (with `#refused-summary` and `#refused-list`: requests refused before reaching Poe).
+ * `#refused` (with `#refused-summary` and `#refused-list`: requests refused before reaching Poe),
+ * `#totals-pending` (shown while older months are being counted: the totals are partial).
  */
 
 import { POINTS_KIND_HELP } from '../shared/historyModel';
@@ -59,6 +60,7 @@ export function renderHistoryDocument(p: HistoryDocumentParts): string {
   <section class="overview">
     <section class="panel totals-panel" aria-labelledby="totals-heading">
       <h2 id="totals-heading">Totals</h2>
+      <p id="totals-pending" class="counting-note" role="status" aria-live="polite" hidden></p>
       <div id="totals" aria-live="off"><p class="muted">Loading…</p></div>
     </section>
     <section class="panel chart-panel" aria-labelledby="chart-heading">

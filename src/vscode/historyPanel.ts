@@ -9,6 +9,8 @@
  * - The webview is untrusted: every incoming message goes through `isFromWebview`; it can only ask
  *   for ledger data (which never holds prompt text) and for an export to a file the user picks.
  * - Live updates are incremental (`append`), sent only while the webview is ready.
+ * - After an upgrade or a time-zone change the ledger answers before older months are counted
+ *   (`pending`); as it counts them (`onDidIndex`) the panel sends new totals (`totals`), keeping the rows.
  */
 import * as crypto from 'node:crypto';
 import * as os from 'node:os';
@@ -69,6 +71,12 @@ export class HistoryPanel implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
   private appendSubscription: { dispose(): void } | undefined;
   private correctSubscription: { dispose(): void } | undefined;
+  private indexSubscription: { dispose(): void } | undefined;
+  /** The filter of the webview's last `ready`/`setFilter` (what new totals are computed for). */
+  private filter: HistoryFilter | undefined;
+  /** New totals are being read; `totalsAgain` asks for another read when it is done (counts coalesce). */
+  private totalsRunning = false;
+  private totalsAgain = false;
   private refreshTimer: ReturnType<typeof setTimeout> | undefined;
   /** The script said `ready` and has not been torn down since (hidden panels lose their script). */
   private ready = false;
@@ -104,6 +112,7 @@ export class HistoryPanel implements vscode.Disposable {
     if (HistoryPanel.current === this) HistoryPanel.current = undefined;
     this.appendSubscription?.dispose();
     this.correctSubscription?.dispose();
+    this.indexSubscription?.dispose();
     if (this.refreshTimer) clearTimeout(this.refreshTimer);
     this.appendSubscription = undefined;
     for (const d of this.disposables.splice(0)) d.dispose();
@@ -129,6 +138,40 @@ export class HistoryPanel implements vscode.Disposable {
         if (this.ready && !this.disposed) this.post({ type: 'refresh' });
       }, 1_000);
     });
+    this.indexSubscription?.dispose();
+    this.indexSubscription = this.ledger.onDidIndex(() => void this.sendTotals());
+  }
+
+  /** New totals for the webview's filter, after the ledger counted another month (the rows stay as they are). */
+  private async sendTotals(): Promise<void> {
+    if (this.totalsRunning) {
+      this.totalsAgain = true;
+      return;
+    }
+    this.totalsRunning = true;
+    try {
+      do {
+        this.totalsAgain = false;
+        const filter = this.filter;
+        if (!this.ready || this.disposed || !filter) return;
+        const o = await this.ledger.overview(filter);
+        // No await between the read and the post (see `init`): appends emitted later follow it.
+        this.post({
+          type: 'totals',
+          filter,
+          summary: o.summary,
+          models: o.models,
+          clients: o.clients,
+          refused: o.refused,
+          refusedTotal: o.refusedTotal,
+          ...(o.pending ? { pending: o.pending } : {}),
+        });
+      } while (this.totalsAgain);
+    } catch (err) {
+      this.post({ type: 'error', message: describe(err) });
+    } finally {
+      this.totalsRunning = false;
+    }
   }
 
   private onAppend(entry: LedgerEntry): void {
@@ -153,6 +196,7 @@ export class HistoryPanel implements vscode.Disposable {
           const rows = msg.type === 'ready' ? clampRows(msg.rows) : PAGE_SIZE;
           // No await between the read and the post: an append emitted after the read reaches the
           // webview after this answer, one emitted before it is part of it.
+          this.filter = filter;
           const snap = await loadHistory(ledger, filter, rows);
           if (msg.type === 'ready') this.ready = true;
           this.post({
@@ -166,7 +210,10 @@ export class HistoryPanel implements vscode.Disposable {
             hasMore: snap.hasMore,
             refused: snap.refused,
             refusedTotal: snap.refusedTotal,
+            ...(snap.pending ? { pending: snap.pending } : {}),
           });
+          // The count may have ended while this was read (its event then found the webview not ready yet).
+          if (snap.pending) void this.sendTotals();
           return;
         }
         case 'loadMore': {

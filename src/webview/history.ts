@@ -25,6 +25,7 @@ import {
   statusLabel,
 } from '../shared/historyModel';
 import {
+  CountingProgress,
   EMPTY_FILTER,
   EntryCursor,
   FromWebview,
@@ -76,6 +77,8 @@ let refusedTotal = 0;
 let models: string[] = [];
 let clients: string[] = [];
 let hasMore = false;
+/** Older months the host is still counting: the totals leave them out until a `totals` message without it. */
+let counting: CountingProgress | undefined;
 let oldest: EntryCursor | undefined;
 let nextRequestId = 1;
 let pendingInit = -1;
@@ -107,6 +110,7 @@ const clearButton = el<HTMLButtonElement>('clear-filters');
 const exportButton = el<HTMLButtonElement>('export-csv');
 const exportStatus = el<HTMLElement>('export-status');
 const totalsBox = el<HTMLElement>('totals');
+const countingNote = el<HTMLElement>('totals-pending');
 const chartBox = el<HTMLElement>('chart-box');
 const chart = document.getElementById('points-chart') as unknown as SVGSVGElement;
 const table = el<HTMLTableElement>('history-table');
@@ -248,6 +252,7 @@ function handle(msg: ToWebview): void {
       models = msg.models;
       clients = msg.clients ?? [];
       renderClientOptions();
+      counting = msg.pending;
       hasMore = msg.hasMore;
       oldest = loaded.length > 0 ? { time: loaded[0].time, id: loaded[0].id } : undefined;
       renderModelOptions();
@@ -259,6 +264,25 @@ function handle(msg: ToWebview): void {
         scrollToRestore = undefined;
         requestAnimationFrame(() => window.scrollTo(0, y));
       }
+      return;
+    }
+    case 'totals': {
+      // Totals for another filter, or a reload on its way that brings newer ones: dropped.
+      if (pendingInit >= 0 || !sameFilter(msg.filter, state.filter)) return;
+      summary = msg.summary;
+      refused = msg.refused;
+      refusedTotal = msg.refusedTotal;
+      counting = msg.pending;
+      if (msg.models.join('\u0000') !== models.join('\u0000')) {
+        models = msg.models;
+        renderModelOptions();
+      }
+      if (msg.clients.join('\u0000') !== clients.join('\u0000')) {
+        clients = msg.clients;
+        renderClientOptions();
+      }
+      renderOverview();
+      renderRowsInfo();
       return;
     }
     case 'more': {
@@ -363,7 +387,12 @@ function scheduleOverview(): void {
   });
 }
 
+function sameFilter(a: HistoryFilter, b: HistoryFilter): boolean {
+  return a.model === b.model && (a.client ?? null) === (b.client ?? null) && a.from === b.from && a.to === b.to;
+}
+
 function renderOverview(): void {
+  renderCounting();
   renderTotals();
   renderChart();
   renderRefused();
@@ -536,8 +565,21 @@ function insertRow(e: LedgerEntry, index: number): void {
   tbody.insertBefore(tr, rows[index] ?? null);
 }
 
+/** While older months are being counted: a calm note that the totals are partial and will update. */
+function renderCounting(): void {
+  countingNote.hidden = !counting;
+  if (!counting) return;
+  const left = counting.months.length;
+  countingNote.textContent = `Counting older months… (${formatNumber(left)} of ${formatNumber(counting.total)} left) — totals will update`;
+}
+
 function renderRowsInfo(): void {
   const total = summary.totals.requests;
+  if (counting) {
+    // The total leaves the months being counted out: never shown as if it were complete.
+    rowsInfo.textContent = `Showing the latest ${formatNumber(loaded.length)} of ${formatNumber(Math.max(total, loaded.length))}+ requests`;
+    return;
+  }
   rowsInfo.textContent =
     total === 0
       ? ''

@@ -97,6 +97,8 @@ export interface LedgerOptions {
   refusedFlushMs?: number;
   /** A month is compressed this long after it ended (late writers still append to it). Default 1 h. */
   closeGraceMs?: number;
+  /** A pause before each file of the background count (see `Ledger.view`): e2e tests keep the partial state on screen with it. Default 0. */
+  countPauseMs?: number;
 }
 
 export interface Disposable {
@@ -110,7 +112,16 @@ export interface LedgerPage {
   hasMore: boolean;
 }
 
-export interface LedgerView extends LedgerPage {
+/** Months whose totals are still being counted in the background (see `Ledger.view`). */
+export interface LedgerIndexing {
+  /** Months (`YYYY-MM`; '' for a file of no month) not counted yet, newest first. */
+  months: string[];
+  /** Months in this round of counting, the counted ones included ("3 of 11 left"). */
+  total: number;
+}
+
+/** Totals, models, clients and refusals: what the history view shows besides its rows. */
+export interface LedgerOverview {
   summary: LedgerSummary;
   /** Every model in the ledger, sorted. */
   models: string[];
@@ -120,7 +131,14 @@ export interface LedgerView extends LedgerPage {
   refused: RefusedGroup[];
   /** All refused requests within the filter's days. */
   refusedTotal: number;
+  /**
+   * Present while some months are not counted yet: the totals, models, clients and refusals then
+   * leave those months out (partial). `onDidIndex` fires as they are counted. Rows are exact either way.
+   */
+  pending?: LedgerIndexing;
 }
+
+export interface LedgerView extends LedgerPage, LedgerOverview {}
 
 export interface EntryCursor {
   time: string;
@@ -186,6 +204,7 @@ export class Ledger {
   private readonly now: () => number;
   private readonly refusedFlushMs: number;
   private readonly closeGraceMs: number;
+  private readonly countPauseMs: number;
   private pending: PendingLine[] = [];
   private drainQueued = false;
   /** Waits WRITE_BATCH_MS after the first queued line, so one append serves every line queued meanwhile. */
@@ -205,6 +224,16 @@ export class Ledger {
   private readonly warned = new Map<string, number>();
   private readonly listeners = new Set<(e: LedgerEntry) => void>();
   private readonly correctionListeners = new Set<(c: LedgerCorrection) => void>();
+  /** Index builds in progress per file: one at a time per file, so lines are never counted twice. */
+  private readonly building = new Map<string, Promise<unknown>>();
+  /** The background count of files that need a whole read (see `readyIndexes`); undefined when idle. */
+  private counting: Promise<void> | undefined;
+  /** Files waiting for the background count, by name. */
+  private readonly toCount = new Map<string, LedgerFile>();
+  /** Months of the current round of background counting (counted ones included). */
+  private readonly countRound = new Set<string>();
+  private stopCounting = false;
+  private readonly indexListeners = new Set<(p: LedgerIndexing) => void>();
 
   constructor(opts: LedgerOptions) {
     this.dir = opts.dir;
@@ -214,6 +243,7 @@ export class Ledger {
     this.now = opts.now ?? Date.now;
     this.refusedFlushMs = opts.refusedFlushMs ?? 60_000;
     this.closeGraceMs = opts.closeGraceMs ?? 3_600_000;
+    this.countPauseMs = opts.countPauseMs ?? 0;
   }
 
   /** Changes the retention (a setting changed); the next maintenance applies it. */
@@ -295,11 +325,23 @@ export class Ledger {
     await this.repiecing;
   }
 
-  /** Flushes and stops the timers (shutdown). */
+  /** Flushes and stops the timers and the background count (shutdown; the next read resumes the count). */
   async close(): Promise<void> {
+    this.stopCounting = true;
+    await this.counting;
+    this.stopCounting = false;
     await this.flush();
     if (this.refusedTimer) clearInterval(this.refusedTimer);
     this.refusedTimer = undefined;
+  }
+
+  /**
+   * Fires each time the background count (see `view`) has counted a file, with the months still left;
+   * `months` is empty once every month is counted (totals read then are exact).
+   */
+  onDidIndex(listener: (p: LedgerIndexing) => void): Disposable {
+    this.indexListeners.add(listener);
+    return { dispose: () => void this.indexListeners.delete(listener) };
   }
 
   /** Fires after an entry's write was attempted, in append order. */
@@ -529,8 +571,11 @@ export class Ledger {
       if (!(await this.piecesOf(f))) old.push(f.month);
     }
     for (const month of old) {
-      await this.reading; // a history view reading the old months goes first
-      await withDirLock(this.dir, () => this.compressMonth(month, { repiece: true }), { waitMs: MAINTENANCE_LOCK_WAIT_MS }).catch((err) => {
+      await this.reading; // a history view reading the old months (and their count in the background) goes first
+      // An index build of the month waits for its rewrite, which writes the index anyway.
+      await this.oneAtATime(gzName(month), () =>
+        withDirLock(this.dir, () => this.compressMonth(month, { repiece: true }), { waitMs: MAINTENANCE_LOCK_WAIT_MS }),
+      ).catch((err) => {
         if (!isMissing(err)) this.logger.warn(`ledger: could not rewrite ${gzName(month)} in pieces: ${describe(err)}`);
       });
     }
@@ -812,8 +857,104 @@ export class Ledger {
   /** Up-to-date index of every file (oldest first). */
   private indexAll(): Promise<Array<{ file: LedgerFile; index: FileIndex }>> {
     const run = this.buildIndexes();
-    this.reading = run.catch(() => undefined);
+    this.reading = run.then(() => this.counting).catch(() => undefined);
     return run;
+  }
+
+  /**
+   * What the history view can answer with at once: every file whose index is up to date (or needs only
+   * the lines appended since) and the current month's files (built now: new entries and the first
+   * page's rows are there). Older files that need a whole read (no index yet after an upgrade or a lost
+   * index directory; another time zone) come without an index and are counted in the background, one
+   * at a time, newest first; `onDidIndex` reports the progress. Oldest first, like `indexAll`.
+   */
+  private readyIndexes(): Promise<Array<{ file: LedgerFile; index?: FileIndex }>> {
+    const run = this.buildReadyIndexes();
+    // A rewrite in pieces waits for the background count too: the user's totals come first.
+    this.reading = run.then(() => this.counting).catch(() => undefined);
+    return run;
+  }
+
+  private async buildReadyIndexes(): Promise<Array<{ file: LedgerFile; index?: FileIndex }>> {
+    await this.flushWrites();
+    await this.scheduleMaintenance();
+    const files = await this.listFiles();
+    const tz = currentTimeZone();
+    const current = monthOf(new Date(this.now()));
+    const out: Array<{ file: LedgerFile; index?: FileIndex }> = [];
+    const later: LedgerFile[] = [];
+    for (const f of files) {
+      const known = await this.knownIndex(f, tz);
+      if (known === 'whole' && f.month < current) {
+        out.push({ file: f });
+        later.push(f);
+        continue;
+      }
+      // A closed file's index is used as it is, without waiting for a rewrite of the file in progress
+      // (its content stays the same; `collect` waits when it reads the file); the others are brought up to date.
+      const index = known && known !== 'whole' && f.kind !== 'live' ? known : await this.indexOf(f, tz);
+      if (index) out.push({ file: f, index });
+    }
+    const live = new Set(files.map((f) => f.name));
+    for (const name of this.indexes.keys()) if (!live.has(name)) this.indexes.delete(name);
+    if (later.length > 0) this.countInBackground(later);
+    return out;
+  }
+
+  /**
+   * The index of `f` known without reading the file (in memory or on disk; a live file's may lack its
+   * newest lines), 'whole' when building one reads the file whole, undefined when it is gone or empty.
+   */
+  private async knownIndex(f: LedgerFile, tz: string): Promise<FileIndex | 'whole' | undefined> {
+    const st = await fsp.stat(path.join(this.dir, f.name)).catch(() => undefined);
+    if (!st || st.size === 0) return undefined;
+    const inMemory = this.indexes.get(f.name);
+    if (indexFits(inMemory, st, f.kind === 'live', tz)) return inMemory;
+    const loaded = await this.loadIndex(f.name);
+    if (!indexFits(loaded, st, f.kind === 'live', tz)) return 'whole';
+    if (!this.building.has(f.name)) this.indexes.set(f.name, loaded);
+    return loaded;
+  }
+
+  /** Queues `files` for the background count and starts it unless it runs; never blocks the caller. */
+  private countInBackground(files: LedgerFile[]): void {
+    for (const f of files) {
+      this.toCount.set(f.name, f);
+      this.countRound.add(f.month);
+    }
+    if (this.counting) return;
+    const run = async (): Promise<void> => {
+      try {
+        for (;;) {
+          await new Promise<void>((resolve) => setImmediate(resolve)); // a turn for the event loop between files
+          if (this.stopCounting) return;
+          const next = sortFiles([...this.toCount.values()]).pop(); // newest first: recent totals fill in first
+          if (!next) break;
+          if (this.countPauseMs > 0) await new Promise<void>((resolve) => setTimeout(resolve, this.countPauseMs));
+          if (this.stopCounting) return;
+          await this.indexOf(next, currentTimeZone()).catch((err) => this.logger.warn(`ledger: could not index ${next.name}: ${describe(err)}`));
+          this.toCount.delete(next.name);
+          if (this.toCount.size > 0) this.emitIndexed(this.countingProgress([...this.toCount.values()]));
+        }
+        // Before the last event: what its listeners start finds no count running.
+        this.counting = undefined;
+        this.countRound.clear();
+        this.emitIndexed({ months: [], total: 0 });
+      } finally {
+        this.counting = undefined;
+      }
+    };
+    this.counting = run().catch((err) => this.logger.warn(`ledger: counting months in the background failed: ${describe(err)}`));
+  }
+
+  /** The months of files not counted yet, newest first, out of this round's. */
+  private countingProgress(uncounted: LedgerFile[]): LedgerIndexing {
+    const months = [...new Set(uncounted.map((f) => f.month))].sort((a, b) => compare(b, a));
+    return { months, total: Math.max(this.countRound.size, months.length) };
+  }
+
+  private emitIndexed(p: LedgerIndexing): void {
+    notifyAll(this.indexListeners, p, this.logger, 'ledger: onDidIndex');
   }
 
   private async buildIndexes(): Promise<Array<{ file: LedgerFile; index: FileIndex }>> {
@@ -831,7 +972,23 @@ export class Ledger {
     return out;
   }
 
-  private async indexOf(f: LedgerFile, tz: string): Promise<FileIndex | undefined> {
+  /** The up-to-date index of `f`, built or extended as needed; one build at a time per file. */
+  private indexOf(f: LedgerFile, tz: string): Promise<FileIndex | undefined> {
+    return this.oneAtATime(f.name, () => this.updateIndex(f, tz));
+  }
+
+  /** Runs `fn` after every earlier build of file `name`'s index (or rewrite of the file) has settled. */
+  private oneAtATime<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const run = (this.building.get(name) ?? Promise.resolve()).then(fn);
+    const settled = run.catch(() => undefined);
+    this.building.set(name, settled);
+    void settled.then(() => {
+      if (this.building.get(name) === settled) this.building.delete(name);
+    });
+    return run;
+  }
+
+  private async updateIndex(f: LedgerFile, tz: string): Promise<FileIndex | undefined> {
     let st;
     try {
       st = await fsp.stat(path.join(this.dir, f.name));
@@ -840,14 +997,7 @@ export class Ledger {
       return undefined;
     }
     const appendOnly = f.kind === 'live';
-    // A live file's blocks must describe it up to `size` (an index from before blocks, or one an older
-    // version extended without them, is rebuilt: one read of the live file).
-    const fits = (i: FileIndex | undefined): i is FileIndex =>
-      !!i &&
-      i.v === INDEX_VERSION &&
-      i.tz === tz &&
-      i.ino === st.ino &&
-      (appendOnly ? st.size >= i.size && !!i.blocks && blocksEnd(i.blocks) >= i.size : st.size === i.size && st.mtimeMs === i.mtimeMs);
+    const fits = (i: FileIndex | undefined): i is FileIndex => indexFits(i, st, appendOnly, tz);
     let index = this.indexes.get(f.name);
     if (!fits(index)) index = await this.loadIndex(f.name);
     if (!fits(index)) {
@@ -878,7 +1028,8 @@ export class Ledger {
           else if (rec.kind === 'correction') idx.summary.addCorrection(rec.correction);
           blocks?.add(rec, text, lineEnd);
         },
-        { start: idx.size, lineNo: idx.lines },
+        // A closed month is read whole (in the background count): a turn for the event loop between chunks.
+        { start: idx.size, lineNo: idx.lines, chunkDone: f.kind === 'gz' ? nextTurn : undefined },
       );
       if (!end) return undefined;
       blocks?.finish(end.offset);
@@ -925,34 +1076,68 @@ export class Ledger {
 
   // ---- reading -----------------------------------------------------------------------------------
 
-  /** Totals of every entry passing `filter`, from the index. */
+  /** Totals of every entry passing `filter`, from the index; exact (waits until every month is counted). */
   async query(filter: LedgerFilter = NO_FILTER): Promise<LedgerSummary> {
     return summarizeRows(effectiveRows(await this.indexAll()), filter);
   }
 
-  /** What the history view opens with: the newest `rows` matching entries, totals, models and refusals. */
+  /**
+   * What the history view opens with: the newest `rows` matching entries, totals, models and refusals.
+   * Answers without waiting for months that need a whole read to be counted (see `readyIndexes`):
+   * their totals are then left out and named in `pending`; the months the page's rows reach are
+   * indexed first, so rows are always exact.
+   */
   async view(filter: LedgerFilter, rows: number): Promise<LedgerView> {
-    const all = await this.indexAll();
+    const files = await this.readyIndexes();
+    const counted = (): number => files.filter((x) => x.index).length;
+    const before = counted();
+    let overview = this.overviewOf(files, filter);
+    const page = await this.collect(files, filter, rows, undefined, overview.summary.totals.requests, this.indexNow());
+    if (counted() !== before) overview = this.overviewOf(files, filter); // the page counted months on its way
+    return { ...page, ...overview };
+  }
+
+  /** `view` without rows: what the history refreshes when `onDidIndex` fires. */
+  async overview(filter: LedgerFilter): Promise<LedgerOverview> {
+    return this.overviewOf(await this.readyIndexes(), filter);
+  }
+
+  /** Totals, models, clients and refusals of the counted files; `pending` names the others' months. */
+  private overviewOf(files: Array<{ file: LedgerFile; index?: FileIndex }>, filter: LedgerFilter): LedgerOverview {
+    const all = files.filter((x): x is { file: LedgerFile; index: FileIndex } => x.index !== undefined);
     const indexRows = effectiveRows(all);
     const summary = summarizeRows(indexRows, filter);
     const models = [...new Set(indexRows.filter((r) => r.requests > 0).map((r) => r.model))].sort((a, b) => a.localeCompare(b));
     const clients = [...new Set(indexRows.filter((r) => r.requests > 0).map((r) => r.client))].sort((a, b) => a.localeCompare(b));
-    const page = await this.collect(all, filter, rows, undefined, summary.totals.requests);
     const refused = refusedGroups(
       [...all.flatMap(({ index }) => [...index.summary.refused.values()]), ...this.unwrittenRefusals()],
       filter,
       MAX_REFUSED_GROUPS,
     );
-    return { ...page, summary, models, clients, refused: refused.groups, refusedTotal: refused.total };
+    const uncounted = files.filter((x) => !x.index).map((x) => x.file);
+    return {
+      summary,
+      models,
+      clients,
+      refused: refused.groups,
+      refusedTotal: refused.total,
+      ...(uncounted.length > 0 ? { pending: this.countingProgress(uncounted) } : {}),
+    };
+  }
+
+  /** Builds the index of a file not counted yet when a page reaches it (the background count then skips it). */
+  private indexNow(): (f: LedgerFile) => Promise<FileIndex | undefined> {
+    const tz = currentTimeZone();
+    return (f) => this.indexOf(f, tz);
   }
 
   /**
    * The `size` matching entries just older (in file order) than the entry `cursor` names; when that
-   * entry is gone, those strictly older than its time.
+   * entry is gone, those strictly older than its time. Months not counted yet are indexed as the page reaches them.
    */
   async pageBefore(filter: LedgerFilter, cursor: EntryCursor, size: number): Promise<LedgerPage> {
     if (!Number.isFinite(Date.parse(cursor.time))) return { entries: [], hasMore: false };
-    return this.collect(await this.indexAll(), filter, size, cursor);
+    return this.collect(await this.readyIndexes(), filter, size, cursor, undefined, this.indexNow());
   }
 
   /**
@@ -960,19 +1145,20 @@ export class Ledger {
    * from their end; compressed ones forwards, keeping only the last `size` matches.
    */
   private async collect(
-    all: Array<{ file: LedgerFile; index: FileIndex }>,
+    all: Array<{ file: LedgerFile; index?: FileIndex }>,
     filter: LedgerFilter,
     size: number,
     cursor?: EntryCursor,
     totalMatching?: number,
+    indexNow?: (f: LedgerFile) => Promise<FileIndex | undefined>,
   ): Promise<LedgerPage> {
     const want = Math.max(0, Math.floor(size));
     const cursorMonth = cursor ? monthOfTime(cursor.time) : undefined;
     const cursorTime = cursor ? Date.parse(cursor.time) : NaN;
     // Files with matching entries, and those with corrections (which may concern an older file's entries).
-    const candidates = all.filter(
-      ({ file, index }) => (index.summary.matches(filter) || index.summary.corrections > 0) && (!cursorMonth || file.month <= cursorMonth),
-    );
+    // Files not counted yet (no index) may hold any: they are indexed when the walk reaches them.
+    const holds = (index: FileIndex): boolean => index.summary.matches(filter) || index.summary.corrections > 0;
+    const candidates = all.filter(({ file, index }) => (!index || holds(index)) && (!cursorMonth || file.month <= cursorMonth));
     const prefilter = lineFilter(filter);
     // Corrections met on the way (always in the same file as their entry or a newer one, so met
     // before or with it); the oldest of an entry's wins.
@@ -993,7 +1179,12 @@ export class Ledger {
     // Without a cursor, or once it is found, everything older counts; before that, only what lies
     // in older months, or (when the cursor's entry is gone) what is strictly older than its time.
     let found = !cursor;
-    const cursorInLedger = cursor ? await this.containsCursor(candidates, cursor, cursorMonth!) : false;
+    if (cursor) {
+      // The cursor's month is looked up through its index: a month not counted yet is indexed first.
+      for (const c of candidates) if (!c.index && (c.file.month === cursorMonth || c.file.month === '')) c.index = await indexNow?.(c.file);
+    }
+    const indexed = candidates.filter((c): c is { file: LedgerFile; index: FileIndex } => c.index !== undefined);
+    const cursorInLedger = cursor ? await this.containsCursor(indexed, cursor, cursorMonth!) : false;
     const older = (e: LedgerEntry, file: LedgerFile): boolean => {
       if (found) return true;
       if (!cursorInLedger) {
@@ -1006,11 +1197,19 @@ export class Ledger {
     let got = 0;
     let hasMore = false;
     for (let i = candidates.length - 1; i >= 0 && !hasMore; i--) {
-      const { file, index } = candidates[i];
+      const candidate = candidates[i];
       if (got >= want) {
-        hasMore = true;
+        hasMore = true; // (a month not counted yet may turn out to hold none: the next page is then empty)
         break;
       }
+      if (!candidate.index) {
+        candidate.index = await indexNow?.(candidate.file);
+      } else if (this.building.has(candidate.file.name) && indexNow) {
+        // Being rewritten in pieces (or indexed): read once that is done, with the index that describes it then.
+        candidate.index = (await indexNow(candidate.file)) ?? candidate.index;
+      }
+      if (!candidate.index || !holds(candidate.index)) continue; // (one indexed on the way may hold none)
+      const { file, index } = candidate as { file: LedgerFile; index: FileIndex };
       const need = want - got;
       const taken: LedgerEntry[] = [];
       let moreHere = false;
@@ -1585,6 +1784,25 @@ function lineOrderKey(text: string): string {
   }
   const rec = parseRecord(text);
   return rec.kind === 'entry' ? orderKey(rec.entry.time, rec.entry.id) : '';
+}
+
+/**
+ * Whether `i` still describes a file with stats `st` (an append-only file's index may lag behind its end).
+ * A live file's blocks must describe it up to `size` (an index from before blocks, or one an older
+ * version extended without them, is rebuilt: one read of the live file).
+ */
+function indexFits(i: FileIndex | undefined, st: { ino: number; size: number; mtimeMs: number }, appendOnly: boolean, tz: string): i is FileIndex {
+  return (
+    !!i &&
+    i.v === INDEX_VERSION &&
+    i.tz === tz &&
+    i.ino === st.ino &&
+    (appendOnly ? st.size >= i.size && !!i.blocks && blocksEnd(i.blocks) >= i.size : st.size === i.size && st.mtimeMs === i.mtimeMs)
+  );
+}
+
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 function compare(a: string, b: string): number {
