@@ -66,8 +66,9 @@ export class Ctx implements vscode.Disposable {
       dir: dataDir,
       retentionMonths: base.ledgerRetentionMonths,
       logger: this.logger,
-      // Test seam (test/e2e/historyCounting.e2e.ts): slows the background count so its partial state can be looked at.
-      countPauseMs: Number(process.env.POE_PROXY_TEST_LEDGER_COUNT_PAUSE_MS) || 0,
+      // Test seam (test/e2e/historyCounting.e2e.ts): slows the background count so its partial state can be
+      // looked at. Never read by an installed extension (only in an Extension Development Host or a test run).
+      countPauseMs: extension.extensionMode === vscode.ExtensionMode.Production ? 0 : Number(process.env.POE_PROXY_TEST_LEDGER_COUNT_PAUSE_MS) || 0,
     });
     this.balance = own(
       new BalanceService({
