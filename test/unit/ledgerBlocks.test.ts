@@ -10,21 +10,11 @@ import * as path from 'node:path';
 import { Ledger, LedgerEntry, LedgerFilter, LedgerOptions, localDay } from '../../src/core/store/ledger';
 import { BLOCK_BYTES, BLOCK_LINES, blockMatches, type Block } from '../../src/core/store/ledgerBlocks';
 import { ledgerEntry } from '../support/ledgerFixtures';
+import { seededRandom } from '../support/random';
 
 const MARCH = 'ledger-2025-03.jsonl';
 const START = Date.parse('2025-03-01T00:00:00Z');
 const NOW = Date.parse('2025-03-20T12:00:00Z');
-
-/** A small deterministic generator (mulberry32), so a failure can be replayed. */
-function random(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const matches = (f: LedgerFilter, e: LedgerEntry): boolean =>
   (f.model === null || e.model === f.model) &&
@@ -84,7 +74,7 @@ describe('Ledger live-file blocks', () => {
   });
 
   it('filters and pages a randomized live month exactly as a plain read does, while two writers append and the index grows', async () => {
-    const rnd = random(14);
+    const rnd = seededRandom(14);
     const pick = <T>(xs: T[]): T => xs[Math.floor(rnd() * xs.length)];
     const writers = [open(), open()];
     const reader = open();

@@ -7,19 +7,9 @@ import { Ledger, type LedgerEntry } from '../../src/core/store/ledger';
 import { PointsReconciler } from '../../src/core/poe/reconcile';
 import { PoeUsage, type FetchJson, type PointsEntry } from '../../src/core/poe/usage';
 import { ledgerEntry } from '../support/ledgerFixtures';
+import { seededRandom } from '../support/random';
 
 const T0 = 1_750_000_000_000;
-
-/** Deterministic pseudo-random numbers (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Poe's points_history as the reconciler sees it: each entry becomes visible only after its own lag, so
@@ -84,7 +74,7 @@ describe('PointsReconciler against a points_history that lags 0–60 s and arriv
   });
 
   it('books ≥ 99% of estimates as actual points, never uses an entry twice, and loses nothing across a restart', async () => {
-    const random = prng(11);
+    const random = seededRandom(11);
     const poe = laggingHistory();
     const bots = ['GPT-4.1', 'Claude-Sonnet-4.5', 'Gemini-2.5-Pro'];
     const truth = new Map<string, { queryId: string; points: number; bot: string }>();
@@ -202,7 +192,7 @@ describe('PointsReconciler matching', () => {
 
   it('pairs a dense burst exactly as the closest-first sort over all pairs does, ties included', async () => {
     for (const seed of [1, 2, 3, 4, 5]) {
-      const rnd = prng(seed);
+      const rnd = seededRandom(seed);
       const slackMs = 2_000;
       // 600 requests within 3 s on two bots (many windows hold each entry), times on a coarse grid so distances tie.
       const pending = Array.from({ length: 600 }, (_, i) =>
