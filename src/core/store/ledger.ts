@@ -15,6 +15,7 @@
  * - Holds no prompt or response text: only the fields of `LedgerEntry` are written.
  */
 import { once } from 'node:events';
+import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type { Writable } from 'node:stream';
@@ -40,7 +41,7 @@ import {
   withDirLock,
   writeFileAtomic,
 } from './ledgerFiles';
-import { orderKey, Piece, PIECE_LINES, pieceMatches, piecesFromJSON, piecesToJSON, PieceText, PieceWriter, readPiece } from './ledgerPieces';
+import { orderKey, Piece, PIECE_LINES, pieceMatches, piecesFromJSON, piecesToJSON, PieceText, PieceWriter, readPiece, TIME_PREFIX } from './ledgerPieces';
 import { Block, blockCorrects, blockMatches, BlockGrower, blocksEnd, blocksFromJSON, blocksToJSON, blockSpans, CORRECTION_START } from './ledgerBlocks';
 import {
   dayOfTime,
@@ -776,7 +777,7 @@ export class Ledger {
     /** Moves `h` to its next line; false when the piece is done. */
     const advance = (h: Head): boolean => {
       if (++h.i >= h.piece.lines) return false;
-      h.key = h.piece.quickOrderKey(h.i) ?? lineOrderKey(h.piece.line(h.i) ?? '');
+      h.key = h.piece.quickOrderKey(h.i) ?? parsedOrderKey(h.piece.line(h.i) ?? '');
       return true;
     };
     const deliver = (piece: PieceText, i: number, text: string): boolean | void => {
@@ -856,9 +857,22 @@ export class Ledger {
 
   /** Up-to-date index of every file (oldest first). */
   private indexAll(): Promise<Array<{ file: LedgerFile; index: FileIndex }>> {
-    const run = this.buildIndexes();
+    return this.asReading(this.buildIndexes());
+  }
+
+  /**
+   * Marks `run` as this process's read, with the background count it may start: a rewrite in pieces
+   * lets both finish first (the user's totals come first).
+   */
+  private asReading<T>(run: Promise<T>): Promise<T> {
     this.reading = run.then(() => this.counting).catch(() => undefined);
     return run;
+  }
+
+  /** Forgets the indexes of files no longer in `files` (compressed or deleted since). */
+  private forgetIndexesBut(files: LedgerFile[]): void {
+    const live = new Set(files.map((f) => f.name));
+    for (const name of this.indexes.keys()) if (!live.has(name)) this.indexes.delete(name);
   }
 
   /**
@@ -869,10 +883,7 @@ export class Ledger {
    * at a time, newest first; `onDidIndex` reports the progress. Oldest first, like `indexAll`.
    */
   private readyIndexes(): Promise<Array<{ file: LedgerFile; index?: FileIndex }>> {
-    const run = this.buildReadyIndexes();
-    // A rewrite in pieces waits for the background count too: the user's totals come first.
-    this.reading = run.then(() => this.counting).catch(() => undefined);
-    return run;
+    return this.asReading(this.buildReadyIndexes());
   }
 
   private async buildReadyIndexes(): Promise<Array<{ file: LedgerFile; index?: FileIndex }>> {
@@ -895,8 +906,7 @@ export class Ledger {
       const index = known && known !== 'whole' && f.kind !== 'live' ? known : await this.indexOf(f, tz);
       if (index) out.push({ file: f, index });
     }
-    const live = new Set(files.map((f) => f.name));
-    for (const name of this.indexes.keys()) if (!live.has(name)) this.indexes.delete(name);
+    this.forgetIndexesBut(files);
     if (later.length > 0) this.countInBackground(later);
     return out;
   }
@@ -926,11 +936,11 @@ export class Ledger {
     const run = async (): Promise<void> => {
       try {
         for (;;) {
-          await new Promise<void>((resolve) => setImmediate(resolve)); // a turn for the event loop between files
+          await nextTurn(); // a turn for the event loop between files
           if (this.stopCounting) return;
           const next = sortFiles([...this.toCount.values()]).pop(); // newest first: recent totals fill in first
           if (!next) break;
-          if (this.countPauseMs > 0) await new Promise<void>((resolve) => setTimeout(resolve, this.countPauseMs));
+          if (this.countPauseMs > 0) await sleep(this.countPauseMs);
           if (this.stopCounting) return;
           await this.indexOf(next, currentTimeZone()).catch((err) => this.logger.warn(`ledger: could not index ${next.name}: ${describe(err)}`));
           this.toCount.delete(next.name);
@@ -967,8 +977,7 @@ export class Ledger {
       const index = await this.indexOf(f, tz);
       if (index) out.push({ file: f, index });
     }
-    const live = new Set(files.map((f) => f.name));
-    for (const name of this.indexes.keys()) if (!live.has(name)) this.indexes.delete(name);
+    this.forgetIndexesBut(files);
     return out;
   }
 
@@ -1590,8 +1599,7 @@ export class Ledger {
               if (!corrections.has(key)) corrections.set(key, rec.correction);
             },
             {
-              want: (buf, start, end) =>
-                end - start > CORRECTION_PREFIX.length && buf.subarray(start, start + CORRECTION_PREFIX.length).equals(CORRECTION_PREFIX),
+              want: isCorrectionLine,
               pieces: (p) => p.kind === 'corrections',
             },
           );
@@ -1642,7 +1650,6 @@ function lineFilter(filter: LedgerFilter): LineSink['want'] {
   };
 }
 
-const TIME_PREFIX = Buffer.from('{"time":"');
 const ESTIMATED = Buffer.from('"pointsEstimated":true');
 const QUERY_ID = Buffer.from('"queryId":"');
 
@@ -1764,24 +1771,8 @@ function includesWithin(buf: Buffer, needle: Buffer, start: number, end: number)
   return end - start >= needle.length && buf.subarray(start, end).indexOf(needle) >= 0;
 }
 
-const KEY_PREFIX = '{"time":"';
-const ID_PREFIX = '","id":"';
-
-/**
- * `orderKey` of an entry's line, read off the text when it starts as the writer writes it
- * (`{"time":"…","id":"…"`, no escapes), else from the parsed line ('' for anything not an entry).
- */
-function lineOrderKey(text: string): string {
-  if (text.startsWith(KEY_PREFIX)) {
-    const timeEnd = text.indexOf('"', KEY_PREFIX.length);
-    if (timeEnd > 0 && text.startsWith(ID_PREFIX, timeEnd)) {
-      const idStart = timeEnd + ID_PREFIX.length;
-      const idEnd = text.indexOf('"', idStart);
-      const id = idEnd > 0 ? text.slice(idStart, idEnd) : '';
-      const time = text.slice(KEY_PREFIX.length, timeEnd);
-      if (idEnd > 0 && !id.includes('\\') && !time.includes('\\')) return orderKey(time, id);
-    }
-  }
+/** `orderKey` of a line as parsed ('' for anything not an entry): for lines `PieceText.quickOrderKey` cannot key off their bytes. */
+function parsedOrderKey(text: string): string {
   const rec = parseRecord(text);
   return rec.kind === 'entry' ? orderKey(rec.entry.time, rec.entry.id) : '';
 }
@@ -1799,10 +1790,6 @@ function indexFits(i: FileIndex | undefined, st: { ino: number; size: number; mt
     i.ino === st.ino &&
     (appendOnly ? st.size >= i.size && !!i.blocks && blocksEnd(i.blocks) >= i.size : st.size === i.size && st.mtimeMs === i.mtimeMs)
   );
-}
-
-function nextTurn(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
 }
 
 function compare(a: string, b: string): number {

@@ -262,7 +262,8 @@ export class PieceText {
   }
 }
 
-const TIME_PREFIX = Buffer.from('{"time":"');
+/** How an entry's line starts as the writer writes it (`sanitize` puts `time` first, then `id`). */
+export const TIME_PREFIX = Buffer.from('{"time":"');
 const ID_PREFIX = Buffer.from('","id":"');
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
