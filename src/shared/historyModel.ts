@@ -320,6 +320,11 @@ export function formatNumber(n: number | null | undefined): string {
   return Number.isInteger(n) ? intFmt.format(n) : fracFmt.format(n);
 }
 
+/** "1 request", "2,100 requests". */
+export function requestCount(n: number): string {
+  return `${formatNumber(n)} request${n === 1 ? '' : 's'}`;
+}
+
 /** Compact number for chart axes: 1.2k, 3.4M. */
 export function formatCompact(n: number): string {
   const a = Math.abs(n);
@@ -398,5 +403,5 @@ function clock(iso: string): string {
 /** "1,240 requests refused by the rate limit, 2025-03-20 14:02–14:03, from aider". */
 export function refusedText(g: RefusedGroup): string {
   const span = clock(g.from) === clock(g.to) ? clock(g.from) : `${clock(g.from)}–${clock(g.to)}`;
-  return `${formatNumber(g.count)} request${g.count === 1 ? '' : 's'} ${refusedReasonText(g.reason)}, ${g.day} ${span}, from ${g.client || 'unknown client'}`;
+  return `${requestCount(g.count)} ${refusedReasonText(g.reason)}, ${g.day} ${span}, from ${g.client || 'unknown client'}`;
 }

@@ -15,8 +15,8 @@
 import * as crypto from 'node:crypto';
 import * as os from 'node:os';
 import * as vscode from 'vscode';
-import { Ledger, LedgerEntry, localDay } from '../core/store/ledger';
-import { exportFileName, formatNumber } from '../shared/historyModel';
+import { Ledger, LedgerEntry, LedgerOverview, localDay } from '../core/store/ledger';
+import { exportFileName, formatNumber, requestCount } from '../shared/historyModel';
 import { FromWebview, HistoryFilter, isFromWebview, NextStep, PAGE_SIZE, ToWebview } from '../shared/historyProtocol';
 import { clampRows, exportHistoryCsv, hostDay, loadHistory, loadOlder } from './historyData';
 
@@ -156,16 +156,7 @@ export class HistoryPanel implements vscode.Disposable {
         if (!this.ready || this.disposed || !filter) return;
         const o = await this.ledger.overview(filter);
         // No await between the read and the post (see `init`): appends emitted later follow it.
-        this.post({
-          type: 'totals',
-          filter,
-          summary: o.summary,
-          models: o.models,
-          clients: o.clients,
-          refused: o.refused,
-          refusedTotal: o.refusedTotal,
-          ...(o.pending ? { pending: o.pending } : {}),
-        });
+        this.post({ type: 'totals', filter, ...overviewFields(o) });
       } while (this.totalsAgain);
     } catch (err) {
       this.post({ type: 'error', message: describe(err) });
@@ -204,13 +195,8 @@ export class HistoryPanel implements vscode.Disposable {
             requestId: msg.requestId,
             filter,
             entries: snap.entries,
-            summary: snap.summary,
-            models: snap.models,
-            clients: snap.clients,
             hasMore: snap.hasMore,
-            refused: snap.refused,
-            refusedTotal: snap.refusedTotal,
-            ...(snap.pending ? { pending: snap.pending } : {}),
+            ...overviewFields(snap),
           });
           // The count may have ended while this was read (its event then found the webview not ready yet).
           if (snap.pending) void this.sendTotals();
@@ -277,7 +263,7 @@ export class HistoryPanel implements vscode.Disposable {
  * takes seconds) and can cancel; resolves undefined when the user cancelled (nothing is left behind).
  */
 async function exportWithProgress(ledger: Ledger, filter: HistoryFilter, target: vscode.Uri): Promise<number | undefined> {
-  const name = target.path.split('/').pop() ?? target.path;
+  const name = fileName(target);
   return vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: `Poe: exporting the cost history to ${name}`, cancellable: true },
     async (progress, token) => {
@@ -306,16 +292,29 @@ async function exportWithProgress(ledger: Ledger, filter: HistoryFilter, target:
   );
 }
 
+/** What `init` and `totals` carry of the ledger's overview (only those fields: the snapshot also holds rows). */
+function overviewFields(o: LedgerOverview): LedgerOverview {
+  return {
+    summary: o.summary,
+    models: o.models,
+    clients: o.clients,
+    refused: o.refused,
+    refusedTotal: o.refusedTotal,
+    ...(o.pending ? { pending: o.pending } : {}),
+  };
+}
+
+/** The last segment of `uri`'s path (what the notifications name). */
+function fileName(uri: vscode.Uri): string {
+  return uri.path.split('/').pop() ?? uri.path;
+}
+
 /** After an export: open the file, or show it in the file manager (the Explorer when it is in the workspace). */
 async function offerExported(file: vscode.Uri, count: number): Promise<void> {
   const inWorkspace = vscode.workspace.getWorkspaceFolder(file) !== undefined;
   const reveal = inWorkspace ? 'Reveal in Explorer' : 'Reveal in File Manager';
-  const name = file.path.split('/').pop() ?? file.path;
-  const picked = await vscode.window.showInformationMessage(
-    `Poe: exported ${formatNumber(count)} request${count === 1 ? '' : 's'} to ${name}.`,
-    'Open',
-    reveal,
-  );
+  const name = fileName(file);
+  const picked = await vscode.window.showInformationMessage(`Poe: exported ${requestCount(count)} to ${name}.`, 'Open', reveal);
   if (picked === 'Open') await vscode.window.showTextDocument(file, { preview: false });
   else if (picked === reveal) await vscode.commands.executeCommand(inWorkspace ? 'revealInExplorer' : 'revealFileInOS', file);
 }

@@ -22,6 +22,7 @@ import {
   pointsKind,
   refusedText,
   sortEntries,
+  requestCount,
   statusLabel,
 } from '../shared/historyModel';
 import {
@@ -324,7 +325,7 @@ function handle(msg: ToWebview): void {
       if (msg.ok) {
         const count = msg.count ?? 0;
         // Short, so the toolbar stays on one row (VS Code's notification names the file); the path is the tooltip.
-        const text = `Exported ${formatNumber(count)} request${count === 1 ? '' : 's'}`;
+        const text = `Exported ${requestCount(count)}`;
         setStatus(`${text}.`, false, `${text} to ${msg.path ?? 'the file'}.`);
       } else if (msg.cancelled) setStatus('Export cancelled.', false);
       else setStatus(`Export failed: ${msg.error ?? 'unknown error'}`, true);
@@ -401,7 +402,7 @@ function renderOverview(): void {
 /** Requests the proxy answered without calling Poe: counted per minute, shown per day, client and reason. */
 function renderRefused(): void {
   refusedBox.hidden = refusedTotal === 0;
-  refusedSummary.textContent = `${formatNumber(refusedTotal)} request${refusedTotal === 1 ? '' : 's'} refused before reaching Poe (no points spent)`;
+  refusedSummary.textContent = `${requestCount(refusedTotal)} refused before reaching Poe (no points spent)`;
   refusedList.replaceChildren(...refused.map((g) => h('li', { className: `refused-${g.reason}`, text: refusedText(g) })));
 }
 
@@ -581,11 +582,7 @@ function renderRowsInfo(): void {
     return;
   }
   rowsInfo.textContent =
-    total === 0
-      ? ''
-      : loaded.length >= total
-        ? `${formatNumber(total)} request${total === 1 ? '' : 's'}`
-        : `Showing the latest ${formatNumber(loaded.length)} of ${formatNumber(total)} requests`;
+    total === 0 ? '' : loaded.length >= total ? requestCount(total) : `Showing the latest ${formatNumber(loaded.length)} of ${formatNumber(total)} requests`;
 }
 
 function renderMore(): void {
@@ -692,7 +689,7 @@ function renderChart(): void {
     nodes.push(svg('text', { x: g.plot.left - 6, y: t.y, 'text-anchor': 'end', 'dominant-baseline': 'middle', class: 'tick' }, formatCompact(t.value)));
   }
   for (const b of g.bars) {
-    const label = `${b.from === b.to ? b.from : `${b.from} – ${b.to}`}: ${formatNumber(b.points)} points, ${formatNumber(b.requests)} request${b.requests === 1 ? '' : 's'}`;
+    const label = `${b.from === b.to ? b.from : `${b.from} – ${b.to}`}: ${formatNumber(b.points)} points, ${requestCount(b.requests)}`;
     // A full-height hit area so thin or empty days still show their tooltip.
     const group = svg('g', { class: 'bar-group' });
     group.appendChild(svg('title', {}, label));
