@@ -11,7 +11,8 @@ import * as path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { Frame, Page } from 'playwright-core';
 import type { E2eContext, E2ePrepare } from './harness';
-import { dismissWalkthrough, grouped, historyRows, isHistoryReady, totalsCards, waitFor } from './support';
+import { gzName, liveName, monthOf } from '../../src/core/store/ledgerFiles';
+import { dismissWalkthrough, globalStorageDir, grouped, historyRows, isHistoryReady, totalsCards, waitFor } from './support';
 
 const THEMES = { light: 'Default Light Modern', dark: 'Default Dark Modern' } as const;
 const WIDTHS = [1400, 350] as const;
@@ -27,8 +28,6 @@ export function prepare(): E2ePrepare {
     env: { POE_PROXY_TEST_LEDGER_COUNT_PAUSE_MS: String(PAUSE_MS) },
   };
 }
-
-const monthKey = (d: Date): string => `${d.getUTCFullYear()}-${String(d.getUTCMonth() + 1).padStart(2, '0')}`;
 
 function entryLines(count: number, from: number, to: number, model: (i: number) => string, prefix: string): string {
   const step = (to - from) / count;
@@ -68,11 +67,11 @@ function writeLedger(dir: string): void {
     const start = monthStart(back).getTime();
     const end = monthStart(back - 1).getTime() - 60_000;
     const text = entryLines(OLD_ENTRIES, start, end, (i) => (i % 3 === 0 ? OLD_ONLY_MODEL : 'GPT-4.1'), `old${back}`);
-    writeFileSync(path.join(dir, `ledger-${monthKey(monthStart(back))}.jsonl.gz`), gzipSync(text));
+    writeFileSync(path.join(dir, gzName(monthOf(monthStart(back)))), gzipSync(text));
   }
   const start = monthStart(0).getTime();
   writeFileSync(
-    path.join(dir, `ledger-${monthKey(monthStart(0))}.jsonl`),
+    path.join(dir, liveName(monthOf(monthStart(0)))),
     entryLines(CURRENT_ENTRIES, start, Math.max(start + 60_000, now - 60_000), (i) => (i % 2 === 0 ? 'GPT-4.1' : 'Claude-Sonnet-4.5'), 'now'),
   );
 }
@@ -133,7 +132,7 @@ export async function run({ step, helpers, page, codeServer, artifactsDir, log }
   await step('an upgraded data directory: three old-format months without an index and a busy current month', async () => {
     await helpers.statusBarText(/Poe/, { timeout: 60_000 });
     await dismissWalkthrough(page);
-    const dir = path.join(codeServer.userDataDir, 'User', 'globalStorage', 'poe-proxy.poe-proxy-vscode');
+    const dir = globalStorageDir(codeServer.userDataDir);
     writeLedger(dir);
     log(`ledger written to ${dir}`);
   });
