@@ -729,29 +729,25 @@ export class Ledger {
     const file = path.join(this.dir, f.name);
     const pieces = await this.piecesOf(f);
     if (pieces) return this.scanPieces(f, opts.pieces ? pieces.filter(opts.pieces) : pieces, (rec, text) => onRecord(rec, text, 0), opts.chunkDone);
-    try {
-      const end = await scanLines(
-        file,
-        {
-          line: (text, lineNo, end) => {
-            const rec = parseRecord(text);
-            if (rec.kind === 'bad') this.warnLine(f.name, lineNo, rec.why);
-            return onRecord(rec, text, end);
-          },
-          oversized: (lineNo) => this.warnLine(f.name, lineNo, `longer than ${64} KiB`),
-          want: opts.want,
-          chunkDone: opts.chunkDone,
+    // scanLines reports a read error in `end.error` and rejects only with the sink's own failure
+    // (e.g. the export's output), which is the caller's, not a damaged file.
+    const end = await scanLines(
+      file,
+      {
+        line: (text, lineNo, end) => {
+          const rec = parseRecord(text);
+          if (rec.kind === 'bad') this.warnLine(f.name, lineNo, rec.why);
+          return onRecord(rec, text, end);
         },
-        opts,
-      );
-      if (end.error && !isMissing(end.error)) this.warnLine(f.name, (opts.lineNo ?? 0) + end.lines + 1, `unreadable from here (${end.error.message})`);
-      if (end.error && isMissing(end.error)) return undefined;
-      return end;
-    } catch (err) {
-      if (opts.chunkDone) throw err; // the sink's failure (see scanLines), not the file's
-      if (!isMissing(err)) this.logger.warn(`ledger: could not read ${file}: ${describe(err)}`);
-      return undefined;
-    }
+        oversized: (lineNo) => this.warnLine(f.name, lineNo, `longer than ${64} KiB`),
+        want: opts.want,
+        chunkDone: opts.chunkDone,
+      },
+      opts,
+    );
+    if (end.error && !isMissing(end.error)) this.warnLine(f.name, (opts.lineNo ?? 0) + end.lines + 1, `unreadable from here (${end.error.message})`);
+    if (end.error && isMissing(end.error)) return undefined;
+    return end;
   }
 
   /**
