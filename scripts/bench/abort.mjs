@@ -2,7 +2,6 @@
 // burning): from the client destroying its socket to the fake upstream seeing its request closed. The
 // client and the fake share this process, so one clock times both ends; the proxy runs as shipped (cli.js).
 import { rmSync } from 'node:fs';
-import * as http from 'node:http';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -10,35 +9,11 @@ import { startProxy } from './relay.mjs';
 import { median } from './stats.mjs';
 
 const CHUNKS = 500;
-const BODY = JSON.stringify({ model: 'GPT-4.1', messages: [{ role: 'user', content: 'long' }], stream: true });
-
-/** A streaming chat, paused once its first bytes arrived. */
-function openStream(url) {
-  const u = new URL(url);
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        host: u.hostname,
-        port: u.port,
-        path: '/v1/chat/completions',
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(BODY) },
-      },
-      (res) => {
-        res.once('data', () => {
-          res.pause();
-          resolve({ req, res });
-        });
-        res.once('error', () => undefined);
-      },
-    );
-    req.on('error', reject);
-    req.end(BODY);
-  });
-}
+const BODY = { model: 'GPT-4.1', messages: [{ role: 'user', content: 'long' }], stream: true };
 
 export async function abortRun(build, resultsDir, { runs = 15 } = {}) {
-  const { FakePoe } = createRequire(import.meta.url)(build.support);
+  // The integration tests' client (test/support/rawClient.ts): a streaming chat, paused once its first bytes arrived.
+  const { FakePoe, openStream } = createRequire(import.meta.url)(build.support);
   const fake = await FakePoe.start({ balance: 1e12 });
   // 5 s of content: a request the proxy failed to stop would run to its end.
   fake.reply = () => ({ chunks: Array.from({ length: CHUNKS }, (_, i) => `w${i} `), chunkDelayMs: 10 });
@@ -46,7 +21,7 @@ export async function abortRun(build, resultsDir, { runs = 15 } = {}) {
   try {
     const samples = [];
     for (let i = 0; i < runs; i++) {
-      const { req, res } = await openStream(proxy.url);
+      const { req, res } = await openStream(proxy.url, BODY);
       const aborted = fake.waitForAbort(5000);
       const t0 = performance.now();
       res.destroy();

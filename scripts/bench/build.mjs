@@ -25,6 +25,7 @@ const common = {
 
 const SUPPORT_ENTRY = `
 export { FakePoe } from './test/support/fake/server';
+export { openStream } from './test/support/rawClient';
 export { createTokenCounter } from './src/core/tokens';
 export { createTokenEngine } from './src/core/tokens/engine';
 export { jsTiktokenEngine } from './test/support/jsTiktoken';

@@ -8,36 +8,10 @@ import * as http from 'node:http';
 import { DEFAULT_CONFIG, type ConfigOverrides } from '../../src/core/store/config';
 import { FakePoe } from '../support/fake/server';
 import { fakePoeHooks, startProxy, type TestProxy } from '../support/proxyHarness';
-import { ledgerEntries, openAiError, postChat, sleep, sseData, sseText } from '../support/rawClient';
+import { ledgerEntries, openAiError, openStream, postChat, sleep, sseData, sseText } from '../support/rawClient';
 import { waitFor } from '../support/wait';
 
 const ask = (text: string, extra: Record<string, unknown> = {}) => ({ model: 'GPT-4.1', messages: [{ role: 'user', content: text }], ...extra });
-
-/** Starts a streaming chat and resolves, paused, once the first body bytes arrived; the caller decides what to do next. */
-function openStream(url: string, body: unknown): Promise<{ req: http.ClientRequest; res: http.IncomingMessage; first: Buffer }> {
-  const u = new URL(url);
-  const text = JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        host: u.hostname,
-        port: u.port,
-        path: '/v1/chat/completions',
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) },
-      },
-      (res) => {
-        res.once('data', (first: Buffer) => {
-          res.pause(); // nothing is lost before the caller attaches its own listener
-          resolve({ req, res, first });
-        });
-        res.once('error', () => undefined);
-      },
-    );
-    req.on('error', reject);
-    req.end(text);
-  });
-}
 
 describe('client faults and graceful stop', function () {
   let fake: FakePoe;

@@ -149,3 +149,29 @@ export function rawExchange(port: number, write: (sock: net.Socket) => void, tim
     write(sock);
   });
 }
+
+/** Starts a streaming chat and resolves, paused, once the first body bytes arrived; the caller decides what to do next. */
+export function openStream(url: string, body: unknown): Promise<{ req: http.ClientRequest; res: http.IncomingMessage; first: Buffer }> {
+  const u = new URL(url);
+  const text = JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      {
+        host: u.hostname,
+        port: u.port,
+        path: '/v1/chat/completions',
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) },
+      },
+      (res) => {
+        res.once('data', (first: Buffer) => {
+          res.pause(); // nothing is lost before the caller attaches its own listener
+          resolve({ req, res, first });
+        });
+        res.once('error', () => undefined);
+      },
+    );
+    req.on('error', reject);
+    req.end(text);
+  });
+}
