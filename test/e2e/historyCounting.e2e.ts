@@ -12,7 +12,7 @@ import { gzipSync } from 'node:zlib';
 import type { Frame, Page } from 'playwright-core';
 import type { E2eContext, E2ePrepare } from './harness';
 import { gzName, liveName, monthOf } from '../../src/core/store/ledgerFiles';
-import { dismissWalkthrough, globalStorageDir, grouped, historyRows, isHistoryReady, totalsCards, waitFor } from './support';
+import { dismissWalkthrough, globalStorageDir, grouped, historyRows, isHistoryReady, showHistoryAlone, totalsCards, waitFor } from './support';
 
 const THEMES = { light: 'Default Light Modern', dark: 'Default Dark Modern' } as const;
 const WIDTHS = [1400, 350] as const;
@@ -138,10 +138,7 @@ export async function run({ step, helpers, page, codeServer, artifactsDir, log }
   });
 
   await step('the history opens at once with the current month and says older months are being counted', async () => {
-    await helpers.runCommand('Poe: Show Cost History');
-    frame = await helpers.findWebviewFrame(isHistoryReady, { timeout: 30_000 });
-    await helpers.runCommand('View: Close Primary Side Bar').catch(() => undefined);
-    await helpers.runCommand('Notifications: Clear All Notifications').catch(() => undefined);
+    frame = await showHistoryAlone(helpers);
     const v = await waitFor('the counting note', async () => {
       const c = await countingView(frame);
       return c.note && (await historyRows(frame)).length > 0 && c;

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import type { Frame } from 'playwright-core';
 import { DEFAULT_API_KEY, FakePoe } from '../support/fake/server';
 import type { E2eContext, E2ePrepare } from './harness';
-import { dismissWalkthrough, freePort, historyRows, isHistoryReady, typeApiKey, waitFor } from './support';
+import { dismissWalkthrough, freePort, historyRows, showHistoryAlone, typeApiKey, waitFor } from './support';
 
 let fake: FakePoe;
 let proxyPort: number;
@@ -78,11 +78,7 @@ export async function run({ step, helpers, page, artifactsDir, log }: E2eContext
 
   let frame: Frame;
   await step('the Cost History lists the answered request, and one refused line per tool', async () => {
-    await helpers.runCommand('Poe: Show Cost History');
-    frame = await helpers.findWebviewFrame(isHistoryReady, { timeout: 30_000 });
-    // The panel gets the window's width (as in historyWidths.e2e), and nothing covers it in the screenshots.
-    await helpers.runCommand('View: Close Primary Side Bar').catch(() => undefined);
-    await helpers.runCommand('Notifications: Clear All Notifications').catch(() => undefined);
+    frame = await showHistoryAlone(helpers);
     const rows = await waitFor('the answered request', async () => {
       const r = await historyRows(frame);
       return r.length > 0 && r;

@@ -4,6 +4,7 @@
 import * as http from 'node:http';
 import * as path from 'node:path';
 import type { Frame, Page } from 'playwright-core';
+import type { E2eHelpers } from './harness';
 import { freePort, waitFor as waitForEvery } from '../support/wait';
 
 export { freePort };
@@ -64,6 +65,18 @@ export async function isHistoryReady(f: Frame): Promise<boolean> {
     (await f.evaluate(() => (globalThis as any).document.querySelectorAll('#history-table tbody tr').length > 0)) &&
     (await f.isVisible('#history-table'))
   );
+}
+
+/**
+ * Runs "Poe: Show Cost History" and returns its webview once ready, with the panel given the window's
+ * width (the side bar closed) and no toast covering it in screenshots.
+ */
+export async function showHistoryAlone(helpers: E2eHelpers): Promise<Frame> {
+  await helpers.runCommand('Poe: Show Cost History');
+  const frame = await helpers.findWebviewFrame(isHistoryReady, { timeout: 30_000 });
+  await helpers.runCommand('View: Close Primary Side Bar').catch(() => undefined);
+  await helpers.runCommand('Notifications: Clear All Notifications').catch(() => undefined);
+  return frame;
 }
 
 /** Entry rows of the history table, in display order. */
